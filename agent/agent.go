@@ -1,0 +1,148 @@
+// Package agent is the hush daemon: it opens the store, serves the HTTP API
+// and runs until its context ends.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/config"
+	"github.com/hush-sh/hush/agent/server"
+	"github.com/hush-sh/hush/agent/store"
+)
+
+// RootTokenFile is where a non-dev agent writes the management token it
+// creates on first start, in its data dir.
+const RootTokenFile = "root.token"
+
+// shutdownTimeout bounds how long in-flight requests may finish at exit.
+const shutdownTimeout = 10 * time.Second
+
+// Options configure one agent.
+type Options struct {
+	// Config is the validated configuration.
+	Config *config.Config
+	// Dev runs with a throwaway data dir (unless Config.DataDir is set) and
+	// prints a fresh root token to Stdout.
+	Dev bool
+	// Version is reported on /v1/agent/self.
+	Version string
+	// Stdout receives the dev-mode banner; Stderr receives logs.
+	Stdout, Stderr io.Writer
+}
+
+// Run runs the agent until ctx is done, then shuts it down cleanly.
+func Run(ctx context.Context, opts *Options) error {
+	cfg := opts.Config
+	logger := hclog.New(&hclog.LoggerOptions{
+		Name:       "agent",
+		Level:      hclog.LevelFromString(cfg.LogLevel),
+		JSONFormat: cfg.LogJSON,
+		Output:     opts.Stderr,
+	})
+
+	dataDir := cfg.DataDir
+	switch {
+	case dataDir == "" && opts.Dev:
+		dir, err := os.MkdirTemp("", "hush-dev-")
+		if err != nil {
+			return fmt.Errorf("create dev data dir: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		dataDir = dir
+	case dataDir == "":
+		return errors.New("no data dir: set -data-dir or data_dir in a config file, or use -dev for a throwaway agent")
+	}
+
+	st, err := store.Open(dataDir, logger.Named("store"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	rootToken, err := rootToken(st, dataDir, opts.Dev, logger)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Bind)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another agent running? choose another address with -bind)", cfg.Bind, err)
+	}
+	addr := "http://" + ln.Addr().String()
+
+	srv := server.New(st, server.Info{Version: opts.Version, Cluster: cfg.Cluster, Node: cfg.NodeName}, logger.Named("http"))
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+
+	logger.Info("agent started", "addr", addr, "cluster", cfg.Cluster, "node", cfg.NodeName,
+		"data_dir", dataDir, "version", opts.Version, "dev", opts.Dev)
+	if opts.Dev {
+		printDevBanner(opts.Stdout, addr, rootToken, cfg.DataDir == "")
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(sctx); err != nil {
+		logger.Warn("requests still running at shutdown", "error", err)
+	}
+	logger.Info("agent stopped")
+	return nil
+}
+
+// rootToken makes sure a management token exists. In dev mode it issues a
+// fresh one each start and returns it for the banner. Otherwise it issues
+// one on first start and writes it to the data dir, so it never reaches a
+// log.
+func rootToken(st *store.Store, dataDir string, dev bool, logger hclog.Logger) (string, error) {
+	if dev {
+		secret, _, err := st.IssueToken("root", true, "dev root token")
+		if err != nil {
+			return "", fmt.Errorf("create root token: %w", err)
+		}
+		return secret, nil
+	}
+	ok, err := st.HasManagementToken()
+	if err != nil || ok {
+		return "", err
+	}
+	secret, _, err := st.IssueToken("root", true, "root token")
+	if err != nil {
+		return "", fmt.Errorf("create root token: %w", err)
+	}
+	path := filepath.Join(dataDir, RootTokenFile)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write root token: %w", err)
+	}
+	logger.Info("created the root token; keep it safe and delete the file once stored elsewhere", "path", path)
+	return "", nil
+}
+
+func printDevBanner(w io.Writer, addr, token string, throwaway bool) {
+	fmt.Fprintf(w, "==> hush agent is running in dev mode.\n")
+	if throwaway {
+		fmt.Fprintf(w, "    Its data lives in a temporary directory that is removed when it stops.\n")
+	}
+	fmt.Fprintf(w, "\n    Address:    %s\n    Root token: %s\n\n", addr, token)
+	fmt.Fprintf(w, "Paste these lines into your shell to use the CLI with this agent:\n\n")
+	fmt.Fprintf(w, "    export HUSH_ADDR=%s\n    export HUSH_TOKEN=%s\n\n", addr, token)
+}

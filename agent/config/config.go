@@ -1,0 +1,251 @@
+// Package config is the agent's configuration: its defaults, the HCL files
+// that override them, and the checks that report every problem at once with
+// the file, line and column it comes from.
+package config
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// Defaults for settings that are not set.
+const (
+	DefaultBind      = "127.0.0.1:4747"
+	DefaultCluster   = "default"
+	DefaultLogLevel  = "info"
+	DefaultNamespace = "hush"
+	DefaultStopGrace = "10s"
+)
+
+// Runtime names for the runtime block's label.
+const (
+	RuntimeContainerd = "containerd"
+	RuntimeExec       = "exec"
+)
+
+// Config is the agent's configuration.
+type Config struct {
+	// DataDir holds the store, the keyring and the root token. Required
+	// outside dev mode; dev mode uses a fresh temporary directory.
+	DataDir string `hcl:"data_dir,optional"`
+	// Bind is the host:port the HTTP API listens on. Default 127.0.0.1:4747.
+	Bind string `hcl:"bind,optional"`
+	// Cluster names the cluster this agent belongs to. Default "default".
+	Cluster string `hcl:"cluster,optional"`
+	// NodeName names this node within its cluster. Default: the host name.
+	NodeName string `hcl:"node_name,optional"`
+	// LogLevel is one of trace, debug, info, warn, error. Default info.
+	LogLevel string `hcl:"log_level,optional"`
+	// LogJSON writes logs as JSON lines instead of text. Default false.
+	LogJSON bool `hcl:"log_json,optional"`
+	// PluginDir is searched for hush-provider-* executables. Default: none.
+	PluginDir string `hcl:"plugin_dir,optional"`
+	// Plugins declares provider plugins, one block per plugin name.
+	Plugins []*PluginConfig `hcl:"plugin,block"`
+	// Runtimes configures the workload runtimes, one block per runtime.
+	Runtimes []*RuntimeConfig `hcl:"runtime,block"`
+
+	// ranges records where each attribute was last set, for diagnostics.
+	ranges map[string]hcl.Range
+}
+
+// PluginConfig is a plugin "NAME" block.
+type PluginConfig struct {
+	// Name is the provider name used in references ("vault" in vault:REF).
+	Name string `hcl:"name,label"`
+	// Path is the plugin executable. Default: PluginDir/hush-provider-NAME.
+	Path string `hcl:"path,optional"`
+	// SHA256 is the executable's expected checksum, hex encoded, checked
+	// before every launch. Required outside dev mode.
+	SHA256 string `hcl:"sha256,optional"`
+	// Args are passed to the plugin executable.
+	Args []string `hcl:"args,optional"`
+	// Config is handed to the plugin to validate and use.
+	Config *PluginBody `hcl:"config,block"`
+
+	// DeclRange is where the block was declared.
+	DeclRange hcl.Range
+}
+
+// PluginBody holds a plugin's config block undecoded: its schema belongs to
+// the plugin.
+type PluginBody struct {
+	Body hcl.Body `hcl:",remain"`
+}
+
+// RuntimeConfig is a runtime "containerd" or runtime "exec" block.
+type RuntimeConfig struct {
+	// Type is the runtime: containerd or exec.
+	Type string `hcl:"type,label"`
+	// Address is containerd's socket. Default: containerd's standard socket.
+	Address string `hcl:"address,optional"`
+	// Namespace is the containerd namespace for runs. Default "hush".
+	Namespace string `hcl:"namespace,optional"`
+	// StopGrace is how long a stopping run has between SIGTERM and SIGKILL,
+	// as a Go duration. Default "10s".
+	StopGrace string `hcl:"stop_grace,optional"`
+
+	// DeclRange is where the block was declared.
+	DeclRange hcl.Range
+}
+
+// DefaultConfig returns the configuration used when nothing is set.
+func DefaultConfig() *Config {
+	host, _ := os.Hostname()
+	return &Config{
+		Bind:     DefaultBind,
+		Cluster:  DefaultCluster,
+		NodeName: host,
+		LogLevel: DefaultLogLevel,
+		ranges:   map[string]hcl.Range{},
+	}
+}
+
+// LoadFiles reads HCL files over the defaults, later files overriding
+// earlier ones: attributes replace, and blocks replace the block of the same
+// name. It then validates the result.
+func LoadFiles(paths ...string) (*Config, hcl.Diagnostics) {
+	c := DefaultConfig()
+	var diags hcl.Diagnostics
+	for _, p := range paths {
+		src, err := os.ReadFile(p)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Cannot read config file",
+				Detail:   fmt.Sprintf("%s: %v", p, err),
+			})
+			continue
+		}
+		diags = append(diags, c.decode(p, src)...)
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return c, c.Validate()
+}
+
+// decode applies one file's settings over c.
+func (c *Config) decode(filename string, src []byte) hcl.Diagnostics {
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	if diags.HasErrors() {
+		return diags
+	}
+	plugins, runtimes := c.Plugins, c.Runtimes
+	c.Plugins, c.Runtimes = nil, nil
+	diags = gohcl.DecodeBody(f.Body, nil, c)
+
+	body := f.Body.(*hclsyntax.Body)
+	for name, attr := range body.Attributes {
+		c.ranges[name] = attr.SrcRange
+	}
+	for _, b := range body.Blocks {
+		if len(b.Labels) == 0 {
+			continue
+		}
+		for name, attr := range b.Body.Attributes {
+			c.ranges[b.Type+"."+b.Labels[0]+"."+name] = attr.SrcRange
+		}
+		switch b.Type {
+		case "plugin":
+			for _, p := range c.Plugins {
+				if p.Name == b.Labels[0] {
+					p.DeclRange = b.DefRange()
+				}
+			}
+		case "runtime":
+			for _, r := range c.Runtimes {
+				if r.Type == b.Labels[0] {
+					r.DeclRange = b.DefRange()
+				}
+			}
+		}
+	}
+	diags = append(diags, duplicateLabels("plugin", body)...)
+	diags = append(diags, duplicateLabels("runtime", body)...)
+
+	c.Plugins = mergeByName(plugins, c.Plugins, func(p *PluginConfig) string { return p.Name })
+	c.Runtimes = mergeByName(runtimes, c.Runtimes, func(r *RuntimeConfig) string { return r.Type })
+	return diags
+}
+
+// duplicateLabels reports a block type declared twice with the same label in
+// one file, where the second would silently win.
+func duplicateLabels(blockType string, body *hclsyntax.Body) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	seen := map[string]hcl.Range{}
+	for _, b := range body.Blocks {
+		if b.Type != blockType || len(b.Labels) == 0 {
+			continue
+		}
+		if first, ok := seen[b.Labels[0]]; ok {
+			r := b.DefRange()
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("Duplicate %s block %q", blockType, b.Labels[0]),
+				Detail:   fmt.Sprintf("It is already declared at %s; merge the two blocks.", first),
+				Subject:  &r,
+			})
+			continue
+		}
+		seen[b.Labels[0]] = b.DefRange()
+	}
+	return diags
+}
+
+// mergeByName returns base with each element of over replacing the base
+// element of the same name, or appended when new.
+func mergeByName[T any](base, over []T, name func(T) string) []T {
+	out := slices.Clone(base)
+	for _, o := range over {
+		i := slices.IndexFunc(out, func(b T) bool { return name(b) == name(o) })
+		if i >= 0 {
+			out[i] = o
+		} else {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Runtime returns the block for a runtime type, with defaults filled in.
+func (c *Config) Runtime(typ string) *RuntimeConfig {
+	r := &RuntimeConfig{Type: typ}
+	if i := slices.IndexFunc(c.Runtimes, func(r *RuntimeConfig) bool { return r.Type == typ }); i >= 0 {
+		cp := *c.Runtimes[i]
+		r = &cp
+	}
+	if r.Namespace == "" {
+		r.Namespace = DefaultNamespace
+	}
+	if r.StopGrace == "" {
+		r.StopGrace = DefaultStopGrace
+	}
+	return r
+}
+
+// FormatDiagnostics renders diagnostics one per line as
+// "file:line:col: summary; detail", the form editors and people can jump to.
+func FormatDiagnostics(diags hcl.Diagnostics) string {
+	var b strings.Builder
+	for i, d := range diags {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		if d.Subject != nil {
+			fmt.Fprintf(&b, "%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		b.WriteString(d.Summary)
+		if d.Detail != "" {
+			b.WriteString("; ")
+			b.WriteString(d.Detail)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,146 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, name, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	c, diags := LoadFiles()
+	if diags.HasErrors() {
+		t.Fatalf("defaults do not validate: %s", FormatDiagnostics(diags))
+	}
+	if c.Bind != DefaultBind || c.Cluster != DefaultCluster || c.LogLevel != DefaultLogLevel {
+		t.Errorf("got bind %q cluster %q log level %q, want the defaults", c.Bind, c.Cluster, c.LogLevel)
+	}
+	rt := c.Runtime(RuntimeContainerd)
+	if rt.Namespace != DefaultNamespace || rt.StopGraceDuration() != 10*time.Second {
+		t.Errorf("got containerd namespace %q grace %s, want hush and 10s", rt.Namespace, rt.StopGraceDuration())
+	}
+}
+
+func TestLaterFilesOverride(t *testing.T) {
+	a := writeFile(t, "a.hcl", `
+data_dir  = "/var/lib/hush"
+bind      = "0.0.0.0:4747"
+cluster   = "east"
+log_json  = true
+plugin "vault" {
+  path   = "/opt/a"
+  config { address = "https://a" }
+}
+plugin "file" { path = "/opt/file" }
+runtime "containerd" { namespace = "one" }
+`)
+	b := writeFile(t, "b.hcl", `
+cluster = "west"
+plugin "vault" { path = "/opt/b" }
+runtime "containerd" { stop_grace = "3s" }
+`)
+	c, diags := LoadFiles(a, b)
+	if diags.HasErrors() {
+		t.Fatal(FormatDiagnostics(diags))
+	}
+	if c.Cluster != "west" || c.Bind != "0.0.0.0:4747" || c.DataDir != "/var/lib/hush" || !c.LogJSON {
+		t.Errorf("got cluster %q bind %q data_dir %q log_json %v, want west, 0.0.0.0:4747, /var/lib/hush, true",
+			c.Cluster, c.Bind, c.DataDir, c.LogJSON)
+	}
+	if len(c.Plugins) != 2 {
+		t.Fatalf("got %d plugins, want 2", len(c.Plugins))
+	}
+	if c.Plugins[0].Name != "vault" || c.Plugins[0].Path != "/opt/b" || c.Plugins[0].Config != nil {
+		t.Errorf("got plugin %+v, want vault from b.hcl replacing a.hcl's block", c.Plugins[0])
+	}
+	rt := c.Runtime(RuntimeContainerd)
+	if rt.Namespace != DefaultNamespace || rt.StopGraceDuration() != 3*time.Second {
+		t.Errorf("got namespace %q grace %s, want b.hcl's block: hush and 3s", rt.Namespace, rt.StopGraceDuration())
+	}
+}
+
+func TestDiagnostics(t *testing.T) {
+	tests := map[string]struct {
+		src  string
+		want []string
+	}{
+		"syntax error": {
+			src:  "bind = \n",
+			want: []string{"x.hcl:1:"},
+		},
+		"unknown attribute": {
+			src:  "bnid = \"x\"\n",
+			want: []string{`x.hcl:1:1: Unsupported argument`},
+		},
+		"wrong type": {
+			src:  "log_json = \"maybe\"\n",
+			want: []string{"x.hcl:1:13: Unsuitable value type; Unsuitable value: a bool is required"},
+		},
+		"every problem at once": {
+			src: `bind = "nowhere"
+cluster = "East Coast"
+log_level = "loud"
+plugin "vault" {
+  path   = "relative/path"
+  sha256 = "abc"
+}
+runtime "docker" {}
+runtime "containerd" { stop_grace = "soon" }
+runtime "exec" { address = "/run/x.sock" }
+`,
+			want: []string{
+				"x.hcl:1:1: Invalid bind address",
+				"x.hcl:2:1: Invalid cluster name",
+				"x.hcl:3:1: Invalid log level; \"loud\" is not one of trace, debug, info, warn, error",
+				"x.hcl:5:3: Invalid plugin path",
+				"x.hcl:6:3: Invalid plugin checksum",
+				"x.hcl:8:1: Unknown runtime",
+				"x.hcl:9:24: Invalid stop grace period",
+				"x.hcl:10:18: Unsupported argument; runtime \"exec\" has no address",
+			},
+		},
+		"plugin without a path": {
+			src:  "plugin \"vault\" {}\n",
+			want: []string{"x.hcl:1:1: Missing plugin path"},
+		},
+		"duplicate block": {
+			src:  "plugin \"a\" { path = \"/a\" }\nplugin \"a\" { path = \"/b\" }\n",
+			want: []string{`x.hcl:2:1: Duplicate plugin block "a"; It is already declared at x.hcl:1,1-11`},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			p := writeFile(t, "x.hcl", tc.src)
+			_, diags := LoadFiles(p)
+			if !diags.HasErrors() {
+				t.Fatal("got no error, want one")
+			}
+			got := strings.ReplaceAll(FormatDiagnostics(diags), filepath.Dir(p)+"/", "")
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("diagnostics lack %q; got:\n%s", w, got)
+				}
+			}
+			if n := len(diags); n < len(tc.want) {
+				t.Errorf("got %d diagnostics, want at least %d", n, len(tc.want))
+			}
+		})
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, diags := LoadFiles(filepath.Join(t.TempDir(), "nope.hcl"))
+	if got := FormatDiagnostics(diags); !strings.Contains(got, "nope.hcl") || !strings.Contains(got, "no such file") {
+		t.Errorf("got %q, want the file name and the reason", got)
+	}
+}

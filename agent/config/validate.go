@@ -1,0 +1,133 @@
+package config
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+var (
+	clusterRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
+	pluginRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+)
+
+var logLevels = []string{"trace", "debug", "info", "warn", "error"}
+
+// Validate checks every setting and returns all problems at once, each
+// pointing at the attribute it is about when it came from a file.
+func (c *Config) Validate() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	bad := func(key, summary, detail string, fallback *hcl.Range) {
+		d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail}
+		if r, ok := c.ranges[key]; ok {
+			d.Subject = &r
+		} else if fallback != nil && fallback.Filename != "" {
+			d.Subject = fallback
+		}
+		diags = append(diags, d)
+	}
+
+	if err := checkBind(c.Bind); err != nil {
+		bad("bind", "Invalid bind address", err.Error(), nil)
+	}
+	if !clusterRe.MatchString(c.Cluster) {
+		bad("cluster", "Invalid cluster name",
+			fmt.Sprintf("%q must be lowercase letters, digits, '.' or '-', at most 63 characters, starting and ending with a letter or digit.", c.Cluster), nil)
+	}
+	if strings.TrimSpace(c.NodeName) == "" {
+		bad("node_name", "Invalid node name", "node_name must not be empty.", nil)
+	}
+	if !slices.Contains(logLevels, c.LogLevel) {
+		bad("log_level", "Invalid log level",
+			fmt.Sprintf("%q is not one of %s.", c.LogLevel, strings.Join(logLevels, ", ")), nil)
+	}
+	if c.PluginDir != "" && !filepath.IsAbs(c.PluginDir) {
+		bad("plugin_dir", "Invalid plugin directory",
+			fmt.Sprintf("%q must be an absolute path.", c.PluginDir), nil)
+	}
+
+	for _, p := range c.Plugins {
+		at := func(attr string) string { return "plugin." + p.Name + "." + attr }
+		decl := p.DeclRange
+		if !pluginRe.MatchString(p.Name) {
+			bad("", "Invalid plugin name",
+				fmt.Sprintf("plugin %q: names are lowercase letters, digits and '-', starting with a letter or digit.", p.Name), &decl)
+		}
+		if p.Path == "" && c.PluginDir == "" {
+			bad("", "Missing plugin path",
+				fmt.Sprintf("plugin %q: set path, or set plugin_dir so that hush-provider-%s is found there.", p.Name, p.Name), &decl)
+		}
+		if p.Path != "" && !filepath.IsAbs(p.Path) {
+			bad(at("path"), "Invalid plugin path",
+				fmt.Sprintf("plugin %q: %q must be an absolute path.", p.Name, p.Path), &decl)
+		}
+		if p.SHA256 != "" {
+			if b, err := hex.DecodeString(p.SHA256); err != nil || len(b) != 32 {
+				bad(at("sha256"), "Invalid plugin checksum",
+					fmt.Sprintf("plugin %q: sha256 must be 64 hex digits, as printed by `sha256sum`.", p.Name), &decl)
+			}
+		}
+	}
+
+	for _, r := range c.Runtimes {
+		at := func(attr string) string { return "runtime." + r.Type + "." + attr }
+		decl := r.DeclRange
+		switch r.Type {
+		case RuntimeContainerd:
+			if r.Namespace != "" && !clusterRe.MatchString(r.Namespace) {
+				bad(at("namespace"), "Invalid containerd namespace",
+					fmt.Sprintf("%q must be lowercase letters, digits, '.' or '-'.", r.Namespace), &decl)
+			}
+		case RuntimeExec:
+			for attr, v := range map[string]string{"address": r.Address, "namespace": r.Namespace} {
+				if v != "" {
+					bad(at(attr), "Unsupported argument",
+						fmt.Sprintf("runtime \"exec\" has no %s; it runs commands on the host.", attr), &decl)
+				}
+			}
+		default:
+			bad("", "Unknown runtime",
+				fmt.Sprintf("runtime %q: use %q or %q.", r.Type, RuntimeContainerd, RuntimeExec), &decl)
+			continue
+		}
+		if r.StopGrace != "" {
+			if d, err := time.ParseDuration(r.StopGrace); err != nil || d <= 0 {
+				bad(at("stop_grace"), "Invalid stop grace period",
+					fmt.Sprintf("%q must be a positive duration such as \"10s\" or \"1m\".", r.StopGrace), &decl)
+			}
+		}
+	}
+	return diags
+}
+
+func checkBind(bind string) error {
+	host, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return fmt.Errorf("%q must be HOST:PORT, such as 127.0.0.1:4747", bind)
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return fmt.Errorf("%q: host must be an IP address or localhost", bind)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port must be a number from 0 to 65535", bind)
+	}
+	return nil
+}
+
+// StopGraceDuration returns the parsed stop grace period. Call it only on a
+// validated config.
+func (r *RuntimeConfig) StopGraceDuration() time.Duration {
+	d, err := time.ParseDuration(r.StopGrace)
+	if err != nil {
+		d, _ = time.ParseDuration(DefaultStopGrace)
+	}
+	return d
+}

@@ -1,0 +1,166 @@
+// Package server is the agent's HTTP API: JSON under /v1, bearer tokens,
+// and errors as {"error": "..."} with a fitting status code.
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/store"
+	"github.com/hush-sh/hush/sdk/api"
+)
+
+// maxBodySize bounds request bodies: a secret's data may be 1 MiB, which
+// base64 makes about 1.4 MiB, plus fields and JSON.
+const maxBodySize = 2 << 20
+
+// Info is what the agent says about itself on /v1/agent/self.
+type Info struct {
+	Version string
+	Cluster string
+	Node    string
+}
+
+// Server serves the agent's HTTP API.
+type Server struct {
+	store  *store.Store
+	info   Info
+	logger hclog.Logger
+	mux    *http.ServeMux
+}
+
+// New returns a server over st.
+func New(st *store.Store, info Info, logger hclog.Logger) *Server {
+	s := &Server{store: st, info: info, logger: logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /v1/health", s.health)
+	s.mux.Handle("GET /v1/agent/self", s.authed(s.self))
+	s.mux.Handle("POST /v1/secrets", s.authed(s.createSecret))
+	s.mux.Handle("GET /v1/secrets", s.authed(s.listSecrets))
+	s.mux.Handle("GET /v1/secrets/{name}", s.authed(s.getSecret))
+	s.mux.Handle("DELETE /v1/secrets/{name}", s.authed(s.deleteSecret))
+	s.mux.Handle("POST /v1/acl/tokens", s.authed(s.createToken))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// ServeHTTP logs each request (never its body) and routes it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(rec, r)
+	s.logger.Debug("request", "method", r.Method, "path", r.URL.Path,
+		"status", rec.status, "duration", time.Since(start))
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// authed wraps a handler so that it runs only with a valid bearer token,
+// which it is given.
+func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *store.Token)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || secret == "" {
+			writeError(w, http.StatusUnauthorized, "missing token: send it as `Authorization: Bearer TOKEN` (the CLI reads HUSH_TOKEN or HUSH_TOKEN_FILE)")
+			return
+		}
+		tok, err := s.store.LookupToken(strings.TrimSpace(secret))
+		if errors.Is(err, store.ErrNotFound) {
+			writeError(w, http.StatusUnauthorized, "token not valid: check HUSH_TOKEN, or ask your operator for a token")
+			return
+		}
+		if err != nil {
+			s.internalError(w, "look up token", err)
+			return
+		}
+		h(w, r, tok)
+	})
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, &api.Health{Status: "ok"})
+}
+
+func (s *Server) self(w http.ResponseWriter, _ *http.Request, tok *store.Token) {
+	writeJSON(w, http.StatusOK, &api.AgentSelf{
+		Version: s.info.Version, Cluster: s.info.Cluster, Node: s.info.Node, User: tok.User,
+	})
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	if !tok.Management {
+		writeError(w, http.StatusForbidden, "creating tokens needs a management token, such as the agent's root token")
+		return
+	}
+	var req api.CreateTokenRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if err := api.ValidateUserName(req.User); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	secret, created, err := s.store.IssueToken(req.User, false, req.Description)
+	if err != nil {
+		s.internalError(w, "create token", err)
+		return
+	}
+	s.logger.Info("token created", "accessor", created.Accessor, "user", created.User)
+	writeJSON(w, http.StatusCreated, &api.Token{
+		Accessor: created.Accessor, Secret: secret, User: created.User,
+		Description: created.Description, CreatedAt: created.CreatedAt,
+	})
+}
+
+// decodeJSON reads the request body into v, answering the request itself
+// and returning false when the body is too large or not what v expects.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodySize))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("request body is over %d MiB; a secret's value may be at most %d MiB", maxBodySize>>20, api.MaxSecretSize>>20))
+		return false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "request body is not valid JSON for this endpoint: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, &api.ErrorResponse{Error: msg})
+}
+
+// internalError answers 500 and logs the cause. Store errors carry names,
+// never values, so they are safe to log.
+func (s *Server) internalError(w http.ResponseWriter, what string, err error) {
+	s.logger.Error("request failed", "op", what, "error", err)
+	writeError(w, http.StatusInternalServerError, what+": internal error; see the agent's log")
+}

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// TokenPrefix starts every token, so that secret scanners and people can
+// tell a hush token when they see one.
+const TokenPrefix = "hush_"
+
+// Token is an ACL token as stored: the token itself is never kept, only its
+// SHA-256 hash, which is the record's key.
+type Token struct {
+	Accessor    string    `json:"accessor"`
+	Hash        []byte    `json:"hash"`
+	User        string    `json:"user"`
+	Management  bool      `json:"management"`
+	Description string    `json:"description,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func hashToken(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// CreateToken stores tok as the token for secret.
+func (s *Store) CreateToken(secret string, tok *Token) error {
+	tok.Hash = hashToken(secret)
+	b, err := json.Marshal(tok)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketTokens)
+		if bk.Get(tok.Hash) != nil {
+			return fmt.Errorf("token: %w", ErrExists)
+		}
+		return bk.Put(tok.Hash, b)
+	})
+}
+
+// LookupToken finds the token for secret. The lookup is by hash, so the
+// time it takes can tell an attacker nothing about stored tokens; the final
+// comparison is constant-time all the same.
+func (s *Store) LookupToken(secret string) (*Token, error) {
+	h := hashToken(secret)
+	var tok Token
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketTokens).Get(h)
+		if v == nil {
+			return fmt.Errorf("token: %w", ErrNotFound)
+		}
+		return json.Unmarshal(v, &tok)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(tok.Hash, h) != 1 {
+		return nil, fmt.Errorf("token: %w", ErrNotFound)
+	}
+	return &tok, nil
+}
+
+// HasManagementToken reports whether any management token exists.
+func (s *Store) HasManagementToken() (bool, error) {
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTokens).ForEach(func(_, v []byte) error {
+			var tok Token
+			if err := json.Unmarshal(v, &tok); err != nil {
+				return err
+			}
+			found = found || tok.Management
+			return nil
+		})
+	})
+	return found, err
+}
+
+// IssueToken creates a token for user with a fresh random secret and
+// returns the secret, which is shown once and never stored.
+func (s *Store) IssueToken(user string, management bool, description string) (string, *Token, error) {
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", nil, fmt.Errorf("generate token: %w", err)
+	}
+	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	tok := &Token{
+		Accessor:    ulid.Make().String(),
+		User:        user,
+		Management:  management,
+		Description: description,
+		CreatedAt:   time.Now().UTC().Truncate(time.Second),
+	}
+	if err := s.CreateToken(secret, tok); err != nil {
+		return "", nil, err
+	}
+	return secret, tok, nil
+}

@@ -1,0 +1,325 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hush-sh/hush/sdk/api"
+	"github.com/urfave/cli/v2"
+)
+
+// argKind is what a create command takes as its positional argument.
+type argKind int
+
+const (
+	argNone     argKind = iota
+	argKeyValue         // KEY=VALUE, for env secrets
+	argFile             // a file whose contents are the value
+)
+
+// secretInput maps one flag of a create command to a field or data value.
+type secretInput struct {
+	flag   string
+	usage  string
+	target string // field or data name in the request
+	data   bool   // a sensitive value rather than a field
+	file   bool   // the flag names a file holding the value
+	// required inputs must be given; a sensitive value may instead come
+	// from --from, or be prompted for on a terminal.
+	required bool
+}
+
+// secretCommand describes `hush create secret TYPE`.
+type secretCommand struct {
+	typ       api.SecretType
+	usage     string
+	argsUsage string
+	arg       argKind
+	inputs    []secretInput
+}
+
+var mountPathInput = secretInput{flag: "mount-path", target: api.FieldMountPath,
+	usage: "where the file appears in runs (`PATH`, absolute)"}
+
+var secretCommands = []secretCommand{
+	{typ: api.TypeEnv, usage: "an environment variable", argsUsage: "KEY=VALUE", arg: argKeyValue},
+	{typ: api.TypeMounted, usage: "a file mounted into runs", argsUsage: "FILE", arg: argFile,
+		inputs: []secretInput{mountPathInput}},
+	{typ: api.TypeSSH, usage: "an SSH private key mounted into runs", argsUsage: "KEY_FILE", arg: argFile,
+		inputs: []secretInput{mountPathInput}},
+	{typ: api.TypeGitSSH, usage: "the SSH private key git uses in runs (one per user)", argsUsage: "KEY_FILE", arg: argFile,
+		inputs: []secretInput{mountPathInput}},
+	{typ: api.TypeDocker, usage: "credentials for a container registry", inputs: []secretInput{
+		{flag: "username", target: "username", required: true, usage: "registry user `NAME`"},
+		{flag: "password", target: "password", data: true, required: true, usage: "registry `PASSWORD` (- reads stdin; prompted for on a terminal)"},
+		{flag: "server", target: "server", required: true, usage: "registry `HOST`, such as ghcr.io"},
+		{flag: "email", target: "email", usage: "registry account `EMAIL`"},
+	}},
+	{typ: api.TypeS3, usage: "AWS credentials for S3", inputs: []secretInput{
+		{flag: "config-file", target: "config", data: true, file: true, required: true, usage: "AWS config `FILE`"},
+		{flag: "credentials-file", target: "credentials", data: true, file: true, required: true, usage: "AWS credentials `FILE`"},
+		{flag: "profile", target: "profile", usage: "AWS `PROFILE` to use"},
+		mountPathInput,
+	}},
+	{typ: api.TypeGCP, usage: "a GCP service account key", inputs: []secretInput{
+		{flag: "credentials-file", target: "credentials", data: true, file: true, required: true, usage: "service account key `FILE` (JSON)"},
+		mountPathInput,
+	}},
+	{typ: api.TypeOCI, usage: "Oracle Cloud credentials", inputs: []secretInput{
+		{flag: "config-file", target: "config", data: true, file: true, required: true, usage: "OCI config `FILE`"},
+		{flag: "key-file", target: "key", data: true, file: true, required: true, usage: "OCI API key `FILE`"},
+		mountPathInput,
+	}},
+	{typ: api.TypeDatabricks, usage: "a Databricks workspace and token", inputs: []secretInput{
+		{flag: "host", target: "host", required: true, usage: "workspace `URL`, such as https://example.cloud.databricks.com"},
+		{flag: "token", target: "token", data: true, required: true, usage: "access `TOKEN` (- reads stdin; prompted for on a terminal)"},
+	}},
+	{typ: api.TypeHF, usage: "a Hugging Face token", inputs: []secretInput{
+		{flag: "token", target: "token", data: true, required: true, usage: "Hugging Face `TOKEN`, starting hf_ (- reads stdin; prompted for on a terminal)"},
+	}},
+}
+
+func createCommand(ui *UI) *cli.Command {
+	secret := &cli.Command{
+		Name:      "secret",
+		Usage:     "create a secret on every cluster",
+		ArgsUsage: "TYPE ...",
+		Description: "Secrets are immutable: to change one, delete it and create it again.\n" +
+			"Types: " + strings.Join(api.TypeNames(), ", ") + ".",
+	}
+	for _, sc := range secretCommands {
+		secret.Subcommands = append(secret.Subcommands, sc.command(ui))
+	}
+	secret.Action = func(c *cli.Context) error {
+		if c.Args().Present() {
+			return usageErrorf(c, "unknown secret type %q: use one of %s", c.Args().First(), strings.Join(api.TypeNames(), ", "))
+		}
+		return usageErrorf(c, "give a secret type: one of %s", strings.Join(api.TypeNames(), ", "))
+	}
+	return &cli.Command{
+		Name:        "create",
+		Usage:       "create resources",
+		Subcommands: []*cli.Command{secret},
+	}
+}
+
+func (sc secretCommand) command(ui *UI) *cli.Command {
+	spec, _ := api.LookupType(sc.typ)
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "name", Usage: "secret `NAME` instead of the derived one"},
+	}
+	if len(spec.Data) == 1 {
+		flags = append(flags, &cli.StringFlag{Name: "from", Usage: "store a reference to a provider plugin (`PROVIDER:REF`) instead of a value"})
+	}
+	for _, in := range sc.inputs {
+		flags = append(flags, &cli.StringFlag{Name: in.flag, Usage: in.usage})
+	}
+	return &cli.Command{
+		Name:      string(sc.typ),
+		Usage:     "create " + sc.usage,
+		ArgsUsage: sc.argsUsage,
+		Flags:     flags,
+		Action: func(c *cli.Context) error {
+			req, err := sc.request(c, ui)
+			if err != nil {
+				return err
+			}
+			client, err := newClient()
+			if err != nil {
+				return err
+			}
+			return createSecret(c.Context, client, &createSecretOptions{Request: req, UI: ui})
+		},
+	}
+}
+
+// request builds the create request from the command line, reading files,
+// stdin and prompts as the flags say.
+func (sc secretCommand) request(c *cli.Context, ui *UI) (*api.CreateSecretRequest, error) {
+	spec, _ := api.LookupType(sc.typ)
+	req := &api.CreateSecretRequest{
+		Type:   sc.typ,
+		Name:   c.String("name"),
+		From:   c.String("from"),
+		Fields: map[string]string{},
+		Data:   map[string][]byte{},
+	}
+	derived, err := sc.positional(c, ui, req)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range sc.inputs {
+		v := c.String(in.flag)
+		switch {
+		case !c.IsSet(in.flag) && in.data && req.From != "":
+		case !c.IsSet(in.flag) && in.data && !in.file && ui.interactive():
+			b, err := ui.ReadSecret(spec.Label + " " + in.flag)
+			if err != nil {
+				return nil, fmt.Errorf("read --%s: %w", in.flag, err)
+			}
+			req.Data[in.target] = b
+		case !c.IsSet(in.flag) && in.required:
+			return nil, usageErrorf(c, "missing --%s: %s secrets need it", in.flag, sc.typ)
+		case !c.IsSet(in.flag):
+		case !in.data:
+			req.Fields[in.target] = v
+		case in.file:
+			b, err := readValueFile(ui, v)
+			if err != nil {
+				return nil, fmt.Errorf("read --%s: %w", in.flag, err)
+			}
+			req.Data[in.target] = b
+		case v == "-":
+			b, err := readStdin(ui)
+			if err != nil {
+				return nil, fmt.Errorf("read --%s from stdin: %w", in.flag, err)
+			}
+			req.Data[in.target] = trimNewline(b)
+		default:
+			req.Data[in.target] = []byte(v)
+		}
+	}
+	if req.Name == "" {
+		req.Name = derived
+	}
+	if req.Name == "" {
+		req.Name = string(sc.typ)
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// positional reads the command's positional argument into req and returns
+// the secret name it suggests.
+func (sc secretCommand) positional(c *cli.Context, ui *UI, req *api.CreateSecretRequest) (string, error) {
+	switch sc.arg {
+	case argNone:
+		if c.NArg() > 0 {
+			return "", usageErrorf(c, "`%s` takes no arguments; got %q (its values are flags)", c.Command.HelpName, c.Args().First())
+		}
+		return "", nil
+	case argKeyValue:
+		if err := exactArgs(c, 1, "one KEY=VALUE argument"); err != nil {
+			return "", err
+		}
+		key, value, hasValue := strings.Cut(c.Args().First(), "=")
+		if err := api.ValidateEnvKey(key); err != nil {
+			return "", err
+		}
+		req.Fields[api.FieldKey] = key
+		switch {
+		case req.From != "":
+			if hasValue {
+				return "", usageErrorf(c, "give either a value or --from, not both: write KEY --from PROVIDER:REF")
+			}
+		case !hasValue && ui.interactive():
+			b, err := ui.ReadSecret("value of " + key)
+			if err != nil {
+				return "", fmt.Errorf("read value: %w", err)
+			}
+			req.Data[api.FieldValue] = b
+		case !hasValue:
+			return "", usageErrorf(c, "%q has no value: write KEY=VALUE, or KEY=- to read the value from stdin", key)
+		case value == "-":
+			b, err := readStdin(ui)
+			if err != nil {
+				return "", fmt.Errorf("read value of %s from stdin: %w", key, err)
+			}
+			req.Data[api.FieldValue] = trimNewline(b)
+		default:
+			req.Data[api.FieldValue] = []byte(value)
+		}
+		return api.NameFromEnvKey(key), nil
+	default: // argFile
+		if req.From != "" {
+			if c.NArg() > 0 {
+				return "", usageErrorf(c, "give either a file or --from, not both")
+			}
+			return "", nil
+		}
+		if err := exactArgs(c, 1, "one FILE argument (or - for stdin)"); err != nil {
+			return "", err
+		}
+		path := c.Args().First()
+		b, err := readValueFile(ui, path)
+		if err != nil {
+			return "", err
+		}
+		req.Data[api.FieldValue] = b
+		if path == "-" {
+			return "", nil
+		}
+		return api.SanitizeName(filepath.Base(path)), nil
+	}
+}
+
+// readValueFile reads a value from a file, or from stdin for "-", refusing
+// to read more than a secret may hold.
+func readValueFile(ui *UI, path string) ([]byte, error) {
+	if path == "-" {
+		return readStdin(ui)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("file %s does not exist: check the path", path)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("%s is a directory: give a file", path)
+	}
+	return readLimited(f)
+}
+
+func readStdin(ui *UI) ([]byte, error) {
+	return readLimited(ui.reader())
+}
+
+func readLimited(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, api.MaxSecretSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > api.MaxSecretSize {
+		return nil, fmt.Errorf("the value is over the limit of %d MiB for a secret", api.MaxSecretSize>>20)
+	}
+	return b, nil
+}
+
+// trimNewline drops the one newline that `echo value |` adds.
+func trimNewline(b []byte) []byte {
+	s := strings.TrimSuffix(string(b), "\n")
+	return []byte(strings.TrimSuffix(s, "\r"))
+}
+
+// createSecretOptions are the inputs of createSecret.
+type createSecretOptions struct {
+	Request *api.CreateSecretRequest
+	UI      *UI
+}
+
+// createSecret creates a secret and reports it.
+func createSecret(ctx context.Context, client *api.Client, opts *createSecretOptions) error {
+	req := opts.Request
+	spec, _ := api.LookupType(req.Type)
+	_, err := client.CreateSecret(ctx, req)
+	var apiErr *api.Error
+	if errors.As(err, &apiErr) && errors.Is(err, api.ErrExists) && apiErr.Message == "secret "+req.Name+" already exists" {
+		return fmt.Errorf("Secret %s already exists. Secrets cannot be modified: delete it with `hush delete secret %s` and create it again.", req.Name, req.Name)
+	}
+	if err != nil {
+		return err
+	}
+	opts.UI.Success("Created %s secret: %s", spec.Label, req.Name)
+	opts.UI.Success("Synced to all clusters")
+	return nil
+}

@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/term"
+)
+
+// UI writes what people read: status lines with DESIGN's symbols (✔ done,
+// i info, ! warning, ✗ failure), coloured only on a terminal and never with
+// NO_COLOR, and reads their answers.
+type UI struct {
+	in       io.Reader
+	out, err io.Writer
+	color    bool
+	lines    *bufio.Reader
+}
+
+func newUI(in io.Reader, out, errw io.Writer) *UI {
+	return &UI{in: in, out: out, err: errw, color: isTerminal(out) && os.Getenv("NO_COLOR") == ""}
+}
+
+const (
+	green  = "\033[32m"
+	blue   = "\033[34m"
+	yellow = "\033[33m"
+	red    = "\033[31m"
+	reset  = "\033[0m"
+)
+
+func (u *UI) status(w io.Writer, symbol, color, format string, args []any) {
+	msg := fmt.Sprintf(format, args...)
+	// Continuation lines line up under the message.
+	msg = strings.ReplaceAll(msg, "\n", "\n   ")
+	if u.color {
+		symbol = color + symbol + reset
+	}
+	fmt.Fprintf(w, "%s  %s\n", symbol, msg)
+}
+
+// Success prints a ✔ line to stdout.
+func (u *UI) Success(format string, args ...any) { u.status(u.out, "✔", green, format, args) }
+
+// Info prints an i line to stdout.
+func (u *UI) Info(format string, args ...any) { u.status(u.out, "i", blue, format, args) }
+
+// Warn prints a ! line to stderr.
+func (u *UI) Warn(format string, args ...any) { u.status(u.err, "!", yellow, format, args) }
+
+// Fail prints a ✗ line to stderr.
+func (u *UI) Fail(format string, args ...any) { u.status(u.err, "✗", red, format, args) }
+
+// Hint prints an indented line under a failure, to stderr.
+func (u *UI) Hint(format string, args ...any) { fmt.Fprintf(u.err, "   "+format+"\n", args...) }
+
+// interactive reports whether both ends are a person at a terminal.
+func (u *UI) interactive() bool { return isTerminal(u.in) && isTerminal(u.err) }
+
+// Confirm asks a yes/no question on a terminal; anything but y or yes is no.
+func (u *UI) Confirm(question string) bool {
+	fmt.Fprintf(u.err, "?  %s [y/N] ", question)
+	line, _ := u.reader().ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
+}
+
+// ReadSecret prompts for a value without echoing it.
+func (u *UI) ReadSecret(prompt string) ([]byte, error) {
+	fmt.Fprintf(u.err, "?  %s: ", prompt)
+	defer fmt.Fprintln(u.err)
+	return term.ReadPassword(int(u.in.(*os.File).Fd()))
+}
+
+// ReadAll reads the whole of stdin, for values given as "-".
+func (u *UI) ReadAll() ([]byte, error) { return io.ReadAll(u.reader()) }
+
+func (u *UI) reader() *bufio.Reader {
+	if u.lines == nil {
+		u.lines = bufio.NewReader(u.in)
+	}
+	return u.lines
+}
+
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// Output formats for -o.
+const (
+	formatTable = "table"
+	formatJSON  = "json"
+	formatYAML  = "yaml"
+	formatName  = "name"
+)
+
+var outputFormats = []string{formatTable, formatJSON, formatYAML, formatName}
+
+// table prints rows under a header, in aligned columns.
+func table(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// printStructured prints v as JSON or YAML.
+func printStructured(w io.Writer, format string, v any) error {
+	if format == formatJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	return enc.Close()
+}

@@ -1,0 +1,190 @@
+// Package api is the Go client for the hush agent's HTTP API, and the types
+// that travel over it. The hush CLI talks to agents only through it.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Environment variables the client reads in DefaultConfig.
+const (
+	EnvAddr      = "HUSH_ADDR"
+	EnvToken     = "HUSH_TOKEN"
+	EnvTokenFile = "HUSH_TOKEN_FILE"
+)
+
+// DefaultAddress is where an agent listens unless told otherwise.
+const DefaultAddress = "http://127.0.0.1:4747"
+
+// Config says how to reach one agent.
+type Config struct {
+	// Address is the agent's base URL, such as http://127.0.0.1:4747.
+	Address string
+	// Token is sent as a bearer token with every request.
+	Token string
+	// HTTPClient is used for requests; nil means a client with a 30s timeout
+	// for ordinary requests.
+	HTTPClient *http.Client
+}
+
+// DefaultConfig reads the address from HUSH_ADDR (default DefaultAddress)
+// and the token from HUSH_TOKEN or, when that is unset, the file named by
+// HUSH_TOKEN_FILE.
+func DefaultConfig() (*Config, error) {
+	cfg := &Config{Address: os.Getenv(EnvAddr), Token: os.Getenv(EnvToken)}
+	if cfg.Address == "" {
+		cfg.Address = DefaultAddress
+	}
+	if cfg.Token == "" {
+		if f := os.Getenv(EnvTokenFile); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("read token file from %s: %w", EnvTokenFile, err)
+			}
+			cfg.Token = strings.TrimSpace(string(b))
+		}
+	}
+	return cfg, nil
+}
+
+// Client calls one agent's HTTP API.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// NewClient returns a client for the agent that cfg names.
+func NewClient(cfg *Config) (*Client, error) {
+	addr := cfg.Address
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("agent address %q is not a URL: give it as http://HOST:PORT", cfg.Address)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("agent address %q: scheme must be http or https", cfg.Address)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &Client{base: u, token: cfg.Token, http: hc}, nil
+}
+
+// Address returns the agent's base URL.
+func (c *Client) Address() string { return c.base.String() }
+
+// Health reports whether the agent is up. It needs no token.
+func (c *Client) Health(ctx context.Context) (*Health, error) {
+	var out Health
+	return &out, c.do(ctx, http.MethodGet, "/v1/health", nil, nil, &out)
+}
+
+// Self describes the agent and the caller's user.
+func (c *Client) Self(ctx context.Context) (*AgentSelf, error) {
+	var out AgentSelf
+	return &out, c.do(ctx, http.MethodGet, "/v1/agent/self", nil, nil, &out)
+}
+
+// CreateSecret creates a secret owned by the caller's user.
+func (c *Client) CreateSecret(ctx context.Context, req *CreateSecretRequest) (*Secret, error) {
+	var out Secret
+	return &out, c.do(ctx, http.MethodPost, "/v1/secrets", nil, req, &out)
+}
+
+// ListSecrets lists the metadata of the caller's secrets, of one type when
+// typ is not empty.
+func (c *Client) ListSecrets(ctx context.Context, typ SecretType) ([]*Secret, error) {
+	q := url.Values{}
+	if typ != "" {
+		q.Set("type", string(typ))
+	}
+	var out ListSecretsResponse
+	return out.Secrets, c.do(ctx, http.MethodGet, "/v1/secrets", q, nil, &out)
+}
+
+// GetSecret reads one secret's metadata.
+func (c *Client) GetSecret(ctx context.Context, name string) (*Secret, error) {
+	var out Secret
+	return &out, c.do(ctx, http.MethodGet, "/v1/secrets/"+url.PathEscape(name), nil, nil, &out)
+}
+
+// DeleteSecret deletes one of the caller's secrets.
+func (c *Client) DeleteSecret(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/secrets/"+url.PathEscape(name), nil, nil, nil)
+}
+
+// CreateToken creates a token for a user. It needs a management token.
+func (c *Client) CreateToken(ctx context.Context, req *CreateTokenRequest) (*Token, error) {
+	var out Token
+	return &out, c.do(ctx, http.MethodPost, "/v1/acl/tokens", nil, req, &out)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	u := c.base.JoinPath(path)
+	u.RawQuery = query.Encode()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.transportError(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return decodeError(resp)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode answer from %s: %w", c.base.Host, err)
+	}
+	return nil
+}
+
+func (c *Client) transportError(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) && !uerr.Timeout() && errors.Is(uerr.Err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("cannot reach the agent at %s: %w (is `hush agent` running there, and is %s right?)", c.base, err, EnvAddr)
+}
+
+func decodeError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	e := &Error{StatusCode: resp.StatusCode}
+	var er ErrorResponse
+	if json.Unmarshal(b, &er) == nil {
+		e.Message = er.Error
+	}
+	return e
+}

@@ -1,0 +1,55 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Errors a client can test for with errors.Is. An *Error from the agent
+// matches the sentinel of its status code.
+var (
+	ErrUnauthorized = errors.New("unauthorized")
+	ErrForbidden    = errors.New("forbidden")
+	ErrNotFound     = errors.New("not found")
+	ErrExists       = errors.New("already exists")
+	ErrTooLarge     = errors.New("too large")
+	ErrInvalid      = errors.New("invalid request")
+)
+
+// ErrorResponse is the JSON body of every error the agent returns.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}
+
+// Error is an error answer from the agent.
+type Error struct {
+	StatusCode int
+	Message    string
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("agent answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	}
+	return e.Message
+}
+
+// Is matches the sentinel error of the status code.
+func (e *Error) Is(target error) bool {
+	switch e.StatusCode {
+	case http.StatusUnauthorized:
+		return target == ErrUnauthorized
+	case http.StatusForbidden:
+		return target == ErrForbidden
+	case http.StatusNotFound:
+		return target == ErrNotFound
+	case http.StatusConflict:
+		return target == ErrExists
+	case http.StatusRequestEntityTooLarge:
+		return target == ErrTooLarge
+	case http.StatusBadRequest:
+		return target == ErrInvalid
+	}
+	return false
+}

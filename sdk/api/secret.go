@@ -1,0 +1,103 @@
+package api
+
+import (
+	"time"
+)
+
+// SecretType is the kind of a secret. It decides which fields the secret
+// holds and how a run receives it.
+type SecretType string
+
+// The secret types, as in DESIGN's table.
+const (
+	TypeEnv        SecretType = "env"
+	TypeMounted    SecretType = "mounted"
+	TypeSSH        SecretType = "ssh"
+	TypeGitSSH     SecretType = "git-ssh"
+	TypeDocker     SecretType = "docker"
+	TypeS3         SecretType = "s3"
+	TypeGCP        SecretType = "gcp"
+	TypeOCI        SecretType = "oci"
+	TypeDatabricks SecretType = "databricks"
+	TypeHF         SecretType = "hf"
+)
+
+// MaxSecretSize is the most bytes the sensitive data of one secret may hold
+// (the sum over its data fields).
+const MaxSecretSize = 1 << 20
+
+// SourceStored is the Source of a secret whose value the agent holds itself,
+// as opposed to a provider reference.
+const SourceStored = "stored"
+
+// Secret is a secret's metadata: everything about it except its values.
+// It is what listing and reading return.
+type Secret struct {
+	// ID is unique for each secret ever created; the same secret carries the
+	// same ID on every cluster.
+	ID        string     `json:"id" yaml:"id"`
+	Name      string     `json:"name" yaml:"name"`
+	Type      SecretType `json:"type" yaml:"type"`
+	Owner     string     `json:"owner" yaml:"owner"`
+	CreatedAt time.Time  `json:"created_at" yaml:"created_at"`
+	// Fields are the type's non-sensitive settings, such as an env secret's
+	// key or a mounted secret's mount path.
+	Fields map[string]string `json:"fields,omitempty" yaml:"fields,omitempty"`
+	// Source is SourceStored, or the provider reference the value comes from.
+	Source string `json:"source" yaml:"source"`
+}
+
+// CreateSecretRequest creates a secret. Exactly one of Data and From gives
+// the value.
+type CreateSecretRequest struct {
+	// ID and CreatedAt are chosen by the agent when empty. A client writing
+	// the same secret to several clusters sets them so that every cluster
+	// holds the same identity.
+	ID        string            `json:"id,omitempty"`
+	CreatedAt time.Time         `json:"created_at,omitzero"`
+	Name      string            `json:"name"`
+	Type      SecretType        `json:"type"`
+	Fields    map[string]string `json:"fields,omitempty"`
+	// Data holds the sensitive values by field name. It travels base64
+	// encoded, so binary file contents survive JSON.
+	Data map[string][]byte `json:"data,omitempty"`
+	// From is a provider reference, "PROVIDER:REF", stored instead of a value
+	// for types that hold a single value.
+	From string `json:"from,omitempty"`
+}
+
+// ListSecretsResponse is the answer to listing secrets.
+type ListSecretsResponse struct {
+	Secrets []*Secret `json:"secrets"`
+}
+
+// CreateTokenRequest creates a token for a user. Only a management token may
+// create tokens.
+type CreateTokenRequest struct {
+	User        string `json:"user"`
+	Description string `json:"description,omitempty"`
+}
+
+// Token describes an ACL token. Secret is only set when the token is created.
+type Token struct {
+	Accessor    string    `json:"accessor"`
+	Secret      string    `json:"secret,omitempty"`
+	User        string    `json:"user"`
+	Management  bool      `json:"management"`
+	Description string    `json:"description,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// AgentSelf describes the agent that answers.
+type AgentSelf struct {
+	Version string `json:"version"`
+	Cluster string `json:"cluster"`
+	Node    string `json:"node"`
+	// User is the user the calling token belongs to.
+	User string `json:"user"`
+}
+
+// Health is the answer of the health endpoint.
+type Health struct {
+	Status string `json:"status"`
+}

@@ -1,0 +1,359 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// TypeSpec describes what a secret type holds: its non-sensitive fields, its
+// sensitive data, and the rules they follow.
+type TypeSpec struct {
+	Type SecretType
+	// Label is how messages name the type: "environment" for env.
+	Label string
+	// Fields are the non-sensitive settings, returned in metadata.
+	Fields []FieldSpec
+	// Data are the sensitive values, which never leave the agent except into
+	// a run or to their owner's export.
+	Data []DataSpec
+	// UniquePerOwner means a user holds at most one secret of this type.
+	UniquePerOwner bool
+}
+
+// FieldSpec is one non-sensitive field of a secret type.
+type FieldSpec struct {
+	Name     string
+	Required bool
+	// Check validates a set value; nil accepts any.
+	Check func(string) error
+}
+
+// DataSpec is one sensitive value of a secret type. Every data value is
+// required unless the secret holds a provider reference.
+type DataSpec struct {
+	Name string
+	// Check validates the value; nil accepts any.
+	Check func([]byte) error
+}
+
+// Field names shared by several types.
+const (
+	FieldKey       = "key"
+	FieldMountPath = "mount_path"
+	FieldValue     = "value"
+)
+
+var (
+	nameRe    = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+	envKeyRe  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	profileRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	userRe    = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$`)
+	fromRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*:.+$`)
+)
+
+var typeSpecs = []*TypeSpec{
+	{
+		Type: TypeEnv, Label: "environment",
+		Fields: []FieldSpec{{Name: FieldKey, Required: true, Check: ValidateEnvKey}},
+		Data:   []DataSpec{{Name: FieldValue}},
+	},
+	{
+		Type: TypeMounted, Label: "mounted",
+		Fields: []FieldSpec{{Name: FieldMountPath, Check: ValidateMountPath}},
+		Data:   []DataSpec{{Name: FieldValue}},
+	},
+	{
+		Type: TypeSSH, Label: "ssh",
+		Fields: []FieldSpec{{Name: FieldMountPath, Check: ValidateMountPath}},
+		Data:   []DataSpec{{Name: FieldValue, Check: checkPrivateKey}},
+	},
+	{
+		Type: TypeGitSSH, Label: "git-ssh", UniquePerOwner: true,
+		Fields: []FieldSpec{{Name: FieldMountPath, Check: ValidateMountPath}},
+		Data:   []DataSpec{{Name: FieldValue, Check: checkPrivateKey}},
+	},
+	{
+		Type: TypeDocker, Label: "docker",
+		Fields: []FieldSpec{
+			{Name: "username", Required: true},
+			{Name: "server", Required: true, Check: checkRegistry},
+			{Name: "email"},
+		},
+		Data: []DataSpec{{Name: "password"}},
+	},
+	{
+		Type: TypeS3, Label: "s3",
+		Fields: []FieldSpec{
+			{Name: "profile", Check: checkProfile},
+			{Name: FieldMountPath, Check: ValidateMountPath},
+		},
+		Data: []DataSpec{{Name: "config"}, {Name: "credentials"}},
+	},
+	{
+		Type: TypeGCP, Label: "gcp",
+		Fields: []FieldSpec{{Name: FieldMountPath, Check: ValidateMountPath}},
+		Data:   []DataSpec{{Name: "credentials", Check: checkJSON}},
+	},
+	{
+		Type: TypeOCI, Label: "oci",
+		Fields: []FieldSpec{{Name: FieldMountPath, Check: ValidateMountPath}},
+		Data:   []DataSpec{{Name: "config"}, {Name: "key"}},
+	},
+	{
+		Type: TypeDatabricks, Label: "databricks",
+		Fields: []FieldSpec{{Name: "host", Required: true, Check: checkHTTPURL}},
+		Data:   []DataSpec{{Name: "token"}},
+	},
+	{
+		Type: TypeHF, Label: "hf",
+		Data: []DataSpec{{Name: "token", Check: checkHFToken}},
+	},
+}
+
+// Types returns the specs of every secret type, in DESIGN's order.
+func Types() []*TypeSpec { return slices.Clone(typeSpecs) }
+
+// LookupType returns the spec of a type, or false when there is no such type.
+func LookupType(t SecretType) (*TypeSpec, bool) {
+	for _, s := range typeSpecs {
+		if s.Type == t {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// TypeNames lists the type names, for messages.
+func TypeNames() []string {
+	names := make([]string, len(typeSpecs))
+	for i, s := range typeSpecs {
+		names[i] = string(s.Type)
+	}
+	return names
+}
+
+// Validate checks a create request against its type's rules and returns
+// every problem at once.
+func (r *CreateSecretRequest) Validate() error {
+	var errs []error
+	if err := ValidateSecretName(r.Name); err != nil {
+		errs = append(errs, err)
+	}
+	spec, ok := LookupType(r.Type)
+	if !ok {
+		errs = append(errs, fmt.Errorf("unknown secret type %q: use one of %s", r.Type, strings.Join(TypeNames(), ", ")))
+		return errors.Join(errs...)
+	}
+	errs = append(errs, spec.validateFields(r.Fields)...)
+	if r.From != "" {
+		errs = append(errs, spec.validateFrom(r.From, r.Data)...)
+	} else {
+		errs = append(errs, spec.validateData(r.Data)...)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *TypeSpec) validateFields(fields map[string]string) []error {
+	var errs []error
+	for _, f := range s.Fields {
+		v, set := fields[f.Name]
+		switch {
+		case !set || v == "":
+			if f.Required {
+				errs = append(errs, fmt.Errorf("%s secret needs %s", s.Type, f.Name))
+			}
+		case f.Check != nil:
+			if err := f.Check(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))
+			}
+		}
+	}
+	for name := range fields {
+		if !slices.ContainsFunc(s.Fields, func(f FieldSpec) bool { return f.Name == name }) {
+			errs = append(errs, fmt.Errorf("%s secret has no field %q", s.Type, name))
+		}
+	}
+	return errs
+}
+
+func (s *TypeSpec) validateData(data map[string][]byte) []error {
+	var errs []error
+	size := 0
+	for _, d := range s.Data {
+		v, set := data[d.Name]
+		if !set {
+			errs = append(errs, fmt.Errorf("%s secret needs a %s", s.Type, d.Name))
+			continue
+		}
+		size += len(v)
+		if d.Check != nil {
+			if err := d.Check(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", d.Name, err))
+			}
+		}
+	}
+	for name, v := range data {
+		if !slices.ContainsFunc(s.Data, func(d DataSpec) bool { return d.Name == name }) {
+			errs = append(errs, fmt.Errorf("%s secret has no data %q", s.Type, name))
+			size += len(v)
+		}
+	}
+	if size > MaxSecretSize {
+		errs = append(errs, &SizeError{Size: size})
+	}
+	return errs
+}
+
+func (s *TypeSpec) validateFrom(from string, data map[string][]byte) []error {
+	var errs []error
+	if len(data) > 0 {
+		errs = append(errs, errors.New("a secret holds either a value or a provider reference (from), not both"))
+	}
+	if len(s.Data) != 1 {
+		errs = append(errs, fmt.Errorf("%s secrets hold several values and cannot come from a provider reference", s.Type))
+	}
+	if !fromRe.MatchString(from) {
+		errs = append(errs, fmt.Errorf("provider reference %q is not valid: write it as PROVIDER:REF, for example vault:secret/data/db#password", from))
+	}
+	return errs
+}
+
+// SizeError reports a secret whose data is over MaxSecretSize.
+type SizeError struct{ Size int }
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("secret data is %s; the limit is %s", formatSize(e.Size), formatSize(MaxSecretSize))
+}
+
+func formatSize(n int) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	if n >= 1<<10 {
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// ValidateSecretName checks a secret name: lowercase letters, digits, "."
+// and "-", alphanumeric first and last, at most 253 characters.
+func ValidateSecretName(name string) error {
+	if name == "" {
+		return errors.New("secret name is empty")
+	}
+	if !nameRe.MatchString(name) {
+		return fmt.Errorf("secret name %q is not valid: use lowercase letters, digits, '.' and '-', start and end with a letter or digit, at most 253 characters", name)
+	}
+	return nil
+}
+
+// ValidateUserName checks a user name: lowercase letters, digits, ".", "_"
+// and "-", alphanumeric first and last, at most 64 characters.
+func ValidateUserName(name string) error {
+	if !userRe.MatchString(name) {
+		return fmt.Errorf("user name %q is not valid: use lowercase letters, digits, '.', '_' and '-', start and end with a letter or digit, at most 64 characters", name)
+	}
+	return nil
+}
+
+// ValidateEnvKey checks an environment variable name.
+func ValidateEnvKey(key string) error {
+	if !envKeyRe.MatchString(key) {
+		return fmt.Errorf("environment variable name %q is not valid: use letters, digits and '_', not starting with a digit", key)
+	}
+	return nil
+}
+
+// ValidateMountPath checks where a secret file goes in a run: an absolute,
+// clean path that is not the root.
+func ValidateMountPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("mount path %q is not absolute: start it with '/'", p)
+	case p == "/" || path.Clean(p) != p:
+		return fmt.Errorf("mount path %q is not valid: give a clean absolute path below '/', such as /secrets/key", p)
+	}
+	return nil
+}
+
+// NameFromEnvKey derives a secret name from an environment variable name:
+// lowercased, with "_" as "-" (SECRET_STUFF becomes secret-stuff).
+func NameFromEnvKey(key string) string {
+	return SanitizeName(key)
+}
+
+// EnvKeyFromName derives an environment variable name from a secret name:
+// uppercased, with "-" and "." as "_" (secret-stuff becomes SECRET_STUFF).
+func EnvKeyFromName(name string) string {
+	return strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(name))
+}
+
+// SanitizeName turns any string, such as a file name, into a valid secret
+// name where it can: lowercased, characters outside [a-z0-9.-] as "-", and
+// leading and trailing punctuation dropped. It may return "" when nothing
+// usable is left.
+func SanitizeName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteRune('-')
+		}
+	}
+	name := strings.Trim(b.String(), ".-")
+	if len(name) > 253 {
+		name = strings.TrimRight(name[:253], ".-")
+	}
+	return name
+}
+
+func checkPrivateKey(b []byte) error {
+	if !strings.Contains(string(b), "PRIVATE KEY-----") {
+		return errors.New("this does not look like a private key (no PEM or OpenSSH 'PRIVATE KEY' block): give the private key file, not the .pub")
+	}
+	return nil
+}
+
+func checkJSON(b []byte) error {
+	if !json.Valid(b) {
+		return errors.New("not valid JSON: give the service account key file that GCP gave you")
+	}
+	return nil
+}
+
+func checkHFToken(b []byte) error {
+	if !strings.HasPrefix(string(b), "hf_") {
+		return errors.New("a Hugging Face token starts with 'hf_': copy it from https://huggingface.co/settings/tokens")
+	}
+	return nil
+}
+
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%q is not a URL: give it as https://HOST", s)
+	}
+	return nil
+}
+
+func checkRegistry(s string) error {
+	if strings.ContainsAny(s, " \t\n") {
+		return fmt.Errorf("registry server %q contains white space", s)
+	}
+	return nil
+}
+
+func checkProfile(s string) error {
+	if !profileRe.MatchString(s) {
+		return fmt.Errorf("AWS profile %q is not valid: use letters, digits, '.', '_' and '-'", s)
+	}
+	return nil
+}
