@@ -88,11 +88,11 @@ func Run(ctx context.Context, opts *Options) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 
-	logger.Info("agent started", "addr", addr, "cluster", cfg.Cluster, "node", cfg.NodeName,
-		"data_dir", dataDir, "version", opts.Version, "dev", opts.Dev)
 	if opts.Dev {
 		printDevBanner(opts.Stdout, addr, rootToken, cfg.DataDir == "")
 	}
+	logger.Info("agent started", "addr", addr, "cluster", cfg.Cluster, "node", cfg.NodeName,
+		"data_dir", dataDir, "version", opts.Version, "dev", opts.Dev)
 
 	select {
 	case err := <-serveErr:

@@ -44,6 +44,12 @@ func New(st *store.Store, info Info, logger hclog.Logger) *Server {
 	s.mux.Handle("GET /v1/secrets/{name}", s.authed(s.getSecret))
 	s.mux.Handle("DELETE /v1/secrets/{name}", s.authed(s.deleteSecret))
 	s.mux.Handle("POST /v1/acl/tokens", s.authed(s.createToken))
+	immutable := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, DELETE")
+		writeError(w, http.StatusMethodNotAllowed, "secrets are immutable: delete the secret and create it again")
+	}
+	s.mux.HandleFunc("PUT /v1/secrets/{name}", immutable)
+	s.mux.HandleFunc("PATCH /v1/secrets/{name}", immutable)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
 	})

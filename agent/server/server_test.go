@@ -1,0 +1,117 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/store"
+	"github.com/hush-sh/hush/sdk/api"
+)
+
+func newTestServer(t *testing.T) (*store.Store, *httptest.Server) {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv := httptest.NewServer(New(st, Info{Version: "test", Cluster: "c", Node: "n"}, hclog.NewNullLogger()))
+	t.Cleanup(srv.Close)
+	return st, srv
+}
+
+func client(t *testing.T, st *store.Store, srv *httptest.Server, user string) *api.Client {
+	t.Helper()
+	secret, _, err := st.IssueToken(user, user == "root", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := api.NewClient(&api.Config{Address: srv.URL, Token: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func envRequest(name string) *api.CreateSecretRequest {
+	return &api.CreateSecretRequest{Name: name, Type: api.TypeEnv,
+		Fields: map[string]string{api.FieldKey: "K"}, Data: map[string][]byte{api.FieldValue: []byte("v")}}
+}
+
+// TestConcurrentCreates races many clients: every distinct name is created
+// once, and of many creates of one name exactly one wins.
+func TestConcurrentCreates(t *testing.T) {
+	st, srv := newTestServer(t)
+	c := client(t, st, srv, "alice")
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, conflicts := 0, 0
+	for i := range 40 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := c.CreateSecret(ctx, envRequest(fmt.Sprintf("s%d", i))); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			_, err := c.CreateSecret(ctx, envRequest("contested"))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, api.ErrExists):
+				conflicts++
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || conflicts != 39 {
+		t.Errorf("contested name: %d wins and %d conflicts, want 1 and 39", wins, conflicts)
+	}
+	list, err := c.ListSecrets(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 41 {
+		t.Errorf("got %d secrets, want 41", len(list))
+	}
+}
+
+func TestClientErrors(t *testing.T) {
+	st, srv := newTestServer(t)
+	alice := client(t, st, srv, "alice")
+	ctx := context.Background()
+	if _, err := alice.GetSecret(ctx, "nope"); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("get missing: got %v, want ErrNotFound", err)
+	}
+	if _, err := alice.CreateToken(ctx, &api.CreateTokenRequest{User: "bob"}); !errors.Is(err, api.ErrForbidden) {
+		t.Errorf("user creates token: got %v, want ErrForbidden", err)
+	}
+	root := client(t, st, srv, "root")
+	tok, err := root.CreateToken(ctx, &api.CreateTokenRequest{User: "bob"})
+	if err != nil || tok.Secret == "" || tok.User != "bob" {
+		t.Fatalf("root creates token: got %+v, %v", tok, err)
+	}
+	self, err := alice.Self(ctx)
+	if err != nil || self.User != "alice" || self.Cluster != "c" || self.Version != "test" {
+		t.Errorf("self: got %+v, %v", self, err)
+	}
+	anon, _ := api.NewClient(&api.Config{Address: srv.URL})
+	if _, err := anon.ListSecrets(ctx, ""); !errors.Is(err, api.ErrUnauthorized) {
+		t.Errorf("no token: got %v, want ErrUnauthorized", err)
+	}
+	if _, err := anon.Health(ctx); err != nil {
+		t.Errorf("health: %v", err)
+	}
+}

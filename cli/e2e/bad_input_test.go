@@ -1,0 +1,153 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBadInput feeds the CLI and the API bad input. Each case must fail with
+// a clear message and a non-zero exit (or a 4xx status), and leave the
+// store as it was.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	a := startAgent(t, "")
+	user := a.newUser("carol")
+	a.mustHush(user, "", "create", "secret", "env", "EXISTING=1")
+	files := t.TempDir()
+	pub := writeFile(t, files, "id_rsa.pub", "ssh-ed25519 AAAAC3Nza me@host\n")
+	big := writeFile(t, files, "big.bin", strings.Repeat("x", 1<<20+1))
+	notJSON := writeFile(t, files, "key.json", "{not json")
+	if err := os.Mkdir(filepath.Join(files, "adir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	bigValue := base64.StdEncoding.EncodeToString(make([]byte, 1<<20+10))
+	hugeBody := `{"name":"x","type":"env","data":{"value":"` + strings.Repeat("A", 3<<20) + `"}}`
+
+	cliCases := map[string]struct {
+		args  []string
+		stdin string
+		code  int
+		want  string
+	}{
+		"unknown type":           {args: []string{"create", "secret", "password", "X=1"}, code: 2, want: `unknown secret type "password"`},
+		"no type":                {args: []string{"create", "secret"}, code: 2, want: "give a secret type"},
+		"env key starts digit":   {args: []string{"create", "secret", "env", "1KEY=v"}, code: 1, want: `environment variable name "1KEY" is not valid`},
+		"env key with dash":      {args: []string{"create", "secret", "env", "MY-KEY=v"}, code: 1, want: `"MY-KEY" is not valid`},
+		"env without value":      {args: []string{"create", "secret", "env", "KEY"}, code: 2, want: `"KEY" has no value`},
+		"env two arguments":      {args: []string{"create", "secret", "env", "A=1", "B=2"}, code: 2, want: "takes one KEY=VALUE argument; got 2"},
+		"name with capitals":     {args: []string{"create", "secret", "env", "K=v", "--name", "MySecret"}, code: 1, want: `secret name "MySecret" is not valid`},
+		"name ends with dash":    {args: []string{"create", "secret", "env", "K=v", "--name", "bad-"}, code: 1, want: "start and end with a letter or digit"},
+		"name too long":          {args: []string{"create", "secret", "env", "K=v", "--name", strings.Repeat("a", 254)}, code: 1, want: "at most 253 characters"},
+		"duplicate name":         {args: []string{"create", "secret", "env", "EXISTING=2"}, code: 1, want: "Secret existing already exists"},
+		"missing file":           {args: []string{"create", "secret", "mounted", filepath.Join(files, "nope")}, code: 1, want: "does not exist: check the path"},
+		"directory as file":      {args: []string{"create", "secret", "mounted", filepath.Join(files, "adir")}, code: 1, want: "is a directory"},
+		"oversized file":         {args: []string{"create", "secret", "mounted", big}, code: 1, want: "over the limit of 1 MiB"},
+		"oversized stdin":        {args: []string{"create", "secret", "env", "K=-"}, stdin: strings.Repeat("y", 1<<20+1), code: 1, want: "over the limit of 1 MiB"},
+		"relative mount path":    {args: []string{"create", "secret", "mounted", pub, "--mount-path", "secrets/x"}, code: 1, want: `mount path "secrets/x" is not absolute`},
+		"public key for git-ssh": {args: []string{"create", "secret", "git-ssh", pub}, code: 1, want: "give the private key file, not the .pub"},
+		"hf token without hf_":   {args: []string{"create", "secret", "hf", "--token", "abc"}, code: 1, want: "starts with 'hf_'"},
+		"gcp key not JSON":       {args: []string{"create", "secret", "gcp", "--credentials-file", notJSON}, code: 1, want: "not valid JSON"},
+		"s3 missing credentials": {args: []string{"create", "secret", "s3", "--config-file", pub}, code: 2, want: "missing --credentials-file"},
+		"docker missing server":  {args: []string{"create", "secret", "docker", "--username", "u", "--password", "p"}, code: 2, want: "missing --server"},
+		"databricks bad host":    {args: []string{"create", "secret", "databricks", "--host", "workspace", "--token", "t"}, code: 1, want: `"workspace" is not a URL`},
+		"bad provider reference": {args: []string{"create", "secret", "env", "K", "--from", "vault"}, code: 1, want: "write it as PROVIDER:REF"},
+		"unknown flag":           {args: []string{"create", "secret", "env", "K=v", "--colour", "red"}, code: 2, want: "flag provided but not defined: -colour"},
+		"delete unknown name":    {args: []string{"delete", "secret", "existing", "nope", "-y"}, code: 1, want: "no secret named nope: nothing was deleted"},
+		"delete nothing":         {args: []string{"delete", "secret", "-y"}, code: 2, want: "give the names of the secrets to delete, or --all"},
+		"get unknown type":       {args: []string{"get", "secrets", "--type", "magic"}, code: 2, want: `unknown secret type "magic"`},
+	}
+	for name, tc := range cliCases {
+		t.Run("cli/"+name, func(t *testing.T) {
+			before := a.secretIDs(user)
+			r := a.hush(user, tc.stdin, tc.args...)
+			if r.code != tc.code {
+				t.Errorf("got exit %d, want %d\n%s", r.code, tc.code, r)
+			}
+			if !strings.HasPrefix(r.stderr, "✗  ") || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("stderr %q, want a ✗ line containing %q", r.stderr, tc.want)
+			}
+			if after := a.secretIDs(user); !maps.Equal(before, after) {
+				t.Errorf("store changed: %v, then %v", before, after)
+			}
+		})
+	}
+
+	apiCases := map[string]struct {
+		method, path, body string
+		code               int
+		want               string
+	}{
+		"malformed JSON":     {"POST", "/v1/secrets", `{"name": "x",`, 400, "not valid JSON"},
+		"unknown JSON field": {"POST", "/v1/secrets", `{"name":"x","type":"env","colour":"red"}`, 400, `unknown field \"colour\"`},
+		"two JSON values":    {"POST", "/v1/secrets", `{"name":"x"} {"name":"y"}`, 400, "more than one JSON value"},
+		"wrong JSON type":    {"POST", "/v1/secrets", `{"name":7}`, 400, "not valid JSON"},
+		"unknown type":       {"POST", "/v1/secrets", `{"name":"x","type":"magic"}`, 400, `unknown secret type \"magic\"`},
+		"value not base64":   {"POST", "/v1/secrets", `{"name":"x","type":"env","fields":{"key":"X"},"data":{"value":"%%%"}}`, 400, "not valid JSON"},
+		"value over 1 MiB":   {"POST", "/v1/secrets", `{"name":"x","type":"mounted","data":{"value":"` + bigValue + `"}}`, 413, "the limit is 1.0 MiB"},
+		"body over 2 MiB":    {"POST", "/v1/secrets", hugeBody, 413, "request body is over 2 MiB"},
+		"bad id":             {"POST", "/v1/secrets", `{"id":"123","name":"x","type":"env","fields":{"key":"X"},"data":{"value":"dg=="}}`, 400, "is not a ULID"},
+		"duplicate":          {"POST", "/v1/secrets", `{"name":"existing","type":"env","fields":{"key":"X"},"data":{"value":"dg=="}}`, 409, "secret existing already exists"},
+		"unknown secret":     {"GET", "/v1/secrets/nope", "", 404, "secret nope not found"},
+		"no such endpoint":   {"GET", "/v1/nothing", "", 404, "no API endpoint GET /v1/nothing"},
+		"update":             {"PUT", "/v1/secrets/existing", `{}`, 405, "secrets are immutable"},
+		"list unknown type":  {"GET", "/v1/secrets?type=magic", "", 400, `unknown secret type \"magic\"`},
+		"token for bad user": {"POST", "/v1/acl/tokens", `{"user":"Not Valid"}`, 403, "needs a management token"},
+	}
+	for name, tc := range apiCases {
+		t.Run("api/"+name, func(t *testing.T) {
+			before := a.secretIDs(user)
+			code, body := a.request(tc.method, tc.path, user, tc.body)
+			if code != tc.code {
+				t.Errorf("got %d %s, want %d", code, body, tc.code)
+			}
+			if tc.want != "" && (!strings.HasPrefix(body, `{"error":`) || !strings.Contains(body, tc.want)) {
+				t.Errorf("body %q, want a JSON error containing %q", body, tc.want)
+			}
+			if after := a.secretIDs(user); !maps.Equal(before, after) {
+				t.Errorf("store changed: %v, then %v", before, after)
+			}
+		})
+	}
+	if code, body := a.request("POST", "/v1/acl/tokens", a.token, `{"user":"Not Valid"}`); code != 400 || !strings.Contains(body, "user name") {
+		t.Errorf("token for an invalid user name: got %d %s, want 400", code, body)
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := writeFile(t, dir, "base.hcl", "cluster = \"east\"\n")
+	bad := writeFile(t, dir, "bad.hcl", `log_level = "chatty"
+plugin "vault" {
+  sha256 = "nothex"
+}
+runtime "podman" {}
+`)
+	cmd := []string{"agent", "-dev", "-config", good, "-config", bad}
+	r := (&agent{t: t}).hush("", "", cmd...)
+	if r.code != 1 {
+		t.Fatalf("got %s, want exit 1", r)
+	}
+	for _, want := range []string{
+		bad + `:1:1: Invalid log level; "chatty" is not one of trace, debug, info, warn, error`,
+		bad + `:2:1: Missing plugin path`,
+		bad + `:3:3: Invalid plugin checksum`,
+		bad + `:5:1: Unknown runtime; runtime "podman"`,
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	r = (&agent{t: t}).hush("", "", "agent", "-dev", "-bind", "localhost")
+	if r.code != 1 || !strings.Contains(r.stderr, `"localhost" must be HOST:PORT`) {
+		t.Errorf("bad -bind: %s", r)
+	}
+	r = (&agent{t: t}).hush("", "", "agent")
+	if r.code != 1 || !strings.Contains(r.stderr, "no data dir: set -data-dir") {
+		t.Errorf("no data dir: %s", r)
+	}
+}

@@ -1,0 +1,286 @@
+// Package e2e tests the real hush binary: it builds it once, starts real
+// agent processes on loopback ports, and drives them with the real CLI.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// hushBin is the binary under test, built by TestMain.
+var hushBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hush-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	hushBin = filepath.Join(dir, "hush")
+	build := exec.Command("go", "build", "-o", hushBin, "github.com/hush-sh/hush")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build hush:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// agent is a running `hush agent` process.
+type agent struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	dataDir string
+	addr    string
+	token   string // the root token
+	stdout  *syncBuffer
+	stderr  *syncBuffer
+	exited  chan struct{}
+}
+
+// startAgent starts an agent on a free loopback port with its data in
+// dataDir, or in dev mode when dataDir is empty, and waits until it serves.
+func startAgent(t *testing.T, dataDir string, args ...string) *agent {
+	t.Helper()
+	a := &agent{t: t, dataDir: dataDir, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	argv := append([]string{"agent", "-bind", "127.0.0.1:0", "-log-json"}, args...)
+	if dataDir == "" {
+		argv = append(argv, "-dev")
+	} else {
+		argv = append(argv, "-data-dir", dataDir)
+	}
+	a.cmd = exec.Command(hushBin, argv...)
+	a.cmd.Env = cleanEnv()
+	a.cmd.Stdout = a.stdout
+	pr, pw := io.Pipe()
+	a.cmd.Stderr = io.MultiWriter(a.stderr, pw)
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.cmd.Wait(); pw.Close(); close(a.exited) }()
+	t.Cleanup(func() { a.stop() })
+
+	started := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line["@message"] == "agent started" {
+				started <- line["addr"].(string)
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	select {
+	case a.addr = <-started:
+	case <-a.exited:
+		t.Fatalf("agent exited at start-up:\n%s", a.stderr)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("agent did not start:\n%s", a.stderr)
+	}
+	if dataDir == "" {
+		// Stdout and stderr travel through separate pipes: the banner may
+		// arrive just after the log line.
+		for i := 0; i < 100 && !strings.Contains(a.stdout.String(), "export HUSH_TOKEN="); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		a.token = bannerValue(t, a.stdout.String(), "export HUSH_TOKEN=")
+	} else {
+		b, err := os.ReadFile(filepath.Join(dataDir, "root.token"))
+		if err != nil {
+			t.Fatalf("read root token: %v", err)
+		}
+		a.token = strings.TrimSpace(string(b))
+	}
+	return a
+}
+
+func bannerValue(t *testing.T, banner, prefix string) string {
+	t.Helper()
+	for _, line := range strings.Split(banner, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+			return v
+		}
+	}
+	t.Fatalf("banner has no %q line:\n%s", prefix, banner)
+	return ""
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (a *agent) stop() {
+	a.t.Helper()
+	select {
+	case <-a.exited:
+		return
+	default:
+	}
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.exited:
+	case <-time.After(15 * time.Second):
+		a.cmd.Process.Kill()
+		a.t.Errorf("agent did not stop within 15s of SIGTERM")
+		<-a.exited
+	}
+	if code := a.cmd.ProcessState.ExitCode(); code != 0 {
+		a.t.Errorf("agent exited %d after SIGTERM, want 0:\n%s", code, a.stderr)
+	}
+}
+
+// result is what one CLI invocation did.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// hush runs the CLI against a with token, feeding it stdin.
+func (a *agent) hush(token, stdin string, args ...string) result {
+	a.t.Helper()
+	cmd := exec.Command(hushBin, args...)
+	cmd.Env = append(cleanEnv(), "HUSH_ADDR="+a.addr, "HUSH_TOKEN="+token)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		a.t.Fatalf("run hush: %v", err)
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+// mustHush runs the CLI and fails the test unless it succeeds.
+func (a *agent) mustHush(token, stdin string, args ...string) result {
+	a.t.Helper()
+	r := a.hush(token, stdin, args...)
+	if r.code != 0 {
+		a.t.Fatalf("hush %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// newUser creates a token for user with the root token.
+func (a *agent) newUser(user string) string {
+	a.t.Helper()
+	return strings.TrimSpace(a.mustHush(a.token, "", "acl", "token", "create", "--user", user, "-q").stdout)
+}
+
+// request sends a raw API request.
+func (a *agent) request(method, path, token, body string) (int, string) {
+	a.t.Helper()
+	req, err := http.NewRequest(method, a.addr+path, strings.NewReader(body))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// secretIDs lists user's secrets as name → id, straight from the API.
+func (a *agent) secretIDs(token string) map[string]string {
+	a.t.Helper()
+	code, body := a.request("GET", "/v1/secrets", token, "")
+	if code != 200 {
+		a.t.Fatalf("list secrets: %d %s", code, body)
+	}
+	var out struct {
+		Secrets []struct{ ID, Name string }
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		a.t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, s := range out.Secrets {
+		ids[s.Name] = s.ID
+	}
+	return ids
+}
+
+// cleanEnv is the test's environment without HUSH_* variables, so that a
+// developer's own settings cannot leak into the tests.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HUSH_") && !strings.HasPrefix(kv, "NO_COLOR=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// grepTree returns the files under dir that contain needle.
+func grepTree(t *testing.T, dir string, needle []byte) []string {
+	t.Helper()
+	var hits []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, needle) {
+			hits = append(hits, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hits
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

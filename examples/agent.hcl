@@ -1,0 +1,33 @@
+# An agent configuration for one node. Start it with
+#   hush agent -config /etc/hush/agent.hcl
+# Flags given on the command line override these settings.
+
+# Where the store, its keyring and the first root token live. Back it up;
+# the keyring is the only key to the secrets in the store.
+data_dir = "/var/lib/hush"
+
+# The HTTP API. Keep it on loopback unless a TLS proxy sits in front.
+bind = "127.0.0.1:4747"
+
+cluster   = "default"
+node_name = "gpu-node-1"
+
+log_level = "info"
+log_json  = false
+
+# Provider plugins: executables named hush-provider-NAME.
+plugin_dir = "/opt/hush/plugins"
+
+# plugin "vault" {
+#   path   = "/opt/hush/plugins/hush-provider-vault"
+#   sha256 = "<output of sha256sum>"
+#   config {
+#     address = "https://vault.internal:8200"
+#   }
+# }
+
+runtime "containerd" {
+  address    = "/run/containerd/containerd.sock"
+  namespace  = "hush"
+  stop_grace = "10s"
+}

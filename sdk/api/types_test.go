@@ -1,0 +1,184 @@
+package api
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestNameFromEnvKey(t *testing.T) {
+	tests := map[string]string{
+		"SECRET_STUFF": "secret-stuff",
+		"_PRIVATE_":    "private",
+		"a__b":         "a--b",
+		"X1":           "x1",
+	}
+	for key, want := range tests {
+		if got := NameFromEnvKey(key); got != want {
+			t.Errorf("NameFromEnvKey(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestSanitizeName(t *testing.T) {
+	tests := map[string]string{
+		"my_id_rsa":              "my-id-rsa",
+		"Key File.JSON":          "key-file.json",
+		".hidden":                "hidden",
+		"___":                    "",
+		strings.Repeat("a", 300): strings.Repeat("a", 253),
+	}
+	for in, want := range tests {
+		got := SanitizeName(in)
+		if got != want {
+			t.Errorf("SanitizeName(%q) = %q, want %q", in, got, want)
+		}
+		if got != "" && ValidateSecretName(got) != nil {
+			t.Errorf("SanitizeName(%q) = %q, which is not a valid name", in, got)
+		}
+	}
+}
+
+func TestEnvKeyFromName(t *testing.T) {
+	if got := EnvKeyFromName("secret-stuff.v2"); got != "SECRET_STUFF_V2" {
+		t.Errorf("got %q, want SECRET_STUFF_V2", got)
+	}
+}
+
+func TestValidateSecretName(t *testing.T) {
+	good := []string{"a", "secret-stuff", "a.b-c", "0", strings.Repeat("x", 253)}
+	bad := []string{"", "A", "-a", "a-", ".a", "a.", "a_b", "a b", "ü", strings.Repeat("x", 254)}
+	for _, n := range good {
+		if err := ValidateSecretName(n); err != nil {
+			t.Errorf("ValidateSecretName(%q) = %v, want nil", n, err)
+		}
+	}
+	for _, n := range bad {
+		if err := ValidateSecretName(n); err == nil {
+			t.Errorf("ValidateSecretName(%q) = nil, want an error", n)
+		}
+	}
+}
+
+func TestValidateEnvKey(t *testing.T) {
+	for _, k := range []string{"A", "_a", "SECRET_STUFF", "x9"} {
+		if err := ValidateEnvKey(k); err != nil {
+			t.Errorf("ValidateEnvKey(%q) = %v, want nil", k, err)
+		}
+	}
+	for _, k := range []string{"", "9A", "A-B", "A B", "A=B"} {
+		if err := ValidateEnvKey(k); err == nil {
+			t.Errorf("ValidateEnvKey(%q) = nil, want an error", k)
+		}
+	}
+}
+
+const testKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n"
+
+func TestCreateSecretRequestValidate(t *testing.T) {
+	tests := map[string]struct {
+		req  CreateSecretRequest
+		want string // "" for valid
+	}{
+		"env": {
+			req: CreateSecretRequest{Name: "a", Type: TypeEnv, Fields: map[string]string{"key": "A"}, Data: map[string][]byte{"value": []byte("v")}},
+		},
+		"env from provider": {
+			req: CreateSecretRequest{Name: "a", Type: TypeEnv, Fields: map[string]string{"key": "A"}, From: "vault:secret/data/db#pw"},
+		},
+		"env without key": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeEnv, Data: map[string][]byte{"value": []byte("v")}},
+			want: "env secret needs key",
+		},
+		"env without value": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeEnv, Fields: map[string]string{"key": "A"}},
+			want: "env secret needs a value",
+		},
+		"unknown type": {
+			req:  CreateSecretRequest{Name: "a", Type: "magic"},
+			want: `unknown secret type "magic"`,
+		},
+		"relative mount path": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeMounted, Fields: map[string]string{"mount_path": "x/y"}, Data: map[string][]byte{"value": []byte("v")}},
+			want: "mount path \"x/y\" is not absolute",
+		},
+		"public key as ssh key": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeSSH, Data: map[string][]byte{"value": []byte("ssh-ed25519 AAAA")}},
+			want: "does not look like a private key",
+		},
+		"ssh key": {
+			req: CreateSecretRequest{Name: "a", Type: TypeGitSSH, Data: map[string][]byte{"value": []byte(testKey)}},
+		},
+		"hf without prefix": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeHF, Data: map[string][]byte{"token": []byte("abc")}},
+			want: "starts with 'hf_'",
+		},
+		"gcp not json": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeGCP, Data: map[string][]byte{"credentials": []byte("{")}},
+			want: "not valid JSON",
+		},
+		"databricks bad host": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeDatabricks, Fields: map[string]string{"host": "example.com"}, Data: map[string][]byte{"token": []byte("t")}},
+			want: "is not a URL",
+		},
+		"docker missing fields": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeDocker, Data: map[string][]byte{"password": []byte("p")}},
+			want: "docker secret needs username\ndocker secret needs server",
+		},
+		"s3 from provider": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeS3, From: "vault:x"},
+			want: "hold several values and cannot come from a provider reference",
+		},
+		"value and reference": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeHF, From: "vault:x", Data: map[string][]byte{"token": []byte("hf_x")}},
+			want: "either a value or a provider reference",
+		},
+		"bad reference": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeHF, From: "nocolon"},
+			want: "write it as PROVIDER:REF",
+		},
+		"unknown field": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeHF, Fields: map[string]string{"colour": "red"}, Data: map[string][]byte{"token": []byte("hf_x")}},
+			want: `hf secret has no field "colour"`,
+		},
+		"bad name and key at once": {
+			req:  CreateSecretRequest{Name: "Bad", Type: TypeEnv, Fields: map[string]string{"key": "1X"}, Data: map[string][]byte{"value": []byte("v")}},
+			want: "secret name \"Bad\" is not valid",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := tc.req.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSizeLimit(t *testing.T) {
+	req := CreateSecretRequest{Name: "big", Type: TypeMounted, Data: map[string][]byte{"value": make([]byte, MaxSecretSize+1)}}
+	var size *SizeError
+	if err := req.Validate(); !errors.As(err, &size) {
+		t.Fatalf("got %v, want a SizeError", err)
+	}
+	req.Data["value"] = make([]byte, MaxSecretSize)
+	if err := req.Validate(); err != nil {
+		t.Fatalf("exactly the limit: got %v, want no error", err)
+	}
+}
+
+func TestErrorIs(t *testing.T) {
+	tests := map[int]error{401: ErrUnauthorized, 403: ErrForbidden, 404: ErrNotFound, 409: ErrExists, 413: ErrTooLarge, 400: ErrInvalid}
+	for code, want := range tests {
+		if err := error(&Error{StatusCode: code}); !errors.Is(err, want) {
+			t.Errorf("status %d does not match %v", code, want)
+		}
+	}
+}
