@@ -15,6 +15,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/agent/config"
+	"github.com/hush-sh/hush/agent/runs"
+	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/agent/server"
 	"github.com/hush-sh/hush/agent/store"
 )
@@ -79,7 +81,33 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	addr := "http://" + ln.Addr().String()
 
-	srv := server.New(st, server.Info{Version: opts.Version, Cluster: cfg.Cluster, Node: cfg.NodeName}, logger.Named("http"))
+	rt, images, err := openRuntime(ctx, cfg, logger.Named("runtime"))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer rt.Close()
+	hushBin, err := os.Executable()
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("find the hush binary: %w", err)
+	}
+	manager, err := runs.NewManager(ctx, runs.Config{
+		Store:      st,
+		Runtime:    rt,
+		LogDir:     filepath.Join(dataDir, "logs"),
+		StateDir:   filepath.Join(cfg.StateDir, "runs"),
+		HushBinary: hushBin,
+		AgentAddr:  loopbackURL(ln.Addr()),
+		StopGrace:  cfg.Runtime(config.RuntimeContainerd).StopGraceDuration(),
+		Logger:     logger.Named("runs"),
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	srv := server.New(st, manager, images, server.Info{Version: opts.Version, Cluster: cfg.Cluster, Node: cfg.NodeName}, logger.Named("http"))
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -100,8 +128,13 @@ func Run(ctx context.Context, opts *Options) error {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout+cfg.Runtime(config.RuntimeContainerd).StopGraceDuration())
 	defer cancel()
+	// Runs first: their log followers end with them, and then the HTTP
+	// server has nothing left in flight.
+	if err := manager.Shutdown(sctx); err != nil {
+		logger.Warn("runs still active at shutdown", "error", err)
+	}
 	if err := httpSrv.Shutdown(sctx); err != nil {
 		logger.Warn("requests still running at shutdown", "error", err)
 	}
@@ -135,6 +168,55 @@ func rootToken(st *store.Store, dataDir string, dev bool, logger hclog.Logger) (
 	}
 	logger.Info("created the root token; keep it safe and delete the file once stored elsewhere", "path", path)
 	return "", nil
+}
+
+// openRuntime picks the runtime: the one a runtime block names, or, with
+// none, containerd when its standard socket answers and exec otherwise.
+// It also returns the image importer, when the runtime has images.
+func openRuntime(ctx context.Context, cfg *config.Config, logger hclog.Logger) (runtime.Runtime, server.ImageImporter, error) {
+	_, hasContainerd := findRuntime(cfg, config.RuntimeContainerd)
+	_, hasExec := findRuntime(cfg, config.RuntimeExec)
+	rc := cfg.Runtime(config.RuntimeContainerd)
+	switch {
+	case hasContainerd:
+		c, err := runtime.NewContainerd(ctx, rc.Address, rc.Namespace, logger.Named("containerd"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, c, nil
+	case hasExec:
+		logger.Info("using the exec runtime: runs execute on the host and ignore their image")
+		return runtime.NewExec(logger.Named("exec")), nil, nil
+	}
+	c, err := runtime.NewContainerd(ctx, rc.Address, rc.Namespace, logger.Named("containerd"))
+	if err == nil {
+		return c, c, nil
+	}
+	logger.Info("containerd is not available; using the exec runtime: runs execute on the host and ignore their image",
+		"reason", err)
+	return runtime.NewExec(logger.Named("exec")), nil, nil
+}
+
+func findRuntime(cfg *config.Config, typ string) (*config.RuntimeConfig, bool) {
+	for _, r := range cfg.Runtimes {
+		if r.Type == typ {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+// loopbackURL is the agent's URL for runs on this node: a wildcard bind
+// address is reached on loopback.
+func loopbackURL(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String()
+	}
+	if tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("http://127.0.0.1:%d", tcp.Port)
+	}
+	return "http://" + tcp.String()
 }
 
 func printDevBanner(w io.Writer, addr, token string, throwaway bool) {

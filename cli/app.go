@@ -40,6 +40,9 @@ func Run(ctx context.Context, version string, args []string, stdin io.Reader, st
 	if err == nil {
 		return exitOK
 	}
+	if errors.Is(err, errReported) {
+		return exitError
+	}
 	var usage *usageError
 	if errors.As(err, &usage) {
 		ui.Fail("%s", usage.msg)
@@ -68,8 +71,14 @@ func newApp(version string, ui *UI) *cli.App {
 			createCommand(ui),
 			getCommand(ui),
 			deleteCommand(ui),
+			runCommand(ui),
+			logsCommand(ui),
+			describeCommand(ui),
+			stopCommand(ui),
+			imageCommand(ui),
 			aclCommand(ui),
 			versionCommand(version, ui),
+			entrypointCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
@@ -84,6 +93,10 @@ func newApp(version string, ui *UI) *cli.App {
 	}
 	return app
 }
+
+// errReported is returned by commands that have printed their failure
+// themselves; it exits 1 without another message.
+var errReported = errors.New("failure already reported")
 
 // usageError is a mistake in how a command was called; it exits 2.
 type usageError struct {

@@ -37,7 +37,7 @@ func deleteCommand(ui *UI) *cli.Command {
 				}
 				return deleteSecrets(c.Context, client, opts)
 			},
-		}},
+		}, deleteRunsCommand(ui)},
 	}
 }
 

@@ -42,7 +42,7 @@ func getCommand(ui *UI) *cli.Command {
 				}
 				return getSecrets(c.Context, client, opts)
 			},
-		}},
+		}, getRunsCommand(ui)},
 	}
 }
 

@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -34,6 +35,10 @@ type Config struct {
 	// DataDir holds the store, the keyring and the root token. Required
 	// outside dev mode; dev mode uses a fresh temporary directory.
 	DataDir string `hcl:"data_dir,optional"`
+	// StateDir holds what lives only while the agent runs, such as each
+	// run's secret tmpfs. Default /run/hush, or a directory under the
+	// system's temp dir when the agent is not root.
+	StateDir string `hcl:"state_dir,optional"`
 	// Bind is the host:port the HTTP API listens on. Default 127.0.0.1:4747.
 	Bind string `hcl:"bind,optional"`
 	// Cluster names the cluster this agent belongs to. Default "default".
@@ -98,7 +103,12 @@ type RuntimeConfig struct {
 // DefaultConfig returns the configuration used when nothing is set.
 func DefaultConfig() *Config {
 	host, _ := os.Hostname()
+	state := "/run/hush"
+	if os.Geteuid() != 0 {
+		state = filepath.Join(os.TempDir(), fmt.Sprintf("hush-%d", os.Geteuid()))
+	}
 	return &Config{
+		StateDir: state,
 		Bind:     DefaultBind,
 		Cluster:  DefaultCluster,
 		NodeName: host,

@@ -54,6 +54,11 @@ func (c *Config) Validate() hcl.Diagnostics {
 			fmt.Sprintf("%q must be an absolute path.", c.PluginDir), nil)
 	}
 
+	if !filepath.IsAbs(c.StateDir) {
+		bad("state_dir", "Invalid state directory",
+			fmt.Sprintf("%q must be an absolute path.", c.StateDir), nil)
+	}
+
 	for _, p := range c.Plugins {
 		at := func(attr string) string { return "plugin." + p.Name + "." + attr }
 		decl := p.DeclRange

@@ -3,14 +3,17 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/runs"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
 )
@@ -26,17 +29,24 @@ type Info struct {
 	Node    string
 }
 
+// ImageImporter loads image archives into the runtime.
+type ImageImporter interface {
+	Import(ctx context.Context, archive io.Reader) ([]string, error)
+}
+
 // Server serves the agent's HTTP API.
 type Server struct {
 	store  *store.Store
+	runs   *runs.Manager
+	images ImageImporter // nil when the runtime has no images
 	info   Info
 	logger hclog.Logger
 	mux    *http.ServeMux
 }
 
-// New returns a server over st.
-func New(st *store.Store, info Info, logger hclog.Logger) *Server {
-	s := &Server{store: st, info: info, logger: logger, mux: http.NewServeMux()}
+// New returns a server over st and the run manager rm. images may be nil.
+func New(st *store.Store, rm *runs.Manager, images ImageImporter, info Info, logger hclog.Logger) *Server {
+	s := &Server{store: st, runs: rm, images: images, info: info, logger: logger, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /v1/health", s.health)
 	s.mux.Handle("GET /v1/agent/self", s.authed(s.self))
 	s.mux.Handle("POST /v1/secrets", s.authed(s.createSecret))
@@ -44,6 +54,7 @@ func New(st *store.Store, info Info, logger hclog.Logger) *Server {
 	s.mux.Handle("GET /v1/secrets/{name}", s.authed(s.getSecret))
 	s.mux.Handle("DELETE /v1/secrets/{name}", s.authed(s.deleteSecret))
 	s.mux.Handle("POST /v1/acl/tokens", s.authed(s.createToken))
+	s.routeRuns()
 	immutable := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, DELETE")
 		writeError(w, http.StatusMethodNotAllowed, "secrets are immutable: delete the secret and create it again")

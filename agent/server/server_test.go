@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"path/filepath"
+	"time"
 	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/runs"
+	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
 )
@@ -20,7 +24,17 @@ func newTestServer(t *testing.T) (*store.Store, *httptest.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv := httptest.NewServer(New(st, Info{Version: "test", Cluster: "c", Node: "n"}, hclog.NewNullLogger()))
+	dir := t.TempDir()
+	rm, err := runs.NewManager(context.Background(), runs.Config{
+		Store: st, Runtime: runtime.NewExec(hclog.NewNullLogger()),
+		LogDir: filepath.Join(dir, "logs"), StateDir: filepath.Join(dir, "state"),
+		HushBinary: "/bin/false", AgentAddr: "http://127.0.0.1:1", StopGrace: time.Second,
+		Logger: hclog.NewNullLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(st, rm, nil, Info{Version: "test", Cluster: "c", Node: "n"}, hclog.NewNullLogger()))
 	t.Cleanup(srv.Close)
 	return st, srv
 }

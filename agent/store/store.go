@@ -27,6 +27,7 @@ var (
 var (
 	bucketSecrets = []byte("secrets")
 	bucketTokens  = []byte("tokens")
+	bucketRuns    = []byte("runs")
 )
 
 // Store is the agent's persistent state. It is safe for concurrent use.
@@ -55,7 +56,7 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketSecrets, bucketTokens} {
+		for _, b := range [][]byte{bucketSecrets, bucketTokens, bucketRuns} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -69,6 +70,10 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 	logger.Debug("store opened", "path", path)
 	return &Store{db: db, keyring: kr, logger: logger}, nil
 }
+
+// Keyring returns the keyring that seals the store's records, for other
+// data kept in the data dir, such as run logs.
+func (s *Store) Keyring() *Keyring { return s.keyring }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }

@@ -26,6 +26,9 @@ type Token struct {
 	Management  bool      `json:"management"`
 	Description string    `json:"description,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
+	// RunID is set on the token a run receives; it is revoked when the run
+	// ends, and runs submitted with it record the run as their parent.
+	RunID string `json:"run_id,omitempty"`
 }
 
 func hashToken(secret string) []byte {
@@ -90,18 +93,49 @@ func (s *Store) HasManagementToken() (bool, error) {
 // IssueToken creates a token for user with a fresh random secret and
 // returns the secret, which is shown once and never stored.
 func (s *Store) IssueToken(user string, management bool, description string) (string, *Token, error) {
+	return s.issueToken(&Token{User: user, Management: management, Description: description})
+}
+
+// IssueRunToken creates a token for a run, acting as the run's owner.
+func (s *Store) IssueRunToken(user, runID string) (string, *Token, error) {
+	return s.issueToken(&Token{User: user, RunID: runID, Description: "run " + runID})
+}
+
+// RevokeRunTokens deletes every token issued to a run.
+func (s *Store) RevokeRunTokens(runID string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTokens)
+		var doomed [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			var tok Token
+			if err := json.Unmarshal(v, &tok); err != nil {
+				return err
+			}
+			if tok.RunID == runID {
+				doomed = append(doomed, k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range doomed {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) issueToken(tok *Token) (string, *Token, error) {
 	raw := make([]byte, 24)
 	if _, err := rand.Read(raw); err != nil {
 		return "", nil, fmt.Errorf("generate token: %w", err)
 	}
 	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	tok := &Token{
-		Accessor:    ulid.Make().String(),
-		User:        user,
-		Management:  management,
-		Description: description,
-		CreatedAt:   time.Now().UTC().Truncate(time.Second),
-	}
+	tok.Accessor = ulid.Make().String()
+	tok.CreatedAt = time.Now().UTC().Truncate(time.Second)
 	if err := s.CreateToken(secret, tok); err != nil {
 		return "", nil, err
 	}

@@ -62,6 +62,9 @@ type Client struct {
 	base  *url.URL
 	token string
 	http  *http.Client
+	// stream is http without its timeout, for responses that last as long
+	// as a run, such as followed logs.
+	stream *http.Client
 }
 
 // NewClient returns a client for the agent that cfg names.
@@ -81,7 +84,9 @@ func NewClient(cfg *Config) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{base: u, token: cfg.Token, http: hc}, nil
+	stream := *hc
+	stream.Timeout = 0
+	return &Client{base: u, token: cfg.Token, http: hc, stream: &stream}, nil
 }
 
 // Address returns the agent's base URL.
@@ -134,8 +139,6 @@ func (c *Client) CreateToken(ctx context.Context, req *CreateTokenRequest) (*Tok
 }
 
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
-	u := c.base.JoinPath(path)
-	u.RawQuery = query.Encode()
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -144,31 +147,48 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 		body = bytes.NewReader(b)
 	}
+	resp, err := c.send(ctx, c.http, method, path, query, body, "application/json")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	return decodeJSONBody(resp, out)
+}
+
+func decodeJSONBody(resp *http.Response, out any) error {
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode answer from %s: %w", resp.Request.URL.Host, err)
+	}
+	return nil
+}
+
+// send sends a request and returns the response when its status is a
+// success, and the agent's error otherwise.
+func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, query url.Values, body io.Reader, contentType string) (*http.Response, error) {
+	u := c.base.JoinPath(path)
+	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return nil, fmt.Errorf("build request: %w", err)
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
-		return c.transportError(err)
+		return nil, c.transportError(err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		return decodeError(resp)
+		defer resp.Body.Close()
+		return nil, decodeError(resp)
 	}
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decode answer from %s: %w", c.base.Host, err)
-	}
-	return nil
+	return resp, nil
 }
 
 func (c *Client) transportError(err error) error {

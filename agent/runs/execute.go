@@ -1,0 +1,262 @@
+package runs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hush-sh/hush/agent/runtime"
+	"github.com/hush-sh/hush/agent/store"
+	"github.com/hush-sh/hush/sdk/api"
+)
+
+// execute takes an active run from PENDING to a final status, and always
+// cleans up after it: task, tmpfs, token and log.
+func (m *Manager) execute(ar *activeRun) {
+	defer m.wg.Done()
+	id, logger := ar.run.ID, m.logger.With("run_id", ar.run.ID)
+	// ctx ends when a stop is requested before the workload has started,
+	// so that a long image pull does not hold the run.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	go func() {
+		select {
+		case reason := <-ar.stop:
+			ar.stop <- reason // handed on to wait
+			cancel()
+		case <-ar.done:
+		}
+	}()
+
+	runDir := filepath.Join(m.cfg.StateDir, id)
+	task, err := m.start(ctx, ar, runDir)
+	status, code, errMsg := api.RunFailed, (*int)(nil), ""
+	switch {
+	case err != nil && ctx.Err() != nil:
+		status = api.RunStopped
+		m.event(ar, "stopped", "stopped before it started")
+	case err != nil:
+		errMsg = err.Error()
+		m.event(ar, "error", errMsg)
+	default:
+		status, code, errMsg = m.wait(ar, task)
+		if err := task.Delete(context.Background()); err != nil {
+			logger.Warn("could not remove the run's workload", "error", err)
+			m.event(ar, "error", "cleanup: "+err.Error())
+		}
+	}
+
+	if err := removeTmpfs(runDir); err != nil {
+		logger.Error("could not remove the run's secret tmpfs", "error", err)
+		m.event(ar, "error", "cleanup: "+err.Error())
+	}
+	if err := m.cfg.Store.RevokeRunTokens(id); err != nil {
+		logger.Error("could not revoke the run's token", "error", err)
+	}
+	ar.log.Close()
+
+	// The final record and leaving the active set are one step, so that no
+	// one sees an ended run that still takes stop requests.
+	m.mu.Lock()
+	now := time.Now().UTC()
+	r := ar.run
+	r.Status, r.ExitCode, r.Error, r.EndedAt = status, code, errMsg, &now
+	if err := m.cfg.Store.PutRun(r); err != nil {
+		logger.Error("save run", "error", err)
+	}
+	delete(m.active, id)
+	close(ar.done)
+	m.mu.Unlock()
+	logger.Info("run ended", "status", status, "exit_code", derefInt(code))
+}
+
+// start moves the run through STARTING: it resolves and materializes the
+// secrets, issues the run's token, and starts the workload.
+func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runtime.Task, error) {
+	run := ar.run
+	m.update(ar, func(r *api.Run) { r.Status = api.RunStarting })
+	if m.entrypointErr != nil {
+		return nil, m.entrypointErr
+	}
+
+	secrets, err := m.secretsFor(run.Owner, run.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	fallback, err := mountTmpfs(runDir)
+	if err != nil {
+		return nil, err
+	}
+	if fallback {
+		m.event(ar, "warning", "the agent may not mount a tmpfs (it is not root); secret files are in a 0700 directory instead")
+	}
+	isolated := m.cfg.Runtime.Isolated()
+	inj, err := materialize(runDir, isolated, secrets, run.Env)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range inj.events {
+		m.event(ar, "env", e)
+	}
+	names := make([]string, len(secrets))
+	for i, s := range secrets {
+		names[i] = s.Name
+	}
+	m.event(ar, "secrets", fmt.Sprintf("resolved %d secret(s): %s", len(secrets), strings.Join(names, ", ")))
+
+	token, _, err := m.cfg.Store.IssueRunToken(run.Owner, run.ID)
+	if err != nil {
+		return nil, fmt.Errorf("issue run token: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(runDir, tokenFile), []byte(token+"\n"), 0o400); err != nil {
+		return nil, fmt.Errorf("write run token: %w", err)
+	}
+	inRun := func(name string) string {
+		if isolated {
+			return path.Join(runtime.RunDir, name)
+		}
+		return filepath.Join(runDir, name)
+	}
+	env := []string{
+		api.EnvRunName + "=" + run.Name,
+		api.EnvRunID + "=" + run.ID,
+		api.EnvAddr + "=" + m.cfg.AgentAddr,
+		api.EnvTokenFile + "=" + inRun(tokenFile),
+	}
+	env = append(env, inj.env...)
+	for _, k := range sortedKeys(run.Env) {
+		env = append(env, k+"="+run.Env[k])
+	}
+
+	spec := &runtime.Spec{
+		ID:          run.ID,
+		Image:       run.Image,
+		Command:     run.Command,
+		Env:         env,
+		RunDir:      runDir,
+		EnvFile:     envFile,
+		Mounts:      inj.mounts,
+		HushBinary:  m.cfg.HushBinary,
+		Output:      ar.log,
+		GPUs:        run.GPUs,
+		CPUs:        run.CPUs,
+		MemoryBytes: run.MemoryBytes,
+		Event:       func(typ, msg string) { m.event(ar, typ, msg) },
+		Registry: func(host string) (string, string, bool) {
+			for server, cred := range inj.registry {
+				if registryHost(server) == host {
+					return cred[0], cred[1], true
+				}
+			}
+			return "", "", false
+		},
+	}
+	task, err := m.cfg.Runtime.Start(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	m.update(ar, func(r *api.Run) {
+		now := time.Now().UTC()
+		r.Status, r.StartedAt = api.RunRunning, &now
+		r.Events = append(r.Events, api.RunEvent{Time: now, Type: "started", Message: "started on " + m.cfg.Runtime.Name()})
+	})
+	return task, nil
+}
+
+// secretsFor returns the owner's secrets, only the named ones when names
+// is not nil.
+func (m *Manager) secretsFor(owner string, names []string) ([]*store.Secret, error) {
+	all, err := m.cfg.Store.ListSecrets(owner)
+	if err != nil {
+		return nil, fmt.Errorf("read secrets: %w", err)
+	}
+	if names == nil {
+		return all, nil
+	}
+	var out []*store.Secret
+	var missing []string
+	for _, n := range names {
+		i := slices.IndexFunc(all, func(s *store.Secret) bool { return s.Name == n })
+		if i < 0 {
+			missing = append(missing, n)
+			continue
+		}
+		out = append(out, all[i])
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("the run asks for secret(s) %s, which do not exist: `hush get secrets` lists yours", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// wait waits for the workload to exit, stopping it when asked or when it
+// outlives its max_duration, and returns the final status.
+func (m *Manager) wait(ar *activeRun, task runtime.Task) (api.RunStatus, *int, string) {
+	exited := make(chan struct{})
+	var code int
+	var waitErr error
+	go func() {
+		code, waitErr = task.Wait(context.Background())
+		close(exited)
+	}()
+	var deadline <-chan time.Time
+	if d := time.Duration(ar.run.MaxDuration); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		deadline = t.C
+	}
+
+	var stopReason string
+	select {
+	case <-exited:
+	case stopReason = <-ar.stop:
+	case <-deadline:
+		stopReason = fmt.Sprintf("it ran longer than its max_duration of %s", time.Duration(ar.run.MaxDuration))
+	}
+	if stopReason != "" {
+		grace := m.cfg.StopGrace
+		m.update(ar, func(r *api.Run) {
+			r.Status = api.RunTerminating
+			r.Events = append(r.Events, api.RunEvent{Time: time.Now().UTC(), Type: "stopping",
+				Message: fmt.Sprintf("stopping: %s (SIGTERM, then SIGKILL after %s)", stopReason, grace)})
+		})
+		if err := task.Stop(context.Background(), grace); err != nil {
+			m.event(ar, "error", "stop: "+err.Error())
+		}
+		<-exited
+	}
+
+	if waitErr != nil {
+		return api.RunFailed, nil, waitErr.Error()
+	}
+	m.event(ar, "exited", fmt.Sprintf("exited with code %d", code))
+	switch {
+	case stopReason != "":
+		return api.RunStopped, &code, ""
+	case code == 0:
+		return api.RunCompleted, &code, ""
+	}
+	return api.RunFailed, &code, fmt.Sprintf("the command exited with code %d", code)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func derefInt(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

@@ -1,0 +1,389 @@
+// Package runs manages runs: it records them in the store, materializes
+// their secrets on a tmpfs, starts them on a runtime, keeps their logs, and
+// moves them through their lifecycle.
+package runs
+
+import (
+	"context"
+	"crypto/rand"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/runtime"
+	"github.com/hush-sh/hush/agent/store"
+	"github.com/hush-sh/hush/sdk/api"
+	"github.com/oklog/ulid/v2"
+)
+
+// Errors the manager returns; check them with errors.Is.
+var (
+	ErrNotFound = errors.New("run not found")
+	ErrInvalid  = errors.New("invalid run")
+	ErrEnded    = errors.New("run has ended")
+)
+
+// maxNameLen bounds run names, which become container ids and host names.
+const maxNameLen = 63
+
+// Config configures a Manager.
+type Config struct {
+	Store   *store.Store
+	Runtime runtime.Runtime
+	// LogDir holds the runs' sealed logs.
+	LogDir string
+	// StateDir holds each active run's tmpfs.
+	StateDir string
+	// HushBinary is the static hush binary that serves as entrypoint.
+	HushBinary string
+	// AgentAddr is the agent's URL as seen from runs (HUSH_ADDR).
+	AgentAddr string
+	// StopGrace is the time between SIGTERM and SIGKILL.
+	StopGrace time.Duration
+	Logger    hclog.Logger
+}
+
+// Manager runs runs. It is safe for concurrent use.
+type Manager struct {
+	cfg    Config
+	logger hclog.Logger
+	// entrypointErr is why the hush binary cannot serve as a container
+	// entrypoint, if it cannot.
+	entrypointErr error
+
+	mu     sync.Mutex
+	active map[string]*activeRun
+	wg     sync.WaitGroup
+}
+
+type activeRun struct {
+	run      *api.Run // guarded by Manager.mu
+	log      *logWriter
+	stopOnce sync.Once
+	stop     chan string // receives why the run is being stopped
+	done     chan struct{}
+}
+
+// NewManager returns a manager, first settling runs that were active when
+// the agent last stopped: they are marked failed and their leftovers
+// removed.
+func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
+	for _, dir := range []string{cfg.LogDir, cfg.StateDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	m := &Manager{cfg: cfg, logger: cfg.Logger, active: map[string]*activeRun{}}
+	if cfg.Runtime.Isolated() {
+		m.entrypointErr = checkStatic(cfg.HushBinary)
+		if m.entrypointErr != nil {
+			m.logger.Warn("runs cannot start in containers", "error", m.entrypointErr)
+		}
+	}
+	runs, err := cfg.Store.ListRuns("")
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	for _, r := range runs {
+		if r.Status.Done() {
+			continue
+		}
+		now := time.Now().UTC()
+		r.Status, r.EndedAt = api.RunFailed, &now
+		r.Error = "the agent stopped while the run was active"
+		r.Events = append(r.Events, api.RunEvent{Time: now, Type: "error", Message: r.Error})
+		if err := cfg.Store.PutRun(r); err != nil {
+			return nil, err
+		}
+		removeTmpfs(filepath.Join(cfg.StateDir, r.ID))
+		cfg.Store.RevokeRunTokens(r.ID)
+		m.logger.Warn("run was active when the agent stopped; marked failed", "run_id", r.ID, "name", r.Name)
+	}
+	if err := cfg.Runtime.Cleanup(ctx, func(string) bool { return false }); err != nil {
+		m.logger.Warn("could not remove leftovers of earlier runs", "error", err)
+	}
+	return m, nil
+}
+
+// checkStatic reports an error when the binary at path needs a dynamic
+// loader, which images may not have.
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("inspect hush binary %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("the hush binary %s is dynamically linked, so it cannot run inside containers: build it with CGO_ENABLED=0 (`make build` does)", path)
+		}
+	}
+	return nil
+}
+
+// Submit validates a run, records it as PENDING and starts it in the
+// background. parent is the run whose token submitted it, if any.
+func (m *Manager) Submit(owner, parent string, req *api.CreateRunRequest) (*api.Run, error) {
+	if err := m.validate(req); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name, err := m.uniqueName(owner, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	run := &api.Run{
+		ID: ulid.Make().String(), Name: name, Owner: owner, Parent: parent,
+		Image: req.Image, Command: req.Command, Env: req.Env, Secrets: req.Secrets,
+		GPUs: req.GPUs, CPUs: req.CPUs, MemoryBytes: req.MemoryBytes, MaxDuration: req.MaxDuration,
+		Runtime: m.cfg.Runtime.Name(), Status: api.RunPending, CreatedAt: now,
+	}
+	msg := "submitted"
+	if name != req.Name {
+		msg = fmt.Sprintf("submitted as %s: a run named %s exists", name, req.Name)
+	}
+	if parent != "" {
+		msg += "; launched by run " + parent
+	}
+	run.Events = []api.RunEvent{{Time: now, Type: "submitted", Message: msg}}
+	log, err := createLog(m.logPath(run.ID), run.ID, m.cfg.Store.Keyring())
+	if err != nil {
+		return nil, err
+	}
+	if err := m.cfg.Store.PutRun(run); err != nil {
+		log.Close()
+		os.Remove(m.logPath(run.ID))
+		return nil, err
+	}
+	ar := &activeRun{run: run, log: log, stop: make(chan string, 1), done: make(chan struct{})}
+	m.active[run.ID] = ar
+	m.wg.Add(1)
+	go m.execute(ar)
+	m.logger.Info("run submitted", "run_id", run.ID, "name", run.Name, "user", owner)
+	return cloneRun(run), nil
+}
+
+func (m *Manager) validate(req *api.CreateRunRequest) error {
+	var errs []error
+	if err := api.ValidateSecretName(req.Name); err != nil || len(req.Name) > maxNameLen {
+		errs = append(errs, fmt.Errorf("run name %q is not valid: use lowercase letters, digits, '.' and '-', start and end with a letter or digit, at most %d characters", req.Name, maxNameLen))
+	}
+	if strings.TrimSpace(req.Command) == "" {
+		errs = append(errs, errors.New("command is empty: give the shell command the run executes"))
+	}
+	if req.Image == "" && m.cfg.Runtime.Isolated() {
+		errs = append(errs, errors.New("image is empty: give an OCI image reference, such as docker.io/library/busybox:latest"))
+	}
+	for k := range req.Env {
+		if err := api.ValidateEnvKey(k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, s := range req.Secrets {
+		if err := api.ValidateSecretName(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if req.GPUs < 0 || req.CPUs < 0 || req.MemoryBytes < 0 || req.MaxDuration < 0 {
+		errs = append(errs, errors.New("gpus, cpus, memory and max_duration must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// uniqueName returns name, or name with a short random suffix when the
+// owner has a run of that name. Callers hold m.mu.
+func (m *Manager) uniqueName(owner, name string) (string, error) {
+	runs, err := m.cfg.Store.ListRuns(owner)
+	if err != nil {
+		return "", err
+	}
+	taken := func(n string) bool {
+		return slices.ContainsFunc(runs, func(r *api.Run) bool { return r.Name == n })
+	}
+	candidate := name
+	for taken(candidate) {
+		base := name[:min(len(name), maxNameLen-5)]
+		candidate = strings.TrimRight(base, ".-") + "-" + randomSuffix()
+	}
+	return candidate, nil
+}
+
+func randomSuffix() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 4)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func (m *Manager) logPath(id string) string { return filepath.Join(m.cfg.LogDir, id+".log") }
+
+// update changes an active run's record under the lock and persists it.
+func (m *Manager) update(ar *activeRun, fn func(r *api.Run)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fn(ar.run)
+	if err := m.cfg.Store.PutRun(ar.run); err != nil {
+		m.logger.Error("save run", "run_id", ar.run.ID, "error", err)
+	}
+}
+
+// event records an event on an active run.
+func (m *Manager) event(ar *activeRun, typ, msg string) {
+	m.update(ar, func(r *api.Run) {
+		r.Events = append(r.Events, api.RunEvent{Time: time.Now().UTC(), Type: typ, Message: msg})
+	})
+}
+
+// Get returns one of owner's runs by id or name.
+func (m *Manager) Get(owner, ref string) (*api.Run, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lookup(owner, ref)
+}
+
+// lookup finds a run by id or name; callers hold m.mu.
+func (m *Manager) lookup(owner, ref string) (*api.Run, error) {
+	if ar, ok := m.active[ref]; ok && ar.run.Owner == owner {
+		return cloneRun(ar.run), nil
+	}
+	runs, err := m.cfg.Store.ListRuns(owner)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range runs {
+		if r.ID == ref || r.Name == ref {
+			if ar, ok := m.active[r.ID]; ok {
+				return cloneRun(ar.run), nil
+			}
+			return r, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
+}
+
+// find returns a run and, while it is active, its activeRun.
+func (m *Manager) find(owner, ref string) (*api.Run, *activeRun, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	run, err := m.lookup(owner, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	return run, m.active[run.ID], nil
+}
+
+// List returns owner's runs, oldest first.
+func (m *Manager) List(owner string) ([]*api.Run, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	runs, err := m.cfg.Store.ListRuns(owner)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range runs {
+		if ar, ok := m.active[r.ID]; ok {
+			runs[i] = cloneRun(ar.run)
+		}
+	}
+	return runs, nil
+}
+
+// Stop asks an active run to stop and returns at once; the run becomes
+// TERMINATING, then STOPPED.
+func (m *Manager) Stop(owner, ref string) (*api.Run, error) {
+	run, ar, err := m.find(owner, ref)
+	if err != nil {
+		return nil, err
+	}
+	if ar == nil {
+		return run, fmt.Errorf("%w: run %s is %s", ErrEnded, run.Name, run.Status)
+	}
+	ar.requestStop("stopped by its owner")
+	return run, nil
+}
+
+func (ar *activeRun) requestStop(reason string) {
+	ar.stopOnce.Do(func() { ar.stop <- reason })
+}
+
+// Delete removes a run and its log, stopping it first if it is active.
+func (m *Manager) Delete(ctx context.Context, owner, ref string) error {
+	run, ar, err := m.find(owner, ref)
+	if err != nil {
+		return err
+	}
+	if ar != nil {
+		ar.requestStop("deleted by its owner")
+		select {
+		case <-ar.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := m.cfg.Store.DeleteRun(run.ID); err != nil {
+		return err
+	}
+	if err := os.Remove(m.logPath(run.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove run log: %w", err)
+	}
+	m.logger.Info("run deleted", "run_id", run.ID, "name", run.Name)
+	return nil
+}
+
+// Logs copies a run's output to w, following it while it runs if follow is
+// set. tail < 0 means all lines.
+func (m *Manager) Logs(ctx context.Context, owner, ref string, follow bool, tail int, w io.Writer, flush func()) error {
+	run, ar, err := m.find(owner, ref)
+	if err != nil {
+		return err
+	}
+	var live *logWriter
+	if ar != nil {
+		live = ar.log
+	}
+	lr, err := openLog(m.logPath(run.ID), run.ID, m.cfg.Store.Keyring())
+	if err != nil {
+		return err
+	}
+	defer lr.Close()
+	return copyLog(ctx, lr, live, follow, tail, w, flush)
+}
+
+// Shutdown stops every active run and waits for them to end, or for ctx.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	for _, ar := range m.active {
+		ar.requestStop("the agent is shutting down")
+	}
+	m.mu.Unlock()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func cloneRun(r *api.Run) *api.Run {
+	c := *r
+	c.Events = slices.Clone(r.Events)
+	return &c
+}

@@ -1,0 +1,90 @@
+// Package runtime runs workloads: a Runtime starts a Task from a Spec that
+// the run manager prepared, with secrets already materialized on a tmpfs.
+package runtime
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Where the run's own tmpfs and the hush binary appear inside a container.
+const (
+	// RunDir holds the run's tmpfs: the entrypoint's env file, the run
+	// token and the secret files.
+	RunDir = "/.hush/run"
+	// BinDir holds the hush binary, first on the run's PATH.
+	BinDir = "/.hush/bin"
+)
+
+// Spec is everything a runtime needs to start one run.
+type Spec struct {
+	// ID is the run's id; runtimes name their objects after it.
+	ID string
+	// Image is an OCI image reference; runtimes without images ignore it.
+	Image string
+	// Command runs under /bin/sh -c.
+	Command string
+	// Env holds the variables that are not secret, as KEY=VALUE. Secret
+	// values never go here: the entrypoint reads them from EnvFile.
+	Env []string
+	// RunDir is the host path of the run's tmpfs.
+	RunDir string
+	// EnvFile is the name, within RunDir, of the file of secret variables.
+	EnvFile string
+	// Mounts are secret files and directories on the tmpfs, to appear
+	// read-only at their targets.
+	Mounts []Mount
+	// HushBinary is the host path of the static hush binary, which serves
+	// as entrypoint.
+	HushBinary string
+	// Output receives the workload's stdout and stderr.
+	Output io.Writer
+	// Registry returns credentials for an image registry host, or false.
+	Registry func(host string) (user, password string, ok bool)
+	// Event records progress, such as an image pull.
+	Event func(typ, msg string)
+	GPUs  int
+	// CPUs and MemoryBytes limit the workload; zero means no limit.
+	CPUs        float64
+	MemoryBytes int64
+}
+
+// Mount is a file or directory from the run's tmpfs.
+type Mount struct {
+	// Source is the host path, inside Spec.RunDir.
+	Source string
+	// Target is the path inside the workload's filesystem.
+	Target string
+}
+
+// Runtime starts workloads.
+type Runtime interface {
+	// Name is the runtime's name, as in the agent's runtime block.
+	Name() string
+	// Isolated reports whether workloads see their own filesystem, where
+	// Mounts appear at their targets and the run dir at RunDir. Otherwise
+	// they see the host's, and find secret files on the run dir itself.
+	Isolated() bool
+	// Start creates and starts the workload. Once it returns a Task, the
+	// caller must Delete it.
+	Start(ctx context.Context, spec *Spec) (Task, error)
+	// Cleanup removes what is left of runs that no longer exist, such as
+	// containers from before an agent restart. keep reports run ids that
+	// are still active.
+	Cleanup(ctx context.Context, keep func(id string) bool) error
+	// Close releases the runtime's connections.
+	Close() error
+}
+
+// Task is a started workload.
+type Task interface {
+	// Wait blocks until the workload exits and returns its exit code.
+	Wait(ctx context.Context) (int, error)
+	// Stop asks the workload to end with SIGTERM and kills it with SIGKILL
+	// if it is still running after grace.
+	Stop(ctx context.Context, grace time.Duration) error
+	// Delete removes the workload and everything the runtime made for it.
+	// It is safe to call more than once.
+	Delete(ctx context.Context) error
+}

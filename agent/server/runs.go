@@ -1,0 +1,131 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/hush-sh/hush/agent/runs"
+	"github.com/hush-sh/hush/agent/store"
+	"github.com/hush-sh/hush/sdk/api"
+)
+
+func (s *Server) routeRuns() {
+	s.mux.Handle("POST /v1/runs", s.authed(s.createRun))
+	s.mux.Handle("GET /v1/runs", s.authed(s.listRuns))
+	s.mux.Handle("GET /v1/runs/{id}", s.authed(s.getRun))
+	s.mux.Handle("DELETE /v1/runs/{id}", s.authed(s.deleteRun))
+	s.mux.Handle("POST /v1/runs/{id}/stop", s.authed(s.stopRun))
+	s.mux.Handle("GET /v1/runs/{id}/logs", s.authed(s.runLogs))
+	s.mux.Handle("POST /v1/images/import", s.authed(s.importImage))
+}
+
+func (s *Server) createRun(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	var req api.CreateRunRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	run, err := s.runs.Submit(tok.User, tok.RunID, &req)
+	if !s.runOK(w, r, err) {
+		return
+	}
+	writeJSON(w, http.StatusCreated, run)
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	list, err := s.runs.List(tok.User)
+	if !s.runOK(w, r, err) {
+		return
+	}
+	if list == nil {
+		list = []*api.Run{}
+	}
+	writeJSON(w, http.StatusOK, &api.ListRunsResponse{Runs: list})
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	run, err := s.runs.Get(tok.User, r.PathValue("id"))
+	if !s.runOK(w, r, err) {
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+func (s *Server) stopRun(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	run, err := s.runs.Stop(tok.User, r.PathValue("id"))
+	if !s.runOK(w, r, err) {
+		return
+	}
+	writeJSON(w, http.StatusAccepted, run)
+}
+
+func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	if !s.runOK(w, r, s.runs.Delete(r.Context(), tok.User, r.PathValue("id"))) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// runLogs streams a run's output as text; with follow=true it keeps the
+// response open until the run ends or the client goes away.
+func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	q := r.URL.Query()
+	follow := q.Get("follow") == "true"
+	tail := -1
+	if v := q.Get("tail"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("tail %q is not a number of lines", v))
+			return
+		}
+		tail = n
+	}
+	if _, err := s.runs.Get(tok.User, r.PathValue("id")); !s.runOK(w, r, err) {
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	rc := http.NewResponseController(w)
+	flush := func() { rc.Flush() }
+	// Once the body has begun, errors can only end it early.
+	if err := s.runs.Logs(r.Context(), tok.User, r.PathValue("id"), follow, tail, w, flush); err != nil {
+		s.logger.Warn("stream run logs", "run", r.PathValue("id"), "error", err)
+	}
+}
+
+func (s *Server) importImage(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	if !tok.Management {
+		writeError(w, http.StatusForbidden, "importing images needs a management token, such as the agent's root token")
+		return
+	}
+	if s.images == nil {
+		writeError(w, http.StatusConflict, "this agent runs workloads with the exec runtime, which uses no images")
+		return
+	}
+	names, err := s.images.Import(r.Context(), r.Body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.logger.Info("images imported", "images", names)
+	writeJSON(w, http.StatusOK, &api.ImportImageResponse{Images: names})
+}
+
+// runOK answers the request when err is not nil and reports whether it was
+// nil.
+func (s *Server) runOK(w http.ResponseWriter, r *http.Request, err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, runs.ErrNotFound):
+		writeError(w, http.StatusNotFound, fmt.Sprintf("run %s not found: `hush get runs` lists yours", r.PathValue("id")))
+	case errors.Is(err, runs.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, runs.ErrEnded):
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		s.internalError(w, "run request", err)
+	}
+	return false
+}

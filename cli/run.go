@@ -1,0 +1,185 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/spec"
+	"github.com/urfave/cli/v2"
+)
+
+// pollInterval is how often the CLI looks at a run that is starting.
+const pollInterval = 200 * time.Millisecond
+
+func runCommand(ui *UI) *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "submit a run from a spec file (YAML or HCL) and follow its logs",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the run spec `FILE` (.yaml, .yml or .hcl)"},
+			&cli.BoolFlag{Name: "follow", Value: true, Usage: "wait for the run to start and follow its logs"},
+			&cli.BoolFlag{Name: "no-follow", Usage: "submit the run and return"},
+			&cli.StringFlag{Name: "name", Usage: "run `NAME` instead of the spec's"},
+			&cli.StringFlag{Name: "image", Usage: "`IMAGE` instead of the spec's"},
+			&cli.IntFlag{Name: "gpus", Usage: "`N` GPUs instead of the spec's"},
+			&cli.StringFlag{Name: "cluster", Usage: "the `CLUSTER` to run on"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageErrorf(c, "`hush run` takes no arguments; got %q (give the spec with -f FILE)", c.Args().First())
+			}
+			if c.String("file") == "" {
+				return usageErrorf(c, "missing -f FILE: give the run spec, such as examples/hello-secret-user.yaml")
+			}
+			s, warnings, err := spec.ParseFile(c.String("file"))
+			for _, w := range warnings {
+				ui.Warn("%s", w)
+			}
+			if err != nil {
+				return err
+			}
+			req := s.Request()
+			if c.IsSet("name") {
+				req.Name = c.String("name")
+			}
+			if c.IsSet("image") {
+				req.Image = c.String("image")
+			}
+			if c.IsSet("gpus") {
+				req.GPUs = c.Int("gpus")
+			}
+			cluster := s.Cluster
+			if c.IsSet("cluster") {
+				cluster = c.String("cluster")
+			}
+			client, err := newClient()
+			if err != nil {
+				return err
+			}
+			return submitRun(c.Context, client, &runOptions{
+				Request: req,
+				Cluster: cluster,
+				Follow:  c.Bool("follow") && !c.Bool("no-follow"),
+				UI:      ui,
+			})
+		},
+	}
+}
+
+type runOptions struct {
+	Request *api.CreateRunRequest
+	Cluster string
+	Follow  bool
+	UI      *UI
+}
+
+
+func submitRun(ctx context.Context, client *api.Client, opts *runOptions) error {
+	ui := opts.UI
+	if opts.Cluster != "" {
+		self, err := client.Self(ctx)
+		if err != nil {
+			return err
+		}
+		if self.Cluster != opts.Cluster {
+			return fmt.Errorf("the run asks for cluster %s, but %s is agent %s of cluster %s: point %s at an agent of %s, or drop the cluster",
+				opts.Cluster, api.EnvAddr, self.Node, self.Cluster, api.EnvAddr, opts.Cluster)
+		}
+	}
+	run, err := client.CreateRun(ctx, opts.Request)
+	if err != nil {
+		return err
+	}
+	if !opts.Follow {
+		ui.Success("Run %s submitted", run.Name)
+		ui.Info("Follow it with `hush logs %s -f`; see its state with `hush describe run %s`.", run.Name, run.Name)
+		return nil
+	}
+	ui.Info("Run %s submitted. Waiting for it to start...", run.Name)
+	ui.Info("You can press Ctrl+C to quit and follow your run manually.")
+
+	run, err = waitForStart(ctx, client, run, ui)
+	if ctx.Err() != nil {
+		return detach(ui, run.Name)
+	}
+	if err != nil {
+		return err
+	}
+	if run.Status == api.RunFailed && run.StartedAt == nil {
+		ui.Fail("Run %s failed to start: %s", run.Name, run.Error)
+		return errReported
+	}
+	ui.Success("Run %s started", run.Name)
+	ui.Info("Following run logs. Press Ctrl+C to quit.")
+	fmt.Fprintln(ui.out)
+
+	logs, err := client.RunLogs(ctx, run.ID, api.LogsOptions{Follow: true, Tail: -1})
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(ui.out, logs)
+	logs.Close()
+	if ctx.Err() != nil {
+		return detach(ui, run.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("follow logs: %w", err)
+	}
+	// The stream ends when the run does; its final state follows shortly.
+	for !run.Status.Done() {
+		if run, err = client.GetRun(ctx, run.ID); err != nil {
+			return err
+		}
+		if !run.Status.Done() {
+			time.Sleep(pollInterval)
+		}
+	}
+	return reportEnd(ui, run)
+}
+
+// waitForStart polls the run until it runs or ends, showing its events.
+func waitForStart(ctx context.Context, client *api.Client, run *api.Run, ui *UI) (*api.Run, error) {
+	shown := len(run.Events)
+	for run.Status == api.RunPending || run.Status == api.RunStarting {
+		select {
+		case <-ctx.Done():
+			return run, ctx.Err()
+		case <-time.After(pollInterval):
+		}
+		next, err := client.GetRun(ctx, run.ID)
+		if err != nil {
+			return run, err
+		}
+		run = next
+		for _, e := range run.Events[min(shown, len(run.Events)):] {
+			if e.Type == "image" || e.Type == "warning" || e.Type == "runtime" {
+				ui.Info("%s", e.Message)
+			}
+		}
+		shown = len(run.Events)
+	}
+	return run, nil
+}
+
+func reportEnd(ui *UI, run *api.Run) error {
+	fmt.Fprintln(ui.out)
+	switch run.Status {
+	case api.RunCompleted:
+		ui.Success("Run %s completed", run.Name)
+		return nil
+	case api.RunStopped:
+		ui.Warn("Run %s was stopped", run.Name)
+	default:
+		ui.Fail("Run %s failed: %s", run.Name, run.Error)
+	}
+	return errReported
+}
+
+func detach(ui *UI, name string) error {
+	fmt.Fprintln(ui.out)
+	ui.Info("Stopped following run %s; it goes on. Follow it again with `hush logs %s -f`.", name, name)
+	return nil
+}

@@ -1,0 +1,333 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hush-sh/hush/sdk/api"
+	"github.com/urfave/cli/v2"
+)
+
+func getRunsCommand(ui *UI) *cli.Command {
+	return &cli.Command{
+		Name:    "runs",
+		Aliases: []string{"run"},
+		Usage:   "list your runs",
+		Flags:   []cli.Flag{outputFlag()},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageErrorf(c, "`hush get runs` takes no arguments; got %q", c.Args().First())
+			}
+			if err := checkOutput(c, c.String("output")); err != nil {
+				return err
+			}
+			client, err := newClient()
+			if err != nil {
+				return err
+			}
+			return getRuns(c.Context, client, c.String("output"), ui)
+		},
+	}
+}
+
+func getRuns(ctx context.Context, client *api.Client, output string, ui *UI) error {
+	runs, err := client.ListRuns(ctx)
+	if err != nil {
+		return err
+	}
+	switch output {
+	case formatJSON, formatYAML:
+		return printStructured(ui.out, output, runs)
+	case formatName:
+		for _, r := range runs {
+			fmt.Fprintln(ui.out, r.Name)
+		}
+		return nil
+	}
+	if len(runs) == 0 {
+		ui.Info("No runs found. Start one with `hush run -f FILE`.")
+		return nil
+	}
+	rows := make([][]string, len(runs))
+	for i, r := range runs {
+		exit := "-"
+		if r.ExitCode != nil {
+			exit = strconv.Itoa(*r.ExitCode)
+		}
+		image := r.Image
+		if r.Runtime == "exec" {
+			image = "(exec)"
+		}
+		rows[i] = []string{r.Name, string(r.Status), image, r.CreatedAt.Local().Format(time.DateTime), exit}
+	}
+	return table(ui.out, []string{"NAME", "STATUS", "IMAGE", "CREATED", "EXIT"}, rows)
+}
+
+func logsCommand(ui *UI) *cli.Command {
+	return &cli.Command{
+		Name:      "logs",
+		Usage:     "print a run's output",
+		ArgsUsage: "RUN",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing until the run ends"},
+			&cli.IntFlag{Name: "tail", Value: -1, Usage: "print only the last `N` lines"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, 1, "one run name or id"); err != nil {
+				return err
+			}
+			client, err := newClient()
+			if err != nil {
+				return err
+			}
+			logs, err := client.RunLogs(c.Context, c.Args().First(), api.LogsOptions{Follow: c.Bool("follow"), Tail: c.Int("tail")})
+			if err != nil {
+				return err
+			}
+			defer logs.Close()
+			_, err = io.Copy(ui.out, logs)
+			if c.Context.Err() != nil {
+				return nil
+			}
+			return err
+		},
+	}
+}
+
+func describeCommand(ui *UI) *cli.Command {
+	return &cli.Command{
+		Name:  "describe",
+		Usage: "show everything about a resource",
+		Subcommands: []*cli.Command{{
+			Name:      "run",
+			Usage:     "show a run's details and events",
+			ArgsUsage: "RUN",
+			Flags:     []cli.Flag{outputFlag()},
+			Action: func(c *cli.Context) error {
+				if err := exactArgs(c, 1, "one run name or id"); err != nil {
+					return err
+				}
+				if err := checkOutput(c, c.String("output")); err != nil {
+					return err
+				}
+				client, err := newClient()
+				if err != nil {
+					return err
+				}
+				run, err := client.GetRun(c.Context, c.Args().First())
+				if err != nil {
+					return err
+				}
+				switch c.String("output") {
+				case formatJSON, formatYAML:
+					return printStructured(ui.out, c.String("output"), run)
+				case formatName:
+					fmt.Fprintln(ui.out, run.Name)
+					return nil
+				}
+				describeRun(ui, run)
+				return nil
+			},
+		}},
+	}
+}
+
+func describeRun(ui *UI, r *api.Run) {
+	w := ui.out
+	stamp := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.Local().Format(time.DateTime)
+	}
+	fmt.Fprintf(w, "Name:       %s\nID:         %s\nStatus:     %s\n", r.Name, r.ID, r.Status)
+	if r.ExitCode != nil {
+		fmt.Fprintf(w, "Exit code:  %d\n", *r.ExitCode)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "Error:      %s\n", r.Error)
+	}
+	fmt.Fprintf(w, "Image:      %s\nRuntime:    %s\nCreated:    %s\nStarted:    %s\nEnded:      %s\n",
+		r.Image, r.Runtime, stamp(&r.CreatedAt), stamp(r.StartedAt), stamp(r.EndedAt))
+	if r.Parent != "" {
+		fmt.Fprintf(w, "Parent:     %s\n", r.Parent)
+	}
+	if r.MaxDuration > 0 {
+		fmt.Fprintf(w, "Max time:   %s\n", time.Duration(r.MaxDuration))
+	}
+	secrets := "all"
+	if r.Secrets != nil {
+		secrets = strings.Join(r.Secrets, ", ")
+	}
+	fmt.Fprintf(w, "Secrets:    %s\nCommand:    %s\n", secrets, strings.TrimSpace(r.Command))
+	if len(r.Env) > 0 {
+		fmt.Fprintln(w, "Env:")
+		keys := make([]string, 0, len(r.Env))
+		for k := range r.Env {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "  %s=%s\n", k, r.Env[k])
+		}
+	}
+	fmt.Fprintln(w, "\nEvents:")
+	rows := make([][]string, len(r.Events))
+	for i, e := range r.Events {
+		rows[i] = []string{"  " + e.Time.Local().Format(time.TimeOnly), e.Type, e.Message}
+	}
+	table(w, []string{"  TIME", "TYPE", "MESSAGE"}, rows)
+}
+
+func stopCommand(ui *UI) *cli.Command {
+	return &cli.Command{
+		Name:  "stop",
+		Usage: "stop resources",
+		Subcommands: []*cli.Command{{
+			Name:      "run",
+			Aliases:   []string{"runs"},
+			Usage:     "stop runs (SIGTERM, then SIGKILL after the agent's grace period)",
+			ArgsUsage: "RUN... | --all",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "all", Usage: "stop all your active runs"},
+				&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+			},
+			Action: func(c *cli.Context) error {
+				return runsAction(c, ui, "stop", func(r *api.Run) bool { return !r.Status.Done() },
+					func(ctx context.Context, client *api.Client, ref string) error {
+						_, err := client.StopRun(ctx, ref)
+						return err
+					})
+			},
+		}},
+	}
+}
+
+func deleteRunsCommand(ui *UI) *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Aliases:   []string{"runs"},
+		Usage:     "delete runs and their logs, stopping them first",
+		ArgsUsage: "RUN... | --all",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "all", Usage: "delete all your runs"},
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+		},
+		Action: func(c *cli.Context) error {
+			return runsAction(c, ui, "delete", func(*api.Run) bool { return true },
+				func(ctx context.Context, client *api.Client, ref string) error { return client.DeleteRun(ctx, ref) })
+		},
+	}
+}
+
+// runsAction applies do to the named runs, or with --all to every run that
+// all selects, after checking that every name exists.
+func runsAction(c *cli.Context, ui *UI, verb string, all func(*api.Run) bool,
+	do func(context.Context, *api.Client, string) error) error {
+	names, doAll := c.Args().Slice(), c.Bool("all")
+	switch {
+	case doAll && len(names) > 0:
+		return usageErrorf(c, "give run names or --all, not both")
+	case !doAll && len(names) == 0:
+		return usageErrorf(c, "give the names of the runs to %s, or --all", verb)
+	}
+	client, err := newClient()
+	if err != nil {
+		return err
+	}
+	ctx := c.Context
+	runs, err := client.ListRuns(ctx)
+	if err != nil {
+		return err
+	}
+	var targets, missing []string
+	if doAll {
+		for _, r := range runs {
+			if all(r) {
+				targets = append(targets, r.Name)
+			}
+		}
+	} else {
+		for _, n := range names {
+			if slices.ContainsFunc(runs, func(r *api.Run) bool { return r.Name == n || r.ID == n }) {
+				targets = append(targets, n)
+			} else {
+				missing = append(missing, n)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("no run named %s: nothing was done; `hush get runs` lists your runs", strings.Join(missing, ", "))
+	}
+	if len(targets) == 0 {
+		ui.Info("No runs to %s", verb)
+		return nil
+	}
+	if !c.Bool("yes") && ui.interactive() &&
+		!ui.Confirm(fmt.Sprintf("%s %d run(s): %s?", strings.ToUpper(verb[:1])+verb[1:], len(targets), strings.Join(targets, ", "))) {
+		ui.Info("Nothing done")
+		return nil
+	}
+	var done []string
+	for _, n := range targets {
+		if err := do(ctx, client, n); err != nil {
+			if len(done) > 0 {
+				ui.Success("%s run(s): %s", pastTense(verb), strings.Join(done, ", "))
+			}
+			return fmt.Errorf("%s run %s: %w", verb, n, err)
+		}
+		done = append(done, n)
+	}
+	ui.Success("%s run(s): %s", pastTense(verb), strings.Join(done, ", "))
+	return nil
+}
+
+func pastTense(verb string) string {
+	if verb == "stop" {
+		return "Stopping"
+	}
+	return "Deleted"
+}
+
+func imageCommand(ui *UI) *cli.Command {
+	return &cli.Command{
+		Name:  "image",
+		Usage: "manage the agent's images",
+		Subcommands: []*cli.Command{{
+			Name:      "import",
+			Usage:     "load an OCI or Docker image archive into the agent's containerd (needs a management token)",
+			ArgsUsage: "FILE.tar",
+			Action: func(c *cli.Context) error {
+				if err := exactArgs(c, 1, "one image archive"); err != nil {
+					return err
+				}
+				f, err := os.Open(c.Args().First())
+				if err != nil {
+					return fmt.Errorf("open image archive: %w", err)
+				}
+				defer f.Close()
+				client, err := newClient()
+				if err != nil {
+					return err
+				}
+				names, err := client.ImportImage(c.Context, f)
+				if err != nil {
+					return err
+				}
+				if len(names) == 0 {
+					return fmt.Errorf("%s holds no named image: tag it before saving it", c.Args().First())
+				}
+				for _, n := range names {
+					ui.Success("Imported image %s", n)
+				}
+				return nil
+			},
+		}},
+	}
+}

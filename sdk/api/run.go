@@ -1,0 +1,115 @@
+package api
+
+import (
+	"time"
+)
+
+// RunStatus is where a run is in its lifecycle:
+// PENDING → STARTING → RUNNING → COMPLETED | FAILED | STOPPED, with
+// TERMINATING while a stop is under way.
+type RunStatus string
+
+// The run statuses.
+const (
+	RunPending     RunStatus = "PENDING"
+	RunStarting    RunStatus = "STARTING"
+	RunRunning     RunStatus = "RUNNING"
+	RunTerminating RunStatus = "TERMINATING"
+	RunCompleted   RunStatus = "COMPLETED"
+	RunFailed      RunStatus = "FAILED"
+	RunStopped     RunStatus = "STOPPED"
+)
+
+// Done reports whether the status is final.
+func (s RunStatus) Done() bool {
+	return s == RunCompleted || s == RunFailed || s == RunStopped
+}
+
+// Environment variables every run receives.
+const (
+	EnvRunName          = "RUN_NAME"
+	EnvRunID            = "HUSH_RUN_ID"
+	EnvSecretPathPrefix = "SECRET_PATH_"
+)
+
+// CreateRunRequest submits a run.
+type CreateRunRequest struct {
+	// Name is the run's name; a taken name gets a short random suffix.
+	Name string `json:"name"`
+	// Image is an OCI image reference. The exec runtime ignores it.
+	Image string `json:"image"`
+	// Command runs under /bin/sh -c.
+	Command string `json:"command"`
+	// Env are the run's own environment variables; they win over env
+	// secrets with the same key.
+	Env map[string]string `json:"env,omitempty"`
+	// Secrets narrows which of the owner's secrets the run gets; nil means
+	// all of them.
+	Secrets []string `json:"secrets"`
+	GPUs    int      `json:"gpus,omitempty"`
+	// CPUs limits the run's CPU; 0 means no limit.
+	CPUs float64 `json:"cpus,omitempty"`
+	// MemoryBytes limits the run's memory; 0 means no limit.
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+	// MaxDuration stops the run when it outlives it; 0 means no limit.
+	MaxDuration Duration `json:"max_duration,omitempty"`
+}
+
+// Run is a run as the agent reports it.
+type Run struct {
+	ID          string            `json:"id" yaml:"id"`
+	Name        string            `json:"name" yaml:"name"`
+	Owner       string            `json:"owner" yaml:"owner"`
+	Image       string            `json:"image" yaml:"image"`
+	Command     string            `json:"command" yaml:"command"`
+	Env         map[string]string `json:"env,omitempty" yaml:"env,omitempty"`
+	Secrets     []string          `json:"secrets" yaml:"secrets,omitempty"`
+	GPUs        int               `json:"gpus,omitempty" yaml:"gpus,omitempty"`
+	CPUs        float64           `json:"cpus,omitempty" yaml:"cpus,omitempty"`
+	MemoryBytes int64             `json:"memory_bytes,omitempty" yaml:"memory_bytes,omitempty"`
+	MaxDuration Duration          `json:"max_duration,omitempty" yaml:"max_duration,omitempty"`
+	// Parent is the id of the run that submitted this one, if any.
+	Parent  string    `json:"parent,omitempty" yaml:"parent,omitempty"`
+	Runtime string    `json:"runtime" yaml:"runtime"`
+	Status  RunStatus `json:"status" yaml:"status"`
+	// ExitCode is set once the workload has exited.
+	ExitCode  *int       `json:"exit_code,omitempty" yaml:"exit_code,omitempty"`
+	Error     string     `json:"error,omitempty" yaml:"error,omitempty"`
+	CreatedAt time.Time  `json:"created_at" yaml:"created_at"`
+	StartedAt *time.Time `json:"started_at,omitempty" yaml:"started_at,omitempty"`
+	EndedAt   *time.Time `json:"ended_at,omitempty" yaml:"ended_at,omitempty"`
+	Events    []RunEvent `json:"events,omitempty" yaml:"events,omitempty"`
+}
+
+// RunEvent is one thing that happened to a run.
+type RunEvent struct {
+	Time    time.Time `json:"time" yaml:"time"`
+	Type    string    `json:"type" yaml:"type"`
+	Message string    `json:"message" yaml:"message"`
+}
+
+// ListRunsResponse is the answer to listing runs.
+type ListRunsResponse struct {
+	Runs []*Run `json:"runs"`
+}
+
+// Duration is a time.Duration that travels as a Go duration string.
+type Duration time.Duration
+
+// MarshalText writes the duration as "1h30m0s".
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ImportImageResponse lists the images an archive held.
+type ImportImageResponse struct {
+	Images []string `json:"images"`
+}

@@ -1,0 +1,184 @@
+package spec
+
+import (
+	"reflect"
+	"testing"
+)
+
+const knownTop = "known fields are name, image, command, gpus, compute, env_variables, secrets, scheduling"
+
+func TestParseYAMLErrors(t *testing.T) {
+	const base = "name: a\nimage: b\ncommand: c\n" // lines 1-3
+	tests := map[string]struct {
+		src  string
+		want []string
+	}{
+		"unknown field": {base + "integrations: []\n", []string{
+			`r.yaml:4:1: unknown field "integrations"; ` + knownTop}},
+		"misspelt field": {base + "env_variable: {A: b}\n", []string{
+			`r.yaml:4:1: unknown field "env_variable" (did you mean "env_variables"?); ` + knownTop}},
+		"unknown nested field": {base + "scheduling:\n  priority: high\n", []string{
+			`r.yaml:5:3: unknown field "scheduling.priority"; known fields in scheduling are max_duration`}},
+		"command not a string": {"name: a\nimage: b\ncommand: 42\n", []string{
+			`r.yaml:3:10: command must be a string, got a whole number (42); put it in quotes to use it as text`}},
+		"gpus not a whole number": {base + "gpus: 1.5\n", []string{
+			`r.yaml:4:7: gpus must be a whole number, got a number (1.5)`}},
+		"compute not a mapping": {base + "compute: 4\n", []string{
+			`r.yaml:4:10: compute must be a mapping of fields such as {gpus: 1}, got a whole number (4)`}},
+		"missing fields at document start": {"# comment\n\ngpus: 1\n", []string{
+			`r.yaml:3:1: missing required field "name": every run spec needs name, image and command`,
+			`r.yaml:3:1: missing required field "image": every run spec needs name, image and command`,
+			`r.yaml:3:1: missing required field "command": every run spec needs name, image and command`}},
+		"field given twice": {base + "name: b\n", []string{
+			`r.yaml:4:1: field "name" is set twice (also at r.yaml:1:1): keep one`}},
+		"field without value": {"name: a\nimage:\ncommand: c\n", []string{
+			`r.yaml:2:1: field "image" has no value: give one or remove the field`}},
+		"empty command": {"name: a\nimage: b\ncommand: \"  \"\n", []string{
+			`r.yaml:3:10: command is empty: give the shell command the run executes`}},
+		"negative gpus": {base + "gpus: -2\n", []string{
+			`r.yaml:4:7: gpus is -2: give 0 or more`}},
+		"negative cpus": {base + "compute:\n  cpus: -0.5\n", []string{
+			`r.yaml:5:9: compute.cpus is -0.5: give a number of CPUs, 0 or more (0 means no limit)`}},
+		"gpus differ": {base + "gpus: 1\ncompute:\n  gpus: 2\n", []string{
+			`r.yaml:4:7: gpus is 1 but compute.gpus is 2: set only one of them`}},
+		"bad memory": {base + "compute: {memory: lots}\n", []string{
+			`r.yaml:4:19: compute.memory "lots" is not valid: give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`}},
+		"bad duration string": {base + "scheduling: {max_duration: 1 day}\n", []string{
+			`r.yaml:4:28: scheduling.max_duration "1 day" is not valid: give a duration greater than 0 such as "30m" or "1h30m", or a number of hours`}},
+		"too many hours": {base + "scheduling: {max_duration: 1e300}\n", []string{
+			`r.yaml:4:28: scheduling.max_duration is 1e+300 hours: give at most 2562047 hours (about 292 years)`}},
+		"negative hours": {base + "scheduling: {max_duration: -1}\n", []string{
+			`r.yaml:4:28: scheduling.max_duration is -1 hours: give a number of hours greater than 0, or a duration such as "30m"`}},
+		"bad env key": {base + "env_variables:\n  MY-VAR: x\n", []string{
+			`r.yaml:5:3: env_variables: environment variable name "MY-VAR" is not valid: use letters, digits and '_', not starting with a digit`}},
+		"env value not a scalar": {base + "env_variables: {A: [1]}\n", []string{
+			`r.yaml:4:20: env_variables.A must be a string, number or boolean, got a list`}},
+		"env list item without value": {base + "env_variables:\n  - key: A\n", []string{
+			`r.yaml:5:5: env_variables[0] needs both key and value, such as {key: LOG_LEVEL, value: info}`}},
+		"env key given twice": {base + "env_variables:\n  - {key: A, value: x}\n  - {key: A, value: y}\n", []string{
+			`r.yaml:6:11: env_variables: A is set twice (also at r.yaml:5:11): keep one`}},
+		"bad secret name": {base + "secrets: [ok, Not_OK]\n", []string{
+			`r.yaml:4:15: secrets: secret name "Not_OK" is not valid: use lowercase letters, digits, '.' and '-', start and end with a letter or digit, at most 253 characters`}},
+		"secrets without value": {base + "secrets:\n", []string{
+			`r.yaml:4:1: field "secrets" has no value: write secrets: [] for no secrets, or remove the field for all of them`}},
+		"nothing usable in name": {"name: ___\nimage: b\ncommand: c\n", []string{
+			`r.yaml:1:7: run name "___" has nothing usable in it: use lowercase letters, digits, '.' and '-', starting and ending with a letter or digit`}},
+		"not a mapping": {"- name: a\n", []string{
+			`r.yaml:1:1: run spec must be a mapping of fields such as "name: hello", got a list`}},
+		"empty": {"# nothing\n", []string{
+			`r.yaml:1:1: run spec is empty: give at least name, image and command`}},
+		"invalid yaml": {"name: a\n  image: b\n", []string{
+			`r.yaml:2: invalid YAML: mapping values are not allowed in this context`}},
+		"two documents": {base + "---\nname: b\n", []string{
+			`r.yaml:4:1: run spec holds more than one YAML document: keep one, and remove the second "---"`}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			s, _, err := Parse("r.yaml", []byte(tt.src))
+			if s != nil {
+				t.Errorf("got spec %+v, want nil", s)
+			}
+			if got := problems(t, err); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseHCLErrors(t *testing.T) {
+	const base = "name = \"a\"\nimage = \"b\"\ncommand = \"c\"\n" // lines 1-3
+	tests := map[string]struct {
+		src  string
+		want []string
+	}{
+		"unknown attribute": {base + "parameters = {}\n", []string{
+			`r.hcl:4:1: unknown field "parameters"; ` + knownTop}},
+		"unknown block": {base + "integration {}\n", []string{
+			`r.hcl:4:1: unknown field "integration"; ` + knownTop}},
+		"unknown nested attribute": {base + "compute {\n  gpu = 1\n}\n", []string{
+			`r.hcl:5:3: unknown field "compute.gpu" (did you mean "gpus"?); known fields in compute are gpus, cpus, memory, cluster`}},
+		"block written as attribute": {base + "compute = { gpus = 1 }\n", []string{
+			`r.hcl:4:1: compute is a block: write compute { ... } without "="`}},
+		"attribute written as block": {base + "env_variables {\n  A = \"b\"\n}\n", []string{
+			`r.hcl:4:1: env_variables is an attribute, not a block: write env_variables = ...`}},
+		"labelled block": {base + "scheduling \"x\" {}\n", []string{
+			`r.hcl:4:12: scheduling block takes no label: write scheduling { ... }`}},
+		"repeated block": {base + "compute {}\ncompute {}\n", []string{
+			`r.hcl:5:1: compute block is given twice (also at r.hcl:4:1): merge them into one`}},
+		"command not a string": {"name = \"a\"\nimage = \"b\"\ncommand = 42\n", []string{
+			`r.hcl:3:11: command must be a string, got a number (42)`}},
+		"missing fields at body start": {"# comment\ngpus = 1\n", []string{
+			`r.hcl:1:1: missing required field "name": every run spec needs name, image and command`,
+			`r.hcl:1:1: missing required field "image": every run spec needs name, image and command`,
+			`r.hcl:1:1: missing required field "command": every run spec needs name, image and command`}},
+		"null value": {"name = \"a\"\nimage = null\ncommand = \"c\"\n", []string{
+			`r.hcl:2:9: image has no value: give one or remove it`}},
+		"gpus differ": {base + "gpus = 1\ncompute {\n  gpus = 2\n}\n", []string{
+			`r.hcl:4:8: gpus is 1 but compute.gpus is 2: set only one of them`}},
+		"bad duration string": {base + "scheduling {\n  max_duration = \"soon\"\n}\n", []string{
+			`r.hcl:5:18: scheduling.max_duration "soon" is not valid: give a duration greater than 0 such as "30m" or "1h30m", or a number of hours`}},
+		"duration of wrong type": {base + "scheduling {\n  max_duration = true\n}\n", []string{
+			`r.hcl:5:18: scheduling.max_duration must be a number of hours or a duration such as "30m", got a bool (true)`}},
+		"env not a map": {base + "env_variables = [\"A\"]\n", []string{
+			`r.hcl:4:17: env_variables must be a map such as { LOG_LEVEL = "info" }, got a list`}},
+		"env key given twice": {base + "env_variables = { A = 1, A = 2 }\n", []string{
+			`r.hcl:4:26: env_variables: A is set twice (also at r.hcl:4:19): keep one`}},
+		"secret not a string": {base + "secrets = [\"ok\", 3]\n", []string{
+			`r.hcl:4:18: secrets[1] must be a string, got a number (3)`}},
+		"variables not allowed": {"name = var.name\nimage = \"b\"\ncommand = \"c\"\n", []string{
+			`r.hcl:1:8: variables not allowed; Variables may not be used here`}},
+		"syntax error": {"name = \"a\" image = \"b\"\n", []string{
+			`r.hcl:1:12: missing newline after argument; An argument definition must end with a newline`}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			s, _, err := Parse("r.hcl", []byte(tt.src))
+			if s != nil {
+				t.Errorf("got spec %+v, want nil", s)
+			}
+			if got := problems(t, err); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSeveralErrors checks that every problem in a file is reported at once,
+// in file order.
+func TestSeveralErrors(t *testing.T) {
+	tests := map[string]struct {
+		path string
+		want []string
+	}{
+		"yaml": {"testdata/errors.yaml", []string{
+			`testdata/errors.yaml:2:1: missing required field "command": every run spec needs name, image and command`,
+			`testdata/errors.yaml:3:8: image must be a string, got a list`,
+			`testdata/errors.yaml:4:7: gpus is -1: give 0 or more`,
+			`testdata/errors.yaml:6:9: compute.cpus must be a number, got a string ("lots")`,
+			`testdata/errors.yaml:7:11: compute.memory "4GB" is not valid: give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`,
+			`testdata/errors.yaml:8:3: unknown field "compute.instance"; known fields in compute are gpus, cpus, memory, cluster`,
+			`testdata/errors.yaml:10:3: env_variables: environment variable name "9LIVES" is not valid: use letters, digits and '_', not starting with a digit`,
+			`testdata/errors.yaml:11:11: secrets: secret name "Bad_Name" is not valid: use lowercase letters, digits, '.' and '-', start and end with a letter or digit, at most 253 characters`,
+			`testdata/errors.yaml:13:17: scheduling.max_duration is 0 hours: give a number of hours greater than 0, or a duration such as "30m"`,
+		}},
+		"hcl": {"testdata/errors.hcl", []string{
+			`testdata/errors.hcl:1:1: missing required field "command": every run spec needs name, image and command`,
+			`testdata/errors.hcl:3:9: image must be a string, got a list`,
+			`testdata/errors.hcl:4:9: gpus is -1: give 0 or more`,
+			`testdata/errors.hcl:7:14: compute.cpus must be a number, got a string ("lots")`,
+			`testdata/errors.hcl:8:14: compute.memory "4GB" is not valid: give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`,
+			`testdata/errors.hcl:9:3: unknown field "compute.instance"; known fields in compute are gpus, cpus, memory, cluster`,
+			`testdata/errors.hcl:13:3: env_variables: environment variable name "9LIVES" is not valid: use letters, digits and '_', not starting with a digit`,
+			`testdata/errors.hcl:16:12: secrets: secret name "Bad_Name" is not valid: use lowercase letters, digits, '.' and '-', start and end with a letter or digit, at most 253 characters`,
+			`testdata/errors.hcl:19:18: scheduling.max_duration is 0 hours: give a number of hours greater than 0, or a duration such as "30m"`,
+		}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := ParseFile(tt.path)
+			if got := problems(t, err); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
