@@ -76,7 +76,6 @@ type runOptions struct {
 	UI      *UI
 }
 
-
 func submitRun(ctx context.Context, client *api.Client, opts *runOptions) error {
 	ui := opts.UI
 	if opts.Cluster != "" {

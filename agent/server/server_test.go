@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
-	"time"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/agent/runs"
