@@ -215,8 +215,9 @@ func (r *Containerd) Start(ctx context.Context, spec *Spec) (Task, error) {
 		return nil, fmt.Errorf("create task: %w", err)
 	}
 	t.task = task
-	// Wait before Start, so that an instant exit is not missed.
-	t.exitC, err = task.Wait(ctx)
+	// Wait before Start, so that an instant exit is not missed. The wait
+	// outlives ctx, which ends when a stop is requested.
+	t.exitC, err = task.Wait(context.WithoutCancel(ctx))
 	if err != nil {
 		t.Delete(ctx)
 		return nil, fmt.Errorf("wait for task: %w", err)

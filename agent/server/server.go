@@ -86,6 +86,10 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection, to flush
+// streamed logs.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 // authed wraps a handler so that it runs only with a valid bearer token,
 // which it is given.
 func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *store.Token)) http.Handler {

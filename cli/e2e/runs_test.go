@@ -69,8 +69,25 @@ func TestRunHelloContainerd(t *testing.T) {
 			t.Errorf("run -f %s printed:\n%s", spec, r.stdout)
 		}
 	}
+	// While a run is active, its container's spec (in containerd's meta.db
+	// and the runtime's bundle) holds no secret value either.
+	_, image := containerdEnv(t)
+	a.mustHush(user, "", "run", "--no-follow", "-f", writeSpec(t, "holder", image, "echo ready; sleep 1000"))
+	for runStatus(t, a, user, "holder")["status"] != "RUNNING" {
+		time.Sleep(50 * time.Millisecond)
+	}
+	ctrdDir := filepath.Dir(socket)
+	if hits := grepTree(t, ctrdDir, []byte("super-secret-name")); len(hits) > 0 {
+		t.Errorf("while a run is active, the secret value is in plaintext in %v", hits)
+	}
+	info, err := exec.Command("ctr", "--address", socket, "-n", "hush", "containers", "info", runStatus(t, a, user, "holder")["id"].(string)).CombinedOutput()
+	if err != nil || !strings.Contains(string(info), "_entrypoint") || strings.Contains(string(info), "super-secret-name") {
+		t.Errorf("ctr containers info: %v\n%s", err, info)
+	}
+	a.mustHush(user, "", "stop", "run", "holder")
+
 	a.stop()
-	ctrdRoot := filepath.Join(filepath.Dir(socket), "root")
+	ctrdRoot := filepath.Join(ctrdDir, "root")
 	for _, dir := range []string{a.dataDir, ctrdRoot} {
 		if hits := grepTree(t, dir, []byte("super-secret-name")); len(hits) > 0 {
 			t.Errorf("the secret value is in plaintext in %v", hits)
