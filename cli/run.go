@@ -11,9 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// pollInterval is how often the CLI looks at a run that is starting.
-const pollInterval = 200 * time.Millisecond
-
 func runCommand(ui *UI) *cli.Command {
 	return &cli.Command{
 		Name:  "run",
@@ -127,28 +124,23 @@ func submitRun(ctx context.Context, client *api.Client, opts *runOptions) error 
 	if err != nil {
 		return fmt.Errorf("follow logs: %w", err)
 	}
-	// The stream ends when the run does; its final state follows shortly.
+	// The stream ends when the run does; its final state follows at once.
 	for !run.Status.Done() {
-		if run, err = client.GetRun(ctx, run.ID); err != nil {
+		if run, err = client.WatchRun(ctx, run.ID, len(run.Events), watchWait); err != nil {
 			return err
-		}
-		if !run.Status.Done() {
-			time.Sleep(pollInterval)
 		}
 	}
 	return reportEnd(ui, run)
 }
 
-// waitForStart polls the run until it runs or ends, showing its events.
+// watchWait bounds each blocking query on a run.
+const watchWait = 30 * time.Second
+
+// waitForStart watches the run until it runs or ends, showing its events.
 func waitForStart(ctx context.Context, client *api.Client, run *api.Run, ui *UI) (*api.Run, error) {
-	shown := len(run.Events)
 	for run.Status == api.RunPending || run.Status == api.RunStarting {
-		select {
-		case <-ctx.Done():
-			return run, ctx.Err()
-		case <-time.After(pollInterval):
-		}
-		next, err := client.GetRun(ctx, run.ID)
+		shown := len(run.Events)
+		next, err := client.WatchRun(ctx, run.ID, shown, watchWait)
 		if err != nil {
 			return run, err
 		}
@@ -158,7 +150,6 @@ func waitForStart(ctx context.Context, client *api.Client, run *api.Run, ui *UI)
 				ui.Info("%s", e.Message)
 			}
 		}
-		shown = len(run.Events)
 	}
 	return run, nil
 }

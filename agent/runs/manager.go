@@ -65,7 +65,10 @@ type Manager struct {
 }
 
 type activeRun struct {
-	run      *api.Run // guarded by Manager.mu
+	run *api.Run // guarded by Manager.mu
+	// changed is closed and replaced whenever run changes; guarded by
+	// Manager.mu.
+	changed  chan struct{}
 	log      *logWriter
 	stopOnce sync.Once
 	stop     chan string // receives why the run is being stopped
@@ -165,7 +168,7 @@ func (m *Manager) Submit(owner, parent string, req *api.CreateRunRequest) (*api.
 		os.Remove(m.logPath(run.ID))
 		return nil, err
 	}
-	ar := &activeRun{run: run, log: log, stop: make(chan string, 1), done: make(chan struct{})}
+	ar := &activeRun{run: run, log: log, changed: make(chan struct{}), stop: make(chan string, 1), done: make(chan struct{})}
 	m.active[run.ID] = ar
 	m.wg.Add(1)
 	go m.execute(ar)
@@ -240,6 +243,35 @@ func (m *Manager) update(ar *activeRun, fn func(r *api.Run)) {
 	fn(ar.run)
 	if err := m.cfg.Store.PutRun(ar.run); err != nil {
 		m.logger.Error("save run", "run_id", ar.run.ID, "error", err)
+	}
+	close(ar.changed)
+	ar.changed = make(chan struct{})
+}
+
+// Watch returns a run once it has more than index events or has ended, or
+// when ctx ends, whichever is first: a blocking query, so that clients see
+// changes at once without polling fast.
+func (m *Manager) Watch(ctx context.Context, owner, ref string, index int) (*api.Run, error) {
+	for {
+		m.mu.Lock()
+		run, err := m.lookup(owner, ref)
+		if err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+		ar := m.active[run.ID]
+		if ar == nil || len(run.Events) > index {
+			m.mu.Unlock()
+			return run, nil
+		}
+		changed := ar.changed
+		m.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ar.done:
+		case <-ctx.Done():
+			return run, nil
+		}
 	}
 }
 

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/hush-sh/hush/agent/runs"
 	"github.com/hush-sh/hush/agent/store"
@@ -44,7 +46,35 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, tok *store.Tok
 	writeJSON(w, http.StatusOK, &api.ListRunsResponse{Runs: list})
 }
 
+// maxWait bounds a blocking query on a run.
+const maxWait = 5 * time.Minute
+
+// getRun answers at once, or, with ?index=N, once the run has more than N
+// events or has ended, waiting at most ?wait (default 1m).
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	q := r.URL.Query()
+	if v := q.Get("index"); v != "" {
+		index, err := strconv.Atoi(v)
+		if err != nil || index < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("index %q is not a number of events", v))
+			return
+		}
+		wait := time.Minute
+		if v := q.Get("wait"); v != "" {
+			if wait, err = time.ParseDuration(v); err != nil || wait <= 0 {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("wait %q is not a duration such as 30s", v))
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), min(wait, maxWait))
+		defer cancel()
+		run, err := s.runs.Watch(ctx, tok.User, r.PathValue("id"), index)
+		if !s.runOK(w, r, err) {
+			return
+		}
+		writeJSON(w, http.StatusOK, run)
+		return
+	}
 	run, err := s.runs.Get(tok.User, r.PathValue("id"))
 	if !s.runOK(w, r, err) {
 		return

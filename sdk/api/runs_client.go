@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // CreateRun submits a run.
@@ -24,6 +25,19 @@ func (c *Client) ListRuns(ctx context.Context) ([]*Run, error) {
 func (c *Client) GetRun(ctx context.Context, ref string) (*Run, error) {
 	var out Run
 	return &out, c.do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(ref), nil, nil, &out)
+}
+
+// WatchRun returns the run once it has more than index events or has
+// ended, or after wait: a blocking query that shows changes as they happen.
+func (c *Client) WatchRun(ctx context.Context, ref string, index int, wait time.Duration) (*Run, error) {
+	q := url.Values{"index": {strconv.Itoa(index)}, "wait": {wait.String()}}
+	var out Run
+	resp, err := c.send(ctx, c.stream, http.MethodGet, "/v1/runs/"+url.PathEscape(ref), q, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return &out, decodeJSONBody(resp, &out)
 }
 
 // StopRun asks a run to stop; it returns before the run has ended.
