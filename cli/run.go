@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
@@ -147,7 +148,7 @@ func waitForStart(ctx context.Context, client *api.Client, run *api.Run, ui *UI)
 		run = next
 		for _, e := range run.Events[min(shown, len(run.Events)):] {
 			if e.Type == "image" || e.Type == "warning" || e.Type == "runtime" {
-				ui.Info("%s", e.Message)
+				ui.Info("%s", capitalize(e.Message))
 			}
 		}
 	}
@@ -172,4 +173,13 @@ func detach(ui *UI, name string) error {
 	fmt.Fprintln(ui.out)
 	ui.Info("Stopped following run %s; it goes on. Follow it again with `hush logs %s -f`.", name, name)
 	return nil
+}
+
+// capitalize starts an agent's event message with a capital letter, as the
+// CLI's own lines do.
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

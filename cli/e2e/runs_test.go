@@ -181,7 +181,7 @@ func TestRunInjectionExec(t *testing.T) {
 	if !strings.Contains(r.stdout, "\n\n"+injectionWant) {
 		t.Errorf("got:\n%s\nwant the log to start:\n%s", r.stdout, injectionWant)
 	}
-	if !strings.Contains(r.stdout, "i  the exec runtime runs the command on the host and ignores image ignored:latest") {
+	if !strings.Contains(r.stdout, "i  The exec runtime runs the command on the host and ignores image ignored:latest") {
 		t.Errorf("the exec runtime did not say that it ignores the image:\n%s", r.stdout)
 	}
 	r = a.mustHush(user, "", "run", "-f", writeSpec(t, "narrow", "x", `echo "[$E_VAR][$HF_TOKEN]"`, "secrets: [hf]"))
