@@ -117,7 +117,7 @@ func Run(ctx context.Context, opts *Options) error {
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 
 	if opts.Dev {
-		printDevBanner(opts.Stdout, addr, rootToken, cfg.DataDir == "")
+		printDevBanner(opts.Stdout, addr, rootToken, rt.Name(), cfg.DataDir == "")
 	}
 	logger.Info("agent started", "addr", addr, "cluster", cfg.Cluster, "node", cfg.NodeName,
 		"data_dir", dataDir, "version", opts.Version, "dev", opts.Dev)
@@ -219,12 +219,12 @@ func loopbackURL(addr net.Addr) string {
 	return "http://" + tcp.String()
 }
 
-func printDevBanner(w io.Writer, addr, token string, throwaway bool) {
+func printDevBanner(w io.Writer, addr, token, runtime string, throwaway bool) {
 	fmt.Fprintf(w, "==> hush agent is running in dev mode.\n")
 	if throwaway {
 		fmt.Fprintf(w, "    Its data lives in a temporary directory that is removed when it stops.\n")
 	}
-	fmt.Fprintf(w, "\n    Address:    %s\n    Root token: %s\n\n", addr, token)
+	fmt.Fprintf(w, "\n    Address:    %s\n    Root token: %s\n    Runtime:    %s\n\n", addr, token, runtime)
 	fmt.Fprintf(w, "Paste these lines into your shell to use the CLI with this agent:\n\n")
 	fmt.Fprintf(w, "    export HUSH_ADDR=%s\n    export HUSH_TOKEN=%s\n\n", addr, token)
 }

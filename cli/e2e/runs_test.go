@@ -315,3 +315,49 @@ func TestImageImport(t *testing.T) {
 		t.Errorf("import of a bad archive: %s", r)
 	}
 }
+
+func TestRunDetachAndLimitsContainerd(t *testing.T) {
+	_, image := containerdEnv(t)
+	a := startRunAgent(t, "containerd")
+	user := a.newUser("alice")
+
+	// The limits reach the container's spec (runc enforces them; this
+	// machine's containers do not see their cgroup files).
+	socket, _ := containerdEnv(t)
+	a.mustHush(user, "", "run", "--no-follow", "-f", writeSpec(t, "limits", image, "sleep 1000", "compute: {memory: 64Mi, cpus: 0.5}"))
+	for runStatus(t, a, user, "limits")["status"] != "RUNNING" {
+		time.Sleep(20 * time.Millisecond)
+	}
+	info, err := exec.Command("ctr", "--address", socket, "-n", "hush", "containers", "info", runStatus(t, a, user, "limits")["id"].(string)).CombinedOutput()
+	if err != nil || !strings.Contains(string(info), `"limit": 67108864`) || !strings.Contains(string(info), `"quota": 50000`) {
+		t.Errorf("limits are not in the container spec: %v\n%s", err, info)
+	}
+	a.mustHush(user, "", "stop", "run", "limits")
+
+	// Ctrl+C while following detaches and leaves the run going.
+	cmd := exec.Command(hushBin, "run", "-f", writeSpec(t, "detached", image, "echo up; sleep 1000"))
+	cmd.Env = append(cleanEnv(), "HUSH_ADDR="+a.addr, "HUSH_TOKEN="+user)
+	out := &syncBuffer{}
+	cmd.Stdout = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "up\n") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("hush run after Ctrl+C: %v", err)
+	}
+	if !strings.Contains(out.String(), "Follow it again with `hush logs detached -f`") {
+		t.Errorf("no detach message:\n%s", out)
+	}
+	if s := runStatus(t, a, user, "detached")["status"]; s != "RUNNING" {
+		t.Errorf("after detaching: %v, want RUNNING", s)
+	}
+	a.mustHush(user, "", "delete", "run", "detached", "-y")
+	if code, _ := a.request("GET", "/v1/runs/detached", user, ""); code != 404 {
+		t.Errorf("deleted run: got %d, want 404", code)
+	}
+}
