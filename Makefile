@@ -5,13 +5,19 @@ BIN     := bin/hush
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test vet demo bench clean
+.PHONY: all build plugins test vet demo bench clean proto
 
 all: build
 
 ## build: build the hush binary into bin/
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+PLUGINS := file exec vault
+
+## plugins: build the first-party provider plugins into bin/
+plugins:
+	for p in $(PLUGINS); do CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/hush-provider-$$p ./plugins/$$p || exit 1; done
 
 ## vet: static checks
 vet:
@@ -30,6 +36,16 @@ demo: build
 ## bench: `hush run` against `ctr run` on the same containerd (medians and ratio)
 bench: build
 	.ci/with-containerd .ci/bench-runs $(BIN) 10
+
+## proto: regenerate sdk/internal/proto's Go code with the local protoc
+## (3.21+) and pinned code generators installed into bin/
+proto:
+	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+	protoc -I sdk/internal/proto \
+		--plugin=protoc-gen-go=bin/protoc-gen-go --go_out=sdk/internal/proto --go_opt=paths=source_relative \
+		--plugin=protoc-gen-go-grpc=bin/protoc-gen-go-grpc --go-grpc_out=sdk/internal/proto --go-grpc_opt=paths=source_relative \
+		sdk/internal/proto/provider/v1/provider.proto
 
 clean:
 	rm -rf bin

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/agent/config"
+	"github.com/hush-sh/hush/agent/plugins"
 	"github.com/hush-sh/hush/agent/runs"
 	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/agent/server"
@@ -81,6 +82,14 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	addr := "http://" + ln.Addr().String()
 
+	host, err := plugins.New(cfg, opts.Dev, logger.Named("plugins"))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	host.Start(ctx)
+	defer host.Shutdown()
+
 	rt, images, err := openRuntime(ctx, cfg, logger.Named("runtime"))
 	if err != nil {
 		ln.Close()
@@ -100,6 +109,7 @@ func Run(ctx context.Context, opts *Options) error {
 		HushBinary: hushBin,
 		AgentAddr:  loopbackURL(ln.Addr()),
 		StopGrace:  cfg.Runtime(config.RuntimeContainerd).StopGraceDuration(),
+		Resolver:   host,
 		Logger:     logger.Named("runs"),
 	})
 	if err != nil {
@@ -107,7 +117,9 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 
-	srv := server.New(st, manager, images, server.Info{Version: opts.Version, Cluster: cfg.Cluster, Node: cfg.NodeName}, logger.Named("http"))
+	srv := server.New(st, manager, images, server.Info{
+		Version: opts.Version, Cluster: cfg.Cluster, Node: cfg.NodeName, Runtime: rt.Name(), Plugins: host.Status,
+	}, logger.Named("http"))
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,7 +44,7 @@ func getCommand(ui *UI) *cli.Command {
 				}
 				return getSecrets(c.Context, client, opts)
 			},
-		}, getRunsCommand(ui)},
+		}, getRunsCommand(ui), getPluginsCommand(ui)},
 	}
 }
 
@@ -85,7 +87,51 @@ func getSecrets(ctx context.Context, client *api.Client, opts *getSecretsOptions
 	}
 	rows := make([][]string, len(secrets))
 	for i, s := range secrets {
-		rows[i] = []string{s.Name, string(s.Type), s.CreatedAt.Local().Format(time.DateTime)}
+		rows[i] = []string{s.Name, string(s.Type), s.Source, s.CreatedAt.Local().Format(time.DateTime)}
 	}
-	return table(out, []string{"NAME", "TYPE", "CREATED"}, rows)
+	return table(out, []string{"NAME", "TYPE", "SOURCE", "CREATED"}, rows)
+}
+
+func getPluginsCommand(ui *UI) *cli.Command {
+	return &cli.Command{
+		Name:    "plugins",
+		Aliases: []string{"plugin"},
+		Usage:   "list the agent's provider plugins and their state",
+		Flags:   []cli.Flag{outputFlag()},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageErrorf(c, "`hush get plugins` takes no arguments; got %q", c.Args().First())
+			}
+			output := c.String("output")
+			if err := checkOutput(c, output); err != nil {
+				return err
+			}
+			client, err := newClient()
+			if err != nil {
+				return err
+			}
+			plugins, err := client.ListPlugins(c.Context)
+			if err != nil {
+				return err
+			}
+			switch output {
+			case formatJSON, formatYAML:
+				return printStructured(ui.out, output, plugins)
+			case formatName:
+				for _, p := range plugins {
+					fmt.Fprintln(ui.out, p.Name)
+				}
+				return nil
+			}
+			if len(plugins) == 0 {
+				ui.Info("This agent has no provider plugins. Declare them with plugin blocks or plugin_dir in its config.")
+				return nil
+			}
+			rows := make([][]string, len(plugins))
+			for i, p := range plugins {
+				rows[i] = []string{p.Name, cmp.Or(p.Version, "-"), string(p.State), p.Path, strconv.Itoa(p.Restarts), p.Error}
+			}
+			return table(ui.out, []string{"NAME", "VERSION", "STATE", "PATH", "RESTARTS", "ERROR"}, rows)
+		},
+	}
 }

@@ -144,3 +144,41 @@ func TestMissingFile(t *testing.T) {
 		t.Errorf("got %q, want the file name and the reason", got)
 	}
 }
+
+func TestPluginConfigJSON(t *testing.T) {
+	p := writeFile(t, "p.hcl", `plugin "vault" {
+  path = "/opt/v"
+  config {
+    address = "https://vault:8200"
+    kv_version = 2
+    approle = { role_id = "r", mount = "approle" }
+  }
+}
+plugin "bad" {
+  path = "/opt/b"
+  config {
+    nested { x = 1 }
+  }
+}
+`)
+	_, diags := LoadFiles(p)
+	if got := FormatDiagnostics(diags); !strings.Contains(got, "p.hcl:12:5: Unexpected \"nested\" block") {
+		t.Errorf("got %q, want the nested block reported", got)
+	}
+	c := DefaultConfig()
+	if d := c.decode("p.hcl", []byte(`plugin "vault" {
+  path = "/opt/v"
+  config {
+    address = "https://vault:8200"
+    kv_version = 2
+    approle = { role_id = "r", mount = "approle" }
+  }
+}`)); d.HasErrors() {
+		t.Fatal(FormatDiagnostics(d))
+	}
+	b, d := c.Plugins[0].ConfigJSON()
+	want := `{"address":"https://vault:8200","approle":{"mount":"approle","role_id":"r"},"kv_version":2}`
+	if d.HasErrors() || string(b) != want {
+		t.Errorf("got %s (%s), want %s", b, FormatDiagnostics(d), want)
+	}
+}

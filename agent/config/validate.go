@@ -74,6 +74,9 @@ func (c *Config) Validate() hcl.Diagnostics {
 			bad(at("path"), "Invalid plugin path",
 				fmt.Sprintf("plugin %q: %q must be an absolute path.", p.Name, p.Path), &decl)
 		}
+		if _, d := p.ConfigJSON(); d.HasErrors() {
+			diags = append(diags, d...)
+		}
 		if p.SHA256 != "" {
 			if b, err := hex.DecodeString(p.SHA256); err != nil || len(b) != 32 {
 				bad(at("sha256"), "Invalid plugin checksum",

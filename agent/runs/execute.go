@@ -89,6 +89,9 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	if err != nil {
 		return nil, err
 	}
+	if err := m.resolveReferences(ctx, secrets); err != nil {
+		return nil, err
+	}
 	fallback, err := mountTmpfs(runDir)
 	if err != nil {
 		return nil, err

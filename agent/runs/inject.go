@@ -114,9 +114,6 @@ func materialize(runDir string, isolated bool, secrets []*store.Secret, runEnv m
 	pathVar := func(name string) string { return api.EnvSecretPathPrefix + api.EnvKeyFromName(name) }
 
 	for _, sec := range secrets {
-		if sec.From != "" {
-			return nil, fmt.Errorf("secret %s comes from provider reference %s, and this agent has no provider plugin for it", sec.Name, sec.From)
-		}
 		mountPath := sec.Fields[api.FieldMountPath]
 		switch sec.Type {
 		case api.TypeEnv:

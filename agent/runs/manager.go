@@ -48,7 +48,10 @@ type Config struct {
 	AgentAddr string
 	// StopGrace is the time between SIGTERM and SIGKILL.
 	StopGrace time.Duration
-	Logger    hclog.Logger
+	// Resolver fetches values of provider references; nil when the agent
+	// has no plugins.
+	Resolver Resolver
+	Logger   hclog.Logger
 }
 
 // Manager runs runs. It is safe for concurrent use.

@@ -27,6 +27,16 @@ type Info struct {
 	Version string
 	Cluster string
 	Node    string
+	Runtime string
+	// Plugins reports the provider plugins; nil means none.
+	Plugins func() []api.PluginStatus
+}
+
+func (i Info) plugins() []api.PluginStatus {
+	if i.Plugins == nil {
+		return []api.PluginStatus{}
+	}
+	return i.Plugins()
 }
 
 // ImageImporter loads image archives into the runtime.
@@ -54,6 +64,7 @@ func New(st *store.Store, rm *runs.Manager, images ImageImporter, info Info, log
 	s.mux.Handle("GET /v1/secrets/{name}", s.authed(s.getSecret))
 	s.mux.Handle("DELETE /v1/secrets/{name}", s.authed(s.deleteSecret))
 	s.mux.Handle("POST /v1/acl/tokens", s.authed(s.createToken))
+	s.mux.Handle("GET /v1/plugins", s.authed(s.listPlugins))
 	s.routeRuns()
 	immutable := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, DELETE")
@@ -119,7 +130,12 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) self(w http.ResponseWriter, _ *http.Request, tok *store.Token) {
 	writeJSON(w, http.StatusOK, &api.AgentSelf{
 		Version: s.info.Version, Cluster: s.info.Cluster, Node: s.info.Node, User: tok.User,
+		Runtime: s.info.Runtime, Plugins: s.info.plugins(),
 	})
+}
+
+func (s *Server) listPlugins(w http.ResponseWriter, _ *http.Request, _ *store.Token) {
+	writeJSON(w, http.StatusOK, &api.ListPluginsResponse{Plugins: s.info.plugins()})
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, tok *store.Token) {

@@ -162,7 +162,7 @@ func TestRunInjectionContainerd(t *testing.T) {
 	// Files are read-only in the container, and the values are not in the
 	// container's spec.
 	r = a.mustHush(user, "", "run", "-f", writeSpec(t, "readonly", image,
-		`echo x > $SECRET_PATH_DATA 2>/dev/null && echo writable || echo read-only; env | grep -c -e env-value -e db-token -e hf_token`))
+		`{ echo x > $SECRET_PATH_DATA; } 2>/dev/null && echo writable || echo read-only; env | grep -c -e env-value -e db-token -e hf_token`))
 	if !strings.Contains(r.stdout, "read-only\n3\n") {
 		t.Errorf("got %s", r.stdout)
 	}

@@ -81,15 +81,15 @@ func TestSecretFlow(t *testing.T) {
 	wantNames := []string{"data.txt", "databricks", "docker", "gcp", "hf", "id-deploy", "my-id-rsa", "oracle", "s3", "secret-stuff"}
 	table := a.mustHush(alice, "", "get", "secrets").stdout
 	lines := strings.Split(strings.TrimSpace(table), "\n")
-	if got := strings.Fields(lines[0]); !slices.Equal(got, []string{"NAME", "TYPE", "CREATED"}) {
-		t.Errorf("table header: got %q, want NAME TYPE CREATED", got)
+	if got := strings.Fields(lines[0]); !slices.Equal(got, []string{"NAME", "TYPE", "SOURCE", "CREATED"}) {
+		t.Errorf("table header: got %q, want NAME TYPE SOURCE CREATED", got)
 	}
-	row := regexp.MustCompile(`^(\S+)\s+(\S+)\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$`)
+	row := regexp.MustCompile(`^(\S+)\s+(\S+)\s+stored\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$`)
 	var gotNames []string
 	for _, l := range lines[1:] {
 		m := row.FindStringSubmatch(l)
 		if m == nil {
-			t.Errorf("table row %q does not read NAME TYPE CREATED", l)
+			t.Errorf("table row %q does not read NAME TYPE SOURCE CREATED", l)
 			continue
 		}
 		gotNames = append(gotNames, m[1])

@@ -104,6 +104,12 @@ func (c *Client) Self(ctx context.Context) (*AgentSelf, error) {
 	return &out, c.do(ctx, http.MethodGet, "/v1/agent/self", nil, nil, &out)
 }
 
+// ListPlugins describes the agent's provider plugins.
+func (c *Client) ListPlugins(ctx context.Context) ([]PluginStatus, error) {
+	var out ListPluginsResponse
+	return out.Plugins, c.do(ctx, http.MethodGet, "/v1/plugins", nil, nil, &out)
+}
+
 // CreateSecret creates a secret owned by the caller's user.
 func (c *Client) CreateSecret(ctx context.Context, req *CreateSecretRequest) (*Secret, error) {
 	var out Secret

@@ -95,9 +95,41 @@ type AgentSelf struct {
 	Node    string `json:"node"`
 	// User is the user the calling token belongs to.
 	User string `json:"user"`
+	// Runtime runs workloads: containerd or exec.
+	Runtime string `json:"runtime,omitempty"`
+	// Plugins are the agent's provider plugins.
+	Plugins []PluginStatus `json:"plugins"`
 }
 
 // Health is the answer of the health endpoint.
 type Health struct {
 	Status string `json:"status"`
+}
+
+// PluginState is where a provider plugin is in its life.
+type PluginState string
+
+// The plugin states.
+const (
+	PluginStarting PluginState = "starting"
+	PluginRunning  PluginState = "running"
+	PluginFailed   PluginState = "failed"
+	PluginStopped  PluginState = "stopped"
+)
+
+// PluginStatus describes one provider plugin of an agent.
+type PluginStatus struct {
+	Name       string      `json:"name" yaml:"name"`
+	Version    string      `json:"version,omitempty" yaml:"version,omitempty"`
+	Path       string      `json:"path" yaml:"path"`
+	State      PluginState `json:"state" yaml:"state"`
+	APIVersion int         `json:"api_version,omitempty" yaml:"api_version,omitempty"`
+	Restarts   int         `json:"restarts" yaml:"restarts"`
+	// Error says why the plugin is not running, when it is not.
+	Error string `json:"error,omitempty" yaml:"error,omitempty"`
+}
+
+// ListPluginsResponse is the answer to listing plugins.
+type ListPluginsResponse struct {
+	Plugins []PluginStatus `json:"plugins"`
 }

@@ -1,0 +1,56 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+)
+
+// ConfigJSON renders the plugin's config block as a JSON object, the form
+// the provider protocol carries. Nested settings are written as objects
+// (approle = { role_id = "..." }); the block itself holds only attributes.
+func (p *PluginConfig) ConfigJSON() ([]byte, hcl.Diagnostics) {
+	if p.Config == nil || p.Config.Body == nil {
+		return []byte("{}"), nil
+	}
+	attrs, diags := p.Config.Body.JustAttributes()
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	names := make([]string, 0, len(attrs))
+	for n := range attrs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	obj := map[string]json.RawMessage{}
+	for _, n := range names {
+		attr := attrs[n]
+		v, d := attr.Expr.Value(nil)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		b, err := ctyjson.Marshal(v, v.Type())
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid plugin setting",
+				Detail:   fmt.Sprintf("plugin %q: %s cannot be sent to the plugin: %v", p.Name, n, err),
+				Subject:  attr.Expr.Range().Ptr(),
+			})
+			continue
+		}
+		obj[n] = b
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid plugin config", Detail: err.Error()}}
+	}
+	return out, nil
+}

@@ -1,0 +1,77 @@
+// Command testplugin is a provider plugin for the host's tests. Its -mode
+// flag makes it misbehave in the ways a real plugin can.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hush-sh/hush/sdk/provider"
+)
+
+func main() {
+	mode := flag.String("mode", "good", "good, stdout, hang, badconfig or oldapi")
+	flag.Parse()
+	switch *mode {
+	case "stdout":
+		fmt.Println("hello from a plugin that writes to stdout")
+	case "hang":
+		time.Sleep(time.Hour)
+	}
+	provider.Serve(func() provider.Provider { return &testProvider{mode: *mode} })
+}
+
+type testProvider struct{ mode string }
+
+func (p *testProvider) GetInfo(context.Context, *provider.GetInfoRequest) (*provider.GetInfoResponse, error) {
+	versions := []int{provider.APIVersion}
+	if p.mode == "oldapi" {
+		versions = []int{0}
+	}
+	return &provider.GetInfoResponse{Name: "test", Version: "1.2.3", APIVersions: versions}, nil
+}
+
+func (p *testProvider) Configure(_ context.Context, req *provider.ConfigureRequest) (*provider.ConfigureResponse, error) {
+	var cfg struct {
+		Greeting string `json:"greeting"`
+	}
+	if err := req.Decode(&cfg); err != nil {
+		return &provider.ConfigureResponse{Diagnostics: []provider.Diagnostic{{Summary: err.Error()}}}, nil
+	}
+	if p.mode == "badconfig" || cfg.Greeting == "" {
+		return &provider.ConfigureResponse{Diagnostics: []provider.Diagnostic{{
+			Severity: provider.SeverityError, Attribute: "greeting", Summary: "greeting is required",
+		}}}, nil
+	}
+	return &provider.ConfigureResponse{}, nil
+}
+
+// Resolve answers "pid" with its process id, "env" with its sorted
+// environment, "missing" with not found, and anything else with itself
+// upper-cased.
+func (p *testProvider) Resolve(_ context.Context, req *provider.ResolveRequest) (*provider.ResolveResponse, error) {
+	resp := &provider.ResolveResponse{}
+	for _, ref := range req.References {
+		r := provider.Result{Reference: ref}
+		switch ref {
+		case "pid":
+			r.Value = []byte(strconv.Itoa(os.Getpid()))
+		case "env":
+			env := os.Environ()
+			sort.Strings(env)
+			r.Value = []byte(strings.Join(env, "\n"))
+		case "missing":
+			r.Err = fmt.Errorf("no such thing: %w", provider.ErrNotFound)
+		default:
+			r.Value = []byte(strings.ToUpper(ref))
+		}
+		resp.Results = append(resp.Results, r)
+	}
+	return resp, nil
+}

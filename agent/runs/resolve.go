@@ -1,0 +1,88 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hush-sh/hush/agent/store"
+	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/provider"
+)
+
+// Resolver fetches the values of provider references.
+type Resolver interface {
+	Resolve(ctx context.Context, provider string, refs []string) ([]provider.Result, error)
+}
+
+// resolveTimeout bounds one provider's Resolve call for a run.
+var resolveTimeout = 30 * time.Second
+
+// resolveReferences fills in the values of secrets that hold a provider
+// reference: one Resolve call per provider, concurrently. The values live
+// only in memory and on the run's tmpfs; nothing is cached on disk.
+func (m *Manager) resolveReferences(ctx context.Context, secrets []*store.Secret) error {
+	byProvider := map[string][]*store.Secret{}
+	for _, s := range secrets {
+		if s.From == "" {
+			continue
+		}
+		name, _, _ := strings.Cut(s.From, ":")
+		byProvider[name] = append(byProvider[name], s)
+	}
+	if len(byProvider) == 0 {
+		return nil
+	}
+	if m.cfg.Resolver == nil {
+		return errors.New("secrets come from provider references, and this agent has no provider plugins")
+	}
+	type outcome struct{ errs []error }
+	results := make(chan outcome, len(byProvider))
+	for name, group := range byProvider {
+		go func() {
+			results <- outcome{m.resolveGroup(ctx, name, group)}
+		}()
+	}
+	var errs []error
+	for range byProvider {
+		errs = append(errs, (<-results).errs...)
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+func (m *Manager) resolveGroup(ctx context.Context, name string, group []*store.Secret) []error {
+	refs := make([]string, len(group))
+	for i, s := range group {
+		_, refs[i], _ = strings.Cut(s.From, ":")
+	}
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
+	res, err := m.cfg.Resolver.Resolve(ctx, name, refs)
+	if err != nil {
+		var errs []error
+		for _, s := range group {
+			errs = append(errs, fmt.Errorf("resolve secret %s from %s: %w", s.Name, s.From, err))
+		}
+		return errs
+	}
+	var errs []error
+	for i, s := range group {
+		r := res[i]
+		switch {
+		case errors.Is(r.Err, provider.ErrNotFound):
+			errs = append(errs, fmt.Errorf("resolve secret %s from %s: not found in provider %s: %v", s.Name, s.From, name, r.Err))
+		case errors.Is(r.Err, provider.ErrPermissionDenied):
+			errs = append(errs, fmt.Errorf("resolve secret %s from %s: provider %s denied access: %v", s.Name, s.From, name, r.Err))
+		case r.Err != nil:
+			errs = append(errs, fmt.Errorf("resolve secret %s from %s: %v", s.Name, s.From, r.Err))
+		default:
+			spec, _ := api.LookupType(s.Type)
+			s.Data = map[string][]byte{spec.Data[0].Name: r.Value}
+		}
+	}
+	return errs
+}

@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildPlugin builds a first-party provider once per test binary.
+func buildPlugin(t *testing.T, name string) (path, sum string) {
+	t.Helper()
+	path = filepath.Join(filepath.Dir(hushBin), "hush-provider-"+name)
+	if _, err := os.Stat(path); err != nil {
+		out, err := exec.Command("go", "build", "-o", path, "github.com/hush-sh/hush/plugins/"+name).CombinedOutput()
+		if err != nil {
+			t.Fatalf("build plugin %s: %v\n%s", name, err, out)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(b)
+	return path, hex.EncodeToString(h[:])
+}
+
+// fakeVault answers the KV v2 read that the vault provider makes, as
+// Vault documents it.
+func fakeVault(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Vault-Token") != "vault-test-token" {
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `{"errors":["permission denied"]}`)
+			return
+		}
+		if r.URL.Path == "/v1/secret/data/db" {
+			fmt.Fprint(w, `{"data":{"data":{"password":"from-vault"},"metadata":{"version":1}}}`)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"errors":[]}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestProviderReferences(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	values := filepath.Join(dir, "values")
+	os.Mkdir(values, 0o700)
+	writeFile(t, values, "db_password", "from-file")
+	writeFile(t, values, "api_key", "from-exec")
+	vault := fakeVault(t)
+
+	filePath, fileSum := buildPlugin(t, "file")
+	execPath, execSum := buildPlugin(t, "exec")
+	vaultPath, vaultSum := buildPlugin(t, "vault")
+	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf(`state_dir = %q
+runtime "exec" {}
+plugin "file" {
+  path   = %q
+  sha256 = %q
+  config { dir = %q }
+}
+plugin "exec" {
+  path   = %q
+  sha256 = %q
+  config {
+    command             = ["/bin/cat", "%s/{{ref}}"]
+    not_found_exit_codes = [1]
+  }
+}
+plugin "vault" {
+  path   = %q
+  sha256 = %q
+  config {
+    address = %q
+    token   = "vault-test-token"
+  }
+}
+`, filepath.Join(dir, "state"), filePath, fileSum, values, execPath, execSum, values, vaultPath, vaultSum, vault.URL))
+	a := startAgent(t, filepath.Join(dir, "data"), "-config", cfg)
+	user := a.newUser("alice")
+
+	plugins := a.mustHush(user, "", "get", "plugins").stdout
+	for _, name := range []string{"exec", "file", "vault"} {
+		if !strings.Contains(plugins, name) || strings.Count(plugins, "running") != 3 {
+			t.Errorf("get plugins:\n%s", plugins)
+		}
+	}
+
+	a.mustHush(user, "", "create", "secret", "env", "FILE_SECRET", "--from", "file:db_password")
+	a.mustHush(user, "", "create", "secret", "env", "EXEC_SECRET", "--from", "exec:api_key")
+	a.mustHush(user, "", "create", "secret", "env", "VAULT_SECRET", "--from", "vault:secret/data/db#password")
+	table := a.mustHush(user, "", "get", "secrets").stdout
+	if !strings.Contains(table, "vault:secret/data/db#password") || !strings.Contains(table, "file:db_password") {
+		t.Errorf("SOURCE column:\n%s", table)
+	}
+	r := a.mustHush(user, "", "run", "-f", writeSpec(t, "refs", "x", `echo "$FILE_SECRET $EXEC_SECRET $VAULT_SECRET"`))
+	if !strings.Contains(r.stdout, "from-file from-exec from-vault\n") {
+		t.Errorf("run with references:\n%s", r)
+	}
+
+	a.mustHush(user, "", "create", "secret", "env", "GONE", "--from", "vault:secret/data/nope#password")
+	r = a.hush(user, "", "run", "-f", writeSpec(t, "broken", "x", "true"))
+	if r.code != 1 || !strings.Contains(r.stderr, "resolve secret gone from vault:secret/data/nope#password: not found in provider vault") {
+		t.Errorf("run with a missing reference: %s", r)
+	}
+	a.mustHush(user, "", "delete", "secret", "gone", "-y")
+
+	// A plugin killed with SIGKILL is restarted, and the next run resolves.
+	pids := pluginPIDs(t, a.cmd.Process.Pid)
+	if len(pids) != 3 {
+		t.Fatalf("got plugin processes %v, want 3", pids)
+	}
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	time.Sleep(300 * time.Millisecond)
+	r = a.mustHush(user, "", "run", "-f", writeSpec(t, "again", "x", `echo "$FILE_SECRET $EXEC_SECRET $VAULT_SECRET"`))
+	if !strings.Contains(r.stdout, "from-file from-exec from-vault\n") {
+		t.Errorf("run after a plugin was killed:\n%s", r)
+	}
+
+	// Values never reach the data dir or the agent's log.
+	a.stop()
+	for _, v := range []string{"from-file", "from-exec", "from-vault"} {
+		if hits := grepTree(t, a.dataDir, []byte(v)); len(hits) > 0 {
+			t.Errorf("%s is in plaintext in %v", v, hits)
+		}
+		if strings.Contains(a.stderr.String(), v) {
+			t.Errorf("%s is in the agent's log", v)
+		}
+	}
+}
+
+// pluginPIDs lists the children of the agent that are provider plugins.
+func pluginPIDs(t *testing.T, agentPID int) []int {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name: state, ppid, ...
+		rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
+		f := strings.Fields(rest)
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if len(f) > 1 && f[1] == strconv.Itoa(agentPID) && strings.Contains(string(cmdline), "hush-provider-") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestAgentKilledLeavesNoPlugins(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	filePath, fileSum := buildPlugin(t, "file")
+	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf(`state_dir = %q
+runtime "exec" {}
+plugin "file" {
+  path   = %q
+  sha256 = %q
+  config { dir = %q }
+}
+`, filepath.Join(dir, "state"), filePath, fileSum, dir))
+	a := startAgent(t, filepath.Join(dir, "data"), "-config", cfg)
+	pids := pluginPIDs(t, a.cmd.Process.Pid)
+	if len(pids) != 1 {
+		t.Fatalf("got plugin processes %v, want 1", pids)
+	}
+	a.cmd.Process.Kill()
+	<-a.exited
+	deadline := time.Now().Add(5 * time.Second)
+	for syscall.Kill(pids[0], 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if syscall.Kill(pids[0], 0) == nil {
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pids[0]))
+		if !strings.Contains(string(stat), ") Z ") {
+			t.Errorf("plugin %d outlived the agent killed with SIGKILL", pids[0])
+		}
+	}
+}

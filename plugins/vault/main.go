@@ -1,0 +1,10 @@
+// Command hush-provider-vault is a hush provider plugin that reads secrets
+// from HashiCorp Vault's KV secrets engine (version 1 or 2), logging in
+// with a token or AppRole. See plugins/README.md for its config.
+package main
+
+import "github.com/hush-sh/hush/sdk/provider"
+
+func main() {
+	provider.Serve(func() provider.Provider { return newProvider() })
+}

@@ -1,0 +1,98 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	providerv1 "github.com/hush-sh/hush/sdk/internal/proto/provider/v1"
+)
+
+// Handshake is the go-plugin handshake between the hush agent and a provider
+// plugin. ProtocolVersion changes only when the wire protocol breaks; the
+// API versions that GetInfo lists evolve the protocol compatibly.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  1,
+	MagicCookieKey:   "HUSH_PROVIDER_PLUGIN",
+	MagicCookieValue: "927fc1c02d45b6f890d84e541910fe38ea203574551c6f548db4e8933c476e27",
+}
+
+// PluginName is the name a host dispenses the provider under.
+const PluginName = "provider"
+
+// GRPCPlugin is the go-plugin plugin for providers, over gRPC only. The
+// plugin side serves the Provider that Factory returns; the host side needs
+// no Factory and gets a Provider that is also a Storer.
+type GRPCPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	// Factory makes the provider a plugin serves. It is called once.
+	Factory func() Provider
+}
+
+var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
+
+// GRPCServer registers the provider that Factory returns with s.
+func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	if p.Factory == nil {
+		return errors.New("serve provider: no factory")
+	}
+	impl := p.Factory()
+	if impl == nil {
+		return errors.New("serve provider: the factory returned nil")
+	}
+	providerv1.RegisterProviderServer(s, &grpcServer{impl: impl})
+	return nil
+}
+
+// GRPCClient returns a Provider, which is also a Storer, that calls the
+// plugin over conn.
+func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	return &grpcClient{client: providerv1.NewProviderClient(conn)}, nil
+}
+
+// PluginSet is the plugin set for go-plugin's ServeConfig and ClientConfig.
+// A host passes a nil factory.
+func PluginSet(factory func() Provider) plugin.PluginSet {
+	return plugin.PluginSet{PluginName: &GRPCPlugin{Factory: factory}}
+}
+
+// Serve runs the provider that factory makes as a plugin, and returns when
+// the host is done with it. It is all a plugin's main needs to call. The
+// host may call the provider's methods concurrently.
+//
+// Nothing may write to stdout, which carries go-plugin's handshake. The
+// host reads JSON log lines from stderr: Serve calls factory once, before
+// go-plugin redirects os.Stdout and os.Stderr, so a provider that wants to
+// log makes an hclog.Logger with JSONFormat and os.Stderr there (or in main).
+//
+// Serve exits the process if its parent dies, so that a plugin never
+// outlives a host that was killed without the chance to stop it.
+func Serve(factory func() Provider) {
+	go exitWithParent(os.Getppid(), 500*time.Millisecond)
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         PluginSet(factory),
+		GRPCServer:      plugin.DefaultGRPCServer,
+		Logger: hclog.New(&hclog.LoggerOptions{
+			Level:      hclog.Trace, // the host's logger filters
+			Output:     os.Stderr,
+			JSONFormat: true,
+		}),
+	})
+}
+
+// exitWithParent exits the process once its parent is gone. The host kills
+// its plugins when it stops, but it cannot when it is killed with SIGKILL,
+// and an orphaned plugin holds credentials for no one.
+func exitWithParent(ppid int, every time.Duration) {
+	for range time.Tick(every) {
+		if os.Getppid() != ppid {
+			os.Exit(1)
+		}
+	}
+}
