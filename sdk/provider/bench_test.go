@@ -1,0 +1,66 @@
+package provider_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/hashicorp/go-plugin"
+	"github.com/hush-sh/hush/sdk/provider"
+	"github.com/hush-sh/hush/sdk/provider/internal/memprovider"
+)
+
+// The benchmarks compare a Resolve through a real plugin process (gRPC
+// with mTLS over a unix socket) against the same provider called in
+// process; report them as ratios with benchstat.
+
+func benchProviders(b *testing.B) map[string]provider.Provider {
+	b.Helper()
+	client := plugin.NewClient(clientConfig(testPlugin, io.Discard))
+	b.Cleanup(client.Kill)
+	remote, err := dispense(client)
+	if err != nil {
+		b.Fatal(err)
+	}
+	local := memprovider.New()
+	for _, p := range []provider.Provider{remote, local} {
+		if _, err := p.Configure(context.Background(), &provider.ConfigureRequest{APIVersion: 1, Config: []byte("{}")}); err != nil {
+			b.Fatal(err)
+		}
+		for i := range 100 {
+			if _, err := p.(provider.Storer).Put(context.Background(), &provider.PutRequest{Reference: fmt.Sprintf("k%d", i), Value: []byte("value")}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return map[string]provider.Provider{"process": remote, "inprocess": local}
+}
+
+func BenchmarkResolve(b *testing.B) {
+	providers := benchProviders(b)
+	batch := make([]string, 100)
+	for i := range batch {
+		batch[i] = fmt.Sprintf("k%d", i)
+	}
+	for _, where := range []string{"inprocess", "process"} {
+		p := providers[where]
+		b.Run("single/"+where, func(b *testing.B) {
+			req := &provider.ResolveRequest{References: []string{"k1"}}
+			for b.Loop() {
+				if _, err := p.Resolve(context.Background(), req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("batch100/"+where, func(b *testing.B) {
+			req := &provider.ResolveRequest{References: batch}
+			for b.Loop() {
+				if _, err := p.Resolve(context.Background(), req); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "refs/s")
+		})
+	}
+}
