@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"github.com/hush-sh/hush/sdk/provider"
@@ -47,11 +49,17 @@ func BenchmarkResolve(b *testing.B) {
 		p := providers[where]
 		b.Run("single/"+where, func(b *testing.B) {
 			req := &provider.ResolveRequest{References: []string{"k1"}}
+			var took []time.Duration
 			for b.Loop() {
+				start := time.Now()
 				if _, err := p.Resolve(context.Background(), req); err != nil {
 					b.Fatal(err)
 				}
+				took = append(took, time.Since(start))
 			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Nanoseconds()), "p50-ns")
+			b.ReportMetric(float64(took[len(took)*99/100].Nanoseconds()), "p99-ns")
 		})
 		b.Run("batch100/"+where, func(b *testing.B) {
 			req := &provider.ResolveRequest{References: batch}
