@@ -3,7 +3,6 @@ package cli
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,25 +70,14 @@ func getSecrets(ctx context.Context, client *api.Client, opts *getSecretsOptions
 	if err != nil {
 		return err
 	}
-	out := opts.UI.out
-	switch opts.Output {
-	case formatJSON, formatYAML:
-		return printStructured(out, opts.Output, secrets)
-	case formatName:
-		for _, s := range secrets {
-			fmt.Fprintln(out, s.Name)
-		}
-		return nil
-	}
-	if len(secrets) == 0 {
-		opts.UI.Info("No secrets found. Create one with `hush create secret env KEY=VALUE`.")
-		return nil
-	}
-	rows := make([][]string, len(secrets))
-	for i, s := range secrets {
-		rows[i] = []string{s.Name, string(s.Type), s.Source, s.CreatedAt.Local().Format(time.DateTime)}
-	}
-	return table(out, []string{"NAME", "TYPE", "SOURCE", "CREATED"}, rows)
+	return listing[*api.Secret]{
+		empty:  "No secrets found. Create one with `hush create secret env KEY=VALUE`.",
+		header: []string{"NAME", "TYPE", "SOURCE", "CREATED"},
+		name:   func(s *api.Secret) string { return s.Name },
+		row: func(s *api.Secret) []string {
+			return []string{s.Name, string(s.Type), s.Source, s.CreatedAt.Local().Format(time.DateTime)}
+		},
+	}.print(opts.UI, opts.Output, secrets)
 }
 
 func getPluginsCommand(ui *UI) *cli.Command {
@@ -114,24 +102,14 @@ func getPluginsCommand(ui *UI) *cli.Command {
 			if err != nil {
 				return err
 			}
-			switch output {
-			case formatJSON, formatYAML:
-				return printStructured(ui.out, output, plugins)
-			case formatName:
-				for _, p := range plugins {
-					fmt.Fprintln(ui.out, p.Name)
-				}
-				return nil
-			}
-			if len(plugins) == 0 {
-				ui.Info("This agent has no provider plugins. Declare them with plugin blocks or plugin_dir in its config.")
-				return nil
-			}
-			rows := make([][]string, len(plugins))
-			for i, p := range plugins {
-				rows[i] = []string{p.Name, cmp.Or(p.Version, "-"), string(p.State), p.Path, strconv.Itoa(p.Restarts), p.Error}
-			}
-			return table(ui.out, []string{"NAME", "VERSION", "STATE", "PATH", "RESTARTS", "ERROR"}, rows)
+			return listing[api.PluginStatus]{
+				empty:  "This agent has no provider plugins. Declare them with plugin blocks or plugin_dir in its config.",
+				header: []string{"NAME", "VERSION", "STATE", "PATH", "RESTARTS", "ERROR"},
+				name:   func(p api.PluginStatus) string { return p.Name },
+				row: func(p api.PluginStatus) []string {
+					return []string{p.Name, cmp.Or(p.Version, "-"), string(p.State), p.Path, strconv.Itoa(p.Restarts), p.Error}
+				},
+			}.print(ui, output, plugins)
 		},
 	}
 }

@@ -130,3 +130,35 @@ func printStructured(w io.Writer, format string, v any) error {
 	}
 	return enc.Close()
 }
+
+// listing says how a get command shows its resources.
+type listing[T any] struct {
+	// empty is the info line shown instead of an empty table.
+	empty  string
+	header []string
+	name   func(T) string
+	row    func(T) []string
+}
+
+// print shows items in the -o format: JSON or YAML as they are, one name
+// per line, or a table.
+func (l listing[T]) print(ui *UI, format string, items []T) error {
+	switch format {
+	case formatJSON, formatYAML:
+		return printStructured(ui.out, format, items)
+	case formatName:
+		for _, it := range items {
+			fmt.Fprintln(ui.out, l.name(it))
+		}
+		return nil
+	}
+	if len(items) == 0 {
+		ui.Info("%s", l.empty)
+		return nil
+	}
+	rows := make([][]string, len(items))
+	for i, it := range items {
+		rows[i] = l.row(it)
+	}
+	return table(ui.out, l.header, rows)
+}

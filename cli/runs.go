@@ -41,32 +41,22 @@ func getRuns(ctx context.Context, client *api.Client, output string, ui *UI) err
 	if err != nil {
 		return err
 	}
-	switch output {
-	case formatJSON, formatYAML:
-		return printStructured(ui.out, output, runs)
-	case formatName:
-		for _, r := range runs {
-			fmt.Fprintln(ui.out, r.Name)
-		}
-		return nil
-	}
-	if len(runs) == 0 {
-		ui.Info("No runs found. Start one with `hush run -f FILE`.")
-		return nil
-	}
-	rows := make([][]string, len(runs))
-	for i, r := range runs {
-		exit := "-"
-		if r.ExitCode != nil {
-			exit = strconv.Itoa(*r.ExitCode)
-		}
-		image := r.Image
-		if r.Runtime == "exec" {
-			image = "(exec)"
-		}
-		rows[i] = []string{r.Name, string(r.Status), image, r.CreatedAt.Local().Format(time.DateTime), exit}
-	}
-	return table(ui.out, []string{"NAME", "STATUS", "IMAGE", "CREATED", "EXIT"}, rows)
+	return listing[*api.Run]{
+		empty:  "No runs found. Start one with `hush run -f FILE`.",
+		header: []string{"NAME", "STATUS", "IMAGE", "CREATED", "EXIT"},
+		name:   func(r *api.Run) string { return r.Name },
+		row: func(r *api.Run) []string {
+			exit := "-"
+			if r.ExitCode != nil {
+				exit = strconv.Itoa(*r.ExitCode)
+			}
+			image := r.Image
+			if r.Runtime == "exec" {
+				image = "(exec)"
+			}
+			return []string{r.Name, string(r.Status), image, r.CreatedAt.Local().Format(time.DateTime), exit}
+		},
+	}.print(ui, output, runs)
 }
 
 func logsCommand(ui *UI) *cli.Command {
