@@ -72,25 +72,40 @@ func deleteSecrets(ctx context.Context, client *api.Client, opts *deleteSecretsO
 	if len(missing) > 0 {
 		return fmt.Errorf("no secret named %s: nothing was deleted; `hush get secrets` lists your secrets", strings.Join(missing, ", "))
 	}
-	if len(names) == 0 {
-		opts.UI.Info("No secrets to delete")
+	return applyEach(opts.UI, opts.Yes, names, action{noun: "secret", verb: "delete", done: "Deleted", nothing: "Nothing deleted"},
+		func(n string) error { return client.DeleteSecret(ctx, n) })
+}
+
+// action names what applyEach does, for its messages.
+type action struct {
+	noun, verb string
+	// done starts the success line ("Deleted"); nothing is said when the
+	// person declines.
+	done, nothing string
+}
+
+// applyEach asks on a terminal (unless yes), then applies do to each
+// target in turn, reporting what was done even when one fails.
+func applyEach(ui *UI, yes bool, targets []string, a action, do func(string) error) error {
+	if len(targets) == 0 {
+		ui.Info("No %ss to %s", a.noun, a.verb)
 		return nil
 	}
-	if !opts.Yes && opts.UI.interactive() &&
-		!opts.UI.Confirm(fmt.Sprintf("Delete %d secret(s): %s?", len(names), strings.Join(names, ", "))) {
-		opts.UI.Info("Nothing deleted")
+	if !yes && ui.interactive() &&
+		!ui.Confirm(fmt.Sprintf("%s %d %s(s): %s?", strings.ToUpper(a.verb[:1])+a.verb[1:], len(targets), a.noun, strings.Join(targets, ", "))) {
+		ui.Info("%s", a.nothing)
 		return nil
 	}
-	var deleted []string
-	for _, n := range names {
-		if err := client.DeleteSecret(ctx, n); err != nil {
-			if len(deleted) > 0 {
-				opts.UI.Success("Deleted secret(s): %s", strings.Join(deleted, ", "))
+	var done []string
+	for _, n := range targets {
+		if err := do(n); err != nil {
+			if len(done) > 0 {
+				ui.Success("%s %s(s): %s", a.done, a.noun, strings.Join(done, ", "))
 			}
-			return fmt.Errorf("delete secret %s: %w", n, err)
+			return fmt.Errorf("%s %s %s: %w", a.verb, a.noun, n, err)
 		}
-		deleted = append(deleted, n)
+		done = append(done, n)
 	}
-	opts.UI.Success("Deleted secret(s): %s", strings.Join(deleted, ", "))
+	ui.Success("%s %s(s): %s", a.done, a.noun, strings.Join(done, ", "))
 	return nil
 }

@@ -255,27 +255,8 @@ func runsAction(c *cli.Context, ui *UI, verb string, all func(*api.Run) bool,
 	if len(missing) > 0 {
 		return fmt.Errorf("no run named %s: nothing was done; `hush get runs` lists your runs", strings.Join(missing, ", "))
 	}
-	if len(targets) == 0 {
-		ui.Info("No runs to %s", verb)
-		return nil
-	}
-	if !c.Bool("yes") && ui.interactive() &&
-		!ui.Confirm(fmt.Sprintf("%s %d run(s): %s?", strings.ToUpper(verb[:1])+verb[1:], len(targets), strings.Join(targets, ", "))) {
-		ui.Info("Nothing done")
-		return nil
-	}
-	var done []string
-	for _, n := range targets {
-		if err := do(ctx, client, n); err != nil {
-			if len(done) > 0 {
-				ui.Success("%s run(s): %s", pastTense(verb), strings.Join(done, ", "))
-			}
-			return fmt.Errorf("%s run %s: %w", verb, n, err)
-		}
-		done = append(done, n)
-	}
-	ui.Success("%s run(s): %s", pastTense(verb), strings.Join(done, ", "))
-	return nil
+	return applyEach(ui, c.Bool("yes"), targets, action{noun: "run", verb: verb, done: pastTense(verb), nothing: "Nothing done"},
+		func(n string) error { return do(ctx, client, n) })
 }
 
 func pastTense(verb string) string {
