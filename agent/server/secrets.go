@@ -12,28 +12,9 @@ import (
 )
 
 func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
-	var req api.CreateSecretRequest
-	if !decodeJSON(w, r, &req) {
+	sec, ok := s.decodeSecret(w, r, tok)
+	if !ok {
 		return
-	}
-	if err := req.Validate(); err != nil {
-		status := http.StatusBadRequest
-		var size *api.SizeError
-		if errors.As(err, &size) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		writeError(w, status, err.Error())
-		return
-	}
-	sec := &store.Secret{
-		ID:        req.ID,
-		Name:      req.Name,
-		Type:      req.Type,
-		Owner:     tok.User,
-		CreatedAt: req.CreatedAt.UTC(),
-		Fields:    req.Fields,
-		Data:      req.Data,
-		From:      req.From,
 	}
 	if sec.ID == "" {
 		sec.ID = ulid.Make().String()
@@ -54,12 +35,79 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 	case errors.Is(err, store.ErrExists):
 		writeError(w, http.StatusConflict, fmt.Sprintf("secret %s already exists", sec.Name))
 		return
+	case errors.Is(err, store.ErrDeleted):
+		writeError(w, http.StatusConflict, fmt.Sprintf(
+			"secret %s with id %s was deleted on this agent and is not created again: create it without an id to make a new one", sec.Name, sec.ID))
+		return
 	case err != nil:
 		s.internalError(w, "create secret", err)
 		return
 	}
 	s.logger.Info("secret created", "user", sec.Owner, "name", sec.Name, "type", sec.Type, "id", sec.ID)
-	writeJSON(w, http.StatusCreated, sec.Metadata())
+	writeJSON(w, http.StatusCreated, s.metadata(sec))
+}
+
+// decodeSecret reads and validates a secret of tok's user from the request
+// body, answering the request itself when it is not valid.
+func (s *Server) decodeSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) (*store.Secret, bool) {
+	var req api.CreateSecretRequest
+	if !decodeJSON(w, r, &req) {
+		return nil, false
+	}
+	if err := req.Validate(); err != nil {
+		status := http.StatusBadRequest
+		var size *api.SizeError
+		if errors.As(err, &size) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeError(w, status, err.Error())
+		return nil, false
+	}
+	return &store.Secret{
+		ID:        req.ID,
+		Name:      req.Name,
+		Type:      req.Type,
+		Owner:     tok.User,
+		CreatedAt: req.CreatedAt.UTC(),
+		Fields:    req.Fields,
+		Data:      req.Data,
+		From:      req.From,
+	}, true
+}
+
+// digestSecret answers the digest of a declared secret's content, so that
+// a client can compare it with a stored secret's digest. Nothing is stored.
+func (s *Server) digestSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	sec, ok := s.decodeSecret(w, r, tok)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, &api.SecretDigest{Digest: s.store.Digest(sec)})
+}
+
+// exportSecret answers one secret with its values, for its owner to copy it
+// to another cluster. A run's token cannot export: a workload gets the
+// secrets it was given, and no way to read others.
+func (s *Server) exportSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	if tok.RunID != "" {
+		writeError(w, http.StatusForbidden, "a run's token cannot export secrets: use your own token")
+		return
+	}
+	sec, err := s.store.GetSecret(tok.User, r.PathValue("name"))
+	if !s.storeOK(w, r, err) {
+		return
+	}
+	s.logger.Info("secret exported", "user", sec.Owner, "name", sec.Name, "id", sec.ID)
+	writeJSON(w, http.StatusOK, &api.SecretExport{
+		ID: sec.ID, CreatedAt: sec.CreatedAt, Name: sec.Name, Type: sec.Type,
+		Fields: sec.Fields, Data: sec.Data, From: sec.From,
+	})
+}
+
+func (s *Server) metadata(sec *store.Secret) *api.Secret {
+	m := sec.Metadata()
+	m.Digest = s.store.Digest(sec)
+	return m
 }
 
 func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, tok *store.Token) {
@@ -78,7 +126,7 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, tok *store.
 	out := &api.ListSecretsResponse{Secrets: []*api.Secret{}}
 	for _, sec := range secrets {
 		if typ == "" || sec.Type == typ {
-			out.Secrets = append(out.Secrets, sec.Metadata())
+			out.Secrets = append(out.Secrets, s.metadata(sec))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -89,16 +137,36 @@ func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, tok *store.To
 	if !s.storeOK(w, r, err) {
 		return
 	}
-	writeJSON(w, http.StatusOK, sec.Metadata())
+	writeJSON(w, http.StatusOK, s.metadata(sec))
 }
 
+// deleteSecret deletes a secret and answers its tombstone. With ?id= it
+// deletes only the secret holding that id.
 func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
 	name := r.PathValue("name")
-	if !s.storeOK(w, r, s.store.DeleteSecret(tok.User, name)) {
+	grave, err := s.store.DeleteSecret(tok.User, name, r.URL.Query().Get("id"))
+	if errors.Is(err, store.ErrConflict) {
+		writeError(w, http.StatusConflict, err.Error())
 		return
 	}
-	s.logger.Info("secret deleted", "user", tok.User, "name", name)
-	w.WriteHeader(http.StatusNoContent)
+	if !s.storeOK(w, r, err) {
+		return
+	}
+	s.logger.Info("secret deleted", "user", tok.User, "name", name, "id", grave.ID)
+	writeJSON(w, http.StatusOK, &api.Tombstone{ID: grave.ID, Name: grave.Name, DeletedAt: grave.DeletedAt})
+}
+
+func (s *Server) listTombstones(w http.ResponseWriter, _ *http.Request, tok *store.Token) {
+	graves, err := s.store.ListTombstones(tok.User)
+	if err != nil {
+		s.internalError(w, "list tombstones", err)
+		return
+	}
+	out := &api.ListTombstonesResponse{Tombstones: make([]*api.Tombstone, len(graves))}
+	for i, g := range graves {
+		out.Tombstones[i] = &api.Tombstone{ID: g.ID, Name: g.Name, DeletedAt: g.DeletedAt}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // storeOK answers the request when err is not nil and reports whether it

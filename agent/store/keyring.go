@@ -3,12 +3,16 @@ package store
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -26,6 +30,9 @@ const sealVersion = 1
 type Keyring struct {
 	active uint32
 	aeads  map[uint32]cipher.AEAD
+	// digestKey keys the HMAC of secret digests. It is derived from the
+	// first key, so digests stay the same when new keys are added.
+	digestKey []byte
 }
 
 type keyringFile struct {
@@ -81,6 +88,7 @@ func createKeyring(path string) (*Keyring, error) {
 
 func newKeyring(kf *keyringFile) (*Keyring, error) {
 	kr := &Keyring{active: kf.Active, aeads: make(map[uint32]cipher.AEAD)}
+	first := uint32(math.MaxUint32)
 	for _, k := range kf.Keys {
 		if len(k.Key) != 32 {
 			return nil, fmt.Errorf("keyring key %d is %d bytes, want 32", k.ID, len(k.Key))
@@ -94,11 +102,26 @@ func newKeyring(kf *keyringFile) (*Keyring, error) {
 			return nil, fmt.Errorf("keyring key %d: %w", k.ID, err)
 		}
 		kr.aeads[k.ID] = aead
+		if k.ID <= first {
+			first = k.ID
+			mac := hmac.New(sha256.New, k.Key)
+			mac.Write([]byte("hush secret digest v1"))
+			kr.digestKey = mac.Sum(nil)
+		}
 	}
 	if _, ok := kr.aeads[kr.active]; !ok {
 		return nil, fmt.Errorf("keyring names active key %d but does not hold it", kr.active)
 	}
 	return kr, nil
+}
+
+// Digest returns a keyed digest of b (HMAC-SHA256 under a key derived
+// from the keyring), hex encoded. Equal inputs give equal digests on one
+// agent, and a digest tells nothing about b to whoever lacks the keyring.
+func (k *Keyring) Digest(b []byte) string {
+	mac := hmac.New(sha256.New, k.digestKey)
+	mac.Write(b)
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // Seal encrypts plaintext under the active key with a fresh random nonce,

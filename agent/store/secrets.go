@@ -35,6 +35,29 @@ func (s *Secret) Metadata() *api.Secret {
 	}
 }
 
+// Digest returns the agent's keyed digest of what the secret holds: its
+// type, fields, data and provider reference, not its name or identity. Two
+// secrets with the same content have the same digest on one agent, so a
+// client can tell whether a declared secret differs from a stored one
+// without either value leaving the agent.
+func (s *Store) Digest(sec *Secret) string {
+	content, _ := json.Marshal(struct {
+		Type   api.SecretType    `json:"type"`
+		Fields map[string]string `json:"fields"`
+		Data   map[string][]byte `json:"data"`
+		From   string            `json:"from"`
+	}{sec.Type, nonNil(sec.Fields), nonNil(sec.Data), sec.From})
+	return s.keyring.Digest(content)
+}
+
+// nonNil makes an empty map and a missing one digest the same.
+func nonNil[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return map[string]V{}
+	}
+	return m
+}
+
 func secretAAD(owner, name string) []byte {
 	return []byte(string(bucketSecrets) + "/" + owner + "/" + name)
 }
@@ -67,6 +90,9 @@ func (s *Store) CreateSecret(sec *Secret) error {
 		}
 		if b.Get([]byte(sec.Name)) != nil {
 			return fmt.Errorf("secret %s: %w", sec.Name, ErrExists)
+		}
+		if graves := tx.Bucket(bucketTombstones).Bucket([]byte(sec.Owner)); graves != nil && graves.Get([]byte(sec.ID)) != nil {
+			return fmt.Errorf("secret %s with id %s: %w", sec.Name, sec.ID, ErrDeleted)
 		}
 		if spec.UniquePerOwner {
 			existing, err := s.secretsIn(b, sec.Owner)
@@ -125,15 +151,69 @@ func (s *Store) ListSecrets(owner string) ([]*Secret, error) {
 	return out, err
 }
 
-// DeleteSecret removes one of owner's secrets.
-func (s *Store) DeleteSecret(owner, name string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+// Tombstone records that a secret was deleted, so that copying a stale
+// replica from another cluster never brings it back.
+type Tombstone struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	DeletedAt time.Time `json:"deleted_at"`
+}
+
+// DeleteSecret removes one of owner's secrets and leaves a tombstone for
+// its id. When id is not empty, it deletes only a secret holding that id
+// and fails with ErrConflict otherwise, so that repairing one replica never
+// deletes a different secret of the same name.
+func (s *Store) DeleteSecret(owner, name, id string) (*Tombstone, error) {
+	var grave *Tombstone
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSecrets).Bucket([]byte(owner))
 		if b == nil || b.Get([]byte(name)) == nil {
 			return fmt.Errorf("secret %s: %w", name, ErrNotFound)
 		}
+		sec, err := s.open(b.Get([]byte(name)), owner, name)
+		if err != nil {
+			return err
+		}
+		if id != "" && sec.ID != id {
+			return fmt.Errorf("secret %s holds id %s, not %s: %w", name, sec.ID, id, ErrConflict)
+		}
+		graves, err := tx.Bucket(bucketTombstones).CreateBucketIfNotExists([]byte(owner))
+		if err != nil {
+			return err
+		}
+		grave = &Tombstone{ID: sec.ID, Name: name, DeletedAt: time.Now().UTC()}
+		v, err := json.Marshal(grave)
+		if err != nil {
+			return err
+		}
+		if err := graves.Put([]byte(sec.ID), v); err != nil {
+			return err
+		}
 		return b.Delete([]byte(name))
 	})
+	return grave, err
+}
+
+// ListTombstones returns owner's tombstones, oldest first.
+func (s *Store) ListTombstones(owner string) ([]*Tombstone, error) {
+	var out []*Tombstone
+	err := s.db.View(func(tx *bolt.Tx) error {
+		graves := tx.Bucket(bucketTombstones).Bucket([]byte(owner))
+		if graves == nil {
+			return nil
+		}
+		return graves.ForEach(func(_, v []byte) error {
+			var t Tombstone
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decode tombstone: %w", err)
+			}
+			out = append(out, &t)
+			return nil
+		})
+	})
+	// ULIDs sort by creation; deletion order is what a reader wants.
+	sort.Slice(out, func(i, j int) bool { return out[i].DeletedAt.Before(out[j].DeletedAt) })
+	return out, err
 }
 
 func (s *Store) secretsIn(b *bolt.Bucket, owner string) ([]*Secret, error) {

@@ -1,6 +1,6 @@
 // Package store keeps the agent's state in a bbolt file in the data dir:
-// secrets, sealed with AES-256-GCM under the keyring, and ACL tokens, kept
-// only as SHA-256 hashes.
+// secrets, sealed with AES-256-GCM under the keyring; tombstones of deleted
+// secrets; runs; and ACL tokens, kept only as SHA-256 hashes.
 package store
 
 import (
@@ -22,12 +22,21 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
 	ErrCorrupt  = errors.New("record is corrupt or was tampered with")
+	// ErrDeleted is returned when creating a secret whose id was deleted:
+	// a tombstone keeps a delete from being undone.
+	ErrDeleted = errors.New("was deleted")
+	// ErrConflict is returned when a secret does not hold the id a request
+	// expects.
+	ErrConflict = errors.New("conflict")
 )
 
 var (
 	bucketSecrets = []byte("secrets")
 	bucketTokens  = []byte("tokens")
 	bucketRuns    = []byte("runs")
+	// bucketTombstones holds, per owner, a record of each deleted secret
+	// by id.
+	bucketTombstones = []byte("tombstones")
 )
 
 // Store is the agent's persistent state. It is safe for concurrent use.
@@ -56,7 +65,7 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketSecrets, bucketTokens, bucketRuns} {
+		for _, b := range [][]byte{bucketSecrets, bucketTokens, bucketRuns, bucketTombstones} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -56,10 +56,10 @@ func TestSecretsRoundTrip(t *testing.T) {
 	if len(list) != 2 || list[0].Name != "a" || list[1].Name != "b" {
 		t.Errorf("got %d secrets, want a and b in order", len(list))
 	}
-	if err := s.DeleteSecret("bob", "b"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.DeleteSecret("bob", "b", ""); !errors.Is(err, ErrNotFound) {
 		t.Errorf("deleting another user's secret: got %v, want ErrNotFound", err)
 	}
-	if err := s.DeleteSecret("alice", "a"); err != nil {
+	if _, err := s.DeleteSecret("alice", "a", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetSecret("alice", "a"); !errors.Is(err, ErrNotFound) {
@@ -193,5 +193,67 @@ func TestTokens(t *testing.T) {
 	}
 	if _, err := s.LookupToken("s3cret "); !errors.Is(err, ErrNotFound) {
 		t.Errorf("wrong token: got %v, want ErrNotFound", err)
+	}
+}
+
+func TestDeleteLeavesTombstone(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	sec := envSecret("alice", "a", "value-a")
+	if err := s.CreateSecret(sec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteSecret("alice", "a", "01Jother"); !errors.Is(err, ErrConflict) {
+		t.Errorf("delete with another id: got %v, want ErrConflict", err)
+	}
+	grave, err := s.DeleteSecret("alice", "a", sec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if grave.ID != sec.ID || grave.Name != "a" || grave.DeletedAt.IsZero() {
+		t.Errorf("got tombstone %+v, want id %s, name a and a time", grave, sec.ID)
+	}
+	if err := s.CreateSecret(envSecret("alice", "a", "value-a")); !errors.Is(err, ErrDeleted) {
+		t.Errorf("recreate the deleted id: got %v, want ErrDeleted", err)
+	}
+	fresh := envSecret("alice", "a", "value-a")
+	fresh.ID = "01Jfresh"
+	if err := s.CreateSecret(fresh); err != nil {
+		t.Errorf("recreate under a new id: %v", err)
+	}
+	graves, err := s.ListTombstones("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(graves) != 1 || graves[0].ID != sec.ID {
+		t.Errorf("got %d tombstones, want the one for %s", len(graves), sec.ID)
+	}
+	if other, _ := s.ListTombstones("bob"); len(other) != 0 {
+		t.Errorf("bob sees %d of alice's tombstones, want 0", len(other))
+	}
+}
+
+func TestDigest(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	a, b := envSecret("alice", "a", "same"), envSecret("bob", "b", "same")
+	if s.Digest(a) != s.Digest(b) {
+		t.Error("same content under other names and owners: digests differ, want equal")
+	}
+	if s.Digest(a) == s.Digest(envSecret("alice", "a", "other")) {
+		t.Error("another value: digests equal, want different")
+	}
+	moved := envSecret("alice", "a", "same")
+	moved.Fields[api.FieldKey] = "OTHER"
+	if s.Digest(a) == s.Digest(moved) {
+		t.Error("another key: digests equal, want different")
+	}
+	other := openStore(t, t.TempDir())
+	if s.Digest(a) == other.Digest(a) {
+		t.Error("two agents: digests equal, want each agent's own key")
+	}
+	before := s.Digest(a)
+	s.Close()
+	if got := openStore(t, dir).Digest(a); got != before {
+		t.Errorf("after reopening: got digest %s, want %s as before", got, before)
 	}
 }

@@ -138,6 +138,35 @@ func (c *Client) DeleteSecret(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/secrets/"+url.PathEscape(name), nil, nil, nil)
 }
 
+// DeleteSecretID deletes the caller's secret name only when it holds id,
+// and fails with ErrExists (409) when it holds another. Sync uses it so that
+// repairing one replica never deletes a different secret of the same name.
+func (c *Client) DeleteSecretID(ctx context.Context, name, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/secrets/"+url.PathEscape(name), url.Values{"id": {id}}, nil, nil)
+}
+
+// ListTombstones lists the records of the caller's deleted secrets.
+func (c *Client) ListTombstones(ctx context.Context) ([]*Tombstone, error) {
+	var out ListTombstonesResponse
+	return out.Tombstones, c.do(ctx, http.MethodGet, "/v1/tombstones", nil, nil, &out)
+}
+
+// ExportSecret returns one of the caller's secrets with its values, to
+// create it on another cluster. Handle the answer as a secret: never print
+// or log it.
+func (c *Client) ExportSecret(ctx context.Context, name string) (*SecretExport, error) {
+	var out SecretExport
+	return &out, c.do(ctx, http.MethodGet, "/v1/secrets/"+url.PathEscape(name)+"/export", nil, nil, &out)
+}
+
+// DigestSecret returns the agent's digest of the content req declares, to
+// compare with the Digest of a stored secret on the same agent. The agent
+// stores nothing.
+func (c *Client) DigestSecret(ctx context.Context, req *CreateSecretRequest) (string, error) {
+	var out SecretDigest
+	return out.Digest, c.do(ctx, http.MethodPost, "/v1/secrets/digest", nil, req, &out)
+}
+
 // CreateToken creates a token for a user. It needs a management token.
 func (c *Client) CreateToken(ctx context.Context, req *CreateTokenRequest) (*Token, error) {
 	var out Token

@@ -45,6 +45,28 @@ type Secret struct {
 	Fields map[string]string `json:"fields,omitempty" yaml:"fields,omitempty"`
 	// Source is SourceStored, or the provider reference the value comes from.
 	Source string `json:"source" yaml:"source"`
+	// Digest is the agent's keyed digest of the secret's content (type,
+	// fields, value or reference). It is comparable only with digests from
+	// the same agent, such as one from DigestSecret.
+	Digest string `json:"digest,omitempty" yaml:"digest,omitempty"`
+}
+
+// Tombstone records a deleted secret: its id is never created again on that
+// agent, so a stale copy cannot undo the delete.
+type Tombstone struct {
+	ID        string    `json:"id" yaml:"id"`
+	Name      string    `json:"name" yaml:"name"`
+	DeletedAt time.Time `json:"deleted_at" yaml:"deleted_at"`
+}
+
+// ListTombstonesResponse is the answer to listing tombstones.
+type ListTombstonesResponse struct {
+	Tombstones []*Tombstone `json:"tombstones"`
+}
+
+// SecretDigest is the answer to digesting a secret's content.
+type SecretDigest struct {
+	Digest string `json:"digest"`
 }
 
 // CreateSecretRequest creates a secret. Exactly one of Data and From gives
@@ -65,6 +87,11 @@ type CreateSecretRequest struct {
 	// for types that hold a single value.
 	From string `json:"from,omitempty"`
 }
+
+// SecretExport is a whole secret, values included, as its owner's export
+// returns it to copy it to another cluster. It is a request to create the
+// same secret, identity included.
+type SecretExport = CreateSecretRequest
 
 // ListSecretsResponse is the answer to listing secrets.
 type ListSecretsResponse struct {
