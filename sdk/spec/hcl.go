@@ -183,12 +183,7 @@ func (p *parser) hclBody(b *hclsyntax.Body, path string, known, blockNames []str
 		}
 		return path + "." + name
 	}
-	attrs := make([]*hclsyntax.Attribute, 0, len(b.Attributes))
-	for _, a := range b.Attributes {
-		attrs = append(attrs, a)
-	}
-	slices.SortFunc(attrs, func(a, b *hclsyntax.Attribute) int { return a.SrcRange.Start.Byte - b.SrcRange.Start.Byte })
-	for _, a := range attrs {
+	for _, a := range sortedAttrs(b) {
 		pos := p.hclPos(a.NameRange)
 		switch {
 		case !slices.Contains(known, a.Name):
@@ -221,28 +216,39 @@ func (p *parser) hclBody(b *hclsyntax.Body, path string, known, blockNames []str
 	}
 }
 
+// sortedAttrs returns the attributes of b in file order; hclsyntax keeps
+// them in a map.
+func sortedAttrs(b *hclsyntax.Body) []*hclsyntax.Attribute {
+	attrs := make([]*hclsyntax.Attribute, 0, len(b.Attributes))
+	for _, a := range b.Attributes {
+		attrs = append(attrs, a)
+	}
+	slices.SortFunc(attrs, func(a, b *hclsyntax.Attribute) int { return a.SrcRange.Start.Byte - b.SrcRange.Start.Byte })
+	return attrs
+}
+
 // hclValue evaluates e as plain data, reporting errors and null.
-func (p *parser) hclValue(e hclsyntax.Expression, path string) (cty.Value, Pos, bool) {
-	pos := p.hclPos(e.Range())
+func (r *reporter) hclValue(e hclsyntax.Expression, path string) (cty.Value, Pos, bool) {
+	pos := r.hclPos(e.Range())
 	v, diags := e.Value(nil)
-	p.addDiags(diags)
+	r.addDiags(diags)
 	if diags.HasErrors() {
 		return cty.NilVal, pos, false
 	}
 	if v.IsNull() {
-		p.errorf(pos, "%s has no value: give one or remove it", path)
+		r.errorf(pos, "%s has no value: give one or remove it", path)
 		return cty.NilVal, pos, false
 	}
 	return v, pos, true
 }
 
-func (p *parser) hclString(e hclsyntax.Expression, path string) (string, Pos, bool) {
-	v, pos, ok := p.hclValue(e, path)
+func (r *reporter) hclString(e hclsyntax.Expression, path string) (string, Pos, bool) {
+	v, pos, ok := r.hclValue(e, path)
 	if !ok {
 		return "", pos, false
 	}
 	if v.Type() != cty.String {
-		p.errorf(pos, "%s must be a string, got %s", path, describeCty(v))
+		r.errorf(pos, "%s must be a string, got %s", path, describeCty(v))
 		return "", pos, false
 	}
 	return v.AsString(), pos, true
@@ -286,26 +292,26 @@ func (p *parser) ctyEnvValue(v cty.Value, pos Pos, path string) (string, bool) {
 }
 
 // addDiags records HCL's own diagnostics, which carry their source ranges.
-func (p *parser) addDiags(diags hcl.Diagnostics) {
+func (r *reporter) addDiags(diags hcl.Diagnostics) {
 	for _, d := range diags {
-		pos := Pos{Filename: p.filename}
+		pos := Pos{Filename: r.filename}
 		if d.Subject != nil {
-			pos = p.hclPos(*d.Subject)
+			pos = r.hclPos(*d.Subject)
 		}
 		msg := lowerFirst(d.Summary)
 		if d.Detail != "" {
 			msg += "; " + strings.TrimSuffix(d.Detail, ".")
 		}
 		if d.Severity == hcl.DiagWarning {
-			p.warnings = append(p.warnings, Warning{Pos: pos, Message: msg})
+			r.warnings = append(r.warnings, Warning{Pos: pos, Message: msg})
 		} else {
-			p.problems = append(p.problems, Problem{Pos: pos, Message: msg})
+			r.problems = append(r.problems, Problem{Pos: pos, Message: msg})
 		}
 	}
 }
 
-func (p *parser) hclPos(r hcl.Range) Pos {
-	return Pos{Filename: p.filename, Line: r.Start.Line, Column: r.Start.Column}
+func (r *reporter) hclPos(rng hcl.Range) Pos {
+	return Pos{Filename: r.filename, Line: rng.Start.Line, Column: rng.Start.Column}
 }
 
 // ctyText renders a known, non-null primitive as text: 2 as "2", true as

@@ -1,6 +1,8 @@
-// Package spec parses run specs: YAML files with mcli's fields, or HCL files
-// with the same fields, chosen by file extension. Every problem in a spec is
-// reported at once, each with the file, line and column it is about.
+// Package spec parses the files people write for hush: run specs (YAML
+// files with mcli's fields, or HCL files with the same fields) and secrets
+// files for hush apply (see SecretsFile), each format chosen by file
+// extension. Every problem in a file is reported at once, each with the
+// file, line and column it is about.
 package spec
 
 import (
@@ -116,7 +118,7 @@ func (e *Error) Error() string {
 
 // ParseFile reads and parses a run spec; its extension decides the format.
 func ParseFile(path string) (*RunSpec, []Warning, error) {
-	if err := checkExt(path); err != nil {
+	if err := checkExt("run spec", path); err != nil {
 		return nil, nil, err
 	}
 	src, err := os.ReadFile(path)
@@ -131,10 +133,10 @@ func ParseFile(path string) (*RunSpec, []Warning, error) {
 // *Error listing all of them; the warnings found so far are returned
 // either way.
 func Parse(filename string, src []byte) (*RunSpec, []Warning, error) {
-	if err := checkExt(filename); err != nil {
+	if err := checkExt("run spec", filename); err != nil {
 		return nil, nil, err
 	}
-	p := &parser{filename: filename, present: map[string]bool{}, given: map[string]Pos{}}
+	p := &parser{reporter: reporter{filename: filename}, present: map[string]bool{}, given: map[string]Pos{}}
 	var start Pos
 	switch strings.ToLower(filepath.Ext(filename)) {
 	case ".hcl":
@@ -145,14 +147,16 @@ func Parse(filename string, src []byte) (*RunSpec, []Warning, error) {
 	return p.finish(start)
 }
 
-func checkExt(filename string) error {
+// checkExt checks that filename names its format; kind says what the file
+// is, for the message.
+func checkExt(kind, filename string) error {
 	switch ext := strings.ToLower(filepath.Ext(filename)); ext {
 	case ".yaml", ".yml", ".hcl":
 		return nil
 	case "":
-		return fmt.Errorf("run spec %q has no file extension: name it .yaml, .yml or .hcl to say which format it is in", filename)
+		return fmt.Errorf("%s %q has no file extension: name it .yaml, .yml or .hcl to say which format it is in", kind, filename)
 	default:
-		return fmt.Errorf("run spec %q has unsupported extension %q: name it .yaml, .yml or .hcl to say which format it is in", filename, ext)
+		return fmt.Errorf("%s %q has unsupported extension %q: name it .yaml, .yml or .hcl to say which format it is in", kind, filename, ext)
 	}
 }
 
@@ -164,14 +168,40 @@ var (
 	requiredFields   = []string{"name", "image", "command"}
 )
 
+// reporter collects the problems and warnings of one file. The run-spec
+// and secrets-file parsers embed it, so that both report alike.
+type reporter struct {
+	filename string
+	problems []Problem
+	warnings []Warning
+}
+
+func (r *reporter) errorf(pos Pos, format string, args ...any) {
+	r.problems = append(r.problems, Problem{Pos: pos, Message: fmt.Sprintf(format, args...)})
+}
+
+func (r *reporter) warnf(pos Pos, format string, args ...any) {
+	r.warnings = append(r.warnings, Warning{Pos: pos, Message: fmt.Sprintf(format, args...)})
+}
+
+// err returns the problems in file order as an *Error, or nil when there
+// are none.
+func (r *reporter) err() error {
+	if len(r.problems) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(r.problems, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Column, b.Pos.Column))
+	})
+	return &Error{Problems: r.problems}
+}
+
 // parser collects a spec and its problems; the format-specific code reads
 // the file and calls the set methods, which check values shared by both
 // formats.
 type parser struct {
-	filename string
-	spec     RunSpec
-	problems []Problem
-	warnings []Warning
+	reporter
+	spec RunSpec
 	// present records the fields the spec has, valid or not, so that a
 	// required field with a bad value is not also reported missing.
 	present map[string]bool
@@ -179,14 +209,6 @@ type parser struct {
 	// duplicates and to reconcile gpus with compute.gpus.
 	given                map[string]Pos
 	topGPUs, computeGPUs int
-}
-
-func (p *parser) errorf(pos Pos, format string, args ...any) {
-	p.problems = append(p.problems, Problem{Pos: pos, Message: fmt.Sprintf(format, args...)})
-}
-
-func (p *parser) warnf(pos Pos, format string, args ...any) {
-	p.warnings = append(p.warnings, Warning{Pos: pos, Message: fmt.Sprintf(format, args...)})
 }
 
 // unknownField reports a field that is not in known, suggesting the
@@ -360,11 +382,8 @@ func (p *parser) finish(start Pos) (*RunSpec, []Warning, error) {
 	case hasCompute:
 		p.spec.GPUs = p.computeGPUs
 	}
-	if len(p.problems) > 0 {
-		slices.SortStableFunc(p.problems, func(a, b Problem) int {
-			return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Column, b.Pos.Column))
-		})
-		return nil, p.warnings, &Error{Problems: p.problems}
+	if err := p.err(); err != nil {
+		return nil, p.warnings, err
 	}
 	return &p.spec, p.warnings, nil
 }

@@ -250,15 +250,15 @@ func (p *parser) yamlFields(m *yaml.Node, path string, known []string, fn func(n
 }
 
 // yamlMapping reports whether v is a mapping, and says it must be if not.
-func (p *parser) yamlMapping(v *yaml.Node, path, example string) bool {
+func (r *reporter) yamlMapping(v *yaml.Node, path, example string) bool {
 	if v.Kind == yaml.MappingNode {
 		return true
 	}
-	p.errorf(p.pos(v), "%s must be a mapping of fields such as {%s}, got %s", path, example, describe(v))
+	r.errorf(r.pos(v), "%s must be a mapping of fields such as {%s}, got %s", path, example, describe(v))
 	return false
 }
 
-func (p *parser) yamlString(v *yaml.Node, path string) (string, bool) {
+func (r *reporter) yamlString(v *yaml.Node, path string) (string, bool) {
 	if v.Kind == yaml.ScalarNode && v.ShortTag() == tagStr {
 		return v.Value, true
 	}
@@ -266,7 +266,7 @@ func (p *parser) yamlString(v *yaml.Node, path string) (string, bool) {
 	if t := v.ShortTag(); v.Kind == yaml.ScalarNode && (t == tagInt || t == tagFloat || t == tagBool) {
 		hint = "; put it in quotes to use it as text"
 	}
-	p.errorf(p.pos(v), "%s must be a string, got %s%s", path, describe(v), hint)
+	r.errorf(r.pos(v), "%s must be a string, got %s%s", path, describe(v), hint)
 	return "", false
 }
 
@@ -298,13 +298,13 @@ func (p *parser) yamlNumber(v *yaml.Node, path string) (float64, bool) {
 
 // yamlSyntaxError reports an error from the YAML parser, which gives a
 // line but no column.
-func (p *parser) yamlSyntaxError(err error) {
-	pos, msg := Pos{Filename: p.filename}, err.Error()
+func (r *reporter) yamlSyntaxError(err error) {
+	pos, msg := Pos{Filename: r.filename}, err.Error()
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		pos.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	}
-	p.errorf(pos, "invalid YAML: %s", msg)
+	r.errorf(pos, "invalid YAML: %s", msg)
 }
 
 // skipRequired stops finish from reporting missing fields when the spec
@@ -315,8 +315,8 @@ func (p *parser) skipRequired() {
 	}
 }
 
-func (p *parser) pos(n *yaml.Node) Pos {
-	return Pos{Filename: p.filename, Line: n.Line, Column: n.Column}
+func (r *reporter) pos(n *yaml.Node) Pos {
+	return Pos{Filename: r.filename, Line: n.Line, Column: n.Column}
 }
 
 // resolve follows aliases to the node they name.
