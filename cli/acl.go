@@ -22,6 +22,7 @@ func aclCommand(ui *UI) *cli.Command {
 					&cli.StringFlag{Name: "user", Usage: "the `NAME` of the user the token acts as"},
 					&cli.StringFlag{Name: "description", Usage: "a note on what the token is for"},
 					&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the token"},
+					targetFlag(),
 				},
 				Action: func(c *cli.Context) error {
 					if c.NArg() > 0 {
@@ -30,7 +31,7 @@ func aclCommand(ui *UI) *cli.Command {
 					if c.String("user") == "" {
 						return usageErrorf(c, "missing --user: name the user the token acts as")
 					}
-					client, err := newClient()
+					client, err := targetClient(c)
 					if err != nil {
 						return err
 					}

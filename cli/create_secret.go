@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/oklog/ulid/v2"
 	"github.com/urfave/cli/v2"
 )
 
@@ -129,11 +131,11 @@ func (sc secretCommand) command(ui *UI) *cli.Command {
 			if err != nil {
 				return err
 			}
-			client, err := newClient()
+			f, err := loadFleet()
 			if err != nil {
 				return err
 			}
-			return createSecret(c.Context, client, &createSecretOptions{Request: req, UI: ui})
+			return createSecret(c.Context, f, &createSecretOptions{Request: req, UI: ui})
 		},
 	}
 }
@@ -307,19 +309,40 @@ type createSecretOptions struct {
 	UI      *UI
 }
 
-// createSecret creates a secret and reports it.
-func createSecret(ctx context.Context, client *api.Client, opts *createSecretOptions) error {
-	req := opts.Request
+// createSecret creates a secret on every cluster at once and reports how
+// each took it. The CLI chooses the id and creation time, so that every
+// cluster holds the same secret.
+func createSecret(ctx context.Context, f *fleet, opts *createSecretOptions) error {
+	req := *opts.Request
+	req.ID = ulid.Make().String()
+	req.CreatedAt = time.Now().UTC().Truncate(time.Second)
 	spec, _ := api.LookupType(req.Type)
-	_, err := client.CreateSecret(ctx, req)
-	var apiErr *api.Error
-	if errors.As(err, &apiErr) && errors.Is(err, api.ErrExists) && apiErr.Message == "secret "+req.Name+" already exists" {
+	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (*api.Secret, error) {
+		return c.Client.CreateSecret(ctx, &req)
+	})
+	created := 0
+	for _, r := range results {
+		if r.Err == nil {
+			created++
+		}
+	}
+	if created == 0 && allExist(results, req.Name) {
 		return fmt.Errorf("Secret %s already exists. Secrets cannot be modified: delete it with `hush delete secret %s` and create it again.", req.Name, req.Name)
 	}
-	if err != nil {
-		return err
+	if created > 0 {
+		opts.UI.Success("Created %s secret: %s", spec.Label, req.Name)
 	}
-	opts.UI.Success("Created %s secret: %s", spec.Label, req.Name)
-	opts.UI.Success("Synced to all clusters")
-	return nil
+	return reportFanOut(opts.UI, results)
+}
+
+// allExist reports whether every cluster refused because it holds a
+// secret of that name.
+func allExist[T any](results []result[T], name string) bool {
+	for _, r := range results {
+		var apiErr *api.Error
+		if !errors.As(r.Err, &apiErr) || !errors.Is(r.Err, api.ErrExists) || apiErr.Message != "secret "+name+" already exists" {
+			return false
+		}
+	}
+	return true
 }

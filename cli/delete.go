@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,11 +32,11 @@ func deleteCommand(ui *UI) *cli.Command {
 				case !opts.All && len(opts.Names) == 0:
 					return usageErrorf(c, "give the names of the secrets to delete, or --all")
 				}
-				client, err := newClient()
+				f, err := loadFleet()
 				if err != nil {
 					return err
 				}
-				return deleteSecrets(c.Context, client, opts)
+				return deleteSecrets(c.Context, f, opts)
 			},
 		}, deleteRunsCommand(ui)},
 	}
@@ -48,17 +49,24 @@ type deleteSecretsOptions struct {
 	UI    *UI
 }
 
-// deleteSecrets deletes the named secrets, or all of them. It checks that
-// every name exists before deleting any, so a typo deletes nothing.
-func deleteSecrets(ctx context.Context, client *api.Client, opts *deleteSecretsOptions) error {
-	existing, err := client.ListSecrets(ctx, "")
-	if err != nil {
-		return err
+// deleteSecrets deletes the named secrets, or all of them, from every
+// cluster at once. It checks that every name exists somewhere before
+// deleting any, so a typo deletes nothing. Each agent keeps a tombstone of
+// what it deleted, so `hush sync secrets` never brings it back.
+func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) error {
+	listed := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]*api.Secret, error) {
+		return c.Client.ListSecrets(ctx, "")
+	})
+	if len(listed) == 1 && listed[0].Err != nil {
+		return listed[0].Err
 	}
-	have := make([]string, len(existing))
-	for i, s := range existing {
-		have[i] = s.Name
+	var have []string
+	for _, r := range listed {
+		for _, s := range r.Value {
+			have = append(have, s.Name)
+		}
 	}
+	have = slices.Compact(slices.Sorted(slices.Values(have)))
 	names := slices.Compact(slices.Sorted(slices.Values(opts.Names)))
 	if opts.All {
 		names = have
@@ -72,8 +80,23 @@ func deleteSecrets(ctx context.Context, client *api.Client, opts *deleteSecretsO
 	if len(missing) > 0 {
 		return fmt.Errorf("no secret named %s: nothing was deleted; `hush get secrets` lists your secrets", strings.Join(missing, ", "))
 	}
-	return applyEach(opts.UI, opts.Yes, names, action{noun: "secret", verb: "delete", done: "Deleted", nothing: "Nothing deleted"},
-		func(n string) error { return client.DeleteSecret(ctx, n) })
+	a := action{noun: "secret", verb: "delete", done: "Deleted", nothing: "Nothing deleted"}
+	if !confirm(opts.UI, opts.Yes, names, a) {
+		return nil
+	}
+	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (struct{}, error) {
+		for _, n := range names {
+			// A cluster that missed the secret's create has nothing to delete.
+			if err := c.Client.DeleteSecret(ctx, n); err != nil && !errors.Is(err, api.ErrNotFound) {
+				return struct{}{}, fmt.Errorf("delete secret %s: %w", n, err)
+			}
+		}
+		return struct{}{}, nil
+	})
+	if slices.ContainsFunc(results, func(r result[struct{}]) bool { return r.Err == nil }) {
+		opts.UI.Success("%s %s(s): %s", a.done, a.noun, strings.Join(names, ", "))
+	}
+	return reportFanOut(opts.UI, results)
 }
 
 // action names what applyEach does, for its messages.
@@ -84,16 +107,25 @@ type action struct {
 	done, nothing string
 }
 
-// applyEach asks on a terminal (unless yes), then applies do to each
-// target in turn, reporting what was done even when one fails.
-func applyEach(ui *UI, yes bool, targets []string, a action, do func(string) error) error {
+// confirm asks on a terminal (unless yes) whether to act on targets, and
+// says so when there is nothing to do or the person declines.
+func confirm(ui *UI, yes bool, targets []string, a action) bool {
 	if len(targets) == 0 {
 		ui.Info("No %ss to %s", a.noun, a.verb)
-		return nil
+		return false
 	}
 	if !yes && ui.interactive() &&
 		!ui.Confirm(fmt.Sprintf("%s %d %s(s): %s?", strings.ToUpper(a.verb[:1])+a.verb[1:], len(targets), a.noun, strings.Join(targets, ", "))) {
 		ui.Info("%s", a.nothing)
+		return false
+	}
+	return true
+}
+
+// applyEach confirms, then applies do to each target in turn, reporting
+// what was done even when one fails.
+func applyEach(ui *UI, yes bool, targets []string, a action, do func(string) error) error {
+	if !confirm(ui, yes, targets, a) {
 		return nil
 	}
 	var done []string

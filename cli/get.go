@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,13 +38,13 @@ func getCommand(ui *UI) *cli.Command {
 				if err := checkOutput(c, opts.Output); err != nil {
 					return err
 				}
-				client, err := newClient()
+				f, err := loadFleet()
 				if err != nil {
 					return err
 				}
-				return getSecrets(c.Context, client, opts)
+				return getSecrets(c.Context, f, opts)
 			},
-		}, getRunsCommand(ui), getPluginsCommand(ui)},
+		}, getRunsCommand(ui), getPluginsCommand(ui), getClustersCommand(ui)},
 	}
 }
 
@@ -65,19 +66,89 @@ type getSecretsOptions struct {
 	UI     *UI
 }
 
-func getSecrets(ctx context.Context, client *api.Client, opts *getSecretsOptions) error {
-	secrets, err := client.ListSecrets(ctx, opts.Type)
-	if err != nil {
-		return err
+// clusterSecret is a secret as the clusters hold it.
+type clusterSecret struct {
+	*api.Secret `yaml:",inline"`
+	// Clusters are the clusters holding the secret with this id.
+	Clusters []string `json:"clusters" yaml:"clusters"`
+	// Missing are the clusters that answered and do not hold the name.
+	Missing []string `json:"missing,omitempty" yaml:"missing,omitempty"`
+	// Conflicts are the clusters holding the name with another id.
+	Conflicts []string `json:"conflicts,omitempty" yaml:"conflicts,omitempty"`
+	// Unreachable are the clusters that did not answer.
+	Unreachable []string `json:"unreachable,omitempty" yaml:"unreachable,omitempty"`
+}
+
+// getSecrets lists the secrets of every cluster, showing where each is
+// missing, so drift shows at a glance.
+func getSecrets(ctx context.Context, f *fleet, opts *getSecretsOptions) error {
+	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]*api.Secret, error) {
+		return c.Client.ListSecrets(ctx, opts.Type)
+	})
+	if len(results) == 1 && results[0].Err != nil {
+		return results[0].Err
 	}
-	return listing[*api.Secret]{
+	var replicas []*replica
+	var unreachable []string
+	for _, r := range results {
+		if r.Err != nil {
+			opts.UI.Warn("cluster %s: %v", r.Cluster.Name, r.Err)
+			unreachable = append(unreachable, r.Cluster.Name)
+			continue
+		}
+		rep := &replica{Cluster: r.Cluster.Name, Secrets: map[string]*api.Secret{}}
+		for _, s := range r.Value {
+			rep.Secrets[s.Name] = s
+		}
+		replicas = append(replicas, rep)
+	}
+	var rows []*clusterSecret
+	for _, c := range collate(replicas) {
+		ids := c.live()
+		for _, id := range ids {
+			row := &clusterSecret{Secret: c.Meta[id], Clusters: c.Holders[id], Unreachable: unreachable}
+			for _, r := range replicas {
+				switch s := r.Secrets[c.Name]; {
+				case s == nil:
+					row.Missing = append(row.Missing, r.Cluster)
+				case s.ID != id:
+					row.Conflicts = append(row.Conflicts, r.Cluster)
+				}
+			}
+			rows = append(rows, row)
+		}
+	}
+	header := []string{"NAME", "TYPE", "SOURCE", "CREATED"}
+	if !f.Direct {
+		header = append(header, "CLUSTERS")
+	}
+	return listing[*clusterSecret]{
 		empty:  "No secrets found. Create one with `hush create secret env KEY=VALUE`.",
-		header: []string{"NAME", "TYPE", "SOURCE", "CREATED"},
-		name:   func(s *api.Secret) string { return s.Name },
-		row: func(s *api.Secret) []string {
-			return []string{s.Name, string(s.Type), s.Source, s.CreatedAt.Local().Format(time.DateTime)}
+		header: header,
+		name:   func(s *clusterSecret) string { return s.Name },
+		row: func(s *clusterSecret) []string {
+			row := []string{s.Name, string(s.Type), s.Source, s.CreatedAt.Local().Format(time.DateTime)}
+			if f.Direct {
+				return row
+			}
+			return append(row, s.where(len(f.Clusters)))
 		},
-	}.print(opts.UI, opts.Output, secrets)
+	}.print(opts.UI, opts.Output, rows)
+}
+
+// where renders the CLUSTERS column: "3/3", or how many clusters hold the
+// secret and what the others do.
+func (s *clusterSecret) where(total int) string {
+	parts := []string{fmt.Sprintf("%d/%d", len(s.Clusters), total)}
+	for _, p := range []struct {
+		what     string
+		clusters []string
+	}{{"missing", s.Missing}, {"another id", s.Conflicts}, {"unreachable", s.Unreachable}} {
+		if len(p.clusters) > 0 {
+			parts = append(parts, p.what+": "+strings.Join(p.clusters, ","))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func getPluginsCommand(ui *UI) *cli.Command {
@@ -85,7 +156,7 @@ func getPluginsCommand(ui *UI) *cli.Command {
 		Name:    "plugins",
 		Aliases: []string{"plugin"},
 		Usage:   "list the agent's provider plugins and their state",
-		Flags:   []cli.Flag{outputFlag()},
+		Flags:   []cli.Flag{outputFlag(), targetFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usageErrorf(c, "`hush get plugins` takes no arguments; got %q", c.Args().First())
@@ -94,7 +165,7 @@ func getPluginsCommand(ui *UI) *cli.Command {
 			if err := checkOutput(c, output); err != nil {
 				return err
 			}
-			client, err := newClient()
+			client, err := targetClient(c)
 			if err != nil {
 				return err
 			}

@@ -23,7 +23,7 @@ func runCommand(ui *UI) *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "run `NAME` instead of the spec's"},
 			&cli.StringFlag{Name: "image", Usage: "`IMAGE` instead of the spec's"},
 			&cli.IntFlag{Name: "gpus", Usage: "`N` GPUs instead of the spec's"},
-			&cli.StringFlag{Name: "cluster", Usage: "the `CLUSTER` to run on"},
+			&cli.StringFlag{Name: "cluster", Usage: "the `CLUSTER` to run on (default: the spec's, or the default cluster)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -53,9 +53,16 @@ func runCommand(ui *UI) *cli.Command {
 			if c.IsSet("cluster") {
 				cluster = c.String("cluster")
 			}
-			client, err := newClient()
+			f, err := loadFleet()
 			if err != nil {
 				return err
+			}
+			client, err := f.target(cluster)
+			if err != nil {
+				return err
+			}
+			if !f.Direct {
+				cluster = "" // chosen by name in the config; the agent's own name may differ
 			}
 			return submitRun(c.Context, client, &runOptions{
 				Request: req,

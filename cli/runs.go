@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,7 +19,7 @@ func getRunsCommand(ui *UI) *cli.Command {
 	return &cli.Command{
 		Name:    "runs",
 		Aliases: []string{"run"},
-		Usage:   "list your runs",
+		Usage:   "list your runs on every cluster",
 		Flags:   []cli.Flag{outputFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -27,25 +28,47 @@ func getRunsCommand(ui *UI) *cli.Command {
 			if err := checkOutput(c, c.String("output")); err != nil {
 				return err
 			}
-			client, err := newClient()
+			f, err := loadFleet()
 			if err != nil {
 				return err
 			}
-			return getRuns(c.Context, client, c.String("output"), ui)
+			return getRuns(c.Context, f, c.String("output"), ui)
 		},
 	}
 }
 
-func getRuns(ctx context.Context, client *api.Client, output string, ui *UI) error {
-	runs, err := client.ListRuns(ctx)
-	if err != nil {
-		return err
+// clusterRun is a run and the cluster it is on.
+type clusterRun struct {
+	*api.Run `yaml:",inline"`
+	Cluster  string `json:"cluster" yaml:"cluster"`
+}
+
+func getRuns(ctx context.Context, f *fleet, output string, ui *UI) error {
+	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]*api.Run, error) {
+		return c.Client.ListRuns(ctx)
+	})
+	if len(results) == 1 && results[0].Err != nil {
+		return results[0].Err
 	}
-	return listing[*api.Run]{
+	var runs []*clusterRun
+	for _, r := range results {
+		if r.Err != nil {
+			ui.Warn("cluster %s: %v", r.Cluster.Name, r.Err)
+		}
+		for _, run := range r.Value {
+			runs = append(runs, &clusterRun{Run: run, Cluster: r.Cluster.Name})
+		}
+	}
+	slices.SortStableFunc(runs, func(a, b *clusterRun) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	header := []string{"NAME", "STATUS", "IMAGE", "CREATED", "EXIT"}
+	if !f.Direct {
+		header = append(header, "CLUSTER")
+	}
+	return listing[*clusterRun]{
 		empty:  "No runs found. Start one with `hush run -f FILE`.",
-		header: []string{"NAME", "STATUS", "IMAGE", "CREATED", "EXIT"},
-		name:   func(r *api.Run) string { return r.Name },
-		row: func(r *api.Run) []string {
+		header: header,
+		name:   func(r *clusterRun) string { return r.Name },
+		row: func(r *clusterRun) []string {
 			exit := "-"
 			if r.ExitCode != nil {
 				exit = strconv.Itoa(*r.ExitCode)
@@ -54,9 +77,66 @@ func getRuns(ctx context.Context, client *api.Client, output string, ui *UI) err
 			if r.Runtime == "exec" {
 				image = "(exec)"
 			}
-			return []string{r.Name, string(r.Status), image, r.CreatedAt.Local().Format(time.DateTime), exit}
+			row := []string{r.Name, string(r.Status), image, r.CreatedAt.Local().Format(time.DateTime), exit}
+			if !f.Direct {
+				row = append(row, r.Cluster)
+			}
+			return row
 		},
 	}.print(ui, output, runs)
+}
+
+// clusterFlag chooses the cluster of a run command.
+func clusterFlag() cli.Flag {
+	return &cli.StringFlag{Name: "cluster", Usage: "the `CLUSTER` the run is on (default: whichever holds it)"}
+}
+
+// findRun finds a run by name or id on the named cluster, or else on
+// whichever cluster holds it.
+func findRun(ctx context.Context, cl string, ref string) (*cluster, *api.Run, error) {
+	f, err := loadFleet()
+	if err != nil {
+		return nil, nil, err
+	}
+	clusters := f.Clusters
+	if cl != "" && !f.Direct {
+		c, err := f.Lookup(cl)
+		if err != nil {
+			return nil, nil, err
+		}
+		clusters = []*cluster{c}
+	}
+	results := fanOut(ctx, f, clusters, func(ctx context.Context, c *cluster) (*api.Run, error) {
+		return c.Client.GetRun(ctx, ref)
+	})
+	if len(results) == 1 {
+		return results[0].Cluster, results[0].Value, results[0].Err
+	}
+	var found []result[*api.Run]
+	var errs []string
+	for _, r := range results {
+		switch {
+		case r.Err == nil:
+			found = append(found, r)
+		case !errors.Is(r.Err, api.ErrNotFound):
+			errs = append(errs, fmt.Sprintf("%s (%v)", r.Cluster.Name, r.Err))
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0].Cluster, found[0].Value, nil
+	case 0:
+		msg := fmt.Sprintf("no run named %s on any cluster; `hush get runs` lists your runs", ref)
+		if len(errs) > 0 {
+			msg += "; these clusters did not answer: " + strings.Join(errs, ", ")
+		}
+		return nil, nil, errors.New(msg)
+	}
+	names := make([]string, len(found))
+	for i, r := range found {
+		names[i] = r.Cluster.Name
+	}
+	return nil, nil, fmt.Errorf("run %s is on several clusters (%s): choose one with --cluster, or give the run's id", ref, strings.Join(names, ", "))
 }
 
 func logsCommand(ui *UI) *cli.Command {
@@ -67,16 +147,17 @@ func logsCommand(ui *UI) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing until the run ends"},
 			&cli.IntFlag{Name: "tail", Value: -1, Usage: "print only the last `N` lines"},
+			clusterFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if err := exactArgs(c, 1, "one run name or id"); err != nil {
 				return err
 			}
-			client, err := newClient()
+			cl, run, err := findRun(c.Context, c.String("cluster"), c.Args().First())
 			if err != nil {
 				return err
 			}
-			logs, err := client.RunLogs(c.Context, c.Args().First(), api.LogsOptions{Follow: c.Bool("follow"), Tail: c.Int("tail")})
+			logs, err := cl.Client.RunLogs(c.Context, run.ID, api.LogsOptions{Follow: c.Bool("follow"), Tail: c.Int("tail")})
 			if err != nil {
 				return err
 			}
@@ -98,7 +179,7 @@ func describeCommand(ui *UI) *cli.Command {
 			Name:      "run",
 			Usage:     "show a run's details and events",
 			ArgsUsage: "RUN",
-			Flags:     []cli.Flag{outputFlag()},
+			Flags:     []cli.Flag{outputFlag(), clusterFlag()},
 			Action: func(c *cli.Context) error {
 				if err := exactArgs(c, 1, "one run name or id"); err != nil {
 					return err
@@ -106,11 +187,7 @@ func describeCommand(ui *UI) *cli.Command {
 				if err := checkOutput(c, c.String("output")); err != nil {
 					return err
 				}
-				client, err := newClient()
-				if err != nil {
-					return err
-				}
-				run, err := client.GetRun(c.Context, c.Args().First())
+				_, run, err := findRun(c.Context, c.String("cluster"), c.Args().First())
 				if err != nil {
 					return err
 				}
@@ -187,6 +264,7 @@ func stopCommand(ui *UI) *cli.Command {
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "all", Usage: "stop all your active runs"},
 				&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+				clusterFlag(),
 			},
 			Action: func(c *cli.Context) error {
 				return runsAction(c, ui, "stop", func(r *api.Run) bool { return !r.Status.Done() },
@@ -208,6 +286,7 @@ func deleteRunsCommand(ui *UI) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all", Usage: "delete all your runs"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+			clusterFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			return runsAction(c, ui, "delete", func(*api.Run) bool { return true },
@@ -217,7 +296,8 @@ func deleteRunsCommand(ui *UI) *cli.Command {
 }
 
 // runsAction applies do to the named runs, or with --all to every run that
-// all selects, after checking that every name exists.
+// all selects, on every cluster (or the one --cluster names), after
+// checking that every name exists.
 func runsAction(c *cli.Context, ui *UI, verb string, all func(*api.Run) bool,
 	do func(context.Context, *api.Client, string) error) error {
 	names, doAll := c.Args().Slice(), c.Bool("all")
@@ -227,27 +307,60 @@ func runsAction(c *cli.Context, ui *UI, verb string, all func(*api.Run) bool,
 	case !doAll && len(names) == 0:
 		return usageErrorf(c, "give the names of the runs to %s, or --all", verb)
 	}
-	client, err := newClient()
+	f, err := loadFleet()
 	if err != nil {
 		return err
+	}
+	clusters := f.Clusters
+	if cl := c.String("cluster"); cl != "" && !f.Direct {
+		one, err := f.Lookup(cl)
+		if err != nil {
+			return err
+		}
+		clusters = []*cluster{one}
 	}
 	ctx := c.Context
-	runs, err := client.ListRuns(ctx)
-	if err != nil {
-		return err
-	}
+	listed := fanOut(ctx, f, clusters, func(ctx context.Context, c *cluster) ([]*api.Run, error) {
+		return c.Client.ListRuns(ctx)
+	})
+	// Each target is shown as "name", or "name (cluster)" with several.
+	clientOf := map[string]*api.Client{}
+	refOf := map[string]string{}
 	var targets, missing []string
+	add := func(cl *cluster, ref string) {
+		label := ref
+		if len(clusters) > 1 {
+			label = ref + " (" + cl.Name + ")"
+		}
+		targets = append(targets, label)
+		clientOf[label], refOf[label] = cl.Client, ref
+	}
+	for _, r := range listed {
+		if r.Err != nil {
+			if len(listed) == 1 {
+				return r.Err
+			}
+			ui.Warn("cluster %s: %v", r.Cluster.Name, r.Err)
+		}
+	}
 	if doAll {
-		for _, r := range runs {
-			if all(r) {
-				targets = append(targets, r.Name)
+		for _, r := range listed {
+			for _, run := range r.Value {
+				if all(run) {
+					add(r.Cluster, run.Name)
+				}
 			}
 		}
 	} else {
 		for _, n := range names {
-			if slices.ContainsFunc(runs, func(r *api.Run) bool { return r.Name == n || r.ID == n }) {
-				targets = append(targets, n)
-			} else {
+			found := false
+			for _, r := range listed {
+				if slices.ContainsFunc(r.Value, func(run *api.Run) bool { return run.Name == n || run.ID == n }) {
+					add(r.Cluster, n)
+					found = true
+				}
+			}
+			if !found {
 				missing = append(missing, n)
 			}
 		}
@@ -256,7 +369,7 @@ func runsAction(c *cli.Context, ui *UI, verb string, all func(*api.Run) bool,
 		return fmt.Errorf("no run named %s: nothing was done; `hush get runs` lists your runs", strings.Join(missing, ", "))
 	}
 	return applyEach(ui, c.Bool("yes"), targets, action{noun: "run", verb: verb, done: pastTense(verb), nothing: "Nothing done"},
-		func(n string) error { return do(ctx, client, n) })
+		func(label string) error { return do(ctx, clientOf[label], refOf[label]) })
 }
 
 func pastTense(verb string) string {
@@ -274,6 +387,7 @@ func imageCommand(ui *UI) *cli.Command {
 			Name:      "import",
 			Usage:     "load an OCI or Docker image archive into the agent's containerd (needs a management token)",
 			ArgsUsage: "FILE.tar",
+			Flags:     []cli.Flag{targetFlag()},
 			Action: func(c *cli.Context) error {
 				if err := exactArgs(c, 1, "one image archive"); err != nil {
 					return err
@@ -283,7 +397,7 @@ func imageCommand(ui *UI) *cli.Command {
 					return fmt.Errorf("open image archive: %w", err)
 				}
 				defer f.Close()
-				client, err := newClient()
+				client, err := targetClient(c)
 				if err != nil {
 					return err
 				}

@@ -119,7 +119,7 @@ func TestSecretFlow(t *testing.T) {
 	}
 
 	r = a.mustHush(alice, "", "delete", "secret", "secret-stuff", "-y")
-	if r.stdout != "✔  Deleted secret(s): secret-stuff\n" {
+	if r.stdout != "✔  Deleted secret(s): secret-stuff\n✔  Synced to all clusters\n" {
 		t.Errorf("delete: got stdout %q", r.stdout)
 	}
 	if _, ok := a.secretIDs(alice)["secret-stuff"]; ok {

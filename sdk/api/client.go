@@ -231,7 +231,7 @@ func (c *Client) transportError(err error) error {
 	if errors.As(err, &uerr) && !uerr.Timeout() && errors.Is(uerr.Err, context.Canceled) {
 		return err
 	}
-	return fmt.Errorf("cannot reach the agent at %s: %w (is `hush agent` running there, and is %s right?)", c.base, err, EnvAddr)
+	return fmt.Errorf("cannot reach the agent at %s: %w (is `hush agent` running there, and is the address right?)", c.base, err)
 }
 
 func decodeError(resp *http.Response) error {

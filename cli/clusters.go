@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hush-sh/hush/sdk/api"
+	"github.com/urfave/cli/v2"
+)
+
+// maxFanOut bounds how many clusters the CLI talks to at once.
+const maxFanOut = 16
+
+// cluster is one cluster the CLI talks to, through one of its agents.
+type cluster struct {
+	Name    string
+	Address string
+	Client  *api.Client
+}
+
+// fleet is every cluster a command works on.
+type fleet struct {
+	Clusters []*cluster
+	// Default is the cluster runs go to when none is chosen; nil when the
+	// config names none and there are several.
+	Default *cluster
+	// Timeout bounds the work on each cluster.
+	Timeout time.Duration
+	// Direct is set when HUSH_ADDR or HUSH_TOKEN address one agent
+	// directly, instead of the clusters of the config file.
+	Direct bool
+}
+
+// loadFleet returns the clusters commands work on: the one agent that
+// HUSH_ADDR and HUSH_TOKEN name when either is set, or else the clusters
+// of the config file.
+func loadFleet() (*fleet, error) {
+	if os.Getenv(api.EnvAddr) != "" || os.Getenv(api.EnvToken) != "" || os.Getenv(api.EnvTokenFile) != "" {
+		client, err := newClient()
+		if err != nil {
+			return nil, err
+		}
+		c := &cluster{Name: hostOf(client.Address()), Address: client.Address(), Client: client}
+		return &fleet{Clusters: []*cluster{c}, Default: c, Timeout: defaultClusterTimeout, Direct: true}, nil
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Clusters) == 0 {
+		return nil, fmt.Errorf("no clusters: add one with `hush cluster add NAME --address URL --token-file FILE`, or set %s and %s to talk to one agent (`hush agent -dev` prints them)",
+			api.EnvAddr, api.EnvToken)
+	}
+	timeout, _ := cfg.timeout() // validated on load
+	f := &fleet{Timeout: timeout}
+	for _, cc := range cfg.Clusters {
+		c, err := cc.connect()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.path, err)
+		}
+		f.Clusters = append(f.Clusters, c)
+		if cc.Name == cfg.Default || len(cfg.Clusters) == 1 {
+			f.Default = c
+		}
+	}
+	return f, nil
+}
+
+// connect builds the client for one cluster of the config.
+func (cc *clusterConfig) connect() (*cluster, error) {
+	token := cc.Token
+	if cc.TokenFile != "" {
+		b, err := os.ReadFile(expandHome(cc.TokenFile))
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: read token_file: %w", cc.Name, err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" {
+		return nil, fmt.Errorf("cluster %s has no token: give token or token_file (`hush cluster add %s --token-file FILE`)", cc.Name, cc.Name)
+	}
+	cfg := &api.Config{Address: cc.Address, Token: token}
+	if cc.CACert != "" {
+		pem, err := os.ReadFile(expandHome(cc.CACert))
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: read ca_cert: %w", cc.Name, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("cluster %s: ca_cert %s holds no PEM certificate", cc.Name, cc.CACert)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		cfg.HTTPClient = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	}
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cc.Name, err)
+	}
+	return &cluster{Name: cc.Name, Address: cc.Address, Client: client}, nil
+}
+
+// Names returns the names of the clusters, in config order.
+func (f *fleet) Names() []string {
+	names := make([]string, len(f.Clusters))
+	for i, c := range f.Clusters {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// Lookup returns the named cluster.
+func (f *fleet) Lookup(name string) (*cluster, error) {
+	for _, c := range f.Clusters {
+		if c.Name == name {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("no cluster named %s: yours are %s (`hush get clusters` lists them)", name, strings.Join(f.Names(), ", "))
+}
+
+// target returns the client of the one cluster a command such as `hush run`
+// works on: the one named, or else the default. With HUSH_ADDR the one
+// agent is the target, and a run checks the name against the agent's own.
+func (f *fleet) target(name string) (*api.Client, error) {
+	switch {
+	case f.Direct:
+		return f.Clusters[0].Client, nil
+	case name != "":
+		c, err := f.Lookup(name)
+		if err != nil {
+			return nil, err
+		}
+		return c.Client, nil
+	case f.Default != nil:
+		return f.Default.Client, nil
+	}
+	return nil, fmt.Errorf("you have %d clusters and chose none: %s. Choose with `--cluster NAME` or `cluster:` under compute in the run spec, or set a default with `hush cluster add NAME ... --default`",
+		len(f.Clusters), strings.Join(f.Names(), ", "))
+}
+
+// targetFlag chooses the one cluster a command works on.
+func targetFlag() cli.Flag {
+	return &cli.StringFlag{Name: "cluster", Usage: "the `CLUSTER` to work on (default: the default cluster)"}
+}
+
+// targetClient loads the clusters and returns the client of the one that
+// the command's --cluster flag names, or the default.
+func targetClient(c *cli.Context) (*api.Client, error) {
+	f, err := loadFleet()
+	if err != nil {
+		return nil, err
+	}
+	return f.target(c.String("cluster"))
+}
+
+// result is what one cluster answered in a fan-out.
+type result[T any] struct {
+	Cluster *cluster
+	Value   T
+	Err     error
+}
+
+// fanOut calls do for every cluster at once, at most maxFanOut at a time,
+// each under its own timeout, and returns the results in cluster order.
+func fanOut[T any](ctx context.Context, f *fleet, clusters []*cluster, do func(context.Context, *cluster) (T, error)) []result[T] {
+	out := make([]result[T], len(clusters))
+	sem := make(chan struct{}, maxFanOut)
+	var wg sync.WaitGroup
+	for i, c := range clusters {
+		out[i].Cluster = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cctx, cancel := context.WithTimeout(ctx, f.Timeout)
+			defer cancel()
+			out[i].Value, out[i].Err = do(cctx, c)
+			if out[i].Err != nil && cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+				out[i].Err = fmt.Errorf("no answer within %s: %w", f.Timeout, out[i].Err)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// reportFanOut says how a write to every cluster went. When every cluster
+// took it: "Synced to all clusters". Otherwise one failure line per cluster
+// and a summary pointing at `hush sync secrets`, and errReported for exit
+// code 1. A single cluster that failed gives its error as it is.
+func reportFanOut[T any](ui *UI, results []result[T]) error {
+	var failed []result[T]
+	for _, r := range results {
+		if r.Err != nil {
+			failed = append(failed, r)
+		}
+	}
+	switch {
+	case len(failed) == 0:
+		ui.Success("Synced to all clusters")
+		return nil
+	case len(results) == 1:
+		return failed[0].Err
+	}
+	for _, r := range failed {
+		ui.Fail("cluster %s: %v", r.Cluster.Name, r.Err)
+	}
+	ui.Warn("Synced to %d of %d clusters; run `hush sync secrets` to repair", len(results)-len(failed), len(results))
+	return errReported
+}
+
+// hostOf returns the host:port of an address, to name the one agent that
+// HUSH_ADDR addresses.
+func hostOf(addr string) string {
+	_, rest, ok := strings.Cut(addr, "://")
+	if !ok {
+		rest = addr
+	}
+	return strings.TrimSuffix(rest, "/")
+}

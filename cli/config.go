@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvConfig names the CLI's config file instead of ~/.hush/config.yaml.
+const EnvConfig = "HUSH_CONFIG"
+
+// defaultClusterTimeout bounds the work on one cluster in a fan-out, so
+// that a cluster that does not answer cannot hold up the others for long.
+const defaultClusterTimeout = 10 * time.Second
+
+// cliConfig is the CLI's config file: the clusters it talks to.
+//
+//	default: prod
+//	timeout: 10s
+//	clusters:
+//	  - name: prod
+//	    address: https://hush.prod.example.com:4747
+//	    token_file: ~/.hush/prod.token
+//	    ca_cert: ~/.hush/prod-ca.pem
+type cliConfig struct {
+	// Default is the cluster runs go to when none is chosen.
+	Default string `yaml:"default,omitempty"`
+	// Timeout bounds the work on each cluster, as a Go duration; empty
+	// means 10s.
+	Timeout  string           `yaml:"timeout,omitempty"`
+	Clusters []*clusterConfig `yaml:"clusters"`
+
+	path string
+}
+
+// clusterConfig is how to reach one cluster's agent.
+type clusterConfig struct {
+	Name    string `yaml:"name"`
+	Address string `yaml:"address"`
+	// Token is the user's token for the cluster; TokenFile names a file
+	// holding it instead.
+	Token     string `yaml:"token,omitempty"`
+	TokenFile string `yaml:"token_file,omitempty"`
+	// CACert is a PEM file of the CA that signed the agent's certificate,
+	// for https addresses.
+	CACert string `yaml:"ca_cert,omitempty"`
+}
+
+var clusterNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
+
+// configPath returns HUSH_CONFIG, or ~/.hush/config.yaml.
+func configPath() (string, error) {
+	if p := os.Getenv(EnvConfig); p != "" {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find the config file: %w; set %s to its path", err, EnvConfig)
+	}
+	return filepath.Join(home, ".hush", "config.yaml"), nil
+}
+
+// loadConfig reads the config file. A missing file is an empty config.
+func loadConfig() (*cliConfig, error) {
+	path, err := configPath()
+	if err != nil {
+		return nil, err
+	}
+	cfg := &cliConfig{path: path}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// validate reports every problem in the config at once.
+func (c *cliConfig) validate() error {
+	var errs []error
+	add := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{c.path}, args...)...))
+	}
+	if _, err := c.timeout(); err != nil {
+		add("%v", err)
+	}
+	seen := map[string]bool{}
+	for i, cl := range c.Clusters {
+		where := fmt.Sprintf("clusters[%d]", i)
+		if cl == nil {
+			add("%s is empty: give name, address and token", where)
+			continue
+		}
+		if err := checkClusterName(cl.Name); err != nil {
+			add("%s: %v", where, err)
+		} else if seen[cl.Name] {
+			add("%s: cluster %s is listed twice: remove one", where, cl.Name)
+		}
+		seen[cl.Name] = true
+		if err := checkAddress(cl.Address); err != nil {
+			add("cluster %s: %v", cl.Name, err)
+		}
+		if cl.Token != "" && cl.TokenFile != "" {
+			add("cluster %s has both token and token_file: keep one", cl.Name)
+		}
+	}
+	if c.Default != "" && !seen[c.Default] {
+		add("default cluster %s is not in clusters: add it, or change default", c.Default)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *cliConfig) timeout() (time.Duration, error) {
+	if c.Timeout == "" {
+		return defaultClusterTimeout, nil
+	}
+	d, err := time.ParseDuration(c.Timeout)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("timeout %q is not a positive duration: write it as 10s or 1m", c.Timeout)
+	}
+	return d, nil
+}
+
+func (c *cliConfig) cluster(name string) *clusterConfig {
+	for _, cl := range c.Clusters {
+		if cl.Name == name {
+			return cl
+		}
+	}
+	return nil
+}
+
+// save writes the config through a temporary file and a rename, mode 0600
+// in a 0700 directory: it holds tokens.
+func (c *cliConfig) save() error {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(c.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create config dir: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".config-*.yaml")
+	if err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("write config: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	if err := os.Rename(f.Name(), c.path); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	return nil
+}
+
+func checkClusterName(name string) error {
+	if !clusterNameRe.MatchString(name) {
+		return fmt.Errorf("cluster name %q is not valid: use up to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit", name)
+	}
+	return nil
+}
+
+func checkAddress(addr string) error {
+	u, err := url.Parse(addr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("address %q is not a URL: give it as http://HOST:PORT or https://HOST:PORT", addr)
+	}
+	return nil
+}
+
+// expandHome turns a leading ~/ into the home directory, as people write
+// paths in config files.
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
+}

@@ -1,0 +1,334 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fleet is several agents, each a cluster of one, and a CLI config file
+// that names them all, as `hush cluster add` writes it.
+type fleet struct {
+	t      *testing.T
+	home   string
+	names  []string
+	agents map[string]*agent
+	tokens map[string]string // alice's token on each agent
+	// outputs collects everything the CLI printed, to check that no value
+	// ever shows.
+	outputs []string
+}
+
+func startFleet(t *testing.T, names ...string) *fleet {
+	t.Helper()
+	f := &fleet{t: t, home: t.TempDir(), names: names, agents: map[string]*agent{}, tokens: map[string]string{}}
+	for _, n := range names {
+		a := startAgent(t, t.TempDir(), "-cluster", n)
+		f.agents[n] = a
+		f.tokens[n] = a.newUser("alice")
+		tokenFile := writeFile(t, f.home, n+".token", f.tokens[n]+"\n")
+		r := f.mustHush("", "cluster", "add", n, "--address", a.addr, "--token-file", tokenFile)
+		if !strings.Contains(r.stdout, "Added cluster "+n) {
+			t.Fatalf("cluster add %s: %s", n, r)
+		}
+	}
+	return f
+}
+
+// hush runs the CLI with the fleet's config file.
+func (f *fleet) hush(stdin string, args ...string) result {
+	f.t.Helper()
+	cmd := exec.Command(hushBin, args...)
+	cmd.Env = append(cleanEnv(), "HOME="+f.home, "HUSH_CONFIG="+filepath.Join(f.home, "config.yaml"))
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		f.t.Fatalf("run hush: %v", err)
+	}
+	r := result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+	f.outputs = append(f.outputs, r.stdout, r.stderr)
+	return r
+}
+
+func (f *fleet) mustHush(stdin string, args ...string) result {
+	f.t.Helper()
+	r := f.hush(stdin, args...)
+	if r.code != 0 {
+		f.t.Fatalf("hush %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// ids lists alice's secrets on cluster n as name → id.
+func (f *fleet) ids(n string) map[string]string {
+	f.t.Helper()
+	return f.agents[n].secretIDs(f.tokens[n])
+}
+
+// sameEverywhere fails unless every cluster holds secret name with one id,
+// and returns it.
+func (f *fleet) sameEverywhere(name string) string {
+	f.t.Helper()
+	want := f.ids(f.names[0])[name]
+	if want == "" {
+		f.t.Fatalf("cluster %s does not hold secret %s", f.names[0], name)
+	}
+	for _, n := range f.names[1:] {
+		if got := f.ids(n)[name]; got != want {
+			f.t.Fatalf("cluster %s holds secret %s as %q, want %s as on %s", n, name, got, want, f.names[0])
+		}
+	}
+	return want
+}
+
+// goneEverywhere fails unless no cluster holds secret name.
+func (f *fleet) goneEverywhere(name string) {
+	f.t.Helper()
+	for _, n := range f.names {
+		if id, ok := f.ids(n)[name]; ok {
+			f.t.Fatalf("cluster %s still holds secret %s (%s)", n, name, id)
+		}
+	}
+}
+
+// restart starts cluster n's agent again on the same address and data.
+func (f *fleet) restart(n string) {
+	f.t.Helper()
+	old := f.agents[n]
+	old.stop()
+	a := startAgent(f.t, old.dataDir, "-cluster", n, "-bind", strings.TrimPrefix(old.addr, "http://"))
+	if a.addr != old.addr {
+		f.t.Fatalf("agent %s came back on %s, want %s", n, a.addr, old.addr)
+	}
+	f.agents[n] = a
+}
+
+// noValues fails if any value shows in anything the CLI printed or in an
+// agent's data dir.
+func (f *fleet) noValues(values ...string) {
+	f.t.Helper()
+	all := strings.Join(f.outputs, "\n")
+	for _, v := range values {
+		if strings.Contains(all, v) {
+			f.t.Errorf("value %q shows in CLI output", v)
+		}
+		for _, n := range f.names {
+			if hits := grepTree(f.t, f.agents[n].dataDir, []byte(v)); len(hits) > 0 {
+				f.t.Errorf("value %q is in plaintext in cluster %s's data dir: %v", v, n, hits)
+			}
+			if strings.Contains(f.agents[n].stderr.String(), v) {
+				f.t.Errorf("value %q shows in cluster %s's log", v, n)
+			}
+		}
+	}
+}
+
+func TestClustersFanOutSyncAndTombstones(t *testing.T) {
+	f := startFleet(t, "a", "b", "c")
+	const v1, v2, v3 = "fanout-value-one-4f1d", "fanout-value-two-8c2e", "fanout-value-three-77aa"
+
+	r := f.mustHush("", "get", "clusters")
+	for _, want := range []string{"NAME", "LATENCY", "a (default)", "reachable"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("get clusters: no %q in:\n%s", want, r)
+		}
+	}
+
+	// Create reaches every cluster under one id.
+	r = f.mustHush("", "create", "secret", "env", "API_KEY="+v1)
+	if !strings.Contains(r.stdout, "Synced to all clusters") {
+		t.Errorf("create: %s", r)
+	}
+	f.sameEverywhere("api-key")
+
+	// With c down, a create is partial: reported per cluster, exit 1.
+	f.agents["c"].stop()
+	r = f.hush("", "create", "secret", "env", "DB_PASS="+v2)
+	if r.code != 1 || !strings.Contains(r.stderr, "✗  cluster c:") ||
+		!strings.Contains(r.stderr, "Synced to 2 of 3 clusters; run `hush sync secrets` to repair") {
+		t.Errorf("partial create: want exit 1, a line for c and the summary; got %s", r)
+	}
+	r = f.mustHush("", "get", "clusters")
+	if !strings.Contains(r.stdout, "unreachable") {
+		t.Errorf("get clusters with c down: %s", r)
+	}
+
+	// Back up, c is drift until sync repairs it.
+	f.restart("c")
+	r = f.mustHush("", "get", "secrets")
+	if !strings.Contains(r.stdout, "CLUSTERS") || !strings.Contains(r.stdout, "2/3, missing: c") || !strings.Contains(r.stdout, "3/3") {
+		t.Errorf("get secrets: want CLUSTERS with 3/3 and 2/3, missing: c; got %s", r)
+	}
+	r = f.mustHush("", "sync", "secrets", "--dry-run")
+	if !strings.Contains(r.stdout, "cluster c:") || !strings.Contains(r.stdout, "+ db-pass") {
+		t.Errorf("sync --dry-run: %s", r)
+	}
+	if _, ok := f.ids("c")["db-pass"]; ok {
+		t.Fatal("sync --dry-run copied the secret")
+	}
+	f.mustHush("", "sync", "secrets")
+	f.sameEverywhere("db-pass")
+	if r = f.mustHush("", "sync", "secrets"); !strings.Contains(r.stdout, "All 3 clusters are in sync") {
+		t.Errorf("second sync: %s", r)
+	}
+
+	// A delete while b is down is applied by sync, never undone by b's copy.
+	f.agents["b"].stop()
+	r = f.hush("", "delete", "secret", "api-key", "-y")
+	if r.code != 1 || !strings.Contains(r.stderr, "✗  cluster b:") {
+		t.Errorf("partial delete: %s", r)
+	}
+	f.restart("b")
+	if _, ok := f.ids("b")["api-key"]; !ok {
+		t.Fatal("b lost api-key while it was down")
+	}
+	r = f.mustHush("", "sync", "secrets")
+	if !strings.Contains(r.stdout, "- api-key") || !strings.Contains(r.stdout, "deleted on a, c") {
+		t.Errorf("sync after delete: want b's copy deleted; got %s", r)
+	}
+	f.goneEverywhere("api-key")
+	f.mustHush("", "sync", "secrets")
+	f.goneEverywhere("api-key")
+
+	// The same name under different ids is a conflict: reported, not settled.
+	f.agents["a"].mustHush(f.tokens["a"], "", "create", "secret", "env", "SHARED="+v3)
+	f.agents["b"].mustHush(f.tokens["b"], "", "create", "secret", "env", "SHARED="+v3)
+	idA, idB := f.ids("a")["shared"], f.ids("b")["shared"]
+	r = f.hush("", "sync", "secrets")
+	if r.code != 1 || !strings.Contains(r.stderr, "secret shared is held with different ids") || !strings.Contains(r.stderr, "--prefer") {
+		t.Errorf("conflict: want it reported with exit 1; got %s", r)
+	}
+	if f.ids("a")["shared"] != idA || f.ids("b")["shared"] != idB {
+		t.Fatal("sync overwrote a conflicting secret without --prefer")
+	}
+	if _, ok := f.ids("c")["shared"]; ok {
+		t.Fatal("sync copied a conflicting secret without --prefer")
+	}
+	r = f.mustHush("", "sync", "secrets", "--prefer", "b")
+	if got := f.sameEverywhere("shared"); got != idB {
+		t.Errorf("--prefer b kept %s, want b's %s", got, idB)
+	}
+	f.noValues(v1, v2, v3)
+}
+
+func TestUnreachableClusterBoundedByTimeout(t *testing.T) {
+	f := startFleet(t, "a", "b")
+	// A cluster that accepts connections and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	tokenFile := writeFile(t, f.home, "hung.token", "hush_x\n")
+	if r := f.hush("", "cluster", "add", "hung", "--address", "http://"+ln.Addr().String(), "--token-file", tokenFile); r.code != 0 ||
+		!strings.Contains(r.stderr, "does not answer") {
+		t.Fatalf("adding a hung cluster: want a warning and exit 0; got %s", r)
+	}
+	cfg := filepath.Join(f.home, "config.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append([]byte("timeout: 2s\n"), b...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	r := f.hush("", "create", "secret", "env", "SLOW=slow-value-91ac")
+	took := time.Since(start)
+	if r.code != 1 || !strings.Contains(r.stderr, "cluster hung: no answer within 2s") {
+		t.Errorf("create with a hung cluster: %s", r)
+	}
+	// Bounded by the 2s timeout, with room for a loaded machine; without
+	// the timeout it would wait out the client's 30s.
+	if took > 15*time.Second {
+		t.Errorf("create took %s with a 2s per-cluster timeout", took)
+	}
+	f.names = []string{"a", "b"}
+	f.sameEverywhere("slow")
+}
+
+func TestClusterConfig(t *testing.T) {
+	f := startFleet(t, "a", "b")
+	cfg := filepath.Join(f.home, "config.yaml")
+	fi, err := os.Stat(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("config mode %v, want 0600", fi.Mode().Perm())
+	}
+	b, _ := os.ReadFile(cfg)
+	for _, tok := range f.tokens {
+		if strings.Contains(string(b), tok) {
+			t.Error("config holds a token given as --token-file")
+		}
+	}
+
+	// Runs need a cluster chosen once there are several and no default.
+	f.mustHush("", "cluster", "remove", "a")
+	if r := f.mustHush("", "get", "clusters", "-o", "name"); r.stdout != "b\n" {
+		t.Errorf("after removing a: got clusters %q, want b", r.stdout)
+	}
+	f.mustHush("", "cluster", "add", "a", "--address", f.agents["a"].addr, "--token", f.tokens["a"])
+	b, _ = os.ReadFile(cfg)
+	if !strings.Contains(string(b), "default: b") {
+		t.Fatalf("config after remove and add: want b as the default, got:\n%s", b)
+	}
+	if err := os.WriteFile(cfg, bytes.ReplaceAll(b, []byte("default: b\n"), nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := writeFile(t, f.home, "run.yaml", "name: hi\nimage: busybox\ncommand: echo hi\n")
+	r := f.hush("", "run", "-f", spec, "--no-follow")
+	if r.code != 1 || !strings.Contains(r.stderr, "you have 2 clusters and chose none: b, a") {
+		t.Errorf("run with no cluster chosen: %s", r)
+	}
+	r = f.hush("", "run", "-f", spec, "--no-follow", "--cluster", "nope")
+	if r.code != 1 || !strings.Contains(r.stderr, "no cluster named nope") {
+		t.Errorf("run on an unknown cluster: %s", r)
+	}
+
+	// HUSH_ADDR and HUSH_TOKEN address one agent and win over the file.
+	cmd := exec.Command(hushBin, "get", "secrets")
+	cmd.Env = append(cleanEnv(), "HUSH_CONFIG="+cfg, "HUSH_ADDR="+f.agents["b"].addr, "HUSH_TOKEN="+f.tokens["b"])
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.Contains(string(out), "CLUSTERS") {
+		t.Errorf("get secrets with HUSH_ADDR: %v\n%s", err, out)
+	}
+
+	bad := map[string]struct{ config, want string }{
+		"unknown field": {"clusters:\n  - name: a\n    adress: http://x\n", "line 3: field adress not found"},
+		"bad name":      {"clusters:\n  - name: A_1\n    address: http://127.0.0.1:1\n    token: t\n", `cluster name "A_1" is not valid`},
+		"bad default":   {"default: z\nclusters:\n  - name: a\n    address: http://127.0.0.1:1\n    token: t\n", "default cluster z is not in clusters"},
+		"bad timeout":   {"timeout: soon\nclusters: []\n", `timeout "soon" is not a positive duration`},
+	}
+	for name, tc := range bad {
+		t.Run(name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "config.yaml", tc.config)
+			cmd := exec.Command(hushBin, "get", "secrets")
+			cmd.Env = append(cleanEnv(), "HUSH_CONFIG="+p)
+			out, _ := cmd.CombinedOutput()
+			if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), p) || !strings.Contains(string(out), tc.want) {
+				t.Errorf("got exit %d:\n%s\nwant exit 1 naming %s and %q", cmd.ProcessState.ExitCode(), out, p, tc.want)
+			}
+		})
+	}
+}

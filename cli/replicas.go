@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/hush-sh/hush/sdk/api"
+)
+
+// replica is what one cluster holds of the user's secrets: the secrets by
+// name and the tombstones of deleted ones by id.
+type replica struct {
+	Cluster    string
+	Secrets    map[string]*api.Secret
+	Tombstones map[string]*api.Tombstone
+}
+
+// fetchReplicas reads every cluster's secrets and tombstones at once. The
+// clusters that did not answer are returned as failed results.
+func fetchReplicas(ctx context.Context, f *fleet) (replicas []*replica, failed []result[*replica]) {
+	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (*replica, error) {
+		secrets, err := c.Client.ListSecrets(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		graves, err := c.Client.ListTombstones(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r := &replica{Cluster: c.Name, Secrets: map[string]*api.Secret{}, Tombstones: map[string]*api.Tombstone{}}
+		for _, s := range secrets {
+			r.Secrets[s.Name] = s
+		}
+		for _, g := range graves {
+			r.Tombstones[g.ID] = g
+		}
+		return r, nil
+	})
+	for _, r := range results {
+		if r.Err != nil {
+			failed = append(failed, r)
+		} else {
+			replicas = append(replicas, r.Value)
+		}
+	}
+	return replicas, failed
+}
+
+// copies is how the replicas hold one secret name.
+type copies struct {
+	Name string
+	// Holders lists, by secret id, the clusters holding the name with that id.
+	Holders map[string][]string
+	// Dead lists, by secret id, the clusters holding a tombstone for it.
+	Dead map[string][]string
+	// Meta is the metadata of each id, from its first holder.
+	Meta map[string]*api.Secret
+}
+
+// collate gathers, name by name, which replica holds which id of each
+// secret, and which ids a replica deleted.
+func collate(replicas []*replica) []*copies {
+	byName := map[string]*copies{}
+	get := func(name string) *copies {
+		c := byName[name]
+		if c == nil {
+			c = &copies{Name: name, Holders: map[string][]string{}, Dead: map[string][]string{}, Meta: map[string]*api.Secret{}}
+			byName[name] = c
+		}
+		return c
+	}
+	for _, r := range replicas {
+		for name, s := range r.Secrets {
+			c := get(name)
+			c.Holders[s.ID] = append(c.Holders[s.ID], r.Cluster)
+			if c.Meta[s.ID] == nil {
+				c.Meta[s.ID] = s
+			}
+		}
+	}
+	// Tombstones matter only for names some replica still holds.
+	for _, r := range replicas {
+		for id, g := range r.Tombstones {
+			if c := byName[g.Name]; c != nil {
+				c.Dead[id] = append(c.Dead[id], r.Cluster)
+			}
+		}
+	}
+	out := slices.Collect(maps.Values(byName))
+	slices.SortFunc(out, func(a, b *copies) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// live returns the ids that some replica holds and none has deleted,
+// oldest first.
+func (c *copies) live() []string {
+	var ids []string
+	for id := range c.Holders {
+		if len(c.Dead[id]) == 0 {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b string) int { return c.compareAge(a, b) })
+	return ids
+}
+
+// compareAge orders ids by creation time, then by id: ULIDs sort by the
+// time they were made.
+func (c *copies) compareAge(a, b string) int {
+	if n := c.Meta[a].CreatedAt.Compare(c.Meta[b].CreatedAt); n != 0 {
+		return n
+	}
+	return cmp.Compare(a, b)
+}
+
+// describeHolders renders "01J… on a, b; 01K… on c" for a conflict.
+func (c *copies) describeHolders(ids []string) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprintf("%s on %s", id, strings.Join(c.Holders[id], ", "))
+	}
+	return strings.Join(parts, "; ")
+}
