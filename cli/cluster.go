@@ -108,7 +108,8 @@ func addCluster(ctx context.Context, opts *addClusterOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, defaultClusterTimeout)
+	timeout, _ := cfg.timeout() // validated on load
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	self, err := cl.Client.Self(ctx)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,5 +128,72 @@ func TestClientErrors(t *testing.T) {
 	}
 	if _, err := anon.Health(ctx); err != nil {
 		t.Errorf("health: %v", err)
+	}
+}
+
+// TestExportDigestAndTombstones covers what sync and apply rely on: the
+// owner's export returns the whole secret, a run's token cannot export,
+// digests match content, and a deleted id is never created again.
+func TestExportDigestAndTombstones(t *testing.T) {
+	st, srv := newTestServer(t)
+	alice, bob := client(t, st, srv, "alice"), client(t, st, srv, "bob")
+	ctx := context.Background()
+	req := envRequest("db")
+	req.ID = "01KB4Z8Y3V6M2Q9T5R7W1X0C3D"
+	req.CreatedAt = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	created, err := alice.CreateSecret(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	exp, err := alice.ExportSecret(ctx, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp.ID != req.ID || !exp.CreatedAt.Equal(req.CreatedAt) || string(exp.Data[api.FieldValue]) != "v" || exp.Fields[api.FieldKey] != "K" {
+		t.Errorf("export: got %+v, want the secret as created", exp)
+	}
+	if _, err := bob.ExportSecret(ctx, "db"); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("another user's export: got %v, want not found", err)
+	}
+	runSecret, _, err := st.IssueRunToken("alice", "01KB4Z8Y3V6M2Q9T5R7W1X0RUN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, _ := api.NewClient(&api.Config{Address: srv.URL, Token: runSecret})
+	if _, err := run.ExportSecret(ctx, "db"); !errors.Is(err, api.ErrForbidden) {
+		t.Errorf("export with a run's token: got %v, want forbidden", err)
+	}
+
+	same, err := alice.DigestSecret(ctx, envRequest("other-name"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := envRequest("db")
+	changed.Data[api.FieldValue] = []byte("w")
+	differs, err := alice.DigestSecret(ctx, changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same != created.Digest || differs == created.Digest {
+		t.Errorf("digests: same content %s, other content %s, stored %s; want only the first equal", same, differs, created.Digest)
+	}
+
+	if err := alice.DeleteSecretID(ctx, "db", "01KB4Z8Y3V6M2Q9T5R7W1X0OTH"); !errors.Is(err, api.ErrExists) {
+		t.Errorf("delete with another id: got %v, want 409", err)
+	}
+	if err := alice.DeleteSecretID(ctx, "db", req.ID); err != nil {
+		t.Fatal(err)
+	}
+	graves, err := alice.ListTombstones(ctx)
+	if err != nil || len(graves) != 1 || graves[0].ID != req.ID || graves[0].Name != "db" {
+		t.Errorf("tombstones: got %v, %v; want one for %s", graves, err, req.ID)
+	}
+	if _, err := alice.CreateSecret(ctx, req); !errors.Is(err, api.ErrExists) || !strings.Contains(err.Error(), "was deleted") {
+		t.Errorf("create a deleted id again: got %v, want 409 saying it was deleted", err)
+	}
+	req.ID = ""
+	if _, err := alice.CreateSecret(ctx, req); err != nil {
+		t.Errorf("create the name again under a new id: %v", err)
 	}
 }

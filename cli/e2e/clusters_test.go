@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -27,9 +29,15 @@ type fleet struct {
 
 func startFleet(t *testing.T, names ...string) *fleet {
 	t.Helper()
+	return newFleet(t, func(n string) *agent { return startAgent(t, t.TempDir(), "-cluster", n) }, names...)
+}
+
+// newFleet starts an agent per name with start and adds each as a cluster.
+func newFleet(t *testing.T, start func(name string) *agent, names ...string) *fleet {
+	t.Helper()
 	f := &fleet{t: t, home: t.TempDir(), names: names, agents: map[string]*agent{}, tokens: map[string]string{}}
 	for _, n := range names {
-		a := startAgent(t, t.TempDir(), "-cluster", n)
+		a := start(n)
 		f.agents[n] = a
 		f.tokens[n] = a.newUser("alice")
 		tokenFile := writeFile(t, f.home, n+".token", f.tokens[n]+"\n")
@@ -157,6 +165,9 @@ func TestClustersFanOutSyncAndTombstones(t *testing.T) {
 		!strings.Contains(r.stderr, "Synced to 2 of 3 clusters; run `hush sync secrets` to repair") {
 		t.Errorf("partial create: want exit 1, a line for c and the summary; got %s", r)
 	}
+	if r = f.hush("", "create", "secret", "env", "DB_URL", "--from", "vault:secret/data/db#url"); r.code != 1 {
+		t.Errorf("partial create of a reference: %s", r)
+	}
 	r = f.mustHush("", "get", "clusters")
 	if !strings.Contains(r.stdout, "unreachable") {
 		t.Errorf("get clusters with c down: %s", r)
@@ -177,6 +188,12 @@ func TestClustersFanOutSyncAndTombstones(t *testing.T) {
 	}
 	f.mustHush("", "sync", "secrets")
 	f.sameEverywhere("db-pass")
+	f.sameEverywhere("db-url")
+	// A reference is copied as a reference.
+	if code, body := f.agents["c"].request("GET", "/v1/secrets/db-url", f.tokens["c"], ""); code != 200 ||
+		!strings.Contains(body, `"source":"vault:secret/data/db#url"`) {
+		t.Errorf("db-url on c after sync: %d %s", code, body)
+	}
 	if r = f.mustHush("", "sync", "secrets"); !strings.Contains(r.stdout, "All 3 clusters are in sync") {
 		t.Errorf("second sync: %s", r)
 	}
@@ -227,21 +244,27 @@ func TestUnreachableClusterBoundedByTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var held []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			t.Cleanup(func() { c.Close() })
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
 		}
 	}()
-	tokenFile := writeFile(t, f.home, "hung.token", "hush_x\n")
-	if r := f.hush("", "cluster", "add", "hung", "--address", "http://"+ln.Addr().String(), "--token-file", tokenFile); r.code != 0 ||
-		!strings.Contains(r.stderr, "does not answer") {
-		t.Fatalf("adding a hung cluster: want a warning and exit 0; got %s", r)
-	}
 	cfg := filepath.Join(f.home, "config.yaml")
 	b, err := os.ReadFile(cfg)
 	if err != nil {
@@ -251,6 +274,11 @@ func TestUnreachableClusterBoundedByTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	tokenFile := writeFile(t, f.home, "hung.token", "hush_x\n")
+	if r := f.hush("", "cluster", "add", "hung", "--address", "http://"+ln.Addr().String(), "--token-file", tokenFile); r.code != 0 ||
+		!strings.Contains(r.stderr, "does not answer") {
+		t.Fatalf("adding a hung cluster: want a warning and exit 0; got %s", r)
+	}
 	start := time.Now()
 	r := f.hush("", "create", "secret", "env", "SLOW=slow-value-91ac")
 	took := time.Since(start)
@@ -331,4 +359,39 @@ func TestClusterConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRunsAcrossClusters(t *testing.T) {
+	f := newFleet(t, func(string) *agent { return startRunAgent(t, "exec") }, "a", "b")
+	f.mustHush("", "create", "secret", "env", "GREETING=fleet-greeting-6d2a")
+
+	// The spec's cluster, then the default (a, the first added).
+	onB := writeSpec(t, "on-b", "busybox", `test -n "$GREETING" && echo ran-on-b`, "compute:\n  cluster: b")
+	if r := f.mustHush("", "run", "-f", onB); !strings.Contains(r.stdout, "ran-on-b") {
+		t.Errorf("run on b: %s", r)
+	}
+	onDefault := writeSpec(t, "on-default", "busybox", "echo ran-on-default")
+	f.mustHush("", "run", "-f", onDefault)
+	for cluster, run := range map[string]string{"b": "on-b", "a": "on-default"} {
+		if code, body := f.agents[cluster].request("GET", "/v1/runs/"+run, f.tokens[cluster], ""); code != 200 {
+			t.Errorf("run %s is not on cluster %s: %d %s", run, cluster, code, body)
+		}
+	}
+
+	r := f.mustHush("", "get", "runs")
+	if !strings.Contains(r.stdout, "CLUSTER") || !regexp.MustCompile(`on-b .* b\n`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`on-default .* a\n`).MatchString(r.stdout) {
+		t.Errorf("get runs: want each run with its cluster; got %s", r)
+	}
+	if r = f.mustHush("", "logs", "on-b"); !strings.Contains(r.stdout, "ran-on-b") {
+		t.Errorf("logs of a run on b: %s", r)
+	}
+	if r = f.mustHush("", "describe", "run", "on-default", "-o", "name"); r.stdout != "on-default\n" {
+		t.Errorf("describe a run on a: %s", r)
+	}
+	f.mustHush("", "delete", "runs", "--all", "-y")
+	if r = f.mustHush("", "get", "runs", "-o", "name"); r.stdout != "" {
+		t.Errorf("runs left after delete --all: %q", r.stdout)
+	}
+	f.noValues("fleet-greeting-6d2a")
 }
