@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"bytes"
-	"errors"
+	"encoding/pem"
+	"io"
+	"log"
 	"net"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -52,17 +56,7 @@ func newFleet(t *testing.T, start func(name string) *agent, names ...string) *fl
 // hush runs the CLI with the fleet's config file.
 func (f *fleet) hush(stdin string, args ...string) result {
 	f.t.Helper()
-	cmd := exec.Command(hushBin, args...)
-	cmd.Env = append(cleanEnv(), "HOME="+f.home, "HUSH_CONFIG="+filepath.Join(f.home, "config.yaml"))
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
-		f.t.Fatalf("run hush: %v", err)
-	}
-	r := result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+	r := runHush(f.t, []string{"HOME=" + f.home, "HUSH_CONFIG=" + filepath.Join(f.home, "config.yaml")}, stdin, args...)
 	f.outputs = append(f.outputs, r.stdout, r.stderr)
 	return r
 }
@@ -335,11 +329,23 @@ func TestClusterConfig(t *testing.T) {
 	}
 
 	// HUSH_ADDR and HUSH_TOKEN address one agent and win over the file.
-	cmd := exec.Command(hushBin, "get", "secrets")
-	cmd.Env = append(cleanEnv(), "HUSH_CONFIG="+cfg, "HUSH_ADDR="+f.agents["b"].addr, "HUSH_TOKEN="+f.tokens["b"])
-	out, err := cmd.CombinedOutput()
-	if err != nil || strings.Contains(string(out), "CLUSTERS") {
-		t.Errorf("get secrets with HUSH_ADDR: %v\n%s", err, out)
+	r = runHush(t, []string{"HUSH_CONFIG=" + cfg, "HUSH_ADDR=" + f.agents["b"].addr, "HUSH_TOKEN=" + f.tokens["b"]}, "", "get", "secrets")
+	if r.code != 0 || strings.Contains(r.stdout, "CLUSTERS") {
+		t.Errorf("get secrets with HUSH_ADDR: want one agent, no CLUSTERS column; got %s", r)
+	}
+
+	for _, args := range [][]string{
+		{"sync", "secrets", "--prefer", "nope"},
+		{"apply"},
+		{"cluster", "add", "x"},
+		{"cluster", "add", "Bad_Name", "--address", "http://127.0.0.1:1", "--token", "t"},
+	} {
+		if r := f.hush("", args...); r.code != 2 {
+			t.Errorf("hush %s: want exit 2 for bad usage; got %s", strings.Join(args, " "), r)
+		}
+	}
+	if r := f.hush("", "cluster", "remove", "nope"); r.code != 1 || !strings.Contains(r.stderr, "no cluster named nope") {
+		t.Errorf("remove an unknown cluster: %s", r)
 	}
 
 	bad := map[string]struct{ config, want string }{
@@ -351,11 +357,9 @@ func TestClusterConfig(t *testing.T) {
 	for name, tc := range bad {
 		t.Run(name, func(t *testing.T) {
 			p := writeFile(t, t.TempDir(), "config.yaml", tc.config)
-			cmd := exec.Command(hushBin, "get", "secrets")
-			cmd.Env = append(cleanEnv(), "HUSH_CONFIG="+p)
-			out, _ := cmd.CombinedOutput()
-			if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), p) || !strings.Contains(string(out), tc.want) {
-				t.Errorf("got exit %d:\n%s\nwant exit 1 naming %s and %q", cmd.ProcessState.ExitCode(), out, p, tc.want)
+			r := runHush(t, []string{"HUSH_CONFIG=" + p}, "", "get", "secrets")
+			if r.code != 1 || !strings.Contains(r.stderr, p) || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("got %s\nwant exit 1 naming %s and %q", r, p, tc.want)
 			}
 		})
 	}
@@ -394,4 +398,49 @@ func TestRunsAcrossClusters(t *testing.T) {
 		t.Errorf("runs left after delete --all: %q", r.stdout)
 	}
 	f.noValues("fleet-greeting-6d2a")
+}
+
+// TestClusterCACert reaches an agent behind a TLS-terminating proxy whose
+// certificate only the cluster's ca_cert vouches for.
+func TestClusterCACert(t *testing.T) {
+	f := startFleet(t, "a")
+	target, err := url.Parse(f.agents["a"].addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(target))
+	proxy.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	proxy.StartTLS()
+	t.Cleanup(proxy.Close)
+	ca := writeFile(t, f.home, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: proxy.Certificate().Raw})))
+	tokenFile := writeFile(t, f.home, "tls.token", f.tokens["a"])
+
+	r := f.hush("", "cluster", "add", "untrusted", "--address", proxy.URL, "--token-file", tokenFile)
+	if r.code != 0 || !strings.Contains(r.stderr, "certificate") {
+		t.Errorf("add without the CA: want a warning about the certificate; got %s", r)
+	}
+	r = f.mustHush("", "cluster", "add", "tls", "--address", proxy.URL, "--token-file", tokenFile, "--ca-cert", ca)
+	if !strings.Contains(r.stdout, "Added cluster tls (agent") {
+		t.Errorf("add with the CA: %s", r)
+	}
+	// Only the way through the proxy is left.
+	f.mustHush("", "cluster", "remove", "untrusted")
+	f.mustHush("", "cluster", "remove", "a")
+	r = f.mustHush("", "create", "secret", "env", "OVER_TLS=tls-value-2b81")
+	if !strings.Contains(r.stdout, "Synced to all clusters") {
+		t.Errorf("create through the TLS proxy: %s", r)
+	}
+	r = f.mustHush("", "get", "clusters", "-o", "json")
+	if !strings.Contains(r.stdout, `"reachable": true`) || !strings.Contains(r.stdout, `"secrets": 1`) {
+		t.Errorf("get clusters: want tls reachable with the secret; got %s", r)
+	}
+	if _, ok := f.ids("a")["over-tls"]; !ok {
+		t.Error("the secret created through the proxy is not on the agent")
+	}
+	bad := writeFile(t, f.home, "bad.pem", "not a certificate")
+	if r = f.hush("", "cluster", "add", "bad", "--address", proxy.URL, "--token-file", tokenFile, "--ca-cert", bad); r.code != 1 ||
+		!strings.Contains(r.stderr, "holds no PEM certificate") {
+		t.Errorf("add with a bad CA file: %s", r)
+	}
+	f.noValues("tls-value-2b81")
 }

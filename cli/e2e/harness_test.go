@@ -157,15 +157,21 @@ func (r result) String() string {
 // hush runs the CLI against a with token, feeding it stdin.
 func (a *agent) hush(token, stdin string, args ...string) result {
 	a.t.Helper()
+	return runHush(a.t, []string{"HUSH_ADDR=" + a.addr, "HUSH_TOKEN=" + token}, stdin, args...)
+}
+
+// runHush runs the CLI with env added to the test's clean environment.
+func runHush(t *testing.T, env []string, stdin string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(hushBin, args...)
-	cmd.Env = append(cleanEnv(), "HUSH_ADDR="+a.addr, "HUSH_TOKEN="+token)
+	cmd.Env = append(cleanEnv(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {
-		a.t.Fatalf("run hush: %v", err)
+		t.Fatalf("run hush: %v", err)
 	}
 	return result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
 }
