@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -184,7 +185,7 @@ func fanOut[T any](ctx context.Context, f *fleet, clusters []*cluster, do func(c
 			cctx, cancel := context.WithTimeout(ctx, f.Timeout)
 			defer cancel()
 			out[i].Value, out[i].Err = do(cctx, c)
-			if out[i].Err != nil && cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			if out[i].Err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 				out[i].Err = fmt.Errorf("no answer within %s: %w", f.Timeout, out[i].Err)
 			}
 		}()

@@ -178,10 +178,13 @@ func syncSecrets(ctx context.Context, f *fleet, opts *syncOptions) error {
 	switch {
 	case opts.DryRun:
 		ui.Info("Dry run: nothing was changed (%d change(s) planned)", len(plan.Steps))
+	case len(plan.Steps) == 0 && len(plan.Conflicts) == 0 && len(failed) == 0 && len(replicas) == 1:
+		ui.Success("There is one cluster, so it is in sync; add more with `hush cluster add`")
 	case len(plan.Steps) == 0 && len(plan.Conflicts) == 0 && len(failed) == 0:
 		ui.Success("All %d clusters are in sync", len(replicas))
 	case len(plan.Steps) > 0:
 		if err := carryOut(ctx, f, plan.Steps, ui); err != nil {
+			ui.Hint("Run `hush sync secrets` again when the failed clusters answer.")
 			return err
 		}
 		ui.Success("Applied %d change(s); the clusters hold the same secrets", len(plan.Steps))

@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestFanOut(t *testing.T) {
+	f := &fleet{Timeout: 200 * time.Millisecond}
+	for i := range 40 {
+		f.Clusters = append(f.Clusters, &cluster{Name: fmt.Sprintf("c%d", i)})
+	}
+	var running, most atomic.Int32
+	results := fanOut(context.Background(), f, f.Clusters, func(ctx context.Context, c *cluster) (string, error) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		if c.Name == "c7" {
+			<-ctx.Done() // a cluster that never answers
+			return "", ctx.Err()
+		}
+		time.Sleep(5 * time.Millisecond)
+		return c.Name, nil
+	})
+	if got := most.Load(); got > maxFanOut {
+		t.Errorf("got %d clusters at once, want at most %d", got, maxFanOut)
+	}
+	for i, r := range results {
+		want := fmt.Sprintf("c%d", i)
+		switch {
+		case r.Cluster.Name != want:
+			t.Errorf("result %d is for %s, want %s: results keep cluster order", i, r.Cluster.Name, want)
+		case want == "c7":
+			if r.Err == nil || !strings.Contains(r.Err.Error(), "no answer within 200ms") {
+				t.Errorf("the hung cluster: got %v, want no answer within 200ms", r.Err)
+			}
+		case r.Err != nil || r.Value != want:
+			t.Errorf("cluster %s: got %q, %v", want, r.Value, r.Err)
+		}
+	}
+}
