@@ -114,6 +114,7 @@ func addCluster(ctx context.Context, opts *addClusterOptions) error {
 	self, err := cl.Client.Self(ctx)
 	if err != nil {
 		opts.UI.Warn("cluster %s does not answer now: %v", cl.Name, err)
+		self = nil
 	}
 	verb := "Added"
 	if old := cfg.cluster(cl.Name); old != nil {

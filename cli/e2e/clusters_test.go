@@ -272,6 +272,8 @@ func TestUnreachableClusterBoundedByTimeout(t *testing.T) {
 	if r := f.hush("", "cluster", "add", "hung", "--address", "http://"+ln.Addr().String(), "--token-file", tokenFile); r.code != 0 ||
 		!strings.Contains(r.stderr, "does not answer") {
 		t.Fatalf("adding a hung cluster: want a warning and exit 0; got %s", r)
+	} else if !strings.HasPrefix(r.stdout, "✔  Added cluster hung\n") {
+		t.Errorf("adding a hung cluster: got %q, want only its name", r.stdout)
 	}
 	start := time.Now()
 	r := f.hush("", "create", "secret", "env", "SLOW=slow-value-91ac")
