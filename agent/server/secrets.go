@@ -29,14 +29,14 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 	var unique *store.UniqueTypeError
 	switch {
 	case errors.As(err, &unique):
-		writeError(w, http.StatusConflict, fmt.Sprintf(
+		writeErrorCode(w, http.StatusConflict, api.CodeUniqueType, fmt.Sprintf(
 			"a user may hold only one %s secret, and you already have %s: delete it first", unique.Type, unique.Existing))
 		return
 	case errors.Is(err, store.ErrExists):
-		writeError(w, http.StatusConflict, fmt.Sprintf("secret %s already exists", sec.Name))
+		writeErrorCode(w, http.StatusConflict, api.CodeSecretExists, fmt.Sprintf("secret %s already exists", sec.Name))
 		return
 	case errors.Is(err, store.ErrDeleted):
-		writeError(w, http.StatusConflict, fmt.Sprintf(
+		writeErrorCode(w, http.StatusConflict, api.CodeSecretDeleted, fmt.Sprintf(
 			"secret %s with id %s was deleted on this agent and is not created again: create it without an id to make a new one", sec.Name, sec.ID))
 		return
 	case err != nil:
@@ -44,7 +44,7 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 		return
 	}
 	s.logger.Info("secret created", "user", sec.Owner, "name", sec.Name, "type", sec.Type, "id", sec.ID)
-	writeJSON(w, http.StatusCreated, s.metadata(sec))
+	writeJSON(w, http.StatusCreated, s.metadata(sec, tok))
 }
 
 // decodeSecret reads and validates a secret of tok's user from the request
@@ -78,6 +78,10 @@ func (s *Server) decodeSecret(w http.ResponseWriter, r *http.Request, tok *store
 // digestSecret answers the digest of a declared secret's content, so that
 // a client can compare it with a stored secret's digest. Nothing is stored.
 func (s *Server) digestSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	if tok.RunID != "" {
+		writeError(w, http.StatusForbidden, "a run's token cannot digest secrets: use your own token")
+		return
+	}
 	sec, ok := s.decodeSecret(w, r, tok)
 	if !ok {
 		return
@@ -104,9 +108,14 @@ func (s *Server) exportSecret(w http.ResponseWriter, r *http.Request, tok *store
 	})
 }
 
-func (s *Server) metadata(sec *store.Secret) *api.Secret {
+// metadata describes a secret to tok's holder. A run's token gets no
+// digests: a workload could test guesses at the values of secrets its run
+// was not given.
+func (s *Server) metadata(sec *store.Secret, tok *store.Token) *api.Secret {
 	m := sec.Metadata()
-	m.Digest = s.store.Digest(sec)
+	if tok.RunID == "" {
+		m.Digest = s.store.Digest(sec)
+	}
 	return m
 }
 
@@ -126,7 +135,7 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, tok *store.
 	out := &api.ListSecretsResponse{Secrets: []*api.Secret{}}
 	for _, sec := range secrets {
 		if typ == "" || sec.Type == typ {
-			out.Secrets = append(out.Secrets, s.metadata(sec))
+			out.Secrets = append(out.Secrets, s.metadata(sec, tok))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -137,7 +146,7 @@ func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, tok *store.To
 	if !s.storeOK(w, r, err) {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.metadata(sec))
+	writeJSON(w, http.StatusOK, s.metadata(sec, tok))
 }
 
 // deleteSecret deletes a secret and answers its tombstone. With ?id= it
@@ -146,7 +155,7 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, tok *store
 	name := r.PathValue("name")
 	grave, err := s.store.DeleteSecret(tok.User, name, r.URL.Query().Get("id"))
 	if errors.Is(err, store.ErrConflict) {
-		writeError(w, http.StatusConflict, err.Error())
+		writeErrorCode(w, http.StatusConflict, api.CodeIDMismatch, err.Error())
 		return
 	}
 	if !s.storeOK(w, r, err) {

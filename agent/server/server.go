@@ -198,6 +198,11 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, &api.ErrorResponse{Error: msg})
 }
 
+// writeErrorCode answers an error that clients tell apart by its code.
+func writeErrorCode(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, &api.ErrorResponse{Error: msg, Code: code})
+}
+
 // internalError answers 500 and logs the cause. Store errors carry names,
 // never values, so they are safe to log.
 func (s *Server) internalError(w http.ResponseWriter, what string, err error) {

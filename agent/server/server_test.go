@@ -164,6 +164,12 @@ func TestExportDigestAndTombstones(t *testing.T) {
 	if _, err := run.ExportSecret(ctx, "db"); !errors.Is(err, api.ErrForbidden) {
 		t.Errorf("export with a run's token: got %v, want forbidden", err)
 	}
+	if _, err := run.DigestSecret(ctx, envRequest("db")); !errors.Is(err, api.ErrForbidden) {
+		t.Errorf("digest with a run's token: got %v, want forbidden", err)
+	}
+	if listed, err := run.ListSecrets(ctx, ""); err != nil || len(listed) != 1 || listed[0].Digest != "" {
+		t.Errorf("a run's listing: got %+v, %v; want the secret without its digest", listed, err)
+	}
 
 	same, err := alice.DigestSecret(ctx, envRequest("other-name"))
 	if err != nil {
@@ -179,8 +185,12 @@ func TestExportDigestAndTombstones(t *testing.T) {
 		t.Errorf("digests: same content %s, other content %s, stored %s; want only the first equal", same, differs, created.Digest)
 	}
 
-	if err := alice.DeleteSecretID(ctx, "db", "01KB4Z8Y3V6M2Q9T5R7W1X0OTH"); !errors.Is(err, api.ErrExists) {
-		t.Errorf("delete with another id: got %v, want 409", err)
+	var apiErr *api.Error
+	if err := alice.DeleteSecretID(ctx, "db", "01KB4Z8Y3V6M2Q9T5R7W1X0OTH"); !errors.As(err, &apiErr) || apiErr.Code != api.CodeIDMismatch {
+		t.Errorf("delete with another id: got %v, want 409 %s", err, api.CodeIDMismatch)
+	}
+	if _, err := alice.CreateSecret(ctx, envRequest("db")); !errors.As(err, &apiErr) || apiErr.Code != api.CodeSecretExists {
+		t.Errorf("create a second db: got %v, want 409 %s", err, api.CodeSecretExists)
 	}
 	if err := alice.DeleteSecretID(ctx, "db", req.ID); err != nil {
 		t.Fatal(err)
@@ -189,8 +199,8 @@ func TestExportDigestAndTombstones(t *testing.T) {
 	if err != nil || len(graves) != 1 || graves[0].ID != req.ID || graves[0].Name != "db" {
 		t.Errorf("tombstones: got %v, %v; want one for %s", graves, err, req.ID)
 	}
-	if _, err := alice.CreateSecret(ctx, req); !errors.Is(err, api.ErrExists) || !strings.Contains(err.Error(), "was deleted") {
-		t.Errorf("create a deleted id again: got %v, want 409 saying it was deleted", err)
+	if _, err := alice.CreateSecret(ctx, req); !errors.As(err, &apiErr) || apiErr.Code != api.CodeSecretDeleted || !strings.Contains(err.Error(), "was deleted") {
+		t.Errorf("create a deleted id again: got %v, want 409 %s saying it was deleted", err, api.CodeSecretDeleted)
 	}
 	req.ID = ""
 	if _, err := alice.CreateSecret(ctx, req); err != nil {

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,16 +27,17 @@ const sealVersion = 1
 // Keyring holds the AES-256 keys that seal records. New records are sealed
 // under the active key; older keys stay to open what they sealed.
 type Keyring struct {
-	active uint32
-	aeads  map[uint32]cipher.AEAD
-	// digestKey keys the HMAC of secret digests. It is derived from the
-	// first key, so digests stay the same when new keys are added.
+	active    uint32
+	aeads     map[uint32]cipher.AEAD
 	digestKey []byte
 }
 
 type keyringFile struct {
 	Active uint32       `json:"active"`
 	Keys   []keyringKey `json:"keys"`
+	// DigestKey keys the HMAC of secret digests. It is its own key, so that
+	// digests stay the same whichever sealing keys come and go.
+	DigestKey []byte `json:"digest_key"`
 }
 
 type keyringKey struct {
@@ -67,7 +67,28 @@ func LoadKeyring(path string) (*Keyring, error) {
 	if err := json.Unmarshal(b, &kf); err != nil {
 		return nil, fmt.Errorf("parse keyring %s: %w", path, err)
 	}
+	if len(kf.DigestKey) == 0 {
+		// A keyring from before digests: give it a digest key.
+		if err := kf.addDigestKey(path); err != nil {
+			return nil, err
+		}
+	}
 	return newKeyring(&kf)
+}
+
+func (kf *keyringFile) addDigestKey(path string) error {
+	kf.DigestKey = make([]byte, 32)
+	if _, err := rand.Read(kf.DigestKey); err != nil {
+		return fmt.Errorf("generate digest key: %w", err)
+	}
+	b, err := json.Marshal(kf)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(path, b, 0o600); err != nil {
+		return fmt.Errorf("write keyring: %w", err)
+	}
+	return nil
 }
 
 func createKeyring(path string) (*Keyring, error) {
@@ -76,19 +97,17 @@ func createKeyring(path string) (*Keyring, error) {
 		return nil, fmt.Errorf("generate key: %w", err)
 	}
 	kf := &keyringFile{Active: 1, Keys: []keyringKey{{ID: 1, Key: key, CreatedAt: time.Now().UTC()}}}
-	b, err := json.Marshal(kf)
-	if err != nil {
+	if err := kf.addDigestKey(path); err != nil {
 		return nil, err
-	}
-	if err := writeFileAtomic(path, b, 0o600); err != nil {
-		return nil, fmt.Errorf("write keyring: %w", err)
 	}
 	return newKeyring(kf)
 }
 
 func newKeyring(kf *keyringFile) (*Keyring, error) {
-	kr := &Keyring{active: kf.Active, aeads: make(map[uint32]cipher.AEAD)}
-	first := uint32(math.MaxUint32)
+	if len(kf.DigestKey) != 32 {
+		return nil, fmt.Errorf("keyring digest key is %d bytes, want 32", len(kf.DigestKey))
+	}
+	kr := &Keyring{active: kf.Active, aeads: make(map[uint32]cipher.AEAD), digestKey: kf.DigestKey}
 	for _, k := range kf.Keys {
 		if len(k.Key) != 32 {
 			return nil, fmt.Errorf("keyring key %d is %d bytes, want 32", k.ID, len(k.Key))
@@ -102,12 +121,6 @@ func newKeyring(kf *keyringFile) (*Keyring, error) {
 			return nil, fmt.Errorf("keyring key %d: %w", k.ID, err)
 		}
 		kr.aeads[k.ID] = aead
-		if k.ID <= first {
-			first = k.ID
-			mac := hmac.New(sha256.New, k.Key)
-			mac.Write([]byte("hush secret digest v1"))
-			kr.digestKey = mac.Sum(nil)
-		}
 	}
 	if _, ok := kr.aeads[kr.active]; !ok {
 		return nil, fmt.Errorf("keyring names active key %d but does not hold it", kr.active)
@@ -115,8 +128,8 @@ func newKeyring(kf *keyringFile) (*Keyring, error) {
 	return kr, nil
 }
 
-// Digest returns a keyed digest of b (HMAC-SHA256 under a key derived
-// from the keyring), hex encoded. Equal inputs give equal digests on one
+// Digest returns a keyed digest of b (HMAC-SHA256 under the keyring's
+// digest key), hex encoded. Equal inputs give equal digests on one
 // agent, and a digest tells nothing about b to whoever lacks the keyring.
 func (k *Keyring) Digest(b []byte) string {
 	mac := hmac.New(sha256.New, k.digestKey)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -255,5 +256,24 @@ func TestDigest(t *testing.T) {
 	s.Close()
 	if got := openStore(t, dir).Digest(a); got != before {
 		t.Errorf("after reopening: got digest %s, want %s as before", got, before)
+	}
+}
+
+func TestOldKeyringGetsADigestKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), KeyringFile)
+	old := `{"active":1,"keys":[{"id":1,"key":"` + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)) + `","created_at":"2026-01-01T00:00:00Z"}]}`
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first, err := LoadKeyring(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := LoadKeyring(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Digest([]byte("x")) != again.Digest([]byte("x")) {
+		t.Error("the digest key added to an old keyring was not kept")
 	}
 }

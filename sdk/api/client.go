@@ -239,7 +239,7 @@ func decodeError(resp *http.Response) error {
 	e := &Error{StatusCode: resp.StatusCode}
 	var er ErrorResponse
 	if json.Unmarshal(b, &er) == nil {
-		e.Message = er.Error
+		e.Message, e.Code = er.Error, er.Code
 	}
 	return e
 }

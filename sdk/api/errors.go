@@ -17,15 +17,33 @@ var (
 	ErrInvalid      = errors.New("invalid request")
 )
 
+// Codes name the errors a client may need to tell apart beyond their status
+// code, in ErrorResponse.Code.
+const (
+	// CodeSecretExists: the user holds a secret of that name.
+	CodeSecretExists = "secret_exists"
+	// CodeUniqueType: the user already holds a secret of a type allowed once.
+	CodeUniqueType = "unique_type"
+	// CodeSecretDeleted: the secret's id was deleted on that agent and is
+	// not created again.
+	CodeSecretDeleted = "secret_deleted"
+	// CodeIDMismatch: the secret does not hold the id the request expects.
+	CodeIDMismatch = "id_mismatch"
+)
+
 // ErrorResponse is the JSON body of every error the agent returns.
 type ErrorResponse struct {
 	Error string `json:"error"`
+	// Code is one of the Code constants, for errors that have one.
+	Code string `json:"code,omitempty"`
 }
 
 // Error is an error answer from the agent.
 type Error struct {
 	StatusCode int
 	Message    string
+	// Code is the answer's Code, when it has one.
+	Code string
 }
 
 func (e *Error) Error() string {
