@@ -22,7 +22,7 @@ func aclCommand(ui *UI) *cli.Command {
 					&cli.StringFlag{Name: "user", Usage: "the `NAME` of the user the token acts as"},
 					&cli.StringFlag{Name: "description", Usage: "a note on what the token is for"},
 					&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the token"},
-					targetFlag(),
+					clusterFlag("the default cluster"),
 				},
 				Action: func(c *cli.Context) error {
 					if c.NArg() > 0 {

@@ -81,35 +81,36 @@ func applySecrets(ctx context.Context, f *fleet, opts *applyOptions) error {
 	for _, d := range plan.Conflicts {
 		ui.Warn("%s", d)
 	}
-	if len(plan.Steps) == 0 {
-		if len(failed) > 0 || len(plan.Conflicts) > 0 {
-			ui.Info("Nothing changed")
-			return errReported
-		}
+	// Exit 1 while anything stays out of step, on a dry run too.
+	inStep := len(failed) == 0 && len(plan.Conflicts) == 0
+	if len(failed) > 0 {
+		ui.Warn("%d of %d clusters did not answer; run `hush apply -f %s` again when they do", len(failed), len(f.Clusters), opts.File)
+	}
+	switch {
+	case len(plan.Steps) == 0 && inStep:
 		ui.Success("No changes: every cluster matches %s", opts.File)
 		return nil
+	case len(plan.Steps) == 0:
+		ui.Info("Nothing changed")
+		return errReported
 	}
 	fmt.Fprintf(ui.out, "Plan for %s:\n", opts.File)
 	printSteps(ui, clusterNames(replicas), plan.Steps)
-	if opts.DryRun {
+	destructive := slices.ContainsFunc(plan.Steps, func(s step) bool { return s.removes() })
+	switch {
+	case opts.DryRun:
 		ui.Info("Dry run: nothing was changed (%d change(s) planned)", len(plan.Steps))
-		return nil
-	}
-	destructive := slices.ContainsFunc(plan.Steps, func(s step) bool { return s.Kind != stepCreate })
-	if destructive && !opts.Yes && ui.interactive() && !ui.Confirm("Delete or replace secrets as planned?") {
+	case destructive && !opts.Yes && ui.interactive() && !ui.Confirm("Delete or replace secrets as planned?"):
 		ui.Info("Nothing changed")
 		return nil
+	default:
+		if err := carryOut(ctx, f, plan.Steps, ui); err != nil {
+			ui.Hint("Run `hush apply -f %s` again once the failures above are fixed.", opts.File)
+			return err
+		}
+		ui.Success("Applied %d change(s): %s", len(plan.Steps), plan.summary())
 	}
-	if err := carryOut(ctx, f, plan.Steps, ui); err != nil {
-		ui.Hint("Run `hush apply -f %s` again to finish.", opts.File)
-		return err
-	}
-	ui.Success("Applied %d change(s): %s", len(plan.Steps), plan.summary())
-	if len(failed) > 0 {
-		ui.Warn("%d of %d clusters did not answer; run `hush apply -f %s` again when they do", len(failed), len(f.Clusters), opts.File)
-		return errReported
-	}
-	if len(plan.Conflicts) > 0 {
+	if !inStep {
 		return errReported
 	}
 	return nil
@@ -158,8 +159,8 @@ func compareDeclared(ctx context.Context, f *fleet, replicas []*replica, decls [
 // recreated everywhere under a new id. Content that differs from the file
 // is replaced only with --replace, and undeclared secrets deleted only
 // with --prune.
-func planApply(decls []*spec.DeclaredSecret, replicas []*replica, same map[string]map[string]bool, opts *applyOptions) *syncPlan {
-	plan := &syncPlan{}
+func planApply(decls []*spec.DeclaredSecret, replicas []*replica, same map[string]map[string]bool, opts *applyOptions) *secretPlan {
+	plan := &secretPlan{}
 	byName := map[string]*copies{}
 	for _, c := range collate(replicas) {
 		byName[c.Name] = c
@@ -217,20 +218,22 @@ func planApply(decls []*spec.DeclaredSecret, replicas []*replica, same map[strin
 			}
 			for id, holders := range c.Holders {
 				for _, cl := range holders {
-					plan.Steps = append(plan.Steps, step{Kind: stepDelete, Cluster: cl, Name: c.Name, ID: id, Why: "not in " + opts.File})
+					plan.Steps = append(plan.Steps, step{Kind: stepDelete, Cluster: cl, Name: c.Name, Type: c.Meta[id].Type, ID: id,
+						Why: "not in " + opts.File})
 				}
 			}
 		}
 	}
 	slices.SortStableFunc(plan.Steps, func(a, b step) int { return strings.Compare(a.Name, b.Name) })
+	plan.checkUnique(replicas)
 	return plan
 }
 
 // add plans one kind of step for the secret req on each of clusters; a
 // replace deletes the id that c says each cluster holds.
-func (p *syncPlan) add(kind stepKind, clusters []string, c *copies, name string, req *api.CreateSecretRequest, why string) {
+func (p *secretPlan) add(kind stepKind, clusters []string, c *copies, name string, req *api.CreateSecretRequest, why string) {
 	for _, cl := range clusters {
-		s := step{Kind: kind, Cluster: cl, Name: name, ID: req.ID, Request: req, Why: why}
+		s := step{Kind: kind, Cluster: cl, Name: name, Type: req.Type, ID: req.ID, Request: req, Why: why}
 		if kind == stepReplace {
 			for id, holders := range c.Holders {
 				if slices.Contains(holders, cl) {
@@ -243,7 +246,7 @@ func (p *syncPlan) add(kind stepKind, clusters []string, c *copies, name string,
 }
 
 // summary counts the steps by kind.
-func (p *syncPlan) summary() string {
+func (p *secretPlan) summary() string {
 	var n [3]int
 	for _, s := range p.Steps {
 		n[s.Kind]++

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -104,15 +105,16 @@ func addCluster(ctx context.Context, opts *addClusterOptions) error {
 	if err != nil {
 		return err
 	}
-	cl, err := opts.Cluster.connect()
-	if err != nil {
-		return err
-	}
 	timeout, _ := cfg.timeout() // validated on load
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	self, err := cl.Client.Self(ctx)
+	cl, err := opts.Cluster.connect(timeout)
 	if err != nil {
+		return fmt.Errorf("cluster %s: %w", opts.Cluster.Name, err)
+	}
+	self, err := cl.Client.Self(ctx)
+	switch {
+	case errors.Is(err, api.ErrUnauthorized):
+		return fmt.Errorf("cluster %s rejected the token: check it, or make one with `hush acl token create` on the cluster; nothing was saved", cl.Name)
+	case err != nil:
 		opts.UI.Warn("cluster %s does not answer now: %v", cl.Name, err)
 		self = nil
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -24,6 +25,10 @@ type cluster struct {
 	Name    string
 	Address string
 	Client  *api.Client
+	// broken says why the cluster's config entry cannot be used, such as a
+	// missing token file; commands report it as that cluster's failure, and
+	// go on with the others.
+	broken error
 }
 
 // fleet is every cluster a command works on.
@@ -32,11 +37,13 @@ type fleet struct {
 	// Default is the cluster runs go to when none is chosen; nil when the
 	// config names none and there are several.
 	Default *cluster
-	// Timeout bounds the work on each cluster.
+	// Timeout bounds each request to a cluster.
 	Timeout time.Duration
 	// Direct is set when HUSH_ADDR or HUSH_TOKEN address one agent
 	// directly, instead of the clusters of the config file.
 	Direct bool
+	// ConfigPath is the config file the clusters come from.
+	ConfigPath string
 }
 
 // loadFleet returns the clusters commands work on: the one agent that
@@ -49,7 +56,7 @@ func loadFleet() (*fleet, error) {
 			return nil, err
 		}
 		c := &cluster{Name: hostOf(client.Address()), Address: client.Address(), Client: client}
-		return &fleet{Clusters: []*cluster{c}, Default: c, Timeout: defaultClusterTimeout, Direct: true}, nil
+		return &fleet{Clusters: []*cluster{c}, Default: c, Timeout: api.DefaultTimeout, Direct: true}, nil
 	}
 	cfg, err := loadConfig()
 	if err != nil {
@@ -60,11 +67,11 @@ func loadFleet() (*fleet, error) {
 			api.EnvAddr, api.EnvToken)
 	}
 	timeout, _ := cfg.timeout() // validated on load
-	f := &fleet{Timeout: timeout}
+	f := &fleet{Timeout: timeout, ConfigPath: cfg.path}
 	for _, cc := range cfg.Clusters {
-		c, err := cc.connect()
+		c, err := cc.connect(timeout)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.path, err)
+			c = &cluster{Name: cc.Name, Address: cc.Address, broken: fmt.Errorf("%w; fix it in %s", err, cfg.path)}
 		}
 		f.Clusters = append(f.Clusters, c)
 		if cc.Name == cfg.Default || len(cfg.Clusters) == 1 {
@@ -74,36 +81,36 @@ func loadFleet() (*fleet, error) {
 	return f, nil
 }
 
-// connect builds the client for one cluster of the config.
-func (cc *clusterConfig) connect() (*cluster, error) {
+// connect builds the client for one cluster of the config, each of whose
+// requests may take timeout.
+func (cc *clusterConfig) connect(timeout time.Duration) (*cluster, error) {
 	token := cc.Token
 	if cc.TokenFile != "" {
 		b, err := os.ReadFile(expandHome(cc.TokenFile))
 		if err != nil {
-			return nil, fmt.Errorf("cluster %s: read token_file: %w", cc.Name, err)
+			return nil, fmt.Errorf("read token_file: %w", err)
 		}
 		token = strings.TrimSpace(string(b))
 	}
 	if token == "" {
-		return nil, fmt.Errorf("cluster %s has no token: give token or token_file (`hush cluster add %s --token-file FILE`)", cc.Name, cc.Name)
+		return nil, fmt.Errorf("no token: give token or token_file (`hush cluster add %s --token-file FILE`)", cc.Name)
 	}
-	cfg := &api.Config{Address: cc.Address, Token: token}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if cc.CACert != "" {
 		pem, err := os.ReadFile(expandHome(cc.CACert))
 		if err != nil {
-			return nil, fmt.Errorf("cluster %s: read ca_cert: %w", cc.Name, err)
+			return nil, fmt.Errorf("read ca_cert: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("cluster %s: ca_cert %s holds no PEM certificate", cc.Name, cc.CACert)
+			return nil, fmt.Errorf("ca_cert %s holds no PEM certificate", cc.CACert)
 		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		cfg.HTTPClient = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	}
-	client, err := api.NewClient(cfg)
+	client, err := api.NewClient(&api.Config{Address: cc.Address, Token: token,
+		HTTPClient: &http.Client{Transport: tr, Timeout: timeout}})
 	if err != nil {
-		return nil, fmt.Errorf("cluster %s: %w", cc.Name, err)
+		return nil, err
 	}
 	return &cluster{Name: cc.Name, Address: cc.Address, Client: client}, nil
 }
@@ -139,17 +146,39 @@ func (f *fleet) target(name string) (*api.Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		return c.Client, nil
+		return c.usable()
 	case f.Default != nil:
-		return f.Default.Client, nil
+		return f.Default.usable()
 	}
 	return nil, fmt.Errorf("you have %d clusters and chose none: %s. Choose with `--cluster NAME` or `cluster:` under compute in the run spec, or set a default with `hush cluster add NAME ... --default`",
 		len(f.Clusters), strings.Join(f.Names(), ", "))
 }
 
-// targetFlag chooses the one cluster a command works on.
-func targetFlag() cli.Flag {
-	return &cli.StringFlag{Name: "cluster", Usage: "the `CLUSTER` to work on (default: the default cluster)"}
+// usable returns the cluster's client, or why its config entry is broken.
+func (c *cluster) usable() (*api.Client, error) {
+	if c.broken != nil {
+		return nil, fmt.Errorf("cluster %s: %w", c.Name, c.broken)
+	}
+	return c.Client, nil
+}
+
+// clusterFlag chooses the one cluster a command works on; usage says what
+// happens without it.
+func clusterFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: "cluster", Usage: "the `CLUSTER` to work on (default: " + usage + ")"}
+}
+
+// narrow returns the named cluster alone, or every cluster when name is
+// empty or HUSH_ADDR names the one agent.
+func (f *fleet) narrow(name string) ([]*cluster, error) {
+	if name == "" || f.Direct {
+		return f.Clusters, nil
+	}
+	c, err := f.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return []*cluster{c}, nil
 }
 
 // targetClient loads the clusters and returns the client of the one that
@@ -170,28 +199,72 @@ type result[T any] struct {
 }
 
 // fanOut calls do for every cluster at once, at most maxFanOut at a time,
-// each under its own timeout, and returns the results in cluster order.
+// and returns the results in cluster order. Each request do makes is bounded
+// by the fleet's timeout. Errors are explained for the person: a timeout
+// says so, and a rejected token names where it comes from.
 func fanOut[T any](ctx context.Context, f *fleet, clusters []*cluster, do func(context.Context, *cluster) (T, error)) []result[T] {
 	out := make([]result[T], len(clusters))
 	sem := make(chan struct{}, maxFanOut)
 	var wg sync.WaitGroup
 	for i, c := range clusters {
 		out[i].Cluster = c
+		if c.broken != nil {
+			out[i].Err = c.broken
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, f.Timeout)
-			defer cancel()
-			out[i].Value, out[i].Err = do(cctx, c)
-			if out[i].Err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-				out[i].Err = fmt.Errorf("no answer within %s: %w", f.Timeout, out[i].Err)
-			}
+			out[i].Value, out[i].Err = do(ctx, c)
+			out[i].Err = f.explain(c, out[i].Err)
 		}()
 	}
 	wg.Wait()
 	return out
+}
+
+// explain rewords the errors whose fix depends on the cluster config.
+func (f *fleet) explain(c *cluster, err error) error {
+	var uerr *url.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &uerr) && uerr.Timeout():
+		return fmt.Errorf("no answer within %s from %s (the timeout is set in %s)", f.Timeout, c.Address, f.ConfigPath)
+	case errors.Is(err, api.ErrUnauthorized) && !f.Direct:
+		return fmt.Errorf("the agent rejected your token: check the token or token_file of cluster %s in %s (`hush acl token create` on the cluster makes one)", c.Name, f.ConfigPath)
+	}
+	return err
+}
+
+// answered prints the failure of each cluster that did not answer, and
+// returns an error when none did: a listing from no cluster is not empty,
+// it is unknown. With one cluster its error is returned as it is.
+func answered[T any](ui *UI, results []result[T]) error {
+	failed := 0
+	for _, r := range results {
+		if r.Err != nil {
+			failed++
+		}
+	}
+	switch {
+	case failed == 0:
+		return nil
+	case len(results) == 1:
+		return results[0].Err
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			ui.Warn("cluster %s: %v", r.Cluster.Name, r.Err)
+		}
+	}
+	if failed == len(results) {
+		ui.Fail("No cluster answered")
+		return errReported
+	}
+	return nil
 }
 
 // reportFanOut says how a write to every cluster went. When every cluster

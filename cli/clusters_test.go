@@ -2,18 +2,23 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
+var errBroken = errors.New("read token_file: no such file")
+
 func TestFanOut(t *testing.T) {
 	f := &fleet{Timeout: 200 * time.Millisecond}
 	for i := range 40 {
 		f.Clusters = append(f.Clusters, &cluster{Name: fmt.Sprintf("c%d", i)})
 	}
+	f.Clusters[9].broken = errBroken
 	var running, most atomic.Int32
 	results := fanOut(context.Background(), f, f.Clusters, func(ctx context.Context, c *cluster) (string, error) {
 		n := running.Add(1)
@@ -25,8 +30,8 @@ func TestFanOut(t *testing.T) {
 			}
 		}
 		if c.Name == "c7" {
-			<-ctx.Done() // a cluster that never answers
-			return "", ctx.Err()
+			// What the HTTP client returns when a request times out.
+			return "", &url.Error{Op: "Get", URL: "http://c7/v1/secrets", Err: context.DeadlineExceeded}
 		}
 		time.Sleep(5 * time.Millisecond)
 		return c.Name, nil
@@ -42,6 +47,10 @@ func TestFanOut(t *testing.T) {
 		case want == "c7":
 			if r.Err == nil || !strings.Contains(r.Err.Error(), "no answer within 200ms") {
 				t.Errorf("the hung cluster: got %v, want no answer within 200ms", r.Err)
+			}
+		case want == "c9":
+			if !errors.Is(r.Err, errBroken) {
+				t.Errorf("the broken cluster: got %v, want its config error", r.Err)
 			}
 		case r.Err != nil || r.Value != want:
 			t.Errorf("cluster %s: got %q, %v", want, r.Value, r.Err)

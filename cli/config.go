@@ -153,10 +153,13 @@ func (c *cliConfig) cluster(name string) *clusterConfig {
 // save writes the config through a temporary file and a rename, mode 0600
 // in a 0700 directory: it holds tokens.
 func (c *cliConfig) save() error {
-	b, err := yaml.Marshal(c)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
 		return err
 	}
+	b := buf.Bytes()
 	dir := filepath.Dir(c.path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create config dir: %w", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -311,38 +312,63 @@ type createSecretOptions struct {
 
 // createSecret creates a secret on every cluster at once and reports how
 // each took it. The CLI chooses the id and creation time, so that every
-// cluster holds the same secret.
+// cluster holds the same secret. A name that some cluster already holds is
+// refused before anything is created: creating it elsewhere under a new id
+// would split the secret in two.
 func createSecret(ctx context.Context, f *fleet, opts *createSecretOptions) error {
 	req := *opts.Request
 	req.ID = ulid.Make().String()
 	req.CreatedAt = time.Now().UTC().Truncate(time.Second)
 	spec, _ := api.LookupType(req.Type)
+	if len(f.Clusters) > 1 {
+		if err := checkNameFree(ctx, f, req.Name); err != nil {
+			return err
+		}
+	}
 	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (*api.Secret, error) {
 		return c.Client.CreateSecret(ctx, &req)
 	})
-	created := 0
-	for _, r := range results {
-		if r.Err == nil {
-			created++
-		}
+	var apiErr *api.Error
+	if len(results) == 1 && errors.As(results[0].Err, &apiErr) && apiErr.Code == api.CodeSecretExists {
+		return existsError(req.Name, nil)
 	}
-	if created == 0 && allExist(results, req.Name) {
-		return fmt.Errorf("Secret %s already exists. Secrets cannot be modified: delete it with `hush delete secret %s` and create it again.", req.Name, req.Name)
-	}
-	if created > 0 {
+	if slices.ContainsFunc(results, func(r result[*api.Secret]) bool { return r.Err == nil }) {
 		opts.UI.Success("Created %s secret: %s", spec.Label, req.Name)
 	}
 	return reportFanOut(opts.UI, results)
 }
 
-// allExist reports whether every cluster refused because it holds a
-// secret of that name.
-func allExist[T any](results []result[T], name string) bool {
-	for _, r := range results {
-		var apiErr *api.Error
-		if !errors.As(r.Err, &apiErr) || !errors.Is(r.Err, api.ErrExists) || apiErr.Message != "secret "+name+" already exists" {
-			return false
+// checkNameFree fails when any cluster that answers holds a secret named
+// name. The clusters that do not answer fail the create itself.
+func checkNameFree(ctx context.Context, f *fleet, name string) error {
+	held := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (bool, error) {
+		_, err := c.Client.GetSecret(ctx, name)
+		if errors.Is(err, api.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	var holders []string
+	for _, r := range held {
+		if r.Value {
+			holders = append(holders, r.Cluster.Name)
 		}
 	}
-	return true
+	if len(holders) == 0 {
+		return nil
+	}
+	if len(holders) == len(f.Clusters) {
+		holders = nil
+	}
+	return existsError(name, holders)
+}
+
+// existsError says that a secret exists, on the named clusters (nil: on
+// all), and how to go on.
+func existsError(name string, on []string) error {
+	if on == nil {
+		return fmt.Errorf("Secret %s already exists. Secrets cannot be modified: delete it with `hush delete secret %s` and create it again.", name, name)
+	}
+	return fmt.Errorf("Secret %s already exists on %s, so nothing was created. Copy it to the other clusters with `hush sync secrets`, or delete it with `hush delete secret %s` and create it again.",
+		name, strings.Join(on, ", "), name)
 }

@@ -57,8 +57,8 @@ func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) er
 	listed := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]*api.Secret, error) {
 		return c.Client.ListSecrets(ctx, "")
 	})
-	if len(listed) == 1 && listed[0].Err != nil {
-		return listed[0].Err
+	if err := answered(opts.UI, listed); err != nil {
+		return err
 	}
 	var have []string
 	for _, r := range listed {

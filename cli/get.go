@@ -85,14 +85,13 @@ func getSecrets(ctx context.Context, f *fleet, opts *getSecretsOptions) error {
 	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]*api.Secret, error) {
 		return c.Client.ListSecrets(ctx, opts.Type)
 	})
-	if len(results) == 1 && results[0].Err != nil {
-		return results[0].Err
+	if err := answered(opts.UI, results); err != nil {
+		return err
 	}
 	var replicas []*replica
 	var unreachable []string
 	for _, r := range results {
 		if r.Err != nil {
-			opts.UI.Warn("cluster %s: %v", r.Cluster.Name, r.Err)
 			unreachable = append(unreachable, r.Cluster.Name)
 			continue
 		}
@@ -156,7 +155,7 @@ func getPluginsCommand(ui *UI) *cli.Command {
 		Name:    "plugins",
 		Aliases: []string{"plugin"},
 		Usage:   "list the agent's provider plugins and their state",
-		Flags:   []cli.Flag{outputFlag(), targetFlag()},
+		Flags:   []cli.Flag{outputFlag(), clusterFlag("the default cluster")},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usageErrorf(c, "`hush get plugins` takes no arguments; got %q", c.Args().First())

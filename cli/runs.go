@@ -47,14 +47,11 @@ func getRuns(ctx context.Context, f *fleet, output string, ui *UI) error {
 	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]*api.Run, error) {
 		return c.Client.ListRuns(ctx)
 	})
-	if len(results) == 1 && results[0].Err != nil {
-		return results[0].Err
+	if err := answered(ui, results); err != nil {
+		return err
 	}
 	var runs []*clusterRun
 	for _, r := range results {
-		if r.Err != nil {
-			ui.Warn("cluster %s: %v", r.Cluster.Name, r.Err)
-		}
 		for _, run := range r.Value {
 			runs = append(runs, &clusterRun{Run: run, Cluster: r.Cluster.Name})
 		}
@@ -86,10 +83,8 @@ func getRuns(ctx context.Context, f *fleet, output string, ui *UI) error {
 	}.print(ui, output, runs)
 }
 
-// clusterFlag chooses the cluster of a run command.
-func clusterFlag() cli.Flag {
-	return &cli.StringFlag{Name: "cluster", Usage: "the `CLUSTER` the run is on (default: whichever holds it)"}
-}
+// runClusterFlag chooses the cluster of a run command.
+func runClusterFlag() cli.Flag { return clusterFlag("whichever cluster holds the run") }
 
 // findRun finds a run by name or id on the named cluster, or else on
 // whichever cluster holds it.
@@ -98,13 +93,9 @@ func findRun(ctx context.Context, cl string, ref string) (*cluster, *api.Run, er
 	if err != nil {
 		return nil, nil, err
 	}
-	clusters := f.Clusters
-	if cl != "" && !f.Direct {
-		c, err := f.Lookup(cl)
-		if err != nil {
-			return nil, nil, err
-		}
-		clusters = []*cluster{c}
+	clusters, err := f.narrow(cl)
+	if err != nil {
+		return nil, nil, err
 	}
 	results := fanOut(ctx, f, clusters, func(ctx context.Context, c *cluster) (*api.Run, error) {
 		return c.Client.GetRun(ctx, ref)
@@ -147,7 +138,7 @@ func logsCommand(ui *UI) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing until the run ends"},
 			&cli.IntFlag{Name: "tail", Value: -1, Usage: "print only the last `N` lines"},
-			clusterFlag(),
+			runClusterFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if err := exactArgs(c, 1, "one run name or id"); err != nil {
@@ -179,7 +170,7 @@ func describeCommand(ui *UI) *cli.Command {
 			Name:      "run",
 			Usage:     "show a run's details and events",
 			ArgsUsage: "RUN",
-			Flags:     []cli.Flag{outputFlag(), clusterFlag()},
+			Flags:     []cli.Flag{outputFlag(), runClusterFlag()},
 			Action: func(c *cli.Context) error {
 				if err := exactArgs(c, 1, "one run name or id"); err != nil {
 					return err
@@ -264,7 +255,7 @@ func stopCommand(ui *UI) *cli.Command {
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "all", Usage: "stop all your active runs"},
 				&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
-				clusterFlag(),
+				runClusterFlag(),
 			},
 			Action: func(c *cli.Context) error {
 				return runsAction(c, ui, "stop", func(r *api.Run) bool { return !r.Status.Done() },
@@ -286,7 +277,7 @@ func deleteRunsCommand(ui *UI) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all", Usage: "delete all your runs"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
-			clusterFlag(),
+			runClusterFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			return runsAction(c, ui, "delete", func(*api.Run) bool { return true },
@@ -297,7 +288,7 @@ func deleteRunsCommand(ui *UI) *cli.Command {
 
 // runsAction applies do to the named runs, or with --all to every run that
 // all selects, on every cluster (or the one --cluster names), after
-// checking that every name exists.
+// checking that every name exists and names one run.
 func runsAction(c *cli.Context, ui *UI, verb string, all func(*api.Run) bool,
 	do func(context.Context, *api.Client, string) error) error {
 	names, doAll := c.Args().Slice(), c.Bool("all")
@@ -311,65 +302,81 @@ func runsAction(c *cli.Context, ui *UI, verb string, all func(*api.Run) bool,
 	if err != nil {
 		return err
 	}
-	clusters := f.Clusters
-	if cl := c.String("cluster"); cl != "" && !f.Direct {
-		one, err := f.Lookup(cl)
-		if err != nil {
-			return err
-		}
-		clusters = []*cluster{one}
+	clusters, err := f.narrow(c.String("cluster"))
+	if err != nil {
+		return err
 	}
 	ctx := c.Context
 	listed := fanOut(ctx, f, clusters, func(ctx context.Context, c *cluster) ([]*api.Run, error) {
 		return c.Client.ListRuns(ctx)
 	})
-	// Each target is shown as "name", or "name (cluster)" with several.
-	clientOf := map[string]*api.Client{}
-	refOf := map[string]string{}
-	var targets, missing []string
-	add := func(cl *cluster, ref string) {
-		label := ref
-		if len(clusters) > 1 {
-			label = ref + " (" + cl.Name + ")"
-		}
-		targets = append(targets, label)
-		clientOf[label], refOf[label] = cl.Client, ref
+	if err := answered(ui, listed); err != nil {
+		return err
 	}
-	for _, r := range listed {
-		if r.Err != nil {
-			if len(listed) == 1 {
-				return r.Err
-			}
-			ui.Warn("cluster %s: %v", r.Cluster.Name, r.Err)
-		}
-	}
+	var targets []runTarget
 	if doAll {
 		for _, r := range listed {
 			for _, run := range r.Value {
 				if all(run) {
-					add(r.Cluster, run.Name)
+					targets = append(targets, runTarget{r.Cluster, run.Name})
 				}
 			}
 		}
-	} else {
-		for _, n := range names {
-			found := false
-			for _, r := range listed {
-				if slices.ContainsFunc(r.Value, func(run *api.Run) bool { return run.Name == n || run.ID == n }) {
-					add(r.Cluster, n)
-					found = true
-				}
-			}
-			if !found {
-				missing = append(missing, n)
+	} else if targets, err = namedRuns(listed, names); err != nil {
+		return err
+	}
+	labels := make([]string, len(targets))
+	byLabel := map[string]runTarget{}
+	for i, t := range targets {
+		labels[i] = t.ref
+		if len(clusters) > 1 {
+			labels[i] += " (" + t.cluster.Name + ")"
+		}
+		byLabel[labels[i]] = t
+	}
+	return applyEach(ui, c.Bool("yes"), labels, action{noun: "run", verb: verb, done: pastTense(verb), nothing: "Nothing done"},
+		func(label string) error { return do(ctx, byLabel[label].cluster.Client, byLabel[label].ref) })
+}
+
+// runTarget is a run, by name or id, on a cluster.
+type runTarget struct {
+	cluster *cluster
+	ref     string
+}
+
+// namedRuns finds each named run on the clusters that listed theirs. A
+// name must name one run: one held by several clusters needs --cluster.
+func namedRuns(listed []result[[]*api.Run], names []string) ([]runTarget, error) {
+	var targets []runTarget
+	var missing, ambiguous []string
+	for _, n := range names {
+		var on []*cluster
+		for _, r := range listed {
+			if slices.ContainsFunc(r.Value, func(run *api.Run) bool { return run.Name == n || run.ID == n }) {
+				on = append(on, r.Cluster)
 			}
 		}
+		switch len(on) {
+		case 0:
+			missing = append(missing, n)
+		case 1:
+			targets = append(targets, runTarget{on[0], n})
+		default:
+			where := make([]string, len(on))
+			for i, c := range on {
+				where[i] = c.Name
+			}
+			ambiguous = append(ambiguous, fmt.Sprintf("%s (on %s)", n, strings.Join(where, ", ")))
+		}
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("no run named %s: nothing was done; `hush get runs` lists your runs", strings.Join(missing, ", "))
+	switch {
+	case len(missing) > 0:
+		return nil, fmt.Errorf("no run named %s: nothing was done; `hush get runs` lists your runs", strings.Join(missing, ", "))
+	case len(ambiguous) > 0:
+		return nil, fmt.Errorf("more than one run is named %s: nothing was done; choose the cluster with --cluster, or give the run's id",
+			strings.Join(ambiguous, ", "))
 	}
-	return applyEach(ui, c.Bool("yes"), targets, action{noun: "run", verb: verb, done: pastTense(verb), nothing: "Nothing done"},
-		func(label string) error { return do(ctx, clientOf[label], refOf[label]) })
+	return targets, nil
 }
 
 func pastTense(verb string) string {
@@ -387,7 +394,7 @@ func imageCommand(ui *UI) *cli.Command {
 			Name:      "import",
 			Usage:     "load an OCI or Docker image archive into the agent's containerd (needs a management token)",
 			ArgsUsage: "FILE.tar",
-			Flags:     []cli.Flag{targetFlag()},
+			Flags:     []cli.Flag{clusterFlag("the default cluster")},
 			Action: func(c *cli.Context) error {
 				if err := exactArgs(c, 1, "one image archive"); err != nil {
 					return err

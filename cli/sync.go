@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
+
 	"fmt"
 	"slices"
 	"strings"
@@ -55,53 +55,18 @@ type syncOptions struct {
 	UI     *UI
 }
 
-// stepKind is what a step of a plan does on one cluster.
-type stepKind int
-
-const (
-	stepCreate stepKind = iota
-	stepDelete
-	stepReplace
-)
-
-func (k stepKind) symbol() string { return [...]string{"+", "-", "~"}[k] }
-
-// step is one change to one cluster.
-type step struct {
-	Kind    stepKind
-	Cluster string
-	Name    string
-	// ID is the id deleted (stepDelete) or created (stepCreate, stepReplace).
-	ID string
-	// OldID is the id a replace deletes.
-	OldID string
-	// From is the cluster a sync copies the secret from; Request is what
-	// an apply creates instead.
-	From    string
-	Request *api.CreateSecretRequest
-	Why     string
-}
-
-// syncPlan is what sync would do.
-type syncPlan struct {
-	Steps []step
-	// Conflicts describe names held with different ids that --prefer did
-	// not settle.
-	Conflicts []string
-}
-
 // planSync works out how to bring the replicas in step: a deleted id is
 // deleted everywhere, a live id is copied where it is missing, and a name
 // held with several live ids is a conflict unless prefer settles it.
-func planSync(replicas []*replica, prefer string) *syncPlan {
-	plan := &syncPlan{}
+func planSync(replicas []*replica, prefer string) *secretPlan {
+	plan := &secretPlan{}
 	for _, c := range collate(replicas) {
 		for id, holders := range c.Holders {
 			if len(c.Dead[id]) == 0 {
 				continue
 			}
 			for _, cl := range holders {
-				plan.Steps = append(plan.Steps, step{Kind: stepDelete, Cluster: cl, Name: c.Name, ID: id,
+				plan.Steps = append(plan.Steps, step{Kind: stepDelete, Cluster: cl, Name: c.Name, Type: c.Meta[id].Type, ID: id,
 					Why: "deleted on " + strings.Join(c.Dead[id], ", ")})
 			}
 		}
@@ -123,17 +88,18 @@ func planSync(replicas []*replica, prefer string) *syncPlan {
 					continue
 				}
 				for _, cl := range c.Holders[id] {
-					plan.Steps = append(plan.Steps, step{Kind: stepDelete, Cluster: cl, Name: c.Name, ID: id, Why: why})
+					plan.Steps = append(plan.Steps, step{Kind: stepDelete, Cluster: cl, Name: c.Name, Type: c.Meta[id].Type, ID: id, Why: why})
 				}
 			}
 		}
 		for _, r := range replicas {
 			if !slices.Contains(c.Holders[keep], r.Cluster) {
-				plan.Steps = append(plan.Steps, step{Kind: stepCreate, Cluster: r.Cluster, Name: c.Name, ID: keep,
+				plan.Steps = append(plan.Steps, step{Kind: stepCreate, Cluster: r.Cluster, Name: c.Name, Type: c.Meta[keep].Type, ID: keep,
 					From: c.Holders[keep][0], Why: "copied from " + c.Holders[keep][0]})
 			}
 		}
 	}
+	plan.checkUnique(replicas)
 	return plan
 }
 
@@ -156,6 +122,8 @@ func settle(c *copies, live []string, prefer string) (keep, why string) {
 }
 
 // syncSecrets compares every cluster, prints the plan, and carries it out.
+// It exits 1 while anything stays out of step: a cluster that did not
+// answer, a conflict, or a change that failed; a dry run too.
 func syncSecrets(ctx context.Context, f *fleet, opts *syncOptions) error {
 	ui := opts.UI
 	replicas, failed := fetchReplicas(ctx, f)
@@ -173,58 +141,39 @@ func syncSecrets(ctx context.Context, f *fleet, opts *syncOptions) error {
 		ui.Fail("%s", c)
 	}
 	if len(plan.Conflicts) > 0 {
-		ui.Hint("Keep one with `hush sync secrets --prefer newest`, or `--prefer CLUSTER` to keep that cluster's copy.")
+		ui.Hint("Keep one id with `hush sync secrets --prefer newest`, or `--prefer CLUSTER` to keep that cluster's copy.")
 	}
+	inStep := len(plan.Conflicts) == 0 && len(failed) == 0
 	switch {
 	case opts.DryRun:
 		ui.Info("Dry run: nothing was changed (%d change(s) planned)", len(plan.Steps))
-	case len(plan.Steps) == 0 && len(plan.Conflicts) == 0 && len(failed) == 0 && len(replicas) == 1:
-		ui.Success("There is one cluster, so it is in sync; add more with `hush cluster add`")
-	case len(plan.Steps) == 0 && len(plan.Conflicts) == 0 && len(failed) == 0:
-		ui.Success("All %d clusters are in sync", len(replicas))
 	case len(plan.Steps) > 0:
 		if err := carryOut(ctx, f, plan.Steps, ui); err != nil {
-			ui.Hint("Run `hush sync secrets` again when the failed clusters answer.")
+			ui.Hint("Run `hush sync secrets` again once the failures above are fixed.")
 			return err
 		}
-		ui.Success("Applied %d change(s); the clusters hold the same secrets", len(plan.Steps))
+		if inStep {
+			ui.Success("Applied %d change(s); the clusters hold the same secrets", len(plan.Steps))
+		} else {
+			ui.Success("Applied %d change(s)", len(plan.Steps))
+		}
+	case !inStep:
+	case f.Direct:
+		ui.Info("%s names one agent, so there is nothing to sync it with; unset %s and %s to sync the clusters of your config",
+			api.EnvAddr, api.EnvAddr, api.EnvToken)
+	case len(replicas) == 1:
+		ui.Success("There is one cluster, so it is in sync; add more with `hush cluster add`")
+	default:
+		ui.Success("All %d clusters are in sync", len(replicas))
 	}
 	if len(failed) > 0 {
 		ui.Warn("%d of %d clusters did not answer and were not synced; run `hush sync secrets` again when they do",
 			len(failed), len(f.Clusters))
-		return errReported
 	}
-	if len(plan.Conflicts) > 0 && !opts.DryRun {
+	if !inStep {
 		return errReported
 	}
 	return nil
-}
-
-// printSteps lists a plan's steps cluster by cluster, saying so for the
-// clusters it leaves as they are.
-func printSteps(ui *UI, clusters []string, steps []step) {
-	for _, cl := range clusters {
-		var lines []string
-		for _, s := range steps {
-			if s.Cluster != cl {
-				continue
-			}
-			id := s.ID
-			if s.Kind == stepReplace {
-				id = s.OldID + " -> " + s.ID
-			}
-			line := fmt.Sprintf("    %s %s (%s)", s.Kind.symbol(), s.Name, id)
-			if s.Why != "" {
-				line += ": " + s.Why
-			}
-			lines = append(lines, line)
-		}
-		if len(lines) == 0 {
-			fmt.Fprintf(ui.out, "  cluster %s: no changes\n", cl)
-			continue
-		}
-		fmt.Fprintf(ui.out, "  cluster %s:\n%s\n", cl, strings.Join(lines, "\n"))
-	}
 }
 
 // clusterNames returns the names of the replicas' clusters.
@@ -234,82 +183,4 @@ func clusterNames(replicas []*replica) []string {
 		names[i] = r.Cluster
 	}
 	return names
-}
-
-// carryOut applies steps on every cluster at once: on each cluster its
-// deletes first, so a replaced or conflicting secret makes room, then its
-// creates. Values of copied secrets are read from the cluster they come
-// from and go only to the agents that get them.
-func carryOut(ctx context.Context, f *fleet, steps []step, ui *UI) error {
-	var targets []*cluster
-	for _, c := range f.Clusters {
-		if slices.ContainsFunc(steps, func(s step) bool { return s.Cluster == c.Name }) {
-			targets = append(targets, c)
-		}
-	}
-	results := fanOut(ctx, f, targets, func(ctx context.Context, c *cluster) (int, error) {
-		done := 0
-		mine := slices.DeleteFunc(slices.Clone(steps), func(s step) bool { return s.Cluster != c.Name })
-		slices.SortStableFunc(mine, func(a, b step) int { return int(b.Kind) - int(a.Kind) })
-		for _, s := range mine {
-			if err := s.apply(ctx, f, c); err != nil {
-				return done, err
-			}
-			done++
-		}
-		return done, nil
-	})
-	applied, failed := 0, 0
-	for _, r := range results {
-		applied += r.Value
-		if r.Err != nil {
-			failed++
-			ui.Fail("cluster %s: %v", r.Cluster.Name, r.Err)
-		}
-	}
-	if failed > 0 {
-		ui.Warn("Applied %d of %d change(s); %d of %d clusters failed", applied, len(steps), failed, len(results))
-		return errReported
-	}
-	return nil
-}
-
-// apply carries out one sync step on cluster c.
-func (s step) apply(ctx context.Context, f *fleet, c *cluster) error {
-	switch s.Kind {
-	case stepDelete:
-		err := c.Client.DeleteSecretID(ctx, s.Name, s.ID)
-		if err != nil && !errors.Is(err, api.ErrNotFound) {
-			return fmt.Errorf("delete secret %s: %w", s.Name, err)
-		}
-		return nil
-	case stepReplace:
-		err := c.Client.DeleteSecretID(ctx, s.Name, s.OldID)
-		if err != nil && !errors.Is(err, api.ErrNotFound) {
-			return fmt.Errorf("replace secret %s: %w", s.Name, err)
-		}
-		fallthrough
-	default:
-		if s.Request != nil {
-			if _, err := c.Client.CreateSecret(ctx, s.Request); err != nil {
-				return fmt.Errorf("create secret %s: %w", s.Name, err)
-			}
-			return nil
-		}
-		from, err := f.Lookup(s.From)
-		if err != nil {
-			return err
-		}
-		exp, err := from.Client.ExportSecret(ctx, s.Name)
-		if err != nil {
-			return fmt.Errorf("export secret %s from %s: %w", s.Name, s.From, err)
-		}
-		if exp.ID != s.ID {
-			return fmt.Errorf("secret %s changed on %s while syncing: run `hush sync secrets` again", s.Name, s.From)
-		}
-		if _, err := c.Client.CreateSecret(ctx, exp); err != nil {
-			return fmt.Errorf("copy secret %s from %s: %w", s.Name, s.From, err)
-		}
-		return nil
-	}
 }

@@ -10,13 +10,15 @@ import (
 	"github.com/hush-sh/hush/sdk/api"
 )
 
-// held builds a replica from "name=id" pairs and tombstoned "name=id" pairs.
+// held builds a replica from "name=id" or "name=id:type" secrets and
+// tombstoned "name=id" pairs.
 func held(cluster string, secrets []string, graves ...string) *replica {
 	r := &replica{Cluster: cluster, Secrets: map[string]*api.Secret{}, Tombstones: map[string]*api.Tombstone{}}
 	for _, s := range secrets {
+		s, typ, _ := strings.Cut(s, ":")
 		name, id, _ := strings.Cut(s, "=")
 		// Later ids are newer, as ULIDs are.
-		r.Secrets[name] = &api.Secret{Name: name, ID: id, CreatedAt: time.Unix(int64(id[0]), 0)}
+		r.Secrets[name] = &api.Secret{Name: name, ID: id, Type: api.SecretType(typ), CreatedAt: time.Unix(int64(id[0]), 0)}
 	}
 	for _, g := range graves {
 		name, id, _ := strings.Cut(g, "=")
@@ -72,6 +74,15 @@ func TestPlanSync(t *testing.T) {
 			replicas: []*replica{held("a", []string{"x=1"}), held("b", []string{"x=2"}), held("c", nil)},
 			prefer:   "a",
 			want:     []string{"+ b x=1 from a", "+ c x=1 from a", "- b x=2"},
+		},
+		"two git-ssh keys cannot meet": {
+			replicas:  []*replica{held("a", []string{"k1=1:git-ssh"}), held("b", []string{"k2=2:git-ssh"}), held("c", nil)},
+			want:      []string{"+ c k1=1 from a"},
+			conflicts: 3,
+		},
+		"a deleted git-ssh key makes room": {
+			replicas: []*replica{held("a", []string{"k2=2:git-ssh"}, "k1=1"), held("b", []string{"k1=1:git-ssh"})},
+			want:     []string{"+ b k2=2 from a", "- b k1=1"},
 		},
 		"prefer a cluster that holds none": {
 			replicas:  []*replica{held("a", []string{"x=1"}), held("b", []string{"x=2"}), held("c", nil)},

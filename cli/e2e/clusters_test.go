@@ -167,8 +167,18 @@ func TestClustersFanOutSyncAndTombstones(t *testing.T) {
 		t.Errorf("get clusters with c down: %s", r)
 	}
 
-	// Back up, c is drift until sync repairs it.
+	// Back up, c is drift until sync repairs it; creating the secret again
+	// would split it under two ids, so it is refused.
 	f.restart("c")
+	before := f.ids("a")["db-pass"]
+	r = f.hush("", "create", "secret", "env", "DB_PASS="+v2)
+	if r.code != 1 || !strings.Contains(r.stderr, "Secret db-pass already exists on a, b, so nothing was created") ||
+		!strings.Contains(r.stderr, "hush sync secrets") {
+		t.Errorf("create again after a partial create: %s", r)
+	}
+	if _, ok := f.ids("c")["db-pass"]; ok || f.ids("a")["db-pass"] != before {
+		t.Fatal("a refused create changed a cluster")
+	}
 	r = f.mustHush("", "get", "secrets")
 	if !strings.Contains(r.stdout, "CLUSTERS") || !strings.Contains(r.stdout, "2/3, missing: c") || !strings.Contains(r.stdout, "3/3") {
 		t.Errorf("get secrets: want CLUSTERS with 3/3 and 2/3, missing: c; got %s", r)
@@ -350,6 +360,32 @@ func TestClusterConfig(t *testing.T) {
 		t.Errorf("remove an unknown cluster: %s", r)
 	}
 
+	// A rejected token is not saved; a broken entry fails only its cluster.
+	wrong := writeFile(t, f.home, "wrong.token", "hush_wrong")
+	if r := f.hush("", "cluster", "add", "c", "--address", f.agents["a"].addr, "--token-file", wrong); r.code != 1 ||
+		!strings.Contains(r.stderr, "cluster c rejected the token") {
+		t.Errorf("add with a wrong token: %s", r)
+	}
+	if r := f.mustHush("", "get", "clusters", "-o", "name"); r.stdout != "b\na\n" {
+		t.Errorf("clusters after a refused add: got %q, want b and a", r.stdout)
+	}
+	b, _ = os.ReadFile(cfg)
+	broken := string(b) + "  - name: gone\n    address: http://127.0.0.1:1\n    token_file: " + filepath.Join(f.home, "missing.token") + "\n"
+	if err := os.WriteFile(cfg, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.agents["b"].mustHush(f.tokens["b"], "", "create", "secret", "env", "ONLY_B=only-b-value-1c3e")
+	r = f.mustHush("", "get", "secrets")
+	if !strings.Contains(r.stdout, "only-b") || !strings.Contains(r.stderr, "cluster gone: read token_file") {
+		t.Errorf("get secrets with a broken entry: want b's secret and gone's error; got %s", r)
+	}
+	for _, n := range f.names {
+		f.agents[n].stop()
+	}
+	if r := f.hush("", "get", "secrets"); r.code != 1 || !strings.Contains(r.stderr, "No cluster answered") {
+		t.Errorf("get secrets with every cluster down: %s", r)
+	}
+
 	bad := map[string]struct{ config, want string }{
 		"unknown field": {"clusters:\n  - name: a\n    adress: http://x\n", "line 3: field adress not found"},
 		"bad name":      {"clusters:\n  - name: A_1\n    address: http://127.0.0.1:1\n    token: t\n", `cluster name "A_1" is not valid`},
@@ -394,6 +430,17 @@ func TestRunsAcrossClusters(t *testing.T) {
 	}
 	if r = f.mustHush("", "describe", "run", "on-default", "-o", "name"); r.stdout != "on-default\n" {
 		t.Errorf("describe a run on a: %s", r)
+	}
+	// A name on two clusters is refused until one is chosen.
+	twice := writeSpec(t, "twice", "busybox", "true")
+	f.mustHush("", "run", "-f", twice, "--cluster", "a")
+	f.mustHush("", "run", "-f", twice, "--cluster", "b")
+	if r = f.hush("", "delete", "run", "twice", "-y"); r.code != 1 || !strings.Contains(r.stderr, "more than one run is named twice (on a, b)") {
+		t.Errorf("delete a run named on two clusters: %s", r)
+	}
+	f.mustHush("", "delete", "run", "twice", "--cluster", "b", "-y")
+	if code, _ := f.agents["a"].request("GET", "/v1/runs/twice", f.tokens["a"], ""); code != 200 {
+		t.Error("deleting b's run deleted a's")
 	}
 	f.mustHush("", "delete", "runs", "--all", "-y")
 	if r = f.mustHush("", "get", "runs", "-o", "name"); r.stdout != "" {

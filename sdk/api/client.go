@@ -26,14 +26,20 @@ const (
 // DefaultAddress is where an agent listens unless told otherwise.
 const DefaultAddress = "http://127.0.0.1:4747"
 
+// DefaultTimeout bounds each ordinary request of a client made without an
+// HTTPClient. Streams, such as followed logs, are bounded only by their
+// context.
+const DefaultTimeout = 30 * time.Second
+
 // Config says how to reach one agent.
 type Config struct {
 	// Address is the agent's base URL, such as http://127.0.0.1:4747.
 	Address string
 	// Token is sent as a bearer token with every request.
 	Token string
-	// HTTPClient is used for requests; nil means a client with a 30s timeout
-	// for ordinary requests.
+	// HTTPClient is used for requests; nil means a client with
+	// DefaultTimeout. Its timeout bounds ordinary requests, not streams or
+	// requests that last as long as a run's stop.
 	HTTPClient *http.Client
 }
 
@@ -82,7 +88,7 @@ func NewClient(cfg *Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+		hc = &http.Client{Timeout: DefaultTimeout}
 	}
 	stream := *hc
 	stream.Timeout = 0

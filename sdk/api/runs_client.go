@@ -48,7 +48,13 @@ func (c *Client) StopRun(ctx context.Context, ref string) (*Run, error) {
 
 // DeleteRun deletes a run and its logs, stopping it first if it is active.
 func (c *Client) DeleteRun(ctx context.Context, ref string) error {
-	return c.do(ctx, http.MethodDelete, "/v1/runs/"+url.PathEscape(ref), nil, nil, nil)
+	// Deleting an active run waits for it to stop, which may take the
+	// runtime's grace period: longer than an ordinary request.
+	resp, err := c.send(ctx, c.stream, http.MethodDelete, "/v1/runs/"+url.PathEscape(ref), nil, nil, "")
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
 }
 
 // LogsOptions select what RunLogs returns.
