@@ -176,8 +176,10 @@ type clusterStatus struct {
 	Address   string `json:"address" yaml:"address"`
 	Default   bool   `json:"default" yaml:"default"`
 	Reachable bool   `json:"reachable" yaml:"reachable"`
-	Version   string `json:"version,omitempty" yaml:"version,omitempty"`
-	Secrets   int    `json:"secrets" yaml:"secrets"`
+	// Status is reachable, unreachable, or "token rejected".
+	Status  string `json:"status" yaml:"status"`
+	Version string `json:"version,omitempty" yaml:"version,omitempty"`
+	Secrets int    `json:"secrets" yaml:"secrets"`
 	// LatencyMS is the round trip of the status call.
 	LatencyMS float64 `json:"latency_ms" yaml:"latency_ms"`
 	Error     string  `json:"error,omitempty" yaml:"error,omitempty"`
@@ -218,14 +220,26 @@ func getClusters(ctx context.Context, f *fleet, output string, ui *UI) error {
 			secrets, err = c.Client.ListSecrets(ctx, "")
 			st.Secrets = len(secrets)
 		}
+		switch {
+		case err == nil:
+			st.Status = "reachable"
+		case errors.Is(err, api.ErrUnauthorized):
+			st.Status, st.Reachable = "token rejected", false
+		default:
+			st.Status, st.Reachable = "unreachable", false
+		}
 		if err != nil {
-			st.Error = err.Error()
+			st.Error = f.explain(c, err).Error()
 		}
 		return st, nil
 	})
 	rows := make([]*clusterStatus, len(results))
 	for i, r := range results {
 		rows[i] = r.Value
+		if r.Err != nil { // a config entry that cannot be used
+			rows[i] = &clusterStatus{Name: r.Cluster.Name, Address: r.Cluster.Address, Default: r.Cluster == f.Default,
+				Status: "misconfigured", Error: r.Err.Error()}
+		}
 	}
 	err := listing[*clusterStatus]{
 		empty:  "No clusters. Add one with `hush cluster add NAME --address URL --token-file FILE`.",
@@ -237,9 +251,9 @@ func getClusters(ctx context.Context, f *fleet, output string, ui *UI) error {
 				name += " (default)"
 			}
 			if !s.Reachable {
-				return []string{name, s.Address, "unreachable", "-", "-", "-"}
+				return []string{name, s.Address, s.Status, "-", "-", "-"}
 			}
-			return []string{name, s.Address, "reachable", s.Version, strconv.Itoa(s.Secrets),
+			return []string{name, s.Address, s.Status, s.Version, strconv.Itoa(s.Secrets),
 				strconv.FormatFloat(s.LatencyMS, 'f', 1, 64) + "ms"}
 		},
 	}.print(ui, output, rows)

@@ -37,7 +37,9 @@ type cliConfig struct {
 	Default string `yaml:"default,omitempty"`
 	// Timeout bounds the work on each cluster, as a Go duration; empty
 	// means 10s.
-	Timeout  string           `yaml:"timeout,omitempty"`
+	Timeout string `yaml:"timeout,omitempty"`
+	// Clusters are every cluster the CLI works on, in the order it lists
+	// them.
 	Clusters []*clusterConfig `yaml:"clusters"`
 
 	path string
@@ -45,7 +47,10 @@ type cliConfig struct {
 
 // clusterConfig is how to reach one cluster's agent.
 type clusterConfig struct {
-	Name    string `yaml:"name"`
+	// Name is how commands and messages name the cluster; it need not be
+	// the name its agents were given.
+	Name string `yaml:"name"`
+	// Address is an agent of the cluster, as http(s)://HOST:PORT.
 	Address string `yaml:"address"`
 	// Token is the user's token for the cluster; TokenFile names a file
 	// holding it instead.

@@ -366,6 +366,15 @@ func TestClusterConfig(t *testing.T) {
 		!strings.Contains(r.stderr, "cluster c rejected the token") {
 		t.Errorf("add with a wrong token: %s", r)
 	}
+	tokenFile := writeFile(t, f.home, "c.token", f.tokens["a"])
+	f.mustHush("", "cluster", "add", "c", "--address", f.agents["a"].addr, "--token-file", tokenFile)
+	if err := os.WriteFile(tokenFile, []byte("hush_revoked"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.mustHush("", "get", "clusters"); !regexp.MustCompile(`c +http://\S+ +token rejected`).MatchString(r.stdout) {
+		t.Errorf("get clusters with a rejected token: %s", r)
+	}
+	f.mustHush("", "cluster", "remove", "c")
 	if r := f.mustHush("", "get", "clusters", "-o", "name"); r.stdout != "b\na\n" {
 		t.Errorf("clusters after a refused add: got %q, want b and a", r.stdout)
 	}
@@ -378,6 +387,10 @@ func TestClusterConfig(t *testing.T) {
 	r = f.mustHush("", "get", "secrets")
 	if !strings.Contains(r.stdout, "only-b") || !strings.Contains(r.stderr, "cluster gone: read token_file") {
 		t.Errorf("get secrets with a broken entry: want b's secret and gone's error; got %s", r)
+	}
+	r = f.mustHush("", "get", "clusters")
+	if !regexp.MustCompile(`gone +http://127.0.0.1:1 +misconfigured`).MatchString(r.stdout) {
+		t.Errorf("get clusters with a broken entry: %s", r)
 	}
 	for _, n := range f.names {
 		f.agents[n].stop()
