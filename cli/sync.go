@@ -79,6 +79,9 @@ func planSync(replicas []*replica, prefer string) *secretPlan {
 			var why string
 			keep, why = settle(c, live, prefer)
 			if keep == "" {
+				if why == "" {
+					why = "; keep one with `--prefer newest`, or `--prefer CLUSTER` to keep that cluster's"
+				}
 				plan.Conflicts = append(plan.Conflicts, fmt.Sprintf("secret %s is held with different ids: %s%s",
 					c.Name, c.describeHolders(live), why))
 				continue
@@ -139,9 +142,6 @@ func syncSecrets(ctx context.Context, f *fleet, opts *syncOptions) error {
 	}
 	for _, c := range plan.Conflicts {
 		ui.Fail("%s", c)
-	}
-	if len(plan.Conflicts) > 0 {
-		ui.Hint("Keep one id with `hush sync secrets --prefer newest`, or `--prefer CLUSTER` to keep that cluster's copy.")
 	}
 	inStep := len(plan.Conflicts) == 0 && len(failed) == 0
 	switch {
