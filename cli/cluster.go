@@ -176,7 +176,8 @@ type clusterStatus struct {
 	Address   string `json:"address" yaml:"address"`
 	Default   bool   `json:"default" yaml:"default"`
 	Reachable bool   `json:"reachable" yaml:"reachable"`
-	// Status is reachable, unreachable, or "token rejected".
+	// Status is reachable, unreachable, "token rejected" (the agent
+	// answered), or misconfigured (the config entry cannot be used).
 	Status  string `json:"status" yaml:"status"`
 	Version string `json:"version,omitempty" yaml:"version,omitempty"`
 	Secrets int    `json:"secrets" yaml:"secrets"`
@@ -224,7 +225,7 @@ func getClusters(ctx context.Context, f *fleet, output string, ui *UI) error {
 		case err == nil:
 			st.Status = "reachable"
 		case errors.Is(err, api.ErrUnauthorized):
-			st.Status, st.Reachable = "token rejected", false
+			st.Status, st.Reachable = "token rejected", true // it answered
 		default:
 			st.Status, st.Reachable = "unreachable", false
 		}
@@ -250,7 +251,7 @@ func getClusters(ctx context.Context, f *fleet, output string, ui *UI) error {
 			if s.Default {
 				name += " (default)"
 			}
-			if !s.Reachable {
+			if s.Status != "reachable" {
 				return []string{name, s.Address, s.Status, "-", "-", "-"}
 			}
 			return []string{name, s.Address, s.Status, s.Version, strconv.Itoa(s.Secrets),

@@ -225,18 +225,28 @@ func fanOut[T any](ctx context.Context, f *fleet, clusters []*cluster, do func(c
 	return out
 }
 
-// explain rewords the errors whose fix depends on the cluster config.
+// explain adds to the errors whose fix lies in the cluster config where to
+// make it.
 func (f *fleet) explain(c *cluster, err error) error {
 	var uerr *url.Error
 	switch {
-	case err == nil:
-		return nil
+	case err == nil || f.Direct:
+		return err
 	case errors.As(err, &uerr) && uerr.Timeout():
-		return fmt.Errorf("no answer within %s from %s (the timeout is set in %s)", f.Timeout, c.Address, f.ConfigPath)
-	case errors.Is(err, api.ErrUnauthorized) && !f.Direct:
-		return fmt.Errorf("the agent rejected your token: check the token or token_file of cluster %s in %s (`hush acl token create` on the cluster makes one)", c.Name, f.ConfigPath)
+		return fmt.Errorf("%w (no answer within %s; the timeout is set in %s)", err, f.Timeout, f.ConfigPath)
+	case errors.Is(err, api.ErrUnauthorized):
+		return fmt.Errorf("%w (check the token or token_file of cluster %s in %s; `hush acl token create` on the cluster makes one)", err, c.Name, f.ConfigPath)
 	}
 	return err
+}
+
+// named returns the result's error, naming the cluster when the error is
+// about its config entry and would not say which.
+func (r result[T]) named() error {
+	if r.Err != nil && r.Cluster.broken != nil {
+		return fmt.Errorf("cluster %s: %w", r.Cluster.Name, r.Err)
+	}
+	return r.Err
 }
 
 // answered prints the failure of each cluster that did not answer, and
@@ -253,7 +263,7 @@ func answered[T any](ui *UI, results []result[T]) error {
 	case failed == 0:
 		return nil
 	case len(results) == 1:
-		return results[0].Err
+		return results[0].named()
 	}
 	for _, r := range results {
 		if r.Err != nil {
@@ -268,9 +278,10 @@ func answered[T any](ui *UI, results []result[T]) error {
 }
 
 // reportFanOut says how a write to every cluster went. When every cluster
-// took it: "Synced to all clusters". Otherwise one failure line per cluster
-// and a summary pointing at `hush sync secrets`, and errReported for exit
-// code 1. A single cluster that failed gives its error as it is.
+// took it: "Synced to all clusters". Otherwise one failure line per cluster,
+// a summary pointing at `hush sync secrets` when some took it, and
+// errReported for exit code 1. A single cluster that failed gives its error
+// as it is.
 func reportFanOut[T any](ui *UI, results []result[T]) error {
 	var failed []result[T]
 	for _, r := range results {
@@ -283,12 +294,16 @@ func reportFanOut[T any](ui *UI, results []result[T]) error {
 		ui.Success("Synced to all clusters")
 		return nil
 	case len(results) == 1:
-		return failed[0].Err
+		return failed[0].named()
 	}
 	for _, r := range failed {
 		ui.Fail("cluster %s: %v", r.Cluster.Name, r.Err)
 	}
-	ui.Warn("Synced to %d of %d clusters; run `hush sync secrets` to repair", len(results)-len(failed), len(results))
+	if len(failed) == len(results) {
+		ui.Warn("No cluster took the change")
+	} else {
+		ui.Warn("Synced to %d of %d clusters; run `hush sync secrets` to repair", len(results)-len(failed), len(results))
+	}
 	return errReported
 }
 

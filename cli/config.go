@@ -19,8 +19,8 @@ import (
 // EnvConfig names the CLI's config file instead of ~/.hush/config.yaml.
 const EnvConfig = "HUSH_CONFIG"
 
-// defaultClusterTimeout bounds the work on one cluster in a fan-out, so
-// that a cluster that does not answer cannot hold up the others for long.
+// defaultClusterTimeout bounds each request to a cluster, so that a
+// cluster that does not answer cannot hold up a command for long.
 const defaultClusterTimeout = 10 * time.Second
 
 // cliConfig is the CLI's config file: the clusters it talks to.
@@ -35,7 +35,7 @@ const defaultClusterTimeout = 10 * time.Second
 type cliConfig struct {
 	// Default is the cluster runs go to when none is chosen.
 	Default string `yaml:"default,omitempty"`
-	// Timeout bounds the work on each cluster, as a Go duration; empty
+	// Timeout bounds each request to a cluster, as a Go duration; empty
 	// means 10s.
 	Timeout string `yaml:"timeout,omitempty"`
 	// Clusters are every cluster the CLI works on, in the order it lists

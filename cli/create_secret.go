@@ -312,7 +312,7 @@ type createSecretOptions struct {
 
 // createSecret creates a secret on every cluster at once and reports how
 // each took it. The CLI chooses the id and creation time, so that every
-// cluster holds the same secret. A name that some cluster already holds is
+// cluster holds the same secret. A name that a cluster already holds is
 // refused before anything is created: creating it elsewhere under a new id
 // would split the secret in two.
 func createSecret(ctx context.Context, f *fleet, opts *createSecretOptions) error {
@@ -320,12 +320,14 @@ func createSecret(ctx context.Context, f *fleet, opts *createSecretOptions) erro
 	req.ID = ulid.Make().String()
 	req.CreatedAt = time.Now().UTC().Truncate(time.Second)
 	spec, _ := api.LookupType(req.Type)
+	targets, failed := f.Clusters, []result[*api.Secret](nil)
 	if len(f.Clusters) > 1 {
-		if err := checkNameFree(ctx, f, req.Name); err != nil {
+		var err error
+		if targets, failed, err = checkNameFree(ctx, f, req.Name); err != nil {
 			return err
 		}
 	}
-	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (*api.Secret, error) {
+	results := fanOut(ctx, f, targets, func(ctx context.Context, c *cluster) (*api.Secret, error) {
 		return c.Client.CreateSecret(ctx, &req)
 	})
 	var apiErr *api.Error
@@ -335,12 +337,15 @@ func createSecret(ctx context.Context, f *fleet, opts *createSecretOptions) erro
 	if slices.ContainsFunc(results, func(r result[*api.Secret]) bool { return r.Err == nil }) {
 		opts.UI.Success("Created %s secret: %s", spec.Label, req.Name)
 	}
-	return reportFanOut(opts.UI, results)
+	return reportFanOut(opts.UI, append(results, failed...))
 }
 
 // checkNameFree fails when any cluster that answers holds a secret named
-// name. The clusters that do not answer fail the create itself.
-func checkNameFree(ctx context.Context, f *fleet, name string) error {
+// name. It returns the clusters that answered, to create the secret on, and
+// the failures of those that did not: asking them again would only wait
+// out their timeout a second time. (If a cluster that is down held the
+// name, a later sync reports the conflict.)
+func checkNameFree(ctx context.Context, f *fleet, name string) ([]*cluster, []result[*api.Secret], error) {
 	held := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (bool, error) {
 		_, err := c.Client.GetSecret(ctx, name)
 		if errors.Is(err, api.ErrNotFound) {
@@ -349,18 +354,25 @@ func checkNameFree(ctx context.Context, f *fleet, name string) error {
 		return err == nil, err
 	})
 	var holders []string
+	var targets []*cluster
+	var failed []result[*api.Secret]
 	for _, r := range held {
-		if r.Value {
+		switch {
+		case r.Err != nil:
+			failed = append(failed, result[*api.Secret]{Cluster: r.Cluster, Err: r.Err})
+		case r.Value:
 			holders = append(holders, r.Cluster.Name)
+		default:
+			targets = append(targets, r.Cluster)
 		}
 	}
-	if len(holders) == 0 {
-		return nil
+	switch {
+	case len(holders) == len(f.Clusters):
+		return nil, nil, existsError(name, nil)
+	case len(holders) > 0:
+		return nil, nil, existsError(name, holders)
 	}
-	if len(holders) == len(f.Clusters) {
-		holders = nil
-	}
-	return existsError(name, holders)
+	return targets, failed, nil
 }
 
 // existsError says that a secret exists, on the named clusters (nil: on

@@ -57,14 +57,25 @@ func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) er
 	listed := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]*api.Secret, error) {
 		return c.Client.ListSecrets(ctx, "")
 	})
-	if err := answered(opts.UI, listed); err != nil {
-		return err
-	}
+	// The clusters that did not answer are reported with the deletes, and
+	// not asked again: that would only wait out their timeout twice.
+	holds := map[*cluster][]string{}
+	var targets []*cluster
+	var failed []result[struct{}]
 	var have []string
 	for _, r := range listed {
+		if r.Err != nil {
+			failed = append(failed, result[struct{}]{Cluster: r.Cluster, Err: r.Err})
+			continue
+		}
+		targets = append(targets, r.Cluster)
 		for _, s := range r.Value {
+			holds[r.Cluster] = append(holds[r.Cluster], s.Name)
 			have = append(have, s.Name)
 		}
+	}
+	if len(targets) == 0 {
+		return answered(opts.UI, listed)
 	}
 	have = slices.Compact(slices.Sorted(slices.Values(have)))
 	names := slices.Compact(slices.Sorted(slices.Values(opts.Names)))
@@ -84,9 +95,12 @@ func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) er
 	if !confirm(opts.UI, opts.Yes, names, a) {
 		return nil
 	}
-	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (struct{}, error) {
+	results := fanOut(ctx, f, targets, func(ctx context.Context, c *cluster) (struct{}, error) {
 		for _, n := range names {
 			// A cluster that missed the secret's create has nothing to delete.
+			if !slices.Contains(holds[c], n) {
+				continue
+			}
 			if err := c.Client.DeleteSecret(ctx, n); err != nil && !errors.Is(err, api.ErrNotFound) {
 				return struct{}{}, fmt.Errorf("delete secret %s: %w", n, err)
 			}
@@ -96,7 +110,7 @@ func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) er
 	if slices.ContainsFunc(results, func(r result[struct{}]) bool { return r.Err == nil }) {
 		opts.UI.Success("%s %s(s): %s", a.done, a.noun, strings.Join(names, ", "))
 	}
-	return reportFanOut(opts.UI, results)
+	return reportFanOut(opts.UI, append(results, failed...))
 }
 
 // action names what applyEach does, for its messages.

@@ -38,7 +38,7 @@ type step struct {
 	Why     string
 }
 
-// plan is the steps that bring the clusters in step, and what stands in the
+// secretPlan is the steps that bring the clusters in step, and what stands in the
 // way that only a person can settle.
 type secretPlan struct {
 	Steps     []step

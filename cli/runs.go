@@ -281,10 +281,19 @@ func deleteRunsCommand(ui *UI) *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			return runsAction(c, ui, "delete", func(*api.Run) bool { return true },
-				func(ctx context.Context, client *api.Client, ref string) error { return client.DeleteRun(ctx, ref) })
+				func(ctx context.Context, client *api.Client, ref string) error {
+					ctx, cancel := context.WithTimeout(ctx, deleteRunTimeout)
+					defer cancel()
+					return client.DeleteRun(ctx, ref)
+				})
 		},
 	}
 }
+
+// deleteRunTimeout bounds deleting one run. Deleting an active run waits
+// for it to stop, which takes up to the runtime's stop grace, so this is
+// well past any grace a person would set.
+const deleteRunTimeout = 5 * time.Minute
 
 // runsAction applies do to the named runs, or with --all to every run that
 // all selects, on every cluster (or the one --cluster names), after

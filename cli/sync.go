@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-
 	"fmt"
 	"slices"
 	"strings"
