@@ -66,12 +66,9 @@ func applySecrets(ctx context.Context, f *fleet, opts *applyOptions) error {
 	if err != nil {
 		return err
 	}
-	replicas, failed := fetchReplicas(ctx, f)
-	for _, r := range failed {
-		ui.Fail("cluster %s: %v", r.Cluster.Name, r.Err)
-	}
-	if len(replicas) == 0 {
-		return errReported
+	replicas, failed, err := fetchReplicas(ctx, f, ui)
+	if err != nil {
+		return err
 	}
 	same, err := compareDeclared(ctx, f, replicas, file.Secrets)
 	if err != nil {
@@ -82,9 +79,9 @@ func applySecrets(ctx context.Context, f *fleet, opts *applyOptions) error {
 		ui.Warn("%s", d)
 	}
 	// Exit 1 while anything stays out of step, on a dry run too.
-	inStep := len(failed) == 0 && len(plan.Conflicts) == 0
-	if len(failed) > 0 {
-		ui.Warn("%d of %d clusters did not answer; run `hush apply -f %s` again when they do", len(failed), len(f.Clusters), opts.File)
+	inStep := failed == 0 && len(plan.Conflicts) == 0
+	if failed > 0 {
+		ui.Warn("%d of %d clusters did not answer; run `hush apply -f %s` again when they do", failed, len(f.Clusters), opts.File)
 	}
 	switch {
 	case len(plan.Steps) == 0 && inStep:
@@ -171,14 +168,13 @@ func planApply(decls []*spec.DeclaredSecret, replicas []*replica, same map[strin
 		c := byName[name]
 		var holders, missing, differ []string
 		for _, r := range replicas {
-			switch {
-			case r.Secrets[name] == nil:
+			if r.Secrets[name] == nil {
 				missing = append(missing, r.Cluster)
-			case !same[r.Cluster][name]:
+				continue
+			}
+			holders = append(holders, r.Cluster)
+			if !same[r.Cluster][name] {
 				differ = append(differ, r.Cluster)
-				holders = append(holders, r.Cluster)
-			default:
-				holders = append(holders, r.Cluster)
 			}
 		}
 		fresh := withIdentity(d.Request, ulid.Make().String(), now)
@@ -216,11 +212,8 @@ func planApply(decls []*spec.DeclaredSecret, replicas []*replica, same map[strin
 			if slices.ContainsFunc(decls, func(d *spec.DeclaredSecret) bool { return d.Request.Name == c.Name }) {
 				continue
 			}
-			for id, holders := range c.Holders {
-				for _, cl := range holders {
-					plan.Steps = append(plan.Steps, step{Kind: stepDelete, Cluster: cl, Name: c.Name, Type: c.Meta[id].Type, ID: id,
-						Why: "not in " + opts.File})
-				}
+			for id := range c.Holders {
+				plan.Steps = append(plan.Steps, c.deleteSteps(id, "not in "+opts.File)...)
 			}
 		}
 	}

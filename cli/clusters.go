@@ -310,9 +310,8 @@ func reportFanOut[T any](ui *UI, results []result[T]) error {
 // hostOf returns the host:port of an address, to name the one agent that
 // HUSH_ADDR addresses.
 func hostOf(addr string) string {
-	_, rest, ok := strings.Cut(addr, "://")
-	if !ok {
-		rest = addr
+	if u, err := url.Parse(addr); err == nil && u.Host != "" {
+		return u.Host
 	}
-	return strings.TrimSuffix(rest, "/")
+	return addr
 }

@@ -95,11 +95,7 @@ func getSecrets(ctx context.Context, f *fleet, opts *getSecretsOptions) error {
 			unreachable = append(unreachable, r.Cluster.Name)
 			continue
 		}
-		rep := &replica{Cluster: r.Cluster.Name, Secrets: map[string]*api.Secret{}}
-		for _, s := range r.Value {
-			rep.Secrets[s.Name] = s
-		}
-		replicas = append(replicas, rep)
+		replicas = append(replicas, newReplica(r.Cluster.Name, r.Value, nil))
 	}
 	var rows []*clusterSecret
 	for _, c := range collate(replicas) {

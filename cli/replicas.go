@@ -19,9 +19,22 @@ type replica struct {
 	Tombstones map[string]*api.Tombstone
 }
 
-// fetchReplicas reads every cluster's secrets and tombstones at once. The
-// clusters that did not answer are returned as failed results.
-func fetchReplicas(ctx context.Context, f *fleet) (replicas []*replica, failed []result[*replica]) {
+// newReplica indexes what one cluster listed.
+func newReplica(cluster string, secrets []*api.Secret, graves []*api.Tombstone) *replica {
+	r := &replica{Cluster: cluster, Secrets: map[string]*api.Secret{}, Tombstones: map[string]*api.Tombstone{}}
+	for _, s := range secrets {
+		r.Secrets[s.Name] = s
+	}
+	for _, g := range graves {
+		r.Tombstones[g.ID] = g
+	}
+	return r
+}
+
+// fetchReplicas reads every cluster's secrets and tombstones at once. It
+// reports each cluster that did not answer, returns how many did not, and
+// errReported when none answered.
+func fetchReplicas(ctx context.Context, f *fleet, ui *UI) (replicas []*replica, failed int, err error) {
 	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (*replica, error) {
 		secrets, err := c.Client.ListSecrets(ctx, "")
 		if err != nil {
@@ -31,23 +44,20 @@ func fetchReplicas(ctx context.Context, f *fleet) (replicas []*replica, failed [
 		if err != nil {
 			return nil, err
 		}
-		r := &replica{Cluster: c.Name, Secrets: map[string]*api.Secret{}, Tombstones: map[string]*api.Tombstone{}}
-		for _, s := range secrets {
-			r.Secrets[s.Name] = s
-		}
-		for _, g := range graves {
-			r.Tombstones[g.ID] = g
-		}
-		return r, nil
+		return newReplica(c.Name, secrets, graves), nil
 	})
 	for _, r := range results {
 		if r.Err != nil {
-			failed = append(failed, r)
+			failed++
+			ui.Fail("cluster %s: %v", r.Cluster.Name, r.Err)
 		} else {
 			replicas = append(replicas, r.Value)
 		}
 	}
-	return replicas, failed
+	if len(replicas) == 0 {
+		return nil, failed, errReported
+	}
+	return replicas, failed, nil
 }
 
 // copies is how the replicas hold one secret name.
@@ -104,7 +114,7 @@ func (c *copies) live() []string {
 			ids = append(ids, id)
 		}
 	}
-	slices.SortFunc(ids, func(a, b string) int { return c.compareAge(a, b) })
+	slices.SortFunc(ids, c.compareAge)
 	return ids
 }
 
@@ -115,6 +125,15 @@ func (c *copies) compareAge(a, b string) int {
 		return n
 	}
 	return cmp.Compare(a, b)
+}
+
+// deleteSteps plans deleting id from every cluster that holds it.
+func (c *copies) deleteSteps(id, why string) []step {
+	steps := make([]step, len(c.Holders[id]))
+	for i, cl := range c.Holders[id] {
+		steps[i] = step{Kind: stepDelete, Cluster: cl, Name: c.Name, Type: c.Meta[id].Type, ID: id, Why: why}
+	}
+	return steps
 }
 
 // describeHolders renders "01J… on a, b; 01K… on c" for a conflict.

@@ -60,13 +60,9 @@ type syncOptions struct {
 func planSync(replicas []*replica, prefer string) *secretPlan {
 	plan := &secretPlan{}
 	for _, c := range collate(replicas) {
-		for id, holders := range c.Holders {
-			if len(c.Dead[id]) == 0 {
-				continue
-			}
-			for _, cl := range holders {
-				plan.Steps = append(plan.Steps, step{Kind: stepDelete, Cluster: cl, Name: c.Name, Type: c.Meta[id].Type, ID: id,
-					Why: "deleted on " + strings.Join(c.Dead[id], ", ")})
+		for id := range c.Holders {
+			if len(c.Dead[id]) > 0 {
+				plan.Steps = append(plan.Steps, c.deleteSteps(id, "deleted on "+strings.Join(c.Dead[id], ", "))...)
 			}
 		}
 		live := c.live()
@@ -86,11 +82,8 @@ func planSync(replicas []*replica, prefer string) *secretPlan {
 				continue
 			}
 			for _, id := range live {
-				if id == keep {
-					continue
-				}
-				for _, cl := range c.Holders[id] {
-					plan.Steps = append(plan.Steps, step{Kind: stepDelete, Cluster: cl, Name: c.Name, Type: c.Meta[id].Type, ID: id, Why: why})
+				if id != keep {
+					plan.Steps = append(plan.Steps, c.deleteSteps(id, why)...)
 				}
 			}
 		}
@@ -128,12 +121,9 @@ func settle(c *copies, live []string, prefer string) (keep, why string) {
 // answer, a conflict, or a change that failed; a dry run too.
 func syncSecrets(ctx context.Context, f *fleet, opts *syncOptions) error {
 	ui := opts.UI
-	replicas, failed := fetchReplicas(ctx, f)
-	for _, r := range failed {
-		ui.Fail("cluster %s: %v", r.Cluster.Name, r.Err)
-	}
-	if len(replicas) == 0 {
-		return errReported
+	replicas, failed, err := fetchReplicas(ctx, f, ui)
+	if err != nil {
+		return err
 	}
 	plan := planSync(replicas, opts.Prefer)
 	if len(plan.Steps) > 0 {
@@ -142,7 +132,7 @@ func syncSecrets(ctx context.Context, f *fleet, opts *syncOptions) error {
 	for _, c := range plan.Conflicts {
 		ui.Fail("%s", c)
 	}
-	inStep := len(plan.Conflicts) == 0 && len(failed) == 0
+	inStep := len(plan.Conflicts) == 0 && failed == 0
 	switch {
 	case opts.DryRun:
 		ui.Info("Dry run: nothing was changed (%d change(s) planned)", len(plan.Steps))
@@ -165,9 +155,9 @@ func syncSecrets(ctx context.Context, f *fleet, opts *syncOptions) error {
 	default:
 		ui.Success("All %d clusters are in sync", len(replicas))
 	}
-	if len(failed) > 0 {
+	if failed > 0 {
 		ui.Warn("%d of %d clusters did not answer and were not synced; run `hush sync secrets` again when they do",
-			len(failed), len(f.Clusters))
+			failed, len(f.Clusters))
 	}
 	if !inStep {
 		return errReported

@@ -162,7 +162,7 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, tok *store
 		return
 	}
 	s.logger.Info("secret deleted", "user", tok.User, "name", name, "id", grave.ID)
-	writeJSON(w, http.StatusOK, &api.Tombstone{ID: grave.ID, Name: grave.Name, DeletedAt: grave.DeletedAt})
+	writeJSON(w, http.StatusOK, grave)
 }
 
 func (s *Server) listTombstones(w http.ResponseWriter, _ *http.Request, tok *store.Token) {
@@ -171,11 +171,10 @@ func (s *Server) listTombstones(w http.ResponseWriter, _ *http.Request, tok *sto
 		s.internalError(w, "list tombstones", err)
 		return
 	}
-	out := &api.ListTombstonesResponse{Tombstones: make([]*api.Tombstone, len(graves))}
-	for i, g := range graves {
-		out.Tombstones[i] = &api.Tombstone{ID: g.ID, Name: g.Name, DeletedAt: g.DeletedAt}
+	if graves == nil {
+		graves = []*api.Tombstone{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, &api.ListTombstonesResponse{Tombstones: graves})
 }
 
 // storeOK answers the request when err is not nil and reports whether it

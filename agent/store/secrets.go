@@ -151,26 +151,23 @@ func (s *Store) ListSecrets(owner string) ([]*Secret, error) {
 	return out, err
 }
 
-// Tombstone records that a secret was deleted, so that copying a stale
-// replica from another cluster never brings it back.
-type Tombstone struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	DeletedAt time.Time `json:"deleted_at"`
-}
-
 // DeleteSecret removes one of owner's secrets and leaves a tombstone for
-// its id. When id is not empty, it deletes only a secret holding that id
+// its id, so that copying a stale replica from another cluster never
+// brings it back. When id is not empty, it deletes only a secret holding that id
 // and fails with ErrConflict otherwise, so that repairing one replica never
 // deletes a different secret of the same name.
-func (s *Store) DeleteSecret(owner, name, id string) (*Tombstone, error) {
-	var grave *Tombstone
+func (s *Store) DeleteSecret(owner, name, id string) (*api.Tombstone, error) {
+	var grave *api.Tombstone
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		var sealed []byte
 		b := tx.Bucket(bucketSecrets).Bucket([]byte(owner))
-		if b == nil || b.Get([]byte(name)) == nil {
+		if b != nil {
+			sealed = b.Get([]byte(name))
+		}
+		if sealed == nil {
 			return fmt.Errorf("secret %s: %w", name, ErrNotFound)
 		}
-		sec, err := s.open(b.Get([]byte(name)), owner, name)
+		sec, err := s.open(sealed, owner, name)
 		if err != nil {
 			return err
 		}
@@ -181,7 +178,7 @@ func (s *Store) DeleteSecret(owner, name, id string) (*Tombstone, error) {
 		if err != nil {
 			return err
 		}
-		grave = &Tombstone{ID: sec.ID, Name: name, DeletedAt: time.Now().UTC()}
+		grave = &api.Tombstone{ID: sec.ID, Name: name, DeletedAt: time.Now().UTC()}
 		v, err := json.Marshal(grave)
 		if err != nil {
 			return err
@@ -195,15 +192,15 @@ func (s *Store) DeleteSecret(owner, name, id string) (*Tombstone, error) {
 }
 
 // ListTombstones returns owner's tombstones, oldest first.
-func (s *Store) ListTombstones(owner string) ([]*Tombstone, error) {
-	var out []*Tombstone
+func (s *Store) ListTombstones(owner string) ([]*api.Tombstone, error) {
+	var out []*api.Tombstone
 	err := s.db.View(func(tx *bolt.Tx) error {
 		graves := tx.Bucket(bucketTombstones).Bucket([]byte(owner))
 		if graves == nil {
 			return nil
 		}
 		return graves.ForEach(func(_, v []byte) error {
-			var t Tombstone
+			var t api.Tombstone
 			if err := json.Unmarshal(v, &t); err != nil {
 				return fmt.Errorf("decode tombstone: %w", err)
 			}
