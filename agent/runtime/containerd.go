@@ -230,13 +230,14 @@ func (r *Containerd) Start(ctx context.Context, spec *Spec) (Task, error) {
 }
 
 func (r *Containerd) mounts(spec *Spec) []specs.Mount {
-	ro := []string{"rbind", "ro", "nosuid", "nodev"}
+	// Secrets are data: nothing on the run's tmpfs may be executed.
+	secret := []string{"rbind", "ro", "nosuid", "nodev", "noexec"}
 	mounts := []specs.Mount{
-		{Destination: RunDir, Type: "bind", Source: spec.RunDir, Options: ro},
+		{Destination: RunDir, Type: "bind", Source: spec.RunDir, Options: secret},
 		{Destination: path.Join(BinDir, "hush"), Type: "bind", Source: spec.HushBinary, Options: []string{"rbind", "ro", "nosuid", "nodev"}},
 	}
 	for _, m := range spec.Mounts {
-		mounts = append(mounts, specs.Mount{Destination: m.Target, Type: "bind", Source: m.Source, Options: ro})
+		mounts = append(mounts, specs.Mount{Destination: m.Target, Type: "bind", Source: m.Source, Options: secret})
 	}
 	return mounts
 }

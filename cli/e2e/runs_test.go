@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,21 @@ func TestRunInjectionContainerd(t *testing.T) {
 		`{ echo x > $SECRET_PATH_DATA; } 2>/dev/null && echo writable || echo read-only; env | grep -c -e env-value -e db-token -e hf_token`))
 	if !strings.Contains(r.stdout, "read-only\n3\n") {
 		t.Errorf("got %s", r.stdout)
+	}
+	// Secret mounts are ro,nosuid,nodev,noexec, as DESIGN promises.
+	r = a.mustHush(user, "", "run", "-f", writeSpec(t, "mountopts", image,
+		`for m in /etc/app/data /secrets/aws /.hush/run; do echo "$m $(grep " $m " /proc/mounts | cut -d' ' -f4)"; done`))
+	for _, target := range []string{"/etc/app/data", "/secrets/aws", "/.hush/run"} {
+		line := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(target) + ` (\S*)$`).FindStringSubmatch(r.stdout)
+		if line == nil {
+			t.Errorf("no mount options for %s in:\n%s", target, r.stdout)
+			continue
+		}
+		for _, opt := range []string{"ro", "nosuid", "nodev", "noexec"} {
+			if !slices.Contains(strings.Split(line[1], ","), opt) {
+				t.Errorf("%s is mounted %s, without %s", target, line[1], opt)
+			}
+		}
 	}
 	r = a.mustHush(user, "", "run", "-f", writeSpec(t, "narrow", image, `echo "[$E_VAR][$HF_TOKEN][${SECRET_PATH_DATA:-}]"`,
 		"secrets: [hf]"))
