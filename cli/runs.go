@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -171,11 +172,9 @@ func describeRun(ui *UI, r *api.Run) {
 	if r.MaxDuration > 0 {
 		fmt.Fprintf(w, "Max time:   %s\n", time.Duration(r.MaxDuration))
 	}
-	secrets := "all"
-	if r.Secrets != nil {
-		secrets = strings.Join(r.Secrets, ", ")
-	}
-	fmt.Fprintf(w, "Secrets:    %s\nCommand:    %s\n", secrets, strings.TrimSpace(r.Command))
+	fmt.Fprintf(w, "Secrets:    %s\n", describeSecrets(r))
+	access := "secrets " + cmp.Or(r.API.Secrets, api.AccessRead)
+	fmt.Fprintf(w, "API:        %s\nCommand:    %s\n", access, strings.TrimSpace(r.Command))
 	if len(r.Env) > 0 {
 		fmt.Fprintln(w, "Env:")
 		keys := make([]string, 0, len(r.Env))
@@ -193,6 +192,25 @@ func describeRun(ui *UI, r *api.Run) {
 		rows[i] = []string{"  " + e.Time.Local().Format(time.TimeOnly), e.Type, e.Message}
 	}
 	table(w, []string{"  TIME", "TYPE", "MESSAGE"}, rows)
+}
+
+// describeSecrets says which secrets a run gets: the ones its spec names,
+// or all of its owner's; a run launched by another run gets no more than
+// its parent was given.
+func describeSecrets(r *api.Run) string {
+	list := func(names []string) string {
+		if len(names) == 0 {
+			return "none"
+		}
+		return strings.Join(names, ", ")
+	}
+	switch {
+	case r.Secrets != nil:
+		return list(r.Secrets)
+	case r.Parent != "":
+		return "those of its parent: " + list(r.SecretLimit)
+	}
+	return "all"
 }
 
 func stopCommand(ui *UI) *cli.Command {

@@ -89,6 +89,9 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	if err != nil {
 		return nil, err
 	}
+	if run.Parent != "" {
+		secrets = limitTo(secrets, run.SecretLimit)
+	}
 	if err := m.resolveReferences(ctx, secrets); err != nil {
 		return nil, err
 	}
@@ -113,7 +116,7 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	}
 	m.event(ar, "secrets", fmt.Sprintf("resolved %d secret(s): %s", len(secrets), strings.Join(names, ", ")))
 
-	token, _, err := m.cfg.Store.IssueRunToken(run.Owner, run.ID)
+	token, _, err := m.cfg.Store.IssueRunToken(run.Owner, run.ID, names, run.API.SecretsWrite())
 	if err != nil {
 		return nil, fmt.Errorf("issue run token: %w", err)
 	}
@@ -196,6 +199,13 @@ func (m *Manager) secretsFor(owner string, names []string) ([]*store.Secret, err
 		return nil, fmt.Errorf("the run asks for secret(s) %s, which do not exist: `hush get secrets` lists yours", strings.Join(missing, ", "))
 	}
 	return out, nil
+}
+
+// limitTo keeps the secrets named in limit: a run launched by another run
+// gets no more than the secrets its parent was given, even when it names
+// none and so asks for all.
+func limitTo(secrets []*store.Secret, limit []string) []*store.Secret {
+	return slices.DeleteFunc(secrets, func(s *store.Secret) bool { return !slices.Contains(limit, s.Name) })
 }
 
 // wait waits for the workload to exit, stopping it when asked or when it

@@ -114,6 +114,15 @@ func materialize(runDir string, isolated bool, secrets []*store.Secret, runEnv m
 	pathVar := func(name string) string { return api.EnvSecretPathPrefix + api.EnvKeyFromName(name) }
 
 	for _, sec := range secrets {
+		// Checked at create too; this also covers provider values and
+		// secrets stored before that check.
+		if spec, ok := api.LookupType(sec.Type); ok {
+			for _, d := range spec.Data {
+				if err := api.ValidateEnvValue(sec.Data[d.Name]); d.Env && err != nil {
+					return nil, fmt.Errorf("secret %s: %s %w", sec.Name, d.Name, err)
+				}
+			}
+		}
 		mountPath := sec.Fields[api.FieldMountPath]
 		switch sec.Type {
 		case api.TypeEnv:

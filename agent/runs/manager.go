@@ -29,7 +29,22 @@ var (
 	ErrNotFound = errors.New("run not found")
 	ErrInvalid  = errors.New("invalid run")
 	ErrEnded    = errors.New("run has ended")
+	// ErrForbidden is returned when a run asks for more than the run that
+	// launches it may give.
+	ErrForbidden = errors.New("not allowed")
 )
+
+// Launcher is the run whose token submits a run. A run launched by another
+// gets at most what its launcher has: the secrets it was given, and write
+// access to secrets only when it has that.
+type Launcher struct {
+	// RunID is the launching run's id.
+	RunID string
+	// Secrets names the secrets the launching run was given.
+	Secrets []string
+	// SecretsWrite is whether the launching run's token may write secrets.
+	SecretsWrite bool
+}
 
 // maxNameLen bounds run names, which become container ids and host names.
 const maxNameLen = 63
@@ -136,9 +151,13 @@ func checkStatic(path string) error {
 }
 
 // Submit validates a run, records it as PENDING and starts it in the
-// background. parent is the run whose token submitted it, if any.
-func (m *Manager) Submit(owner, parent string, req *api.CreateRunRequest) (*api.Run, error) {
+// background. by is the run whose token submitted it, or nil when a person
+// did.
+func (m *Manager) Submit(owner string, by *Launcher, req *api.CreateRunRequest) (*api.Run, error) {
 	if err := m.validate(req); err != nil {
+		return nil, err
+	}
+	if err := by.allows(req); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
@@ -149,10 +168,15 @@ func (m *Manager) Submit(owner, parent string, req *api.CreateRunRequest) (*api.
 	}
 	now := time.Now().UTC()
 	run := &api.Run{
-		ID: ulid.Make().String(), Name: name, Owner: owner, Parent: parent,
+		ID: ulid.Make().String(), Name: name, Owner: owner,
 		Image: req.Image, Command: req.Command, Env: req.Env, Secrets: req.Secrets,
 		GPUs: req.GPUs, CPUs: req.CPUs, MemoryBytes: req.MemoryBytes, MaxDuration: req.MaxDuration,
-		Runtime: m.cfg.Runtime.Name(), Status: api.RunPending, CreatedAt: now,
+		API: req.API, Runtime: m.cfg.Runtime.Name(), Status: api.RunPending, CreatedAt: now,
+	}
+	parent := ""
+	if by != nil {
+		parent = by.RunID
+		run.Parent, run.SecretLimit = by.RunID, slices.Clone(by.Secrets)
 	}
 	msg := "submitted"
 	if name != req.Name {
@@ -190,15 +214,21 @@ func (m *Manager) validate(req *api.CreateRunRequest) error {
 	if req.Image == "" && m.cfg.Runtime.Isolated() {
 		errs = append(errs, errors.New("image is empty: give an OCI image reference, such as docker.io/library/busybox:latest"))
 	}
-	for k := range req.Env {
+	for k, v := range req.Env {
 		if err := api.ValidateEnvKey(k); err != nil {
 			errs = append(errs, err)
+		}
+		if err := api.ValidateEnvValue([]byte(v)); err != nil {
+			errs = append(errs, fmt.Errorf("env_variables %s %w", k, err))
 		}
 	}
 	for _, s := range req.Secrets {
 		if err := api.ValidateSecretName(s); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := api.ValidateRunAPI(req.API); err != nil {
+		errs = append(errs, err)
 	}
 	if req.GPUs < 0 || req.CPUs < 0 || req.MemoryBytes < 0 || req.MaxDuration < 0 {
 		errs = append(errs, errors.New("gpus, cpus, memory and max_duration must not be negative"))
@@ -207,6 +237,86 @@ func (m *Manager) validate(req *api.CreateRunRequest) error {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
+}
+
+// allows checks that a run launched by l asks for no more than l has. A
+// nil Launcher, a person, allows anything.
+func (l *Launcher) allows(req *api.CreateRunRequest) error {
+	if l == nil {
+		return nil
+	}
+	var outside []string
+	for _, name := range req.Secrets {
+		if !slices.Contains(l.Secrets, name) {
+			outside = append(outside, name)
+		}
+	}
+	var errs []error
+	if len(outside) > 0 {
+		given := "none"
+		if len(l.Secrets) > 0 {
+			given = strings.Join(l.Secrets, ", ")
+		}
+		errs = append(errs, fmt.Errorf("a run launched by run %s may get only the secrets that run was given (%s), not %s: list the secrets in the launching run's spec",
+			l.RunID, given, strings.Join(outside, ", ")))
+	}
+	if req.API.SecretsWrite() && !l.SecretsWrite {
+		errs = append(errs, fmt.Errorf("a run launched by run %s cannot have api.secrets %q: the launching run does not have it (grant it in that run's spec)",
+			l.RunID, api.AccessWrite))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrForbidden, err)
+	}
+	return nil
+}
+
+// Descends reports whether run is the run with id ancestor or was launched,
+// directly or not, by it. A run's token reaches only such runs.
+func (m *Manager) Descends(run *api.Run, ancestor string) bool {
+	seen := map[string]bool{}
+	for run != nil && !seen[run.ID] {
+		if run.ID == ancestor {
+			return true
+		}
+		seen[run.ID] = true
+		if run.Parent == "" {
+			return false
+		}
+		m.mu.Lock()
+		ar := m.active[run.Parent]
+		if ar != nil {
+			run = cloneRun(ar.run)
+		}
+		m.mu.Unlock()
+		if ar == nil {
+			var err error
+			if run, err = m.cfg.Store.GetRun(run.Parent); err != nil {
+				return false
+			}
+		}
+	}
+	return false
+}
+
+// Subtree returns the runs of list that are the run with id root or that it
+// launched, directly or not; list must hold every run of root's owner.
+func Subtree(list []*api.Run, root string) []*api.Run {
+	parent := make(map[string]string, len(list))
+	for _, r := range list {
+		parent[r.ID] = r.Parent
+	}
+	var out []*api.Run
+	for _, r := range list {
+		seen := map[string]bool{}
+		for id := r.ID; id != "" && !seen[id]; id = parent[id] {
+			if id == root {
+				out = append(out, r)
+				break
+			}
+			seen[id] = true
+		}
+	}
+	return out
 }
 
 // uniqueName returns name, or name with a short random suffix when the

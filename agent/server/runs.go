@@ -28,7 +28,11 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, tok *store.To
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	run, err := s.runs.Submit(tok.User, tok.RunID, &req)
+	var by *runs.Launcher
+	if tok.RunID != "" {
+		by = &runs.Launcher{RunID: tok.RunID, Secrets: tok.Scope, SecretsWrite: tok.SecretsWrite}
+	}
+	run, err := s.runs.Submit(tok.User, by, &req)
 	if !s.runOK(w, r, err) {
 		return
 	}
@@ -39,6 +43,9 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, tok *store.Tok
 	list, err := s.runs.List(tok.User)
 	if !s.runOK(w, r, err) {
 		return
+	}
+	if tok.RunID != "" {
+		list = runs.Subtree(list, tok.RunID)
 	}
 	if list == nil {
 		list = []*api.Run{}
@@ -66,24 +73,43 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, tok *store.Token
 				return
 			}
 		}
+		run, ok := s.findRun(w, r, tok)
+		if !ok {
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), min(wait, maxWait))
 		defer cancel()
-		run, err := s.runs.Watch(ctx, tok.User, r.PathValue("id"), index)
+		run, err = s.runs.Watch(ctx, tok.User, run.ID, index)
 		if !s.runOK(w, r, err) {
 			return
 		}
 		writeJSON(w, http.StatusOK, run)
 		return
 	}
-	run, err := s.runs.Get(tok.User, r.PathValue("id"))
-	if !s.runOK(w, r, err) {
+	run, ok := s.findRun(w, r, tok)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, run)
 }
 
+// findRun finds the run the path names among those tok reaches: all of its
+// user's runs, or for a run's token, that run and the runs it launched. It
+// answers the request itself when there is none.
+func (s *Server) findRun(w http.ResponseWriter, r *http.Request, tok *store.Token) (*api.Run, bool) {
+	run, err := s.runs.Get(tok.User, r.PathValue("id"))
+	if err == nil && tok.RunID != "" && !s.runs.Descends(run, tok.RunID) {
+		err = runs.ErrNotFound
+	}
+	return run, s.runOK(w, r, err)
+}
+
 func (s *Server) stopRun(w http.ResponseWriter, r *http.Request, tok *store.Token) {
-	run, err := s.runs.Stop(tok.User, r.PathValue("id"))
+	run, ok := s.findRun(w, r, tok)
+	if !ok {
+		return
+	}
+	run, err := s.runs.Stop(tok.User, run.ID)
 	if !s.runOK(w, r, err) {
 		return
 	}
@@ -91,7 +117,11 @@ func (s *Server) stopRun(w http.ResponseWriter, r *http.Request, tok *store.Toke
 }
 
 func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request, tok *store.Token) {
-	if !s.runOK(w, r, s.runs.Delete(r.Context(), tok.User, r.PathValue("id"))) {
+	run, ok := s.findRun(w, r, tok)
+	if !ok {
+		return
+	}
+	if !s.runOK(w, r, s.runs.Delete(r.Context(), tok.User, run.ID)) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -111,7 +141,8 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, tok *store.Toke
 		}
 		tail = n
 	}
-	if _, err := s.runs.Get(tok.User, r.PathValue("id")); !s.runOK(w, r, err) {
+	run, ok := s.findRun(w, r, tok)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -119,7 +150,7 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, tok *store.Toke
 	rc := http.NewResponseController(w)
 	flush := func() { rc.Flush() }
 	// Once the body has begun, errors can only end it early.
-	if err := s.runs.Logs(r.Context(), tok.User, r.PathValue("id"), follow, tail, w, flush); err != nil {
+	if err := s.runs.Logs(r.Context(), tok.User, run.ID, follow, tail, w, flush); err != nil {
 		s.logger.Warn("stream run logs", "run", r.PathValue("id"), "error", err)
 	}
 }
@@ -152,6 +183,8 @@ func (s *Server) runOK(w http.ResponseWriter, r *http.Request, err error) bool {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("run %s not found: `hush get runs` lists yours", r.PathValue("id")))
 	case errors.Is(err, runs.ErrInvalid):
 		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, runs.ErrForbidden):
+		writeError(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, runs.ErrEnded):
 		writeError(w, http.StatusConflict, err.Error())
 	default:

@@ -11,7 +11,21 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
+// writeAllowed answers 403 and returns false when tok is a run's token
+// whose run spec does not grant writing secrets.
+func writeAllowed(w http.ResponseWriter, tok *store.Token, verb string) bool {
+	if tok.RunID == "" || tok.SecretsWrite {
+		return true
+	}
+	writeError(w, http.StatusForbidden, fmt.Sprintf(
+		"a run's token cannot %s secrets unless its run spec grants it: add `api: {secrets: %s}` to the spec, or use your own token", verb, api.AccessWrite))
+	return false
+}
+
 func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	if !writeAllowed(w, tok, "create") {
+		return
+	}
 	sec, ok := s.decodeSecret(w, r, tok)
 	if !ok {
 		return
@@ -134,7 +148,7 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, tok *store.
 	}
 	out := &api.ListSecretsResponse{Secrets: []*api.Secret{}}
 	for _, sec := range secrets {
-		if typ == "" || sec.Type == typ {
+		if (typ == "" || sec.Type == typ) && tok.InScope(sec.Name) {
 			out.Secrets = append(out.Secrets, s.metadata(sec, tok))
 		}
 	}
@@ -142,7 +156,11 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, tok *store.
 }
 
 func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
-	sec, err := s.store.GetSecret(tok.User, r.PathValue("name"))
+	name := r.PathValue("name")
+	sec, err := s.store.GetSecret(tok.User, name)
+	if err == nil && !tok.InScope(name) {
+		err = store.ErrNotFound // a run sees only the secrets it was given
+	}
 	if !s.storeOK(w, r, err) {
 		return
 	}
@@ -152,6 +170,9 @@ func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, tok *store.To
 // deleteSecret deletes a secret and answers its tombstone. With ?id= it
 // deletes only the secret holding that id.
 func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
+	if !writeAllowed(w, tok, "delete") {
+		return
+	}
 	name := r.PathValue("name")
 	grave, err := s.store.DeleteSecret(tok.User, name, r.URL.Query().Get("id"))
 	if errors.Is(err, store.ErrConflict) {
@@ -166,6 +187,12 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, tok *store
 }
 
 func (s *Server) listTombstones(w http.ResponseWriter, _ *http.Request, tok *store.Token) {
+	if tok.RunID != "" {
+		// Tombstones serve cross-cluster sync, which exports values: not
+		// a run's business.
+		writeError(w, http.StatusForbidden, "a run's token cannot list tombstones: use your own token")
+		return
+	}
 	graves, err := s.store.ListTombstones(tok.User)
 	if err != nil {
 		s.internalError(w, "list tombstones", err)

@@ -156,7 +156,7 @@ func TestExportDigestAndTombstones(t *testing.T) {
 	if _, err := bob.ExportSecret(ctx, "db"); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("another user's export: got %v, want not found", err)
 	}
-	runSecret, _, err := st.IssueRunToken("alice", "01KB4Z8Y3V6M2Q9T5R7W1X0RUN")
+	runSecret, _, err := st.IssueRunToken("alice", "01KB4Z8Y3V6M2Q9T5R7W1X0RUN", []string{"db"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,5 +205,51 @@ func TestExportDigestAndTombstones(t *testing.T) {
 	req.ID = ""
 	if _, err := alice.CreateSecret(ctx, req); err != nil {
 		t.Errorf("create the name again under a new id: %v", err)
+	}
+}
+
+// TestRunTokenScope: a run's token sees only the secrets its run was given,
+// and writes secrets only when its run spec grants it.
+func TestRunTokenScope(t *testing.T) {
+	st, srv := newTestServer(t)
+	alice := client(t, st, srv, "alice")
+	ctx := context.Background()
+	for _, name := range []string{"given", "other"} {
+		if _, err := alice.CreateSecret(ctx, envRequest(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runClient := func(write bool) *api.Client {
+		secret, _, err := st.IssueRunToken("alice", "01KB4Z8Y3V6M2Q9T5R7W1X0RUN", []string{"given"}, write)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := api.NewClient(&api.Config{Address: srv.URL, Token: secret})
+		return c
+	}
+
+	run := runClient(false)
+	if listed, err := run.ListSecrets(ctx, ""); err != nil || len(listed) != 1 || listed[0].Name != "given" {
+		t.Errorf("list: got %v, %v; want only the secret the run was given", listed, err)
+	}
+	if _, err := run.GetSecret(ctx, "other"); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("get a secret the run was not given: got %v, want not found", err)
+	}
+	if _, err := run.CreateSecret(ctx, envRequest("planted")); !errors.Is(err, api.ErrForbidden) {
+		t.Errorf("create: got %v, want forbidden", err)
+	}
+	if err := run.DeleteSecret(ctx, "given"); !errors.Is(err, api.ErrForbidden) {
+		t.Errorf("delete: got %v, want forbidden", err)
+	}
+	if _, err := run.ListTombstones(ctx); !errors.Is(err, api.ErrForbidden) {
+		t.Errorf("tombstones: got %v, want forbidden", err)
+	}
+
+	writer := runClient(true)
+	if _, err := writer.CreateSecret(ctx, envRequest("planted")); err != nil {
+		t.Errorf("create with the write grant: %v", err)
+	}
+	if err := writer.DeleteSecret(ctx, "planted"); err != nil {
+		t.Errorf("delete with the write grant: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -29,6 +30,19 @@ type Token struct {
 	// RunID is set on the token a run receives; it is revoked when the run
 	// ends, and runs submitted with it record the run as their parent.
 	RunID string `json:"run_id,omitempty"`
+	// Scope, on a run's token, names the secrets the run was given: the
+	// only ones the token can see, and the most a run it launches gets.
+	Scope []string `json:"scope,omitempty"`
+	// SecretsWrite, on a run's token, lets it create and delete its
+	// owner's secrets, as the run's spec granted.
+	SecretsWrite bool `json:"secrets_write,omitempty"`
+}
+
+// InScope reports whether the token may see the secret name: a person's
+// token sees all of its user's secrets, a run's token those its run was
+// given, or all of them when its run may write secrets.
+func (t *Token) InScope(name string) bool {
+	return t.RunID == "" || t.SecretsWrite || slices.Contains(t.Scope, name)
 }
 
 func hashToken(secret string) []byte {
@@ -96,9 +110,14 @@ func (s *Store) IssueToken(user string, management bool, description string) (st
 	return s.issueToken(&Token{User: user, Management: management, Description: description})
 }
 
-// IssueRunToken creates a token for a run, acting as the run's owner.
-func (s *Store) IssueRunToken(user, runID string) (string, *Token, error) {
-	return s.issueToken(&Token{User: user, RunID: runID, Description: "run " + runID})
+// IssueRunToken creates a token for a run, acting as the run's owner
+// within scope: the names of the secrets the run was given.
+func (s *Store) IssueRunToken(user, runID string, scope []string, secretsWrite bool) (string, *Token, error) {
+	if scope == nil {
+		scope = []string{} // a run given no secrets sees none
+	}
+	return s.issueToken(&Token{User: user, RunID: runID, Description: "run " + runID,
+		Scope: scope, SecretsWrite: secretsWrite})
 }
 
 // RevokeRunTokens deletes every token issued to a run.

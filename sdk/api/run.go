@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -53,6 +54,40 @@ type CreateRunRequest struct {
 	MemoryBytes int64 `json:"memory_bytes,omitempty"`
 	// MaxDuration stops the run when it outlives it; 0 means no limit.
 	MaxDuration Duration `json:"max_duration,omitempty"`
+	// API is what the run's own token may do besides submitting and
+	// inspecting the runs it launches.
+	API RunAPI `json:"api,omitzero"`
+}
+
+// Access levels of a run's token to its owner's secrets, in RunAPI.
+const (
+	// AccessRead lets a run's token list the secrets the run was given;
+	// it is the default.
+	AccessRead = "read"
+	// AccessWrite also lets it create and delete its owner's secrets.
+	AccessWrite = "write"
+)
+
+// RunAPI is what a run's token may do with the agent's API. A run launched
+// by another run never gets more than its parent: at most the secrets its
+// parent was given, and write access only when its parent has it.
+type RunAPI struct {
+	// Secrets is AccessRead (or empty) or AccessWrite.
+	Secrets string `json:"secrets,omitempty" yaml:"secrets,omitempty"`
+}
+
+// SecretsWrite reports whether the run's token may create and delete
+// secrets.
+func (a RunAPI) SecretsWrite() bool { return a.Secrets == AccessWrite }
+
+// ValidateRunAPI checks a run's API grant.
+func ValidateRunAPI(a RunAPI) error {
+	switch a.Secrets {
+	case "", AccessRead, AccessWrite:
+		return nil
+	}
+	return fmt.Errorf("api.secrets %q is not valid: give %q (the default: the run's token lists the secrets the run was given) or %q (it may also create and delete your secrets)",
+		a.Secrets, AccessRead, AccessWrite)
 }
 
 // Run is a run as the agent reports it.
@@ -68,10 +103,15 @@ type Run struct {
 	CPUs        float64           `json:"cpus,omitempty" yaml:"cpus,omitempty"`
 	MemoryBytes int64             `json:"memory_bytes,omitempty" yaml:"memory_bytes,omitempty"`
 	MaxDuration Duration          `json:"max_duration,omitempty" yaml:"max_duration,omitempty"`
+	// API is what the run's token may do besides managing its own runs.
+	API RunAPI `json:"api,omitzero" yaml:"api,omitempty"`
 	// Parent is the id of the run that submitted this one, if any.
-	Parent  string    `json:"parent,omitempty" yaml:"parent,omitempty"`
-	Runtime string    `json:"runtime" yaml:"runtime"`
-	Status  RunStatus `json:"status" yaml:"status"`
+	Parent string `json:"parent,omitempty" yaml:"parent,omitempty"`
+	// SecretLimit, for a run with a Parent, names the secrets its parent
+	// was given: the most this run may receive.
+	SecretLimit []string  `json:"secret_limit,omitempty" yaml:"secret_limit,omitempty"`
+	Runtime     string    `json:"runtime" yaml:"runtime"`
+	Status      RunStatus `json:"status" yaml:"status"`
 	// ExitCode is set once the workload has exited.
 	ExitCode  *int       `json:"exit_code,omitempty" yaml:"exit_code,omitempty"`
 	Error     string     `json:"error,omitempty" yaml:"error,omitempty"`

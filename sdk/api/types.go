@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type FieldSpec struct {
 // required unless the secret holds a provider reference.
 type DataSpec struct {
 	Name string
+	// Env means that runs receive the value in an environment variable,
+	// so it must be something the kernel can pass there: no NUL byte.
+	Env bool
 	// Check validates the value; nil accepts any.
 	Check func([]byte) error
 }
@@ -61,7 +65,7 @@ var typeSpecs = []*TypeSpec{
 	{
 		Type: TypeEnv, Label: "environment",
 		Fields: []FieldSpec{{Name: FieldKey, Required: true, Check: ValidateEnvKey}},
-		Data:   []DataSpec{{Name: FieldValue}},
+		Data:   []DataSpec{{Name: FieldValue, Env: true}},
 	},
 	{
 		Type: TypeMounted, Label: "mounted",
@@ -108,11 +112,11 @@ var typeSpecs = []*TypeSpec{
 	{
 		Type: TypeDatabricks, Label: "databricks",
 		Fields: []FieldSpec{{Name: "host", Required: true, Check: checkHTTPURL}},
-		Data:   []DataSpec{{Name: "token"}},
+		Data:   []DataSpec{{Name: "token", Env: true}},
 	},
 	{
 		Type: TypeHF, Label: "hf",
-		Data: []DataSpec{{Name: "token", Check: checkHFToken}},
+		Data: []DataSpec{{Name: "token", Env: true, Check: checkHFToken}},
 	},
 }
 
@@ -156,7 +160,29 @@ func (r *CreateSecretRequest) Validate() error {
 	} else {
 		errs = append(errs, spec.validateData(r.Data)...)
 	}
+	for _, d := range spec.Data {
+		if v, ok := r.Data[d.Name]; ok && d.Env {
+			if err := ValidateEnvValue(v); err != nil {
+				errs = append(errs, fmt.Errorf("secret %s: %s %w", r.Name, d.Name, err))
+			}
+		}
+	}
+	for _, f := range spec.Fields {
+		if strings.ContainsRune(r.Fields[f.Name], 0) {
+			errs = append(errs, fmt.Errorf("secret %s: %s contains a NUL byte: remove it", r.Name, f.Name))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// ValidateEnvValue checks a value that a run receives in an environment
+// variable. The kernel ends each variable at a NUL byte, so a value holding
+// one would be cut short, and what follows it could set other variables.
+func ValidateEnvValue(v []byte) error {
+	if bytes.IndexByte(v, 0) >= 0 {
+		return errors.New("contains a NUL byte, which an environment variable cannot hold (the rest of the value could set other variables): remove it")
+	}
+	return nil
 }
 
 func (s *TypeSpec) validateFields(fields map[string]string) []error {

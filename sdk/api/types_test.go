@@ -121,6 +121,21 @@ func TestCreateSecretRequestValidate(t *testing.T) {
 			req:  CreateSecretRequest{Name: "a", Type: TypeDatabricks, Fields: map[string]string{"host": "example.com"}, Data: map[string][]byte{"token": []byte("t")}},
 			want: "is not a URL",
 		},
+		"env value with a NUL byte": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeEnv, Fields: map[string]string{"key": "A"}, Data: map[string][]byte{"value": []byte("a\x00INJECTED=1")}},
+			want: "secret a: value contains a NUL byte",
+		},
+		"databricks token with a NUL byte": {
+			req:  CreateSecretRequest{Name: "d", Type: TypeDatabricks, Fields: map[string]string{"host": "https://x"}, Data: map[string][]byte{"token": []byte("t\x00X=1")}},
+			want: "secret d: token contains a NUL byte",
+		},
+		"mounted file with a NUL byte": {
+			req: CreateSecretRequest{Name: "m", Type: TypeMounted, Data: map[string][]byte{"value": []byte("binary\x00file")}},
+		},
+		"field with a NUL byte": {
+			req:  CreateSecretRequest{Name: "m", Type: TypeMounted, Fields: map[string]string{"mount_path": "/a\x00b"}, Data: map[string][]byte{"value": []byte("v")}},
+			want: "secret m: mount_path contains a NUL byte",
+		},
 		"docker missing fields": {
 			req:  CreateSecretRequest{Name: "a", Type: TypeDocker, Data: map[string][]byte{"password": []byte("p")}},
 			want: "docker secret needs username\ndocker secret needs server",

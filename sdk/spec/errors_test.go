@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-const knownTop = "known fields are name, image, command, gpus, compute, env_variables, secrets, scheduling"
+const knownTop = "known fields are name, image, command, gpus, compute, env_variables, secrets, scheduling, api"
 
 func TestParseYAMLErrors(t *testing.T) {
 	const base = "name: a\nimage: b\ncommand: c\n" // lines 1-3
@@ -17,6 +17,10 @@ func TestParseYAMLErrors(t *testing.T) {
 			`r.yaml:4:1: unknown field "integrations"; ` + knownTop}},
 		"misspelt field": {base + "env_variable: {A: b}\n", []string{
 			`r.yaml:4:1: unknown field "env_variable" (did you mean "env_variables"?); ` + knownTop}},
+		"bad api access": {base + "api: {secrets: admin}\n", []string{
+			`r.yaml:4:16: api.secrets "admin" is not valid: give "read" (the default: the run's token lists the secrets the run was given) or "write" (it may also create and delete your secrets)`}},
+		"unknown api field": {base + "api: {runs: write}\n", []string{
+			`r.yaml:4:7: unknown field "api.runs"; known fields in api are secrets`}},
 		"unknown nested field": {base + "scheduling:\n  priority: high\n", []string{
 			`r.yaml:5:3: unknown field "scheduling.priority"; known fields in scheduling are max_duration`}},
 		"command not a string": {"name: a\nimage: b\ncommand: 42\n", []string{
@@ -95,6 +99,8 @@ func TestParseHCLErrors(t *testing.T) {
 			`r.hcl:4:1: unknown field "parameters"; ` + knownTop}},
 		"unknown block": {base + "integration {}\n", []string{
 			`r.hcl:4:1: unknown field "integration"; ` + knownTop}},
+		"bad api access": {base + "api {\n  secrets = \"all\"\n}\n", []string{
+			`r.hcl:5:13: api.secrets "all" is not valid: give "read" (the default: the run's token lists the secrets the run was given) or "write" (it may also create and delete your secrets)`}},
 		"unknown nested attribute": {base + "compute {\n  gpu = 1\n}\n", []string{
 			`r.hcl:5:3: unknown field "compute.gpu" (did you mean "gpus"?); known fields in compute are gpus, cpus, memory, cluster`}},
 		"block written as attribute": {base + "compute = { gpus = 1 }\n", []string{

@@ -29,7 +29,7 @@ func (p *parser) parseHCL(src []byte) Pos {
 		p.skipRequired()
 		return start
 	}
-	p.hclBody(body, "", topFields, []string{"compute", "scheduling"},
+	p.hclBody(body, "", topFields, []string{"compute", "scheduling", "api"},
 		func(a *hclsyntax.Attribute) {
 			switch a.Name {
 			case "name":
@@ -55,10 +55,17 @@ func (p *parser) parseHCL(src []byte) Pos {
 			}
 		},
 		func(b *hclsyntax.Block) {
-			if b.Type == "compute" {
+			switch b.Type {
+			case "compute":
 				p.hclBody(b.Body, "compute", computeFields, nil, p.hclCompute, nil)
-			} else {
+			case "scheduling":
 				p.hclBody(b.Body, "scheduling", schedulingFields, nil, p.hclScheduling, nil)
+			case "api":
+				p.hclBody(b.Body, "api", apiFields, nil, func(a *hclsyntax.Attribute) {
+					if s, pos, ok := p.hclString(a.Expr, "api."+a.Name); ok {
+						p.setSecretsAPI(pos, s)
+					}
+				}, nil)
 			}
 		})
 	return start

@@ -49,6 +49,8 @@ type RunSpec struct {
 	Secrets []string
 	// MaxDuration is scheduling.max_duration; 0 means no limit.
 	MaxDuration time.Duration
+	// API is what the run's own token may do, such as api.secrets = "write".
+	API api.RunAPI
 }
 
 // Request turns the spec into a request to create the run. Cluster is not
@@ -64,6 +66,7 @@ func (s *RunSpec) Request() *api.CreateRunRequest {
 		CPUs:        s.CPUs,
 		MemoryBytes: s.MemoryBytes,
 		MaxDuration: api.Duration(s.MaxDuration),
+		API:         s.API,
 	}
 }
 
@@ -162,9 +165,10 @@ func checkExt(kind, filename string) error {
 
 // Field names, in the order messages list them.
 var (
-	topFields        = []string{"name", "image", "command", "gpus", "compute", "env_variables", "secrets", "scheduling"}
+	topFields        = []string{"name", "image", "command", "gpus", "compute", "env_variables", "secrets", "scheduling", "api"}
 	computeFields    = []string{"gpus", "cpus", "memory", "cluster"}
 	schedulingFields = []string{"max_duration"}
+	apiFields        = []string{"secrets"}
 	requiredFields   = []string{"name", "image", "command"}
 )
 
@@ -362,6 +366,17 @@ func (p *parser) setMaxDurationString(pos Pos, s string) {
 		return
 	}
 	p.spec.MaxDuration = d
+}
+
+// setSecretsAPI takes api.secrets: what the run's token may do with its
+// owner's secrets.
+func (p *parser) setSecretsAPI(pos Pos, access string) {
+	a := api.RunAPI{Secrets: access}
+	if err := api.ValidateRunAPI(a); err != nil {
+		p.errorf(pos, "%v", err)
+		return
+	}
+	p.spec.API = a
 }
 
 // finish checks what needs the whole spec and returns the result; start is

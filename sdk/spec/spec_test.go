@@ -207,6 +207,28 @@ func TestRequest(t *testing.T) {
 	}
 }
 
+func TestAPIGrant(t *testing.T) {
+	tests := map[string]struct{ file, src string }{
+		"yaml": {"r.yaml", "name: a\nimage: b\ncommand: c\napi: {secrets: write}\n"},
+		"hcl":  {"r.hcl", "name = \"a\"\nimage = \"b\"\ncommand = \"c\"\napi {\n  secrets = \"write\"\n}\n"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s, _, err := Parse(tc.file, []byte(tc.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Request().API; !got.SecretsWrite() {
+				t.Errorf("got api %+v, want secrets write", got)
+			}
+		})
+	}
+	s, _, err := Parse("r.yaml", []byte("name: a\nimage: b\ncommand: c\n"))
+	if err != nil || s.Request().API.SecretsWrite() {
+		t.Errorf("without api: got %+v, %v; want no write access", s, err)
+	}
+}
+
 // TestExamplesAgree keeps the YAML and HCL examples describing the same run.
 func TestExamplesAgree(t *testing.T) {
 	fromYAML, wy, err := ParseFile("../../examples/hello-secret-user.yaml")

@@ -83,9 +83,22 @@ func (p *parser) parseYAML(src []byte) Pos {
 			p.yamlSecrets(v)
 		case "scheduling":
 			p.yamlScheduling(v)
+		case "api":
+			p.yamlAPI(v)
 		}
 	})
 	return start
+}
+
+func (p *parser) yamlAPI(m *yaml.Node) {
+	if !p.yamlMapping(m, "api", "secrets: write") {
+		return
+	}
+	p.yamlFields(m, "api", apiFields, func(name string, v *yaml.Node) {
+		if s, ok := p.yamlString(v, "api."+name); ok {
+			p.setSecretsAPI(p.pos(v), s)
+		}
+	})
 }
 
 func (p *parser) yamlCompute(m *yaml.Node) {
