@@ -117,7 +117,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 
-	srv := server.New(st, manager, images, server.Info{
+	srv := server.New(st, manager, images, host, server.Info{
 		Version: opts.Version, Cluster: cfg.Cluster, Node: cfg.NodeName, Runtime: rt.Name(), Plugins: host.Status,
 	}, logger.Named("http"))
 	httpSrv := &http.Server{

@@ -24,6 +24,12 @@ plugin_dir = "/opt/hush/plugins"
 #   config {
 #     address = "https://vault.internal:8200"
 #   }
+#   # Which references users may name (without allow blocks: management
+#   # tokens only). ${user} is the user's own name; * is any run of characters.
+#   allow {
+#     users = ["*"]
+#     refs  = ["secret/data/${user}/*"]
+#   }
 # }
 
 runtime "containerd" {

@@ -73,9 +73,27 @@ type PluginConfig struct {
 	Args []string `hcl:"args,optional"`
 	// Config is handed to the plugin to validate and use.
 	Config *PluginBody `hcl:"config,block"`
+	// Allow says which references each user may name; see AllowConfig.
+	// Without any allow block only management tokens may use the plugin.
+	Allow []*AllowConfig `hcl:"allow,block"`
 
 	// DeclRange is where the block was declared.
 	DeclRange hcl.Range
+}
+
+// AllowConfig is an allow block of a plugin: the users it names may create
+// and resolve references that match one of its patterns. Management tokens
+// may name any reference.
+type AllowConfig struct {
+	// Users are user names, or "*" for every user: a list of strings.
+	Users hcl.Expression `hcl:"users"`
+	// Refs are patterns of references: "*" stands for any run of
+	// characters, and ${user} for the user's own name, as in
+	// refs = ["${user}/*"].
+	Refs hcl.Expression `hcl:"refs"`
+
+	// users is Users evaluated, by Validate.
+	users []string
 }
 
 // PluginBody holds a plugin's config block undecoded: its schema belongs to

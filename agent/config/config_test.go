@@ -109,6 +109,31 @@ runtime "exec" { address = "/run/x.sock" }
 				"x.hcl:10:18: Unsupported argument; runtime \"exec\" has no address",
 			},
 		},
+		"bad allow blocks": {
+			src: `plugin "file" {
+  path = "/opt/f"
+  allow {
+    users = ["Bob Smith"]
+    refs  = "alice/*"
+  }
+  allow {
+    users = []
+    refs  = ["${usr}/*"]
+  }
+  allow {
+    users = ["*"]
+    refs  = [""]
+  }
+}
+`,
+			want: []string{
+				`x.hcl:4:13: Invalid allow user; plugin "file": "Bob Smith" is not a user name`,
+				`x.hcl:5:13: Invalid allow refs; refs must be a list of strings`,
+				`x.hcl:8:13: Empty allow users`,
+				`x.hcl:9:17: Unknown variable; There is no variable named "usr"`,
+				`x.hcl:13:13: Empty allow pattern`,
+			},
+		},
 		"plugin without a path": {
 			src:  "plugin \"vault\" {}\n",
 			want: []string{"x.hcl:1:1: Missing plugin path"},

@@ -77,6 +77,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 		if _, d := p.ConfigJSON(); d.HasErrors() {
 			diags = append(diags, d...)
 		}
+		diags = append(diags, validateAllow(p)...)
 		if p.SHA256 != "" {
 			if b, err := hex.DecodeString(p.SHA256); err != nil || len(b) != 32 {
 				bad(at("sha256"), "Invalid plugin checksum",

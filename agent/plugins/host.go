@@ -63,7 +63,7 @@ func New(cfg *config.Config, dev bool, logger hclog.Logger) (*Host, error) {
 		if path == "" {
 			path = filepath.Join(cfg.PluginDir, ExecutablePrefix+pc.Name)
 		}
-		h.add(&plugin{name: pc.Name, path: path, sha256: strings.ToLower(pc.SHA256), args: pc.Args, config: conf})
+		h.add(&plugin{name: pc.Name, path: path, sha256: strings.ToLower(pc.SHA256), args: pc.Args, config: conf, allow: pc.Allow})
 	}
 	if cfg.PluginDir != "" {
 		entries, err := os.ReadDir(cfg.PluginDir)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/hush-sh/hush/agent/config"
 	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/provider"
 )
@@ -33,6 +34,9 @@ type plugin struct {
 	sha256 string
 	args   []string
 	config []byte
+	// allow says which references users may name; none means only
+	// management tokens may.
+	allow []*config.AllowConfig
 
 	mu         sync.Mutex
 	client     *goplugin.Client

@@ -92,7 +92,7 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	if run.Parent != "" {
 		secrets = limitTo(secrets, run.SecretLimit)
 	}
-	if err := m.resolveReferences(ctx, secrets); err != nil {
+	if err := m.resolveReferences(ctx, run, secrets); err != nil {
 		return nil, err
 	}
 	fallback, err := mountTmpfs(runDir)

@@ -34,16 +34,21 @@ var (
 	ErrForbidden = errors.New("not allowed")
 )
 
-// Launcher is the run whose token submits a run. A run launched by another
+// Submitter is the token that submits a run. A run launched by another run
 // gets at most what its launcher has: the secrets it was given, and write
 // access to secrets only when it has that.
-type Launcher struct {
-	// RunID is the launching run's id.
+type Submitter struct {
+	// RunID is the id of the run whose token submits, or "" for a
+	// person's token.
 	RunID string
 	// Secrets names the secrets the launching run was given.
 	Secrets []string
 	// SecretsWrite is whether the launching run's token may write secrets.
 	SecretsWrite bool
+	// Management is whether the token is a management token, or a run's
+	// token whose run was submitted with one: such runs resolve provider
+	// references that the plugins' allow rules do not name.
+	Management bool
 }
 
 // maxNameLen bounds run names, which become container ids and host names.
@@ -151,9 +156,8 @@ func checkStatic(path string) error {
 }
 
 // Submit validates a run, records it as PENDING and starts it in the
-// background. by is the run whose token submitted it, or nil when a person
-// did.
-func (m *Manager) Submit(owner string, by *Launcher, req *api.CreateRunRequest) (*api.Run, error) {
+// background on behalf of by.
+func (m *Manager) Submit(owner string, by Submitter, req *api.CreateRunRequest) (*api.Run, error) {
 	if err := m.validate(req); err != nil {
 		return nil, err
 	}
@@ -171,12 +175,11 @@ func (m *Manager) Submit(owner string, by *Launcher, req *api.CreateRunRequest) 
 		ID: ulid.Make().String(), Name: name, Owner: owner,
 		Image: req.Image, Command: req.Command, Env: req.Env, Secrets: req.Secrets,
 		GPUs: req.GPUs, CPUs: req.CPUs, MemoryBytes: req.MemoryBytes, MaxDuration: req.MaxDuration,
-		API: req.API, Runtime: m.cfg.Runtime.Name(), Status: api.RunPending, CreatedAt: now,
+		API: req.API, Management: by.Management, Runtime: m.cfg.Runtime.Name(), Status: api.RunPending, CreatedAt: now,
 	}
-	parent := ""
-	if by != nil {
-		parent = by.RunID
-		run.Parent, run.SecretLimit = by.RunID, slices.Clone(by.Secrets)
+	parent := by.RunID
+	if parent != "" {
+		run.Parent, run.SecretLimit = parent, slices.Clone(by.Secrets)
 	}
 	msg := "submitted"
 	if name != req.Name {
@@ -239,10 +242,10 @@ func (m *Manager) validate(req *api.CreateRunRequest) error {
 	return nil
 }
 
-// allows checks that a run launched by l asks for no more than l has. A
-// nil Launcher, a person, allows anything.
-func (l *Launcher) allows(req *api.CreateRunRequest) error {
-	if l == nil {
+// allows checks that a run launched by a run asks for no more than that
+// run has. A person's token allows anything.
+func (l Submitter) allows(req *api.CreateRunRequest) error {
+	if l.RunID == "" {
 		return nil
 	}
 	var outside []string

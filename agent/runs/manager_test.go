@@ -86,7 +86,7 @@ func (h *harness) submit(name, command string, mod ...func(*api.CreateRunRequest
 	for _, f := range mod {
 		f(req)
 	}
-	run, err := h.m.Submit("alice", nil, req)
+	run, err := h.m.Submit("alice", Submitter{}, req)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -397,7 +397,7 @@ func TestNamesAndValidation(t *testing.T) {
 	}
 	h.finish(a)
 	h.finish(b)
-	_, err := h.m.Submit("alice", nil, &api.CreateRunRequest{Name: "Bad_Name", Command: " "})
+	_, err := h.m.Submit("alice", Submitter{}, &api.CreateRunRequest{Name: "Bad_Name", Command: " "})
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "run name") || !strings.Contains(err.Error(), "command is empty") {
 		t.Errorf("got %v, want both problems", err)
 	}

@@ -10,8 +10,11 @@ import (
 	"github.com/hush-sh/hush/sdk/provider"
 )
 
-// valueResolver answers every reference with the same value.
+// valueResolver answers every reference with the same value, and lets
+// every user name any reference.
 type valueResolver struct{ value string }
+
+func (valueResolver) CheckReference(string, string, string) error { return nil }
 
 func (r valueResolver) Resolve(_ context.Context, _ string, refs []string) ([]provider.Result, error) {
 	out := make([]provider.Result, len(refs))
@@ -62,7 +65,7 @@ func TestNULNeverInjectsVariables(t *testing.T) {
 
 func TestRunEnvWithNULRefused(t *testing.T) {
 	h := newHarness(t)
-	_, err := h.m.Submit("alice", nil, &api.CreateRunRequest{Name: "nul", Command: "true",
+	_, err := h.m.Submit("alice", Submitter{}, &api.CreateRunRequest{Name: "nul", Command: "true",
 		Env: map[string]string{"A": "x\x00INJECTED=1"}})
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "env_variables A contains a NUL byte") {
 		t.Errorf("got %v, want the NUL byte in A refused", err)

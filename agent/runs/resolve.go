@@ -16,6 +16,8 @@ import (
 // Resolver fetches the values of provider references.
 type Resolver interface {
 	Resolve(ctx context.Context, provider string, refs []string) ([]provider.Result, error)
+	// CheckReference reports whether user may name ref of provider.
+	CheckReference(user, provider, ref string) error
 }
 
 // resolveTimeout bounds one provider's Resolve call for a run.
@@ -24,7 +26,12 @@ var resolveTimeout = 30 * time.Second
 // resolveReferences fills in the values of secrets that hold a provider
 // reference: one Resolve call per provider, concurrently. The values live
 // only in memory and on the run's tmpfs; nothing is cached on disk.
-func (m *Manager) resolveReferences(ctx context.Context, secrets []*store.Secret) error {
+//
+// Unless the run was submitted with a management token, each reference is
+// checked against the plugins' allow rules for the run's owner, as at
+// create: rules may have changed since, and a secret copied from another
+// cluster was checked there, if at all.
+func (m *Manager) resolveReferences(ctx context.Context, run *api.Run, secrets []*store.Secret) error {
 	byProvider := map[string][]*store.Secret{}
 	for _, s := range secrets {
 		if s.From == "" {
@@ -38,6 +45,21 @@ func (m *Manager) resolveReferences(ctx context.Context, secrets []*store.Secret
 	}
 	if m.cfg.Resolver == nil {
 		return errors.New("secrets come from provider references, and this agent has no provider plugins")
+	}
+	if !run.Management {
+		var errs []error
+		for name, group := range byProvider {
+			for _, s := range group {
+				_, ref, _ := strings.Cut(s.From, ":")
+				if err := m.cfg.Resolver.CheckReference(run.Owner, name, ref); err != nil {
+					errs = append(errs, fmt.Errorf("resolve secret %s from %s: %w", s.Name, s.From, err))
+				}
+			}
+		}
+		if len(errs) > 0 {
+			sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+			return errors.Join(errs...)
+		}
 	}
 	type outcome struct{ errs []error }
 	results := make(chan outcome, len(byProvider))

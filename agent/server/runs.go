@@ -28,9 +28,13 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, tok *store.To
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	var by *runs.Launcher
+	by := runs.Submitter{Management: tok.Management}
 	if tok.RunID != "" {
-		by = &runs.Launcher{RunID: tok.RunID, Secrets: tok.Scope, SecretsWrite: tok.SecretsWrite}
+		parent, err := s.runs.Get(tok.User, tok.RunID)
+		if !s.runOK(w, r, err) {
+			return
+		}
+		by = runs.Submitter{RunID: tok.RunID, Secrets: tok.Scope, SecretsWrite: tok.SecretsWrite, Management: parent.Management}
 	}
 	run, err := s.runs.Submit(tok.User, by, &req)
 	if !s.runOK(w, r, err) {

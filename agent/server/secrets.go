@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hush-sh/hush/agent/store"
@@ -29,6 +30,13 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 	sec, ok := s.decodeSecret(w, r, tok)
 	if !ok {
 		return
+	}
+	if sec.From != "" && !tok.Management && s.refs != nil {
+		provider, ref, _ := strings.Cut(sec.From, ":")
+		if err := s.refs.CheckReference(tok.User, provider, ref); err != nil {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("secret %s: %v", sec.Name, err))
+			return
+		}
 	}
 	if sec.ID == "" {
 		sec.ID = ulid.Make().String()

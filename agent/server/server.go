@@ -44,19 +44,26 @@ type ImageImporter interface {
 	Import(ctx context.Context, archive io.Reader) ([]string, error)
 }
 
+// ReferenceChecker says whether a user may name a provider reference.
+type ReferenceChecker interface {
+	CheckReference(user, provider, ref string) error
+}
+
 // Server serves the agent's HTTP API.
 type Server struct {
 	store  *store.Store
 	runs   *runs.Manager
-	images ImageImporter // nil when the runtime has no images
+	images ImageImporter    // nil when the runtime has no images
+	refs   ReferenceChecker // nil when the agent has no plugins
 	info   Info
 	logger hclog.Logger
 	mux    *http.ServeMux
 }
 
-// New returns a server over st and the run manager rm. images may be nil.
-func New(st *store.Store, rm *runs.Manager, images ImageImporter, info Info, logger hclog.Logger) *Server {
-	s := &Server{store: st, runs: rm, images: images, info: info, logger: logger, mux: http.NewServeMux()}
+// New returns a server over st and the run manager rm. images and refs may
+// be nil.
+func New(st *store.Store, rm *runs.Manager, images ImageImporter, refs ReferenceChecker, info Info, logger hclog.Logger) *Server {
+	s := &Server{store: st, runs: rm, images: images, refs: refs, info: info, logger: logger, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /v1/health", s.health)
 	s.mux.Handle("GET /v1/agent/self", s.authed(s.self))
 	s.mux.Handle("POST /v1/secrets", s.authed(s.createSecret))

@@ -35,7 +35,7 @@ func newTestServer(t *testing.T) (*store.Store, *httptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(st, rm, nil, Info{Version: "test", Cluster: "c", Node: "n"}, hclog.NewNullLogger()))
+	srv := httptest.NewServer(New(st, rm, nil, nil, Info{Version: "test", Cluster: "c", Node: "n"}, hclog.NewNullLogger()))
 	t.Cleanup(srv.Close)
 	return st, srv
 }

@@ -72,6 +72,10 @@ plugin "file" {
   path   = %q
   sha256 = %q
   config { dir = %q }
+  allow {
+    users = ["alice"]
+    refs  = ["*"]
+  }
 }
 plugin "exec" {
   path   = %q
@@ -80,6 +84,10 @@ plugin "exec" {
     command             = ["/bin/cat", "%s/{{ref}}"]
     not_found_exit_codes = [1]
   }
+  allow {
+    users = ["alice"]
+    refs  = ["*"]
+  }
 }
 plugin "vault" {
   path   = %q
@@ -87,6 +95,10 @@ plugin "vault" {
   config {
     address = %q
     token   = "vault-test-token"
+  }
+  allow {
+    users = ["alice"]
+    refs  = ["secret/*"]
   }
 }
 `, filepath.Join(dir, "state"), filePath, fileSum, values, execPath, execSum, values, vaultPath, vaultSum, vault.URL))
@@ -140,6 +152,83 @@ plugin "vault" {
 		if strings.Contains(a.stderr.String(), v) {
 			t.Errorf("%s is in the agent's log", v)
 		}
+	}
+}
+
+// TestProviderReferenceRules: a plugin's allow blocks say which references
+// each user may name, at create and again when a run resolves them.
+func TestProviderReferenceRules(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	values := filepath.Join(dir, "values")
+	for _, user := range []string{"alice", "bob"} {
+		os.MkdirAll(filepath.Join(values, user), 0o700)
+		writeFile(t, filepath.Join(values, user), "db", "canary-db-of-"+user)
+	}
+	filePath, fileSum := buildPlugin(t, "file")
+	config := func(allow string) string {
+		return writeFile(t, dir, "agent.hcl", fmt.Sprintf(`state_dir = %q
+runtime "exec" {}
+plugin "file" {
+  path   = %q
+  sha256 = %q
+  config { dir = %q }
+  %s
+}
+`, filepath.Join(dir, "state"), filePath, fileSum, values, allow))
+	}
+	cfg := config(`allow {
+    users = ["*"]
+    refs  = ["${user}/*"]
+  }`)
+	a := startAgent(t, filepath.Join(dir, "data"), "-config", cfg)
+	alice, bob := a.newUser("alice"), a.newUser("bob")
+
+	for _, ref := range []string{"file:alice/db", "file:bob/../alice/db"} {
+		r := a.hush(bob, "", "create", "secret", "env", "STOLEN", "--from", ref)
+		if r.code != 1 || !strings.Contains(r.stderr, "reference not allowed") {
+			t.Errorf("bob creating --from %s: %s", ref, r)
+		}
+	}
+	if ids := a.secretIDs(bob); len(ids) != 0 {
+		t.Errorf("bob's secrets after refused creates: %v", ids)
+	}
+	a.mustHush(bob, "", "create", "secret", "env", "DB", "--from", "file:bob/db")
+	a.mustHush(alice, "", "create", "secret", "env", "DB", "--from", "file:alice/db")
+	// Management tokens may name any reference.
+	a.mustHush(a.token, "", "create", "secret", "env", "DB", "--from", "file:alice/db")
+	for user, token := range map[string]string{"bob": bob, "alice": alice} {
+		r := a.mustHush(token, "", "run", "-f", writeSpec(t, "show-"+user, "x", `echo "db=$DB"`))
+		if !strings.Contains(r.stdout, "db=canary-db-of-"+user+"\n") {
+			t.Errorf("%s's run: %s", user, r)
+		}
+	}
+	r := a.mustHush(a.token, "", "run", "-f", writeSpec(t, "show-root", "x", `echo "db=$DB"`))
+	if !strings.Contains(r.stdout, "db=canary-db-of-alice\n") {
+		t.Errorf("a run of the management token: %s", r)
+	}
+
+	// Rules are checked again when a run resolves: with bob no longer
+	// allowed, his stored reference fails his run, naming the secret.
+	a.stop()
+	a = startAgent(t, a.dataDir, "-config", config(`allow {
+    users = ["alice"]
+    refs  = ["${user}/*"]
+  }`))
+	r = a.hush(bob, "", "run", "-f", writeSpec(t, "after", "x", `echo "db=$DB"`))
+	if r.code != 1 || !strings.Contains(r.stderr, "resolve secret db from file:bob/db: reference not allowed: provider file allows user bob no references") {
+		t.Errorf("bob's run after the rules changed: %s", r)
+	}
+	if strings.Contains(r.stdout, "canary-db-of") {
+		t.Errorf("bob's run printed a value: %s", r)
+	}
+
+	// Without allow blocks a plugin is for management tokens only.
+	a.stop()
+	a = startAgent(t, a.dataDir, "-config", config(""))
+	r = a.hush(alice, "", "create", "secret", "env", "OTHER", "--from", "file:alice/db")
+	if r.code != 1 || !strings.Contains(r.stderr, "provider file is for management tokens only") {
+		t.Errorf("create without allow rules: %s", r)
 	}
 }
 

@@ -107,6 +107,10 @@ type Run struct {
 	API RunAPI `json:"api,omitzero" yaml:"api,omitempty"`
 	// Parent is the id of the run that submitted this one, if any.
 	Parent string `json:"parent,omitempty" yaml:"parent,omitempty"`
+	// Management is set on a run submitted with a management token, or by
+	// a run that was: its provider references resolve whatever the
+	// plugins' allow rules say.
+	Management bool `json:"management,omitempty" yaml:"management,omitempty"`
 	// SecretLimit, for a run with a Parent, names the secrets its parent
 	// was given: the most this run may receive.
 	SecretLimit []string  `json:"secret_limit,omitempty" yaml:"secret_limit,omitempty"`
