@@ -19,9 +19,14 @@ PLUGINS := file exec vault
 plugins:
 	for p in $(PLUGINS); do CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/hush-provider-$$p ./plugins/$$p || exit 1; done
 
-## vet: static checks
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+## vet: static checks: go vet, and staticcheck (installed into bin/ from
+## the Go module proxy)
 vet:
 	$(GO) vet ./...
+	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
+	bin/staticcheck ./...
 
 ## test: every test, with the race detector, against a private containerd
 ## (installed with apt when missing, started and stopped by .ci/with-containerd)

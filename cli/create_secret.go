@@ -379,8 +379,10 @@ func checkNameFree(ctx context.Context, f *fleet, name string) ([]*cluster, []re
 // all), and how to go on.
 func existsError(name string, on []string) error {
 	if on == nil {
+		//lint:ignore ST1005 a sentence the user reads, as mcli prints it
 		return fmt.Errorf("Secret %s already exists. Secrets cannot be modified: delete it with `hush delete secret %s` and create it again.", name, name)
 	}
+	//lint:ignore ST1005 a sentence the user reads, as mcli prints it
 	return fmt.Errorf("Secret %s already exists on %s, so nothing was created. Copy it to the other clusters with `hush sync secrets`, or delete it with `hush delete secret %s` and create it again.",
 		name, strings.Join(on, ", "), name)
 }
