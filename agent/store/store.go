@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // DBFile is the name of the bbolt file in the data dir.
@@ -58,7 +59,7 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 	}
 	path := filepath.Join(dir, DBFile)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: another agent is using this data dir; stop it or give a different -data-dir", path)
 	}
 	if err != nil {
