@@ -244,28 +244,28 @@ func (m *Manager) validate(req *api.CreateRunRequest) error {
 
 // allows checks that a run launched by a run asks for no more than that
 // run has. A person's token allows anything.
-func (l Submitter) allows(req *api.CreateRunRequest) error {
-	if l.RunID == "" {
+func (by Submitter) allows(req *api.CreateRunRequest) error {
+	if by.RunID == "" {
 		return nil
 	}
 	var outside []string
 	for _, name := range req.Secrets {
-		if !slices.Contains(l.Secrets, name) {
+		if !slices.Contains(by.Secrets, name) {
 			outside = append(outside, name)
 		}
 	}
 	var errs []error
 	if len(outside) > 0 {
 		given := "none"
-		if len(l.Secrets) > 0 {
-			given = strings.Join(l.Secrets, ", ")
+		if len(by.Secrets) > 0 {
+			given = strings.Join(by.Secrets, ", ")
 		}
 		errs = append(errs, fmt.Errorf("a run launched by run %s may get only the secrets that run was given (%s), not %s: list the secrets in the launching run's spec",
-			l.RunID, given, strings.Join(outside, ", ")))
+			by.RunID, given, strings.Join(outside, ", ")))
 	}
-	if req.API.SecretsWrite() && !l.SecretsWrite {
+	if req.API.SecretsWrite() && !by.SecretsWrite {
 		errs = append(errs, fmt.Errorf("a run launched by run %s cannot have api.secrets %q: the launching run does not have it (grant it in that run's spec)",
-			l.RunID, api.AccessWrite))
+			by.RunID, api.AccessWrite))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrForbidden, err)
