@@ -141,14 +141,16 @@ func ParseFile(path string) (*RunSpec, []Warning, error) {
 func readFile(kind, path string, limit int64) ([]byte, error) {
 	src, err := userfile.ReadFile(path, limit)
 	var notRegular *userfile.NotRegularError
+	if errors.As(err, &notRegular) {
+		return nil, fmt.Errorf("%s %s is %s, not a regular file: give the path of a %s file", kind, path, userfile.Kind(notRegular.Mode), kind)
+	}
+	if err := checkExt(kind, path); err != nil {
+		return nil, err
+	}
 	var tooLarge *userfile.TooLargeError
 	switch {
-	case errors.As(err, &notRegular):
-		return nil, fmt.Errorf("%s %s is %s, not a regular file: give the path of a %s file", kind, path, userfile.Kind(notRegular.Mode), kind)
-	case checkExt(kind, path) != nil:
-		return nil, checkExt(kind, path)
 	case errors.As(err, &tooLarge):
-		return nil, fmt.Errorf("%s %s is %s, more than the %s a %s may hold: keep data out of it, in the image, a volume or a secret",
+		return nil, fmt.Errorf("%s %s is %s, more than the %s a %s may hold: keep large data out of it, in the image or a volume",
 			kind, path, userfile.FormatSize(tooLarge.Size), userfile.FormatSize(limit), kind)
 	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", kind, err)
