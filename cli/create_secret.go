@@ -283,7 +283,7 @@ func readValueFile(ui *UI, path string) ([]byte, error) {
 }
 
 // readStdin reads a value given as "-" from stdin, refusing more than a
-// secret may hold, and refusing nothing at all: empty stdin is what a
+// secret may hold, and refusing an empty one: empty stdin is what a
 // forgotten pipe or an unset variable gives, never a value someone meant.
 func readStdin(ui *UI) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(ui.reader(), api.MaxSecretSize+1))

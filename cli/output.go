@@ -67,7 +67,8 @@ func (u *UI) Hint(format string, args ...any) { fmt.Fprintf(u.err, "   "+format+
 func (u *UI) interactive() bool { return isTerminal(u.in) && isTerminal(u.err) }
 
 // Confirm asks a yes/no question on a terminal; anything but y or yes is
-// no. It fails only when the command is interrupted while it waits.
+// no. It fails when the command is interrupted while it waits, or when
+// stdin fails.
 func (u *UI) Confirm(question string) (bool, error) {
 	fmt.Fprintf(u.err, "?  %s [y/N] ", question)
 	line, err := u.reader().ReadString('\n')
