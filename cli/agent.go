@@ -2,6 +2,8 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"path/filepath"
 
 	"github.com/hush-sh/hush/agent"
 	"github.com/hush-sh/hush/agent/config"
@@ -32,6 +34,12 @@ func agentCommand(version string, ui *UI) *cli.Command {
 			cfg, diags := config.LoadFiles(c.StringSlice("config")...)
 			if diags.HasErrors() {
 				return errors.New("invalid agent configuration:\n" + config.FormatDiagnostics(diags))
+			}
+			// Checked here, by the flag's name: the config's data_dir
+			// diagnostic points at a file that the flag overrides.
+			if d := c.String("data-dir"); c.IsSet("data-dir") && !filepath.IsAbs(d) {
+				abs, _ := filepath.Abs(d)
+				return fmt.Errorf("invalid agent settings:\n-data-dir %q must be an absolute path, such as %s", d, abs)
 			}
 			for flag, field := range map[string]*string{
 				"data-dir": &cfg.DataDir, "bind": &cfg.Bind, "cluster": &cfg.Cluster,

@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"strings"
-	"syscall"
 
 	"github.com/hush-sh/hush/sdk/api"
 	"github.com/urfave/cli/v2"
@@ -25,20 +23,27 @@ const (
 )
 
 // Main runs the hush command line with os.Args and returns the exit code.
+// SIGINT and SIGTERM end every command promptly (see notifyInterrupt).
 func Main(version string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyInterrupt(selfStopping(os.Args), os.Stderr)
 	defer stop()
 	return Run(ctx, version, os.Args, os.Stdin, os.Stdout, os.Stderr)
 }
 
 // Run runs the command line with args (args[0] is the program name) and
-// returns the exit code.
+// returns the exit code. A command that fails after ctx was cancelled with
+// an *interrupted cause exits with the signal's code (130, 143); one that
+// finishes anyway, such as `hush run` detaching from its run, exits 0.
 func Run(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ui := newUI(stdin, stdout, stderr)
+	ui := newUI(ctx, stdin, stdout, stderr)
 	app := newApp(version, ui)
 	err := app.RunContext(ctx, reorderArgs(app, args))
 	if err == nil {
 		return exitOK
+	}
+	if intr := interruption(ctx); intr != nil {
+		ui.Fail("Interrupted by %s", signalName(intr.sig))
+		return intr.exitCode()
 	}
 	if errors.Is(err, errReported) {
 		return exitError

@@ -94,10 +94,18 @@ func applySecrets(ctx context.Context, f *fleet, opts *applyOptions) error {
 	fmt.Fprintf(ui.out, "Plan for %s:\n", opts.File)
 	printSteps(ui, clusterNames(replicas), plan.Steps)
 	destructive := slices.ContainsFunc(plan.Steps, func(s step) bool { return s.removes() })
+	declined := false
+	if !opts.DryRun && destructive && !opts.Yes && ui.interactive() {
+		ok, err := ui.Confirm("Delete or replace secrets as planned?")
+		if err != nil {
+			return err
+		}
+		declined = !ok
+	}
 	switch {
 	case opts.DryRun:
 		ui.Info("Dry run: nothing was changed (%d change(s) planned)", len(plan.Steps))
-	case destructive && !opts.Yes && ui.interactive() && !ui.Confirm("Delete or replace secrets as planned?"):
+	case declined:
 		ui.Info("Nothing changed")
 		return nil
 	default:

@@ -75,7 +75,7 @@ func tokenInput(c *cli.Context, ui *UI) (string, error) {
 	case token == "-":
 		b, err := readStdin(ui)
 		if err != nil {
-			return "", fmt.Errorf("read --token from stdin: %w", err)
+			return "", fmt.Errorf("--token: %w", err)
 		}
 		token = string(trimNewline(b))
 	case token == "" && ui.interactive():

@@ -14,8 +14,12 @@ import (
 	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/userfile"
 	"github.com/urfave/cli/v2"
 )
+
+// maxCACertSize bounds a CA certificate file: a few PEM blocks.
+const maxCACertSize = 1 << 20
 
 // maxFanOut bounds how many clusters the CLI talks to at once.
 const maxFanOut = 16
@@ -86,7 +90,7 @@ func loadFleet() (*fleet, error) {
 func (cc *clusterConfig) connect(timeout time.Duration) (*cluster, error) {
 	token := cc.Token
 	if cc.TokenFile != "" {
-		b, err := os.ReadFile(expandHome(cc.TokenFile))
+		b, err := userfile.ReadFile(expandHome(cc.TokenFile), api.MaxTokenFileSize)
 		if err != nil {
 			return nil, fmt.Errorf("read token_file: %w", err)
 		}
@@ -97,7 +101,7 @@ func (cc *clusterConfig) connect(timeout time.Duration) (*cluster, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if cc.CACert != "" {
-		pem, err := os.ReadFile(expandHome(cc.CACert))
+		pem, err := userfile.ReadFile(expandHome(cc.CACert), maxCACertSize)
 		if err != nil {
 			return nil, fmt.Errorf("read ca_cert: %w", err)
 		}

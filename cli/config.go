@@ -13,8 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hush-sh/hush/sdk/userfile"
 	"go.yaml.in/yaml/v3"
 )
+
+// maxConfigSize bounds the config file, a list of clusters.
+const maxConfigSize = 4 << 20
 
 // EnvConfig names the CLI's config file instead of ~/.hush/config.yaml.
 const EnvConfig = "HUSH_CONFIG"
@@ -82,7 +86,7 @@ func loadConfig() (*cliConfig, error) {
 		return nil, err
 	}
 	cfg := &cliConfig{path: path}
-	b, err := os.ReadFile(path)
+	b, err := userfile.ReadFile(path, maxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, nil
 	}

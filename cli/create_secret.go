@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/userfile"
 	"github.com/oklog/ulid/v2"
 	"github.com/urfave/cli/v2"
 )
@@ -180,7 +181,7 @@ func (sc secretCommand) request(c *cli.Context, ui *UI) (*api.CreateSecretReques
 		case v == "-":
 			b, err := readStdin(ui)
 			if err != nil {
-				return nil, fmt.Errorf("read --%s from stdin: %w", in.flag, err)
+				return nil, fmt.Errorf("--%s: %w", in.flag, err)
 			}
 			req.Data[in.target] = trimNewline(b)
 		default:
@@ -233,7 +234,7 @@ func (sc secretCommand) positional(c *cli.Context, ui *UI, req *api.CreateSecret
 		case value == "-":
 			b, err := readStdin(ui)
 			if err != nil {
-				return "", fmt.Errorf("read value of %s from stdin: %w", key, err)
+				return "", fmt.Errorf("value of %s: %w", key, err)
 			}
 			req.Data[api.FieldValue] = trimNewline(b)
 		default:
@@ -264,36 +265,35 @@ func (sc secretCommand) positional(c *cli.Context, ui *UI, req *api.CreateSecret
 }
 
 // readValueFile reads a value from a file, or from stdin for "-", refusing
-// to read more than a secret may hold.
+// to read more than a secret may hold. It refuses what is not a regular
+// file without waiting on it: opening a named pipe would wait for a writer.
 func readValueFile(ui *UI, path string) ([]byte, error) {
 	if path == "-" {
 		return readStdin(ui)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("file %s does not exist: check the path", path)
-		}
-		return nil, err
+	b, err := userfile.ReadFile(path, api.MaxSecretSize)
+	var tooLarge *userfile.TooLargeError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("file %s does not exist: check the path", path)
+	case errors.As(err, &tooLarge):
+		return nil, fmt.Errorf("file %s is %s, over the limit of %s for a secret", path, userfile.FormatSize(tooLarge.Size), userfile.FormatSize(api.MaxSecretSize))
 	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("%s is a directory: give a file", path)
-	}
-	return readLimited(f)
+	return b, err
 }
 
+// readStdin reads a value given as "-" from stdin, refusing more than a
+// secret may hold, and refusing an empty one: empty stdin is what a
+// forgotten pipe or an unset variable gives, never a value someone meant.
 func readStdin(ui *UI) ([]byte, error) {
-	return readLimited(ui.reader())
-}
-
-func readLimited(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, api.MaxSecretSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > api.MaxSecretSize {
-		return nil, fmt.Errorf("the value is over the limit of %d MiB for a secret", api.MaxSecretSize>>20)
+	b, err := io.ReadAll(io.LimitReader(ui.reader(), api.MaxSecretSize+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read stdin: %w", err)
+	case len(b) > api.MaxSecretSize:
+		return nil, fmt.Errorf("the value on stdin is over the limit of %s for a secret", userfile.FormatSize(api.MaxSecretSize))
+	case len(trimNewline(b)) == 0:
+		return nil, errors.New("read an empty value from stdin: nothing was piped in; pipe the value in, such as `echo \"$VALUE\" | hush ...`")
 	}
 	return b, nil
 }

@@ -92,8 +92,8 @@ func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) er
 		return fmt.Errorf("no secret named %s: nothing was deleted; `hush get secrets` lists your secrets", strings.Join(missing, ", "))
 	}
 	a := action{noun: "secret", verb: "delete", done: "Deleted", nothing: "Nothing deleted"}
-	if !confirm(opts.UI, opts.Yes, names, a) {
-		return nil
+	if ok, err := confirm(opts.UI, opts.Yes, names, a); !ok {
+		return err
 	}
 	results := fanOut(ctx, f, targets, func(ctx context.Context, c *cluster) (struct{}, error) {
 		for _, n := range names {
@@ -122,25 +122,28 @@ type action struct {
 }
 
 // confirm asks on a terminal (unless yes) whether to act on targets, and
-// says so when there is nothing to do or the person declines.
-func confirm(ui *UI, yes bool, targets []string, a action) bool {
+// says so when there is nothing to do or the person declines. It fails
+// when the command is interrupted at the question.
+func confirm(ui *UI, yes bool, targets []string, a action) (bool, error) {
 	if len(targets) == 0 {
 		ui.Info("No %ss to %s", a.noun, a.verb)
-		return false
+		return false, nil
 	}
-	if !yes && ui.interactive() &&
-		!ui.Confirm(fmt.Sprintf("%s %d %s(s): %s?", strings.ToUpper(a.verb[:1])+a.verb[1:], len(targets), a.noun, strings.Join(targets, ", "))) {
+	if yes || !ui.interactive() {
+		return true, nil
+	}
+	ok, err := ui.Confirm(fmt.Sprintf("%s %d %s(s): %s?", strings.ToUpper(a.verb[:1])+a.verb[1:], len(targets), a.noun, strings.Join(targets, ", ")))
+	if err == nil && !ok {
 		ui.Info("%s", a.nothing)
-		return false
 	}
-	return true
+	return ok, err
 }
 
 // applyEach confirms, then applies do to each target in turn, reporting
 // what was done even when one fails.
 func applyEach(ui *UI, yes bool, targets []string, a action, do func(string) error) error {
-	if !confirm(ui, yes, targets, a) {
-		return nil
+	if ok, err := confirm(ui, yes, targets, a); !ok {
+		return err
 	}
 	var done []string
 	for _, n := range targets {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,16 +16,18 @@ import (
 
 // UI writes what people read: status lines with DESIGN's symbols (✔ done,
 // i info, ! warning, ✗ failure), coloured only on a terminal and never with
-// NO_COLOR, and reads their answers.
+// NO_COLOR, and reads their answers. Reads return when ctx ends, so that
+// Ctrl+C ends a command that waits for stdin or for an answer.
 type UI struct {
+	ctx      context.Context
 	in       io.Reader
 	out, err io.Writer
 	color    bool
 	lines    *bufio.Reader
 }
 
-func newUI(in io.Reader, out, errw io.Writer) *UI {
-	return &UI{in: in, out: out, err: errw, color: isTerminal(out) && os.Getenv("NO_COLOR") == ""}
+func newUI(ctx context.Context, in io.Reader, out, errw io.Writer) *UI {
+	return &UI{ctx: ctx, in: in, out: out, err: errw, color: isTerminal(out) && os.Getenv("NO_COLOR") == ""}
 }
 
 const (
@@ -63,22 +66,42 @@ func (u *UI) Hint(format string, args ...any) { fmt.Fprintf(u.err, "   "+format+
 // interactive reports whether both ends are a person at a terminal.
 func (u *UI) interactive() bool { return isTerminal(u.in) && isTerminal(u.err) }
 
-// Confirm asks a yes/no question on a terminal; anything but y or yes is no.
-func (u *UI) Confirm(question string) bool {
+// Confirm asks a yes/no question on a terminal; anything but y or yes is
+// no. It fails when the command is interrupted while it waits, or when
+// stdin fails.
+func (u *UI) Confirm(question string) (bool, error) {
 	fmt.Fprintf(u.err, "?  %s [y/N] ", question)
-	line, _ := u.reader().ReadString('\n')
+	line, err := u.reader().ReadString('\n')
+	if err := u.ctx.Err(); err != nil {
+		fmt.Fprintln(u.err)
+		return false, err
+	}
+	if err != nil && err != io.EOF {
+		return false, fmt.Errorf("read answer: %w", err)
+	}
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":
-		return true
+		return true, nil
 	}
-	return false
+	return false, nil
 }
 
-// ReadSecret prompts for a value without echoing it.
+// ReadSecret prompts on a terminal for a value without echoing it. The
+// terminal's echo comes back when it returns, also when the command is
+// interrupted while it waits.
 func (u *UI) ReadSecret(prompt string) ([]byte, error) {
+	restore, err := noEcho(int(u.in.(*os.File).Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("turn off the terminal's echo: %w", err)
+	}
+	defer restore()
 	fmt.Fprintf(u.err, "?  %s: ", prompt)
 	defer fmt.Fprintln(u.err)
-	return term.ReadPassword(int(u.in.(*os.File).Fd()))
+	line, err := u.reader().ReadBytes('\n')
+	if err != nil && (err != io.EOF || len(line) == 0) {
+		return nil, err
+	}
+	return trimNewline(line), nil
 }
 
 // ReadAll reads the whole of stdin, for values given as "-".
@@ -86,7 +109,7 @@ func (u *UI) ReadAll() ([]byte, error) { return io.ReadAll(u.reader()) }
 
 func (u *UI) reader() *bufio.Reader {
 	if u.lines == nil {
-		u.lines = bufio.NewReader(u.in)
+		u.lines = bufio.NewReader(&ctxReader{ctx: u.ctx, r: u.in})
 	}
 	return u.lines
 }

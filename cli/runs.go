@@ -5,13 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/userfile"
 	"github.com/urfave/cli/v2"
 )
 
@@ -278,7 +278,7 @@ func imageCommand(ui *UI) *cli.Command {
 				if err := exactArgs(c, 1, "one image archive"); err != nil {
 					return err
 				}
-				f, err := os.Open(c.Args().First())
+				f, err := userfile.Open(c.Args().First())
 				if err != nil {
 					return fmt.Errorf("open image archive: %w", err)
 				}

@@ -13,7 +13,12 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hush-sh/hush/sdk/userfile"
 )
+
+// maxFileSize bounds a config file; a named pipe or a device is refused
+// rather than waited on.
+const maxFileSize = 4 << 20
 
 // Defaults for settings that are not set.
 const (
@@ -142,7 +147,7 @@ func LoadFiles(paths ...string) (*Config, hcl.Diagnostics) {
 	c := DefaultConfig()
 	var diags hcl.Diagnostics
 	for _, p := range paths {
-		src, err := os.ReadFile(p)
+		src, err := userfile.ReadFile(p, maxFileSize)
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,

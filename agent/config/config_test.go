@@ -4,8 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 func writeFile(t *testing.T, name, src string) string {
@@ -72,6 +75,7 @@ runtime "containerd" { stop_grace = "3s" }
 func TestDiagnostics(t *testing.T) {
 	tests := map[string]struct {
 		src  string
+		fifo bool // a named pipe instead of a file
 		want []string
 	}{
 		"syntax error": {
@@ -134,6 +138,14 @@ runtime "exec" { address = "/run/x.sock" }
 				`x.hcl:13:13: Empty allow pattern`,
 			},
 		},
+		"relative data dir": {
+			src:  "cluster = \"east\"\ndata_dir = \"./data\"\n",
+			want: []string{`x.hcl:2:1: Invalid data directory; "./data" must be an absolute path, such as /var/lib/hush.`},
+		},
+		"config file is a named pipe": {
+			fifo: true,
+			want: []string{"Cannot read config file; x.hcl: x.hcl is a named pipe (FIFO), not a regular file"},
+		},
 		"plugin without a path": {
 			src:  "plugin \"vault\" {}\n",
 			want: []string{"x.hcl:1:1: Missing plugin path"},
@@ -146,7 +158,20 @@ runtime "exec" { address = "/run/x.sock" }
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			p := writeFile(t, "x.hcl", tc.src)
-			_, diags := LoadFiles(p)
+			if tc.fifo {
+				os.Remove(p)
+				if err := syscall.Mkfifo(p, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var diags hcl.Diagnostics
+			loaded := make(chan struct{})
+			go func() { _, diags = LoadFiles(p); close(loaded) }()
+			select {
+			case <-loaded:
+			case <-time.After(5 * time.Second):
+				t.Fatal("LoadFiles still blocked after 5s")
+			}
 			if !diags.HasErrors() {
 				t.Fatal("got no error, want one")
 			}

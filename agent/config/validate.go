@@ -54,6 +54,12 @@ func (c *Config) Validate() hcl.Diagnostics {
 			fmt.Sprintf("%q must be an absolute path.", c.PluginDir), nil)
 	}
 
+	// A relative data dir would move with the directory the agent is
+	// started from, and the runs and plugins it starts do not share it.
+	if c.DataDir != "" && !filepath.IsAbs(c.DataDir) {
+		bad("data_dir", "Invalid data directory",
+			fmt.Sprintf("%q must be an absolute path, such as /var/lib/hush.", c.DataDir), nil)
+	}
 	if !filepath.IsAbs(c.StateDir) {
 		bad("state_dir", "Invalid state directory",
 			fmt.Sprintf("%q must be an absolute path.", c.StateDir), nil)

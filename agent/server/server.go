@@ -3,6 +3,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -175,21 +176,26 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, tok *store.
 
 // decodeJSON reads the request body into v, answering the request itself
 // and returning false when the body is too large or not what v expects.
+// Its messages name what is too large and the field that is wrong.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodySize))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodySize))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, bodyTooLarge(v))
+		return false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil && dec.More() {
 		err = errors.New("more than one JSON value")
 	}
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("request body is over %d MiB; a secret's value may be at most %d MiB", maxBodySize>>20, api.MaxSecretSize>>20))
-		return false
-	case err != nil:
-		writeError(w, http.StatusBadRequest, "request body is not valid JSON for this endpoint: "+err.Error())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, describeDecodeError(body, v, err))
 		return false
 	}
 	return true

@@ -4,9 +4,11 @@ import (
 	"encoding/base64"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBadInput feeds the CLI and the API bad input. Each case must fail with
@@ -26,6 +28,8 @@ func TestBadInput(t *testing.T) {
 	}
 	bigValue := base64.StdEncoding.EncodeToString(make([]byte, 1<<20+10))
 	hugeBody := `{"name":"x","type":"env","data":{"value":"` + strings.Repeat("A", 3<<20) + `"}}`
+	hugeRun := `{"name":"x","image":"busybox","command":"` + strings.Repeat("x", 3<<20) + `"}`
+	bigSpec := writeFile(t, files, "big.yaml", "name: big\nimage: busybox\ncommand: |\n  "+strings.Repeat("x", 3<<20)+"\n")
 
 	cliCases := map[string]struct {
 		args  []string
@@ -47,6 +51,12 @@ func TestBadInput(t *testing.T) {
 		"directory as file":      {args: []string{"create", "secret", "mounted", filepath.Join(files, "adir")}, code: 1, want: "is a directory"},
 		"oversized file":         {args: []string{"create", "secret", "mounted", big}, code: 1, want: "over the limit of 1 MiB"},
 		"oversized stdin":        {args: []string{"create", "secret", "env", "K=-"}, stdin: strings.Repeat("y", 1<<20+1), code: 1, want: "over the limit of 1 MiB"},
+		"empty stdin":            {args: []string{"create", "secret", "env", "K=-"}, stdin: "", code: 1, want: "value of K: read an empty value from stdin"},
+		"empty stdin for a file": {args: []string{"create", "secret", "mounted", "-", "--name", "x"}, stdin: "\n", code: 1, want: "read an empty value from stdin"},
+		"run spec directory":     {args: []string{"run", "-f", filepath.Join(files, "adir")}, code: 1, want: "run spec " + filepath.Join(files, "adir") + " is a directory, not a regular file"},
+		"run spec over 1 MiB":    {args: []string{"run", "-f", bigSpec}, code: 1, want: "run spec " + bigSpec + " is 3.0 MiB, more than the 1 MiB a run spec may hold"},
+		"docker user on 2 lines": {args: []string{"create", "secret", "docker", "--username", "al\nice", "--password", "p", "--server", "ghcr.io"}, code: 1, want: `username: "al\nice" has a control character`},
+		"docker server with tab": {args: []string{"create", "secret", "docker", "--username", "u", "--password", "p", "--server", "ghcr.io\t"}, code: 1, want: `server: "ghcr.io\t" has a control character`},
 		"relative mount path":    {args: []string{"create", "secret", "mounted", pub, "--mount-path", "secrets/x"}, code: 1, want: `mount path "secrets/x" is not absolute`},
 		"public key for git-ssh": {args: []string{"create", "secret", "git-ssh", pub}, code: 1, want: "give the private key file, not the .pub"},
 		"hf token without hf_":   {args: []string{"create", "secret", "hf", "--token", "abc"}, code: 1, want: "starts with 'hf_'"},
@@ -81,21 +91,25 @@ func TestBadInput(t *testing.T) {
 		code               int
 		want               string
 	}{
-		"malformed JSON":     {"POST", "/v1/secrets", `{"name": "x",`, 400, "not valid JSON"},
-		"unknown JSON field": {"POST", "/v1/secrets", `{"name":"x","type":"env","colour":"red"}`, 400, `unknown field \"colour\"`},
-		"two JSON values":    {"POST", "/v1/secrets", `{"name":"x"} {"name":"y"}`, 400, "more than one JSON value"},
-		"wrong JSON type":    {"POST", "/v1/secrets", `{"name":7}`, 400, "not valid JSON"},
-		"unknown type":       {"POST", "/v1/secrets", `{"name":"x","type":"magic"}`, 400, `unknown secret type \"magic\"`},
-		"value not base64":   {"POST", "/v1/secrets", `{"name":"x","type":"env","fields":{"key":"X"},"data":{"value":"%%%"}}`, 400, "not valid JSON"},
-		"value over 1 MiB":   {"POST", "/v1/secrets", `{"name":"x","type":"mounted","data":{"value":"` + bigValue + `"}}`, 413, "the limit is 1.0 MiB"},
-		"body over 2 MiB":    {"POST", "/v1/secrets", hugeBody, 413, "request body is over 2 MiB"},
-		"bad id":             {"POST", "/v1/secrets", `{"id":"123","name":"x","type":"env","fields":{"key":"X"},"data":{"value":"dg=="}}`, 400, "is not a ULID"},
-		"duplicate":          {"POST", "/v1/secrets", `{"name":"existing","type":"env","fields":{"key":"X"},"data":{"value":"dg=="}}`, 409, "secret existing already exists"},
-		"unknown secret":     {"GET", "/v1/secrets/nope", "", 404, "secret nope not found"},
-		"no such endpoint":   {"GET", "/v1/nothing", "", 404, "no API endpoint GET /v1/nothing"},
-		"update":             {"PUT", "/v1/secrets/existing", `{}`, 405, "secrets are immutable"},
-		"list unknown type":  {"GET", "/v1/secrets?type=magic", "", 400, `unknown secret type \"magic\"`},
-		"token for bad user": {"POST", "/v1/acl/tokens", `{"user":"Not Valid"}`, 403, "needs a management token"},
+		"malformed JSON":      {"POST", "/v1/secrets", `{"name": "x",`, 400, "not valid JSON"},
+		"unknown JSON field":  {"POST", "/v1/secrets", `{"name":"x","type":"env","colour":"red"}`, 400, `unknown field \"colour\"`},
+		"two JSON values":     {"POST", "/v1/secrets", `{"name":"x"} {"name":"y"}`, 400, "more than one JSON value"},
+		"wrong JSON type":     {"POST", "/v1/secrets", `{"name":7}`, 400, "request body: name: must be a string, not a number"},
+		"time not a string":   {"POST", "/v1/secrets", `{"created_at":5,"name":"x","type":"env"}`, 400, "request body: created_at: must be a time string such as 2026-01-02T15:04:05Z"},
+		"field not a string":  {"POST", "/v1/secrets", `{"name":"x","type":"env","fields":{"key":5}}`, 400, "request body: fields.key: must be a string, not a number"},
+		"docker user 2 lines": {"POST", "/v1/secrets", `{"name":"x","type":"docker","fields":{"username":"al\nice","server":"ghcr.io"},"data":{"password":"cA=="}}`, 400, `username: \"al\\nice\" has a control character`},
+		"unknown type":        {"POST", "/v1/secrets", `{"name":"x","type":"magic"}`, 400, `unknown secret type \"magic\"`},
+		"value not base64":    {"POST", "/v1/secrets", `{"name":"x","type":"env","fields":{"key":"X"},"data":{"value":"%%%"}}`, 400, "request body: data.value: not valid base64 (illegal base64 data at input byte 0)"},
+		"value over 1 MiB":    {"POST", "/v1/secrets", `{"name":"x","type":"mounted","data":{"value":"` + bigValue + `"}}`, 413, "the limit is 1.0 MiB"},
+		"body over 2 MiB":     {"POST", "/v1/secrets", hugeBody, 413, "request body is over 2 MiB"},
+		"run over 2 MiB":      {"POST", "/v1/runs", hugeRun, 413, "run spec is over 2 MiB"},
+		"bad id":              {"POST", "/v1/secrets", `{"id":"123","name":"x","type":"env","fields":{"key":"X"},"data":{"value":"dg=="}}`, 400, "is not a ULID"},
+		"duplicate":           {"POST", "/v1/secrets", `{"name":"existing","type":"env","fields":{"key":"X"},"data":{"value":"dg=="}}`, 409, "secret existing already exists"},
+		"unknown secret":      {"GET", "/v1/secrets/nope", "", 404, "secret nope not found"},
+		"no such endpoint":    {"GET", "/v1/nothing", "", 404, "no API endpoint GET /v1/nothing"},
+		"update":              {"PUT", "/v1/secrets/existing", `{}`, 405, "secrets are immutable"},
+		"list unknown type":   {"GET", "/v1/secrets?type=magic", "", 400, `unknown secret type \"magic\"`},
+		"token for bad user":  {"POST", "/v1/acl/tokens", `{"user":"Not Valid"}`, 403, "needs a management token"},
 	}
 	for name, tc := range apiCases {
 		t.Run("api/"+name, func(t *testing.T) {
@@ -149,5 +163,18 @@ runtime "podman" {}
 	r = (&agent{t: t}).hush("", "", "agent")
 	if r.code != 1 || !strings.Contains(r.stderr, "no data dir: set -data-dir") {
 		t.Errorf("no data dir: %s", r)
+	}
+	// A relative data dir is refused before the agent starts; were it
+	// not, the agent would start in a scratch directory and be stopped.
+	relative := writeFile(t, dir, "relative.hcl", "cluster = \"east\"\ndata_dir = \"data\"\n")
+	for args, want := range map[string]string{
+		"agent -bind 127.0.0.1:0 -config " + relative: relative + `:2:1: Invalid data directory; "data" must be an absolute path`,
+		"agent -bind 127.0.0.1:0 -data-dir data":      `-data-dir "data" must be an absolute path`,
+	} {
+		var stderr syncBuffer
+		cmd, exited := startHush(t, nil, func(c *exec.Cmd) { c.Stderr, c.Dir = &stderr, t.TempDir() }, strings.Fields(args)...)
+		if code := waitExit(t, cmd, exited, 20*time.Second); code != 1 || !strings.Contains(stderr.String(), want) {
+			t.Errorf("hush %s: got exit %d, stderr %q; want exit 1 and %q", args, code, &stderr, want)
+		}
 	}
 }

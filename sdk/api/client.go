@@ -14,6 +14,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/hush-sh/hush/sdk/userfile"
 )
 
 // Environment variables the client reads in DefaultConfig.
@@ -22,6 +24,10 @@ const (
 	EnvToken     = "HUSH_TOKEN"
 	EnvTokenFile = "HUSH_TOKEN_FILE"
 )
+
+// MaxTokenFileSize is the most bytes a token file may hold; a token is a
+// line of text.
+const MaxTokenFileSize = 64 << 10
 
 // DefaultAddress is where an agent listens unless told otherwise.
 const DefaultAddress = "http://127.0.0.1:4747"
@@ -53,7 +59,7 @@ func DefaultConfig() (*Config, error) {
 	}
 	if cfg.Token == "" {
 		if f := os.Getenv(EnvTokenFile); f != "" {
-			b, err := os.ReadFile(f)
+			b, err := userfile.ReadFile(f, MaxTokenFileSize)
 			if err != nil {
 				return nil, fmt.Errorf("read token file from %s: %w", EnvTokenFile, err)
 			}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // TypeSpec describes what a secret type holds: its non-sensitive fields, its
@@ -194,6 +195,10 @@ func (s *TypeSpec) validateFields(fields map[string]string) []error {
 			if f.Required {
 				errs = append(errs, fmt.Errorf("%s secret needs %s", s.Type, f.Name))
 			}
+		case strings.ContainsFunc(v, unicode.IsControl):
+			// Fields are one line each: a newline in a docker username
+			// would break the registry credentials built from it.
+			errs = append(errs, fmt.Errorf("%s: %q has a control character (such as a newline or a tab) in it: give it on one line", f.Name, v))
 		case f.Check != nil:
 			if err := f.Check(v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))

@@ -140,6 +140,25 @@ func TestCreateSecretRequestValidate(t *testing.T) {
 			req:  CreateSecretRequest{Name: "a", Type: TypeDocker, Data: map[string][]byte{"password": []byte("p")}},
 			want: "docker secret needs username\ndocker secret needs server",
 		},
+		"docker username with a newline": {
+			req: CreateSecretRequest{Name: "a", Type: TypeDocker, Fields: map[string]string{"username": "al\nice", "server": "ghcr.io"},
+				Data: map[string][]byte{"password": []byte("p")}},
+			want: `username: "al\nice" has a control character (such as a newline or a tab) in it: give it on one line`,
+		},
+		"docker server with a carriage return": {
+			req: CreateSecretRequest{Name: "a", Type: TypeDocker, Fields: map[string]string{"username": "u", "server": "ghcr.io\r"},
+				Data: map[string][]byte{"password": []byte("p")}},
+			want: `server: "ghcr.io\r" has a control character`,
+		},
+		"docker email with a NUL": {
+			req: CreateSecretRequest{Name: "a", Type: TypeDocker, Fields: map[string]string{"username": "u", "server": "ghcr.io", "email": "a@b\x00"},
+				Data: map[string][]byte{"password": []byte("p")}},
+			want: `email: "a@b\x00" has a control character`,
+		},
+		"docker": {
+			req: CreateSecretRequest{Name: "a", Type: TypeDocker, Fields: map[string]string{"username": "u", "server": "ghcr.io", "email": "a@b.c"},
+				Data: map[string][]byte{"password": []byte("p")}},
+		},
 		"s3 from provider": {
 			req:  CreateSecretRequest{Name: "a", Type: TypeS3, From: "vault:x"},
 			want: "hold several values and cannot come from a provider reference",

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/userfile"
 )
 
 // SecretsFile is a parsed secrets file: the secrets it declares, in file order.
@@ -58,15 +59,17 @@ type DeclaredSecret struct {
 // .yaml, .yml) decides the format. env("VAR") and D_from_env read the
 // process environment.
 func ParseSecretsFile(path string) (*SecretsFile, []Warning, error) {
-	if err := checkExt("secrets file", path); err != nil {
-		return nil, nil, err
-	}
-	src, err := os.ReadFile(path)
+	src, err := readFile("secrets file", path, MaxSecretsFileSize)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read secrets file: %w", err)
+		return nil, nil, err
 	}
 	return ParseSecrets(path, src, os.LookupEnv)
 }
+
+// MaxSecretsFileSize is the most bytes a secrets file may hold. Values are
+// meant to come from env() and file(), but a file may hold literals, each
+// up to api.MaxSecretSize.
+const MaxSecretsFileSize = 16 << 20
 
 // ParseSecrets parses src as if read from filename. getenv looks up
 // env("VAR") and D_from_env; a nil getenv finds no variable. Files named by
@@ -361,16 +364,19 @@ func (d *secretDecl) setFile(pos Pos, name, path string) {
 		}
 		d.errorf(pos, "%s: read file %q (%s): %v: check the path, which is relative to the secrets file's directory", name, path, resolved, err)
 	}
-	f, err := os.Open(resolved)
+	f, err := userfile.Open(resolved)
+	var notRegular *userfile.NotRegularError
+	if errors.As(err, &notRegular) {
+		d.errorf(pos, "%s: file %q (%s) is %s, not a regular file: give the path of a file, relative to the secrets file's directory",
+			name, path, resolved, userfile.Kind(notRegular.Mode))
+		return
+	}
 	if err != nil {
 		fail(err)
 		return
 	}
 	defer f.Close()
 	st, err := f.Stat()
-	if err == nil && st.IsDir() {
-		err = errors.New("is a directory")
-	}
 	if err != nil {
 		fail(err)
 		return

@@ -7,16 +7,17 @@ package spec
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/userfile"
 )
 
 // maxRunNameLen caps run names below the 253 characters secret names may
@@ -119,16 +120,45 @@ func (e *Error) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// MaxRunSpecSize is the most bytes a run spec file may hold. A spec is a
+// name, an image, a command and some settings; anything near this is data
+// that belongs in the image, a volume or a secret, and the agent refuses a
+// request body of 2 MiB.
+const MaxRunSpecSize = 1 << 20
+
 // ParseFile reads and parses a run spec; its extension decides the format.
+// It refuses what is not a regular file (a directory, a named pipe) and a
+// file over MaxRunSpecSize before parsing anything.
 func ParseFile(path string) (*RunSpec, []Warning, error) {
-	if err := checkExt("run spec", path); err != nil {
+	src, err := readFile("run spec", path, MaxRunSpecSize)
+	if err != nil {
 		return nil, nil, err
 	}
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read run spec: %w", err)
-	}
 	return Parse(path, src)
+}
+
+// readFile reads the spec or secrets file at path, which must be a regular
+// file of at most limit bytes named for its format; kind says what the
+// file is, for the message. That it is not a file at all comes first: a
+// directory has no extension either, but that is not what is wrong.
+func readFile(kind, path string, limit int64) ([]byte, error) {
+	src, err := userfile.ReadFile(path, limit)
+	var notRegular *userfile.NotRegularError
+	if errors.As(err, &notRegular) {
+		return nil, fmt.Errorf("%s %s is %s, not a regular file: give the path of a %s file", kind, path, userfile.Kind(notRegular.Mode), kind)
+	}
+	if err := checkExt(kind, path); err != nil {
+		return nil, err
+	}
+	var tooLarge *userfile.TooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, fmt.Errorf("%s %s is %s, more than the %s a %s may hold: keep large data out of it, in the image or a volume",
+			kind, path, userfile.FormatSize(tooLarge.Size), userfile.FormatSize(limit), kind)
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", kind, err)
+	}
+	return src, nil
 }
 
 // Parse parses a run spec: YAML when filename ends in .yaml or .yml, HCL
