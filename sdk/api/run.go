@@ -53,7 +53,14 @@ type CreateRunRequest struct {
 	MemoryBytes int64 `json:"memory_bytes,omitempty"`
 	// MaxDuration stops the run when it outlives it; 0 means no limit.
 	MaxDuration Duration `json:"max_duration,omitempty"`
+	// MaxLogBytes caps the run's log on the agent: past it, the oldest
+	// output is dropped. 0 means the agent's max_log_size, which is also
+	// the most a run may ask for.
+	MaxLogBytes int64 `json:"max_log_bytes,omitempty"`
 }
+
+// MinLogSize is the smallest log cap a run or an agent may set.
+const MinLogSize = 64 << 10
 
 // Run is a run as the agent reports it.
 type Run struct {
@@ -68,6 +75,9 @@ type Run struct {
 	CPUs        float64           `json:"cpus,omitempty" yaml:"cpus,omitempty"`
 	MemoryBytes int64             `json:"memory_bytes,omitempty" yaml:"memory_bytes,omitempty"`
 	MaxDuration Duration          `json:"max_duration,omitempty" yaml:"max_duration,omitempty"`
+	// MaxLogBytes is the cap on the run's log in bytes; older output is
+	// dropped past it.
+	MaxLogBytes int64 `json:"max_log_bytes,omitempty" yaml:"max_log_bytes,omitempty"`
 	// Parent is the id of the run that submitted this one, if any.
 	Parent  string    `json:"parent,omitempty" yaml:"parent,omitempty"`
 	Runtime string    `json:"runtime" yaml:"runtime"`
