@@ -84,7 +84,7 @@ func (rl *runLog) openFrom(index, last uint64) (*os.File, uint64, error) {
 		}
 		i := slices.IndexFunc(segs, func(s uint64) bool { return s > index && s <= last })
 		if i < 0 {
-			return nil, 0, fmt.Errorf("open run log: segment %d is gone and no later one is left", index)
+			return nil, 0, fmt.Errorf("open run log: segment %d and those after it up to %d are gone: %w", index, last, os.ErrNotExist)
 		}
 		index = segs[i]
 	}
@@ -196,39 +196,54 @@ func (rl *runLog) diskEnd() (logPos, error) {
 // later segments as it reaches the end of one.
 type forward struct {
 	rl   *runLog
-	f    *os.File
-	seg  uint64
-	size int64 // the segment's length once it is finished, else -1
+	f    *os.File // nil until the segment at pos is opened
+	size int64    // the segment's length once it is finished, else -1
 	pos  logPos
 }
 
-// forwardFrom starts reading at pos.
-func (rl *runLog) forwardFrom(pos logPos) (*forward, error) {
-	f, err := rl.openSegment(pos.seg)
-	if err != nil {
-		return nil, err
-	}
-	return &forward{rl: rl, f: f, seg: pos.seg, size: -1, pos: pos}, nil
+// forwardFrom starts reading at pos, or, when the cap has dropped pos's
+// segment, at the oldest segment left.
+func (rl *runLog) forwardFrom(pos logPos) *forward {
+	return &forward{rl: rl, size: -1, pos: pos}
 }
 
-// forwardFromStart starts reading at the oldest record on disk; end is
-// where the log ends.
-func (rl *runLog) forwardFromStart(end logPos) (*forward, error) {
-	f, seg, err := rl.openFrom(0, end.seg)
-	if err != nil {
-		return nil, err
+func (fw *forward) Close() error {
+	if fw.f == nil {
+		return nil
 	}
-	return &forward{rl: rl, f: f, seg: seg, size: -1, pos: logPos{seg: seg, at: segHeader, known: true}}, nil
+	return fw.f.Close()
 }
 
-func (fw *forward) Close() error { return fw.f.Close() }
+// open opens the segment at fw.pos, or the first one after it left on
+// disk up to last.
+func (fw *forward) open(last uint64) error {
+	f, seg, err := fw.rl.openFrom(fw.pos.seg, last)
+	if err != nil {
+		return err
+	}
+	fw.Close()
+	if seg != fw.pos.seg {
+		fw.pos.seg, fw.pos.at = seg, segHeader
+	}
+	fw.f, fw.size = f, -1
+	return nil
+}
 
 // next returns the next record before end, or io.EOF when there is none.
 // dropped is how much output the cap dropped just before the record.
 func (fw *forward) next(end logPos) (r record, dropped uint64, err error) {
 	for {
+		if fw.f == nil {
+			if err := fw.open(end.seg); errors.Is(err, os.ErrNotExist) {
+				// The writer has dropped every segment up to the end it
+				// reported; a later end shows where to go on.
+				return record{}, 0, io.EOF
+			} else if err != nil {
+				return record{}, 0, err
+			}
+		}
 		limit := fw.size
-		if fw.seg == end.seg {
+		if fw.pos.seg == end.seg {
 			limit = end.at
 		} else if fw.size < 0 {
 			// The writer has moved on: this segment is finished.
@@ -239,7 +254,7 @@ func (fw *forward) next(end logPos) (r record, dropped uint64, err error) {
 			fw.size, limit = fi.Size(), fi.Size()
 		}
 		if fw.pos.at < limit {
-			r, next, err := fw.rl.readAt(fw.f, fw.seg, fw.pos.at)
+			r, next, err := fw.rl.readAt(fw.f, fw.pos.seg, fw.pos.at)
 			if err != nil {
 				return record{}, 0, err
 			}
@@ -249,21 +264,17 @@ func (fw *forward) next(end logPos) (r record, dropped uint64, err error) {
 				// A segment's first record may follow a gap the cap made.
 				dropped = r.off - p.off
 			default:
-				return record{}, 0, fw.rl.corrupt(fw.seg, p.at, "record %d at output byte %d is out of order: want record %d at byte %d", r.seq, r.off, p.seq, p.off)
+				return record{}, 0, fw.rl.corrupt(p.seg, p.at, "record %d at output byte %d is out of order: want record %d at byte %d", r.seq, r.off, p.seq, p.off)
 			}
-			fw.pos = logPos{seg: fw.seg, at: next, seq: r.seq + 1, off: r.end(), known: true}
+			fw.pos = logPos{seg: fw.pos.seg, at: next, seq: r.seq + 1, off: r.end(), known: true}
 			return r, dropped, nil
 		}
-		if fw.seg >= end.seg {
+		if fw.pos.seg >= end.seg {
 			return record{}, 0, io.EOF
 		}
-		f, seg, err := fw.rl.openFrom(fw.seg+1, end.seg)
-		if err != nil {
-			return record{}, 0, err
-		}
-		fw.f.Close()
-		fw.f, fw.seg, fw.size = f, seg, -1
-		fw.pos.seg, fw.pos.at = seg, segHeader
+		fw.Close()
+		fw.f = nil
+		fw.pos.seg, fw.pos.at = fw.pos.seg+1, segHeader
 	}
 }
 
@@ -422,10 +433,15 @@ func (rl *runLog) copy(ctx context.Context, live *logWriter, follow bool, tail i
 		}
 	}
 	out := &markWriter{w: w, limit: rl.limit}
-	var fw *forward
-	var err error
+	fw := rl.forwardFrom(logPos{at: segHeader, known: true})
 	if tail >= 0 {
 		res, err := rl.tail(end, tail)
+		for attempt := 0; errors.Is(err, os.ErrNotExist) && live != nil && attempt < 10; attempt++ {
+			// The writer dropped the segment at the end it reported before
+			// it could be read: ask again.
+			done, changed, end = live.state()
+			res, err = rl.tail(end, tail)
+		}
 		if err != nil {
 			return err
 		}
@@ -443,12 +459,7 @@ func (rl *runLog) copy(ctx context.Context, live *logWriter, follow bool, tail i
 			flush()
 			return nil
 		}
-		fw, err = rl.forwardFrom(end)
-		if err != nil {
-			return err
-		}
-	} else if fw, err = rl.forwardFromStart(end); err != nil {
-		return err
+		fw = rl.forwardFrom(end)
 	}
 	defer fw.Close()
 	drain := func() error {

@@ -355,14 +355,16 @@ func TestFollowDuringRotation(t *testing.T) {
 // much it missed and goes on with what is left.
 func TestFollowerFallsBehind(t *testing.T) {
 	w, rl := newTestLog(t, testKeyring(t), 64<<10)
-	writeAll(t, w, numberedLines(0, 10))
+	// Three segments, so that the end the reader starts with is past the
+	// segment it stalls in; the writer drops both before it goes on.
+	writeAll(t, w, numberedLines(0, 2000))
 	stalled, resume := make(chan struct{}), make(chan struct{})
 	out := &stallWriter{stalled: stalled, resume: resume}
 	done := make(chan error, 1)
 	go func() { done <- rl.copy(context.Background(), w, true, -1, out, func() {}) }()
 	<-stalled
 	const total = 40000 // several times the cap
-	writeAll(t, w, numberedLines(10, total))
+	writeAll(t, w, numberedLines(2000, total))
 	w.Close()
 	close(resume)
 	if err := <-done; err != nil {
