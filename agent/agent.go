@@ -105,6 +105,7 @@ func Run(ctx context.Context, opts *Options) error {
 		Store:      st,
 		Runtime:    rt,
 		LogDir:     filepath.Join(dataDir, "logs"),
+		MaxLogSize: cfg.MaxLogBytes(),
 		StateDir:   filepath.Join(cfg.StateDir, "runs"),
 		HushBinary: hushBin,
 		AgentAddr:  loopbackURL(ln.Addr()),

@@ -15,6 +15,11 @@ node_name = "gpu-node-1"
 log_level = "info"
 log_json  = false
 
+# Each run's sealed log is capped on disk: past the cap its oldest output
+# is dropped, and readers see a line saying how much. A run spec may ask
+# for less with max_log_size, never more. Default "64MiB".
+max_log_size = "64MiB"
+
 # Provider plugins: executables named hush-provider-NAME.
 plugin_dir = "/opt/hush/plugins"
 

@@ -27,6 +27,7 @@ const (
 	DefaultLogLevel  = "info"
 	DefaultNamespace = "hush"
 	DefaultStopGrace = "10s"
+	DefaultLogSize   = "64MiB"
 )
 
 // Runtime names for the runtime block's label.
@@ -54,6 +55,11 @@ type Config struct {
 	LogLevel string `hcl:"log_level,optional"`
 	// LogJSON writes logs as JSON lines instead of text. Default false.
 	LogJSON bool `hcl:"log_json,optional"`
+	// MaxLogSize caps each run's sealed log on disk, as a size such as
+	// "64MiB" or "1Gi": past it, the run's oldest output is dropped. It is
+	// also the most a run spec's max_log_size may ask for. Default "64MiB";
+	// at least "64KiB".
+	MaxLogSize string `hcl:"max_log_size,optional"`
 	// PluginDir is searched for hush-provider-* executables. Default: none.
 	PluginDir string `hcl:"plugin_dir,optional"`
 	// Plugins declares provider plugins, one block per plugin name.
@@ -131,12 +137,13 @@ func DefaultConfig() *Config {
 		state = filepath.Join(os.TempDir(), fmt.Sprintf("hush-%d", os.Geteuid()))
 	}
 	return &Config{
-		StateDir: state,
-		Bind:     DefaultBind,
-		Cluster:  DefaultCluster,
-		NodeName: host,
-		LogLevel: DefaultLogLevel,
-		ranges:   map[string]hcl.Range{},
+		StateDir:   state,
+		Bind:       DefaultBind,
+		Cluster:    DefaultCluster,
+		NodeName:   host,
+		LogLevel:   DefaultLogLevel,
+		MaxLogSize: DefaultLogSize,
+		ranges:     map[string]hcl.Range{},
 	}
 }
 

@@ -28,6 +28,9 @@ func TestDefaults(t *testing.T) {
 	if c.Bind != DefaultBind || c.Cluster != DefaultCluster || c.LogLevel != DefaultLogLevel {
 		t.Errorf("got bind %q cluster %q log level %q, want the defaults", c.Bind, c.Cluster, c.LogLevel)
 	}
+	if got := c.MaxLogBytes(); got != 64<<20 {
+		t.Errorf("got max_log_size %d bytes, want 64 MiB", got)
+	}
 	rt := c.Runtime(RuntimeContainerd)
 	if rt.Namespace != DefaultNamespace || rt.StopGraceDuration() != 10*time.Second {
 		t.Errorf("got containerd namespace %q grace %s, want hush and 10s", rt.Namespace, rt.StopGraceDuration())
@@ -146,6 +149,14 @@ runtime "exec" { address = "/run/x.sock" }
 			fifo: true,
 			want: []string{"Cannot read config file; x.hcl: x.hcl is a named pipe (FIFO), not a regular file"},
 		},
+		"log size not a size": {
+			src:  "bind = \"127.0.0.1:1\"\nmax_log_size = \"lots\"\n",
+			want: []string{`x.hcl:2:1: Invalid log size; "lots": give a number of bytes`},
+		},
+		"log size too small": {
+			src:  "max_log_size = \"4KiB\"\n",
+			want: []string{`x.hcl:1:1: Invalid log size; "4KiB" is below the smallest log cap: give at least "64KiB"`},
+		},
 		"plugin without a path": {
 			src:  "plugin \"vault\" {}\n",
 			want: []string{"x.hcl:1:1: Missing plugin path"},
@@ -185,6 +196,16 @@ runtime "exec" { address = "/run/x.sock" }
 				t.Errorf("got %d diagnostics, want at least %d", n, len(tc.want))
 			}
 		})
+	}
+}
+
+func TestMaxLogSize(t *testing.T) {
+	c, diags := LoadFiles(writeFile(t, "x.hcl", "max_log_size = \"1.5GiB\"\n"))
+	if diags.HasErrors() {
+		t.Fatal(FormatDiagnostics(diags))
+	}
+	if got, want := c.MaxLogBytes(), int64(3<<29); got != want {
+		t.Errorf("got %d bytes, want %d", got, want)
 	}
 }
 

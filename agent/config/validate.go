@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/spec"
 )
 
 var (
@@ -48,6 +50,11 @@ func (c *Config) Validate() hcl.Diagnostics {
 	if !slices.Contains(logLevels, c.LogLevel) {
 		bad("log_level", "Invalid log level",
 			fmt.Sprintf("%q is not one of %s.", c.LogLevel, strings.Join(logLevels, ", ")), nil)
+	}
+	if n, err := spec.ParseSize(c.MaxLogSize); err != nil {
+		bad("max_log_size", "Invalid log size", fmt.Sprintf("%q: %v.", c.MaxLogSize, err), nil)
+	} else if n < api.MinLogSize {
+		bad("max_log_size", "Invalid log size", fmt.Sprintf("%q is below the smallest log cap: give at least \"64KiB\".", c.MaxLogSize), nil)
 	}
 	if c.PluginDir != "" && !filepath.IsAbs(c.PluginDir) {
 		bad("plugin_dir", "Invalid plugin directory",
@@ -135,6 +142,16 @@ func checkBind(bind string) error {
 		return fmt.Errorf("%q: port must be a number from 0 to 65535", bind)
 	}
 	return nil
+}
+
+// MaxLogBytes returns max_log_size in bytes. Call it only on a validated
+// config.
+func (c *Config) MaxLogBytes() int64 {
+	n, err := spec.ParseSize(c.MaxLogSize)
+	if err != nil {
+		n, _ = spec.ParseSize(DefaultLogSize)
+	}
+	return n
 }
 
 // StopGraceDuration returns the parsed stop grace period. Call it only on a

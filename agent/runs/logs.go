@@ -1,75 +1,231 @@
 package runs
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/agent/store"
+	"github.com/hush-sh/hush/sdk/api"
 )
 
-// A run's log is a file of sealed records: a 4-byte big-endian length,
-// then the chunk of output sealed under the agent's keyring with the run id
-// and the record's sequence number as additional data. A workload that
-// prints a secret thus leaves no plaintext in the data dir, and records
-// cannot be reordered or moved between runs.
+// A run's log is a directory, logs/<run-id>/, of segment files named
+// NNNNNNNN.seg. Each segment is a magic string, then records:
+//
+//	[len u32][seq u64][off u64][sealed chunk: len bytes][len u32]
+//
+// all big-endian, where the chunk of output is sealed under the agent's
+// keyring with "logs/<run-id>/<seq>/<off>" as additional data: seq numbers
+// the run's records from 0 and off counts the output bytes before the
+// chunk. A workload that prints a secret thus leaves no plaintext in the
+// data dir, records cannot be moved between runs or altered, and a reader
+// that checks seq and off sees records that were reordered. The length at
+// both ends lets a reader walk back from the end, so that a tail reads
+// only what it prints.
+//
+// A log past its run's cap loses whole segments, oldest first. The off of
+// the first record left says how much output was dropped, and readers
+// print a marker line saying so.
 
-// maxRecord bounds one record, so a corrupt length cannot ask for gigabytes.
-const maxRecord = 1 << 20
+const (
+	segMagic  = "hushlog2"
+	segHeader = int64(len(segMagic))
+	recHead   = 4 + 8 + 8 // len, seq, off
+	recTail   = 4         // len again
+	// maxRecord bounds a sealed chunk, so that a corrupt length cannot ask
+	// for gigabytes.
+	maxRecord = 1 << 20
+	// minSegment and maxSegment bound a segment's length: an eighth of the
+	// cap, so that dropping one loses little of what the cap keeps, and
+	// at most 8 MiB, so that a huge cap does not make huge files.
+	minSegment = 4 << 10
+	maxSegment = 8 << 20
+)
 
-// logWriter appends a run's output to its log and wakes followers.
+// defaultLogSize caps run logs when Config.MaxLogSize is not set.
+const defaultLogSize = 64 << 20
+
+// checkLogSize checks the cap a run asks for (0 for the agent's) against
+// the agent's max_log_size.
+func (m *Manager) checkLogSize(n int64) error {
+	switch {
+	case n < 0:
+		return fmt.Errorf("max_log_bytes is %d: give a positive number of bytes, or 0 for this agent's max_log_size", n)
+	case n > 0 && n < api.MinLogSize:
+		return fmt.Errorf("max_log_size %s is below the smallest log cap of %s: ask for more, or leave it out for this agent's %s",
+			formatSize(n), formatSize(api.MinLogSize), formatSize(m.cfg.MaxLogSize))
+	case n > m.cfg.MaxLogSize:
+		return fmt.Errorf("max_log_size %s (%d bytes) is over this agent's max_log_size of %s (%d bytes): ask for at most %s, or raise max_log_size in the agent's config",
+			formatSize(n), n, formatSize(m.cfg.MaxLogSize), m.cfg.MaxLogSize, formatSize(m.cfg.MaxLogSize))
+	}
+	return nil
+}
+
+// segmentSize returns the length of one segment of a log capped at limit.
+func segmentSize(limit int64) int64 { return min(max(limit/8, minSegment), maxSegment) }
+
+// chunkSize returns the largest chunk one record of such a segment holds,
+// so that a record always fits in an empty segment.
+func chunkSize(segSize int64) int { return int(min(maxRecord/2, segSize/4)) }
+
+func segPath(dir string, index uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%08d.seg", index))
+}
+
+func logAAD(id string, seq, off uint64) []byte {
+	return []byte("logs/" + id + "/" + strconv.FormatUint(seq, 10) + "/" + strconv.FormatUint(off, 10))
+}
+
+func encodeRecord(seq, off uint64, sealed []byte) []byte {
+	rec := make([]byte, 0, recHead+len(sealed)+recTail)
+	rec = binary.BigEndian.AppendUint32(rec, uint32(len(sealed)))
+	rec = binary.BigEndian.AppendUint64(rec, seq)
+	rec = binary.BigEndian.AppendUint64(rec, off)
+	rec = append(rec, sealed...)
+	return binary.BigEndian.AppendUint32(rec, uint32(len(sealed)))
+}
+
+// logPos is a place between records: a segment, a byte offset in its
+// file, and, when known, the seq and output offset of the record that
+// comes next there.
+type logPos struct {
+	seg      uint64
+	at       int64
+	seq, off uint64
+	known    bool
+}
+
+// segFile is a segment the writer has finished.
+type segFile struct {
+	index uint64
+	size  int64
+}
+
+// logWriter appends a run's output to its log, drops the oldest segments
+// past the cap, and wakes followers.
 type logWriter struct {
-	id      string
+	dir, id string
 	keyring *store.Keyring
+	limit   int64 // the cap on the log's bytes on disk
+	segSize int64
+	logger  hclog.Logger
 
 	mu     sync.Mutex
 	f      *os.File
-	seq    uint64
+	end    logPos    // where the next record goes
+	sealed []segFile // finished segments still on disk, oldest first
 	done   bool
 	notify chan struct{} // closed and replaced at each write and at the end
 }
 
-func createLog(path, id string, kr *store.Keyring) (*logWriter, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
-	if err != nil {
+// createLog creates the log directory dir for run id, capped at limit
+// bytes on disk.
+func createLog(dir, id string, kr *store.Keyring, limit int64, logger hclog.Logger) (*logWriter, error) {
+	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create run log: %w", err)
 	}
-	return &logWriter{id: id, keyring: kr, f: f, notify: make(chan struct{})}, nil
+	f, err := createSegment(dir, 0)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &logWriter{
+		dir: dir, id: id, keyring: kr, limit: limit, segSize: segmentSize(limit), logger: logger,
+		f: f, end: logPos{at: segHeader, known: true}, notify: make(chan struct{}),
+	}, nil
 }
 
-func logAAD(id string, seq uint64) []byte {
-	return []byte("logs/" + id + "/" + strconv.FormatUint(seq, 10))
+func createSegment(dir string, index uint64) (*os.File, error) {
+	f, err := os.OpenFile(segPath(dir, index), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create run log segment: %w", err)
+	}
+	if _, err := f.WriteString(segMagic); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write run log segment: %w", err)
+	}
+	return f, nil
 }
 
-// Write seals p as one record.
+// Write seals p as one or more records.
 func (l *logWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.done {
 		return 0, errors.New("run log is closed")
 	}
-	for off := 0; off < len(p); off += maxRecord / 2 {
-		chunk := p[off:min(off+maxRecord/2, len(p))]
-		sealed, err := l.keyring.Seal(chunk, logAAD(l.id, l.seq))
+	defer l.wake()
+	chunk, n := chunkSize(l.segSize), 0
+	for n < len(p) {
+		data := p[n:min(n+chunk, len(p))]
+		sealed, err := l.keyring.Seal(data, logAAD(l.id, l.end.seq, l.end.off))
 		if err != nil {
-			return 0, err
+			return n, fmt.Errorf("seal run log: %w", err)
 		}
-		rec := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(sealed)), uint32(len(sealed)))
-		if _, err := l.f.Write(append(rec, sealed...)); err != nil {
-			return 0, fmt.Errorf("write run log: %w", err)
+		rec := encodeRecord(l.end.seq, l.end.off, sealed)
+		if l.end.at > segHeader && l.end.at+int64(len(rec)) > l.segSize {
+			if err := l.rotate(); err != nil {
+				return n, err
+			}
 		}
-		l.seq++
+		if _, err := l.f.Write(rec); err != nil {
+			// Cut a partly written record off, so that records stay whole.
+			l.f.Truncate(l.end.at)
+			return n, fmt.Errorf("write run log: %w", err)
+		}
+		l.end.at += int64(len(rec))
+		l.end.seq++
+		l.end.off += uint64(len(data))
+		n += len(data)
 	}
+	return n, nil
+}
+
+// rotate finishes the current segment, starts the next one and drops the
+// oldest segments past the cap. Callers hold l.mu.
+func (l *logWriter) rotate() error {
+	f, err := createSegment(l.dir, l.end.seg+1)
+	if err != nil {
+		return err
+	}
+	l.f.Close()
+	l.sealed = append(l.sealed, segFile{index: l.end.seg, size: l.end.at})
+	l.f = f
+	l.end.seg++
+	l.end.at = segHeader
+	l.trim()
+	return nil
+}
+
+// trim deletes the oldest segments until the rest and a full current
+// segment fit the cap. A segment that cannot be deleted stays until the
+// next rotation: the workload's output is never held up for the cap.
+// Callers hold l.mu.
+func (l *logWriter) trim() {
+	var total int64
+	for _, s := range l.sealed {
+		total += s.size
+	}
+	for len(l.sealed) > 0 && total+l.segSize > l.limit {
+		s := l.sealed[0]
+		if err := os.Remove(segPath(l.dir, s.index)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			l.logger.Warn("could not drop the oldest part of a run log", "segment", s.index, "error", err)
+			return
+		}
+		total -= s.size
+		l.sealed = l.sealed[1:]
+	}
+}
+
+// wake tells followers that the log changed. Callers hold l.mu.
+func (l *logWriter) wake() {
 	close(l.notify)
 	l.notify = make(chan struct{})
-	return len(p), nil
 }
 
 // Close marks the log complete and closes its file.
@@ -84,128 +240,10 @@ func (l *logWriter) Close() error {
 	return l.f.Close()
 }
 
-// state returns whether the log is complete, and a channel closed at the
-// next change.
-func (l *logWriter) state() (bool, <-chan struct{}) {
+// state returns whether the log is complete, a channel closed at the next
+// change, and where the records written so far end.
+func (l *logWriter) state() (bool, <-chan struct{}, logPos) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.done, l.notify
-}
-
-// logReader reads a run's log records in order.
-type logReader struct {
-	id      string
-	keyring *store.Keyring
-	f       *os.File
-	r       *bufio.Reader
-	seq     uint64
-	pending []byte // a partly written record
-}
-
-func openLog(path, id string, kr *store.Keyring) (*logReader, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open run log: %w", err)
-	}
-	return &logReader{id: id, keyring: kr, f: f, r: bufio.NewReader(f)}, nil
-}
-
-func (lr *logReader) Close() error { return lr.f.Close() }
-
-// next returns the next chunk, or io.EOF when the records written so far
-// are used up.
-func (lr *logReader) next() ([]byte, error) {
-	for {
-		if len(lr.pending) >= 4 {
-			n := int(binary.BigEndian.Uint32(lr.pending))
-			if n > maxRecord+64 {
-				return nil, fmt.Errorf("run log record %d is corrupt", lr.seq)
-			}
-			if len(lr.pending) >= 4+n {
-				sealed := lr.pending[4 : 4+n]
-				lr.pending = lr.pending[4+n:]
-				plain, err := lr.keyring.Open(sealed, logAAD(lr.id, lr.seq))
-				if err != nil {
-					return nil, fmt.Errorf("run log record %d: %w", lr.seq, err)
-				}
-				lr.seq++
-				return plain, nil
-			}
-		}
-		buf := make([]byte, 32<<10)
-		k, err := lr.r.Read(buf)
-		lr.pending = append(lr.pending, buf[:k]...)
-		if k == 0 && err != nil {
-			return nil, err
-		}
-	}
-}
-
-// copyLog writes a run's log to w: the last tail lines (all when tail is
-// negative), then, when follow is set and live is not nil, what the run
-// writes until it ends or ctx is done. flush is called after each batch.
-func copyLog(ctx context.Context, lr *logReader, live *logWriter, follow bool, tail int, w io.Writer, flush func()) error {
-	var buf bytes.Buffer
-	drain := func(out io.Writer) error {
-		for {
-			chunk, err := lr.next()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if _, err := out.Write(chunk); err != nil {
-				return err
-			}
-		}
-	}
-	done, changed := true, (<-chan struct{})(nil)
-	if live != nil {
-		done, changed = live.state()
-	}
-	if tail >= 0 {
-		if err := drain(&buf); err != nil {
-			return err
-		}
-		if _, err := w.Write(lastLines(buf.Bytes(), tail)); err != nil {
-			return err
-		}
-	} else if err := drain(w); err != nil {
-		return err
-	}
-	flush()
-	for follow && !done {
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return nil
-		}
-		done, changed = live.state()
-		if err := drain(w); err != nil {
-			return err
-		}
-		flush()
-	}
-	return nil
-}
-
-// lastLines returns the last n lines of b.
-func lastLines(b []byte, n int) []byte {
-	if n == 0 {
-		return nil
-	}
-	end := len(b)
-	if end > 0 && b[end-1] == '\n' {
-		end--
-	}
-	for i := end - 1; i >= 0; i-- {
-		if b[i] == '\n' {
-			n--
-			if n == 0 {
-				return b[i+1:]
-			}
-		}
-	}
-	return b
+	return l.done, l.notify, l.end
 }

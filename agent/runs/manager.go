@@ -4,6 +4,7 @@
 package runs
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"debug/elf"
@@ -60,6 +61,9 @@ type Config struct {
 	Runtime runtime.Runtime
 	// LogDir holds the runs' sealed logs.
 	LogDir string
+	// MaxLogSize caps each run's log in bytes: the default for runs that
+	// set no cap, and the most a run may ask for.
+	MaxLogSize int64
 	// StateDir holds each active run's tmpfs.
 	StateDir string
 	// HushBinary is the static hush binary that serves as entrypoint.
@@ -106,6 +110,9 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}
+	}
+	if cfg.MaxLogSize == 0 {
+		cfg.MaxLogSize = defaultLogSize
 	}
 	m := &Manager{cfg: cfg, logger: cfg.Logger, active: map[string]*activeRun{}}
 	if cfg.Runtime.Isolated() {
@@ -175,7 +182,8 @@ func (m *Manager) Submit(owner string, by Submitter, req *api.CreateRunRequest) 
 		ID: ulid.Make().String(), Name: name, Owner: owner,
 		Image: req.Image, Command: req.Command, Env: req.Env, Secrets: req.Secrets,
 		GPUs: req.GPUs, CPUs: req.CPUs, MemoryBytes: req.MemoryBytes, MaxDuration: req.MaxDuration,
-		API: req.API, Management: by.Management, Runtime: m.cfg.Runtime.Name(), Status: api.RunPending, CreatedAt: now,
+		API: req.API, Management: by.Management, MaxLogBytes: cmp.Or(req.MaxLogBytes, m.cfg.MaxLogSize),
+		Runtime: m.cfg.Runtime.Name(), Status: api.RunPending, CreatedAt: now,
 	}
 	parent := by.RunID
 	if parent != "" {
@@ -189,13 +197,13 @@ func (m *Manager) Submit(owner string, by Submitter, req *api.CreateRunRequest) 
 		msg += "; launched by run " + parent
 	}
 	run.Events = []api.RunEvent{{Time: now, Type: "submitted", Message: msg}}
-	log, err := createLog(m.logPath(run.ID), run.ID, m.cfg.Store.Keyring())
+	log, err := createLog(m.logDir(run.ID), run.ID, m.cfg.Store.Keyring(), run.MaxLogBytes, m.logger.With("run_id", run.ID))
 	if err != nil {
 		return nil, err
 	}
 	if err := m.cfg.Store.PutRun(run); err != nil {
 		log.Close()
-		os.Remove(m.logPath(run.ID))
+		os.RemoveAll(m.logDir(run.ID))
 		return nil, err
 	}
 	ar := &activeRun{run: run, log: log, changed: make(chan struct{}), stop: make(chan string, 1), done: make(chan struct{})}
@@ -235,6 +243,9 @@ func (m *Manager) validate(req *api.CreateRunRequest) error {
 	}
 	if req.GPUs < 0 || req.CPUs < 0 || req.MemoryBytes < 0 || req.MaxDuration < 0 {
 		errs = append(errs, errors.New("gpus, cpus, memory and max_duration must not be negative"))
+	}
+	if err := m.checkLogSize(req.MaxLogBytes); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -350,7 +361,9 @@ func randomSuffix() string {
 	return string(b)
 }
 
-func (m *Manager) logPath(id string) string { return filepath.Join(m.cfg.LogDir, id+".log") }
+// logDir is where a run's log lives; legacyLogPath is where hush 0.1 kept it.
+func (m *Manager) logDir(id string) string        { return filepath.Join(m.cfg.LogDir, id) }
+func (m *Manager) legacyLogPath(id string) string { return filepath.Join(m.cfg.LogDir, id+".log") }
 
 // update changes an active run's record under the lock and persists it.
 func (m *Manager) update(ar *activeRun, fn func(r *api.Run)) {
@@ -487,7 +500,10 @@ func (m *Manager) Delete(ctx context.Context, owner, ref string) error {
 	if err := m.cfg.Store.DeleteRun(run.ID); err != nil {
 		return err
 	}
-	if err := os.Remove(m.logPath(run.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.RemoveAll(m.logDir(run.ID)); err != nil {
+		return fmt.Errorf("remove run log: %w", err)
+	}
+	if err := os.Remove(m.legacyLogPath(run.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove run log: %w", err)
 	}
 	m.logger.Info("run deleted", "run_id", run.ID, "name", run.Name)
@@ -504,13 +520,16 @@ func (m *Manager) Logs(ctx context.Context, owner, ref string, follow bool, tail
 	var live *logWriter
 	if ar != nil {
 		live = ar.log
-	}
-	lr, err := openLog(m.logPath(run.ID), run.ID, m.cfg.Store.Keyring())
-	if err != nil {
+	} else if lr, err := openLegacyLog(m.legacyLogPath(run.ID), run.ID, m.cfg.Store.Keyring()); err == nil {
+		defer lr.Close()
+		err := copyLegacyLog(lr, tail, w)
+		flush()
+		return err
+	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	defer lr.Close()
-	return copyLog(ctx, lr, live, follow, tail, w, flush)
+	rl := &runLog{dir: m.logDir(run.ID), id: run.ID, keyring: m.cfg.Store.Keyring(), limit: run.MaxLogBytes}
+	return rl.copy(ctx, live, follow, tail, w, flush)
 }
 
 // Shutdown stops every active run and waits for them to end, or for ctx.

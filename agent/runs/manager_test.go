@@ -383,7 +383,7 @@ func TestLogsFollowAndReplay(t *testing.T) {
 	if err := h.m.Delete(context.Background(), "alice", run.Name); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(h.m.logPath(run.ID)); !os.IsNotExist(err) {
+	if _, err := os.Stat(h.m.logDir(run.ID)); !os.IsNotExist(err) {
 		t.Errorf("log still there after delete: %v", err)
 	}
 }

@@ -54,6 +54,10 @@ type CreateRunRequest struct {
 	MemoryBytes int64 `json:"memory_bytes,omitempty"`
 	// MaxDuration stops the run when it outlives it; 0 means no limit.
 	MaxDuration Duration `json:"max_duration,omitempty"`
+	// MaxLogBytes caps the run's log on the agent: past it, the oldest
+	// output is dropped. 0 means the agent's max_log_size, which is also
+	// the most a run may ask for.
+	MaxLogBytes int64 `json:"max_log_bytes,omitempty"`
 	// API is what the run's own token may do besides submitting and
 	// inspecting the runs it launches.
 	API RunAPI `json:"api,omitzero"`
@@ -90,6 +94,9 @@ func ValidateRunAPI(a RunAPI) error {
 		a.Secrets, AccessRead, AccessWrite)
 }
 
+// MinLogSize is the smallest log cap a run or an agent may set.
+const MinLogSize = 64 << 10
+
 // Run is a run as the agent reports it.
 type Run struct {
 	ID          string            `json:"id" yaml:"id"`
@@ -105,6 +112,9 @@ type Run struct {
 	MaxDuration Duration          `json:"max_duration,omitempty" yaml:"max_duration,omitempty"`
 	// API is what the run's token may do besides managing its own runs.
 	API RunAPI `json:"api,omitzero" yaml:"api,omitempty"`
+	// MaxLogBytes is the cap on the run's log in bytes; older output is
+	// dropped past it.
+	MaxLogBytes int64 `json:"max_log_bytes,omitempty" yaml:"max_log_bytes,omitempty"`
 	// Parent is the id of the run that submitted this one, if any.
 	Parent string `json:"parent,omitempty" yaml:"parent,omitempty"`
 	// Management is set on a run submitted with a management token, or by

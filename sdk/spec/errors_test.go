@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-const knownTop = "known fields are name, image, command, gpus, compute, env_variables, secrets, scheduling, api"
+const knownTop = "known fields are name, image, command, gpus, compute, env_variables, secrets, scheduling, max_log_size, api"
 
 func TestParseYAMLErrors(t *testing.T) {
 	const base = "name: a\nimage: b\ncommand: c\n" // lines 1-3
@@ -47,6 +47,12 @@ func TestParseYAMLErrors(t *testing.T) {
 			`r.yaml:4:7: gpus is 1 but compute.gpus is 2: set only one of them`}},
 		"bad memory": {base + "compute: {memory: lots}\n", []string{
 			`r.yaml:4:19: compute.memory "lots" is not valid: give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`}},
+		"bad max_log_size": {base + "max_log_size: 4GB\n", []string{
+			`r.yaml:4:15: max_log_size "4GB" is not valid: give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`}},
+		"max_log_size too small": {base + "max_log_size: 1KiB\n", []string{
+			`r.yaml:4:15: max_log_size "1KiB" is below the smallest log cap of 64KiB: give at least "64KiB", or leave it out for the agent's default`}},
+		"max_log_size not a scalar": {base + "max_log_size: [1]\n", []string{
+			`r.yaml:4:15: max_log_size must be a size such as "16MiB", got a list`}},
 		"bad duration string": {base + "scheduling: {max_duration: 1 day}\n", []string{
 			`r.yaml:4:28: scheduling.max_duration "1 day" is not valid: give a duration greater than 0 such as "30m" or "1h30m", or a number of hours`}},
 		"too many hours": {base + "scheduling: {max_duration: 1e300}\n", []string{
@@ -123,6 +129,10 @@ func TestParseHCLErrors(t *testing.T) {
 			`r.hcl:4:8: gpus is 1 but compute.gpus is 2: set only one of them`}},
 		"bad duration string": {base + "scheduling {\n  max_duration = \"soon\"\n}\n", []string{
 			`r.hcl:5:18: scheduling.max_duration "soon" is not valid: give a duration greater than 0 such as "30m" or "1h30m", or a number of hours`}},
+		"bad max_log_size": {base + "max_log_size = \"lots\"\n", []string{
+			`r.hcl:4:16: max_log_size "lots" is not valid: give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`}},
+		"max_log_size of wrong type": {base + "max_log_size = true\n", []string{
+			`r.hcl:4:16: max_log_size must be a size such as "16MiB", got a bool (true)`}},
 		"duration of wrong type": {base + "scheduling {\n  max_duration = true\n}\n", []string{
 			`r.hcl:5:18: scheduling.max_duration must be a number of hours or a duration such as "30m", got a bool (true)`}},
 		"env not a map": {base + "env_variables = [\"A\"]\n", []string{

@@ -52,6 +52,16 @@ func (p *parser) parseHCL(src []byte) Pos {
 				p.hclEnv(a.Expr)
 			case "secrets":
 				p.hclSecrets(a.Expr)
+			case "max_log_size":
+				v, pos, ok := p.hclValue(a.Expr, a.Name)
+				if !ok {
+					return
+				}
+				if v.Type() != cty.String && v.Type() != cty.Number {
+					p.errorf(pos, "%s must be a size such as \"16MiB\", got %s", a.Name, describeCty(v))
+					return
+				}
+				p.setMaxLogSize(pos, ctyText(v))
 			}
 		},
 		func(b *hclsyntax.Block) {

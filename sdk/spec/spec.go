@@ -52,6 +52,10 @@ type RunSpec struct {
 	MaxDuration time.Duration
 	// API is what the run's own token may do, such as api.secrets = "write".
 	API api.RunAPI
+	// MaxLogSize is max_log_size as written, such as "16MiB".
+	MaxLogSize string
+	// MaxLogBytes is MaxLogSize in bytes; 0 means the agent's default.
+	MaxLogBytes int64
 }
 
 // Request turns the spec into a request to create the run. Cluster is not
@@ -68,6 +72,7 @@ func (s *RunSpec) Request() *api.CreateRunRequest {
 		MemoryBytes: s.MemoryBytes,
 		MaxDuration: api.Duration(s.MaxDuration),
 		API:         s.API,
+		MaxLogBytes: s.MaxLogBytes,
 	}
 }
 
@@ -195,7 +200,7 @@ func checkExt(kind, filename string) error {
 
 // Field names, in the order messages list them.
 var (
-	topFields        = []string{"name", "image", "command", "gpus", "compute", "env_variables", "secrets", "scheduling", "api"}
+	topFields        = []string{"name", "image", "command", "gpus", "compute", "env_variables", "secrets", "scheduling", "max_log_size", "api"}
 	computeFields    = []string{"gpus", "cpus", "memory", "cluster"}
 	schedulingFields = []string{"max_duration"}
 	apiFields        = []string{"secrets"}
@@ -323,6 +328,19 @@ func (p *parser) setMemory(pos Pos, s string) {
 		return
 	}
 	p.spec.Memory, p.spec.MemoryBytes = s, n
+}
+
+func (p *parser) setMaxLogSize(pos Pos, s string) {
+	n, err := parseMemory(s)
+	if err != nil {
+		p.errorf(pos, "max_log_size %q is not valid: %v", s, err)
+		return
+	}
+	if n < api.MinLogSize {
+		p.errorf(pos, "max_log_size %q is below the smallest log cap of 64KiB: give at least \"64KiB\", or leave it out for the agent's default", s)
+		return
+	}
+	p.spec.MaxLogSize, p.spec.MaxLogBytes = s, n
 }
 
 func (p *parser) setCluster(pos Pos, s string) {

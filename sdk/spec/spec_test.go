@@ -74,6 +74,10 @@ func TestParseValues(t *testing.T) {
 		"integer cpus":                {base + "compute: {cpus: 2}\n", func(s *RunSpec) any { return s.CPUs }, 2.0},
 		"memory as plain bytes":       {base + "compute: {memory: 1048576}\n", func(s *RunSpec) any { return s.MemoryBytes }, int64(1 << 20)},
 		"decimal memory":              {base + "compute: {memory: 2G}\n", func(s *RunSpec) any { return s.MemoryBytes }, int64(2e9)},
+		"memory with a B":             {base + "compute: {memory: 512MiB}\n", func(s *RunSpec) any { return s.MemoryBytes }, int64(512 << 20)},
+		"max_log_size":                {base + "max_log_size: 16MiB\n", func(s *RunSpec) any { return s.Request().MaxLogBytes }, int64(16 << 20)},
+		"max_log_size as bytes":       {base + "max_log_size: 65536\n", func(s *RunSpec) any { return s.MaxLogBytes }, int64(64 << 10)},
+		"no max_log_size":             {base, func(s *RunSpec) any { return s.MaxLogBytes }, int64(0)},
 		"whole hours":                 {base + "scheduling: {max_duration: 2}\n", func(s *RunSpec) any { return s.MaxDuration }, 2 * time.Hour},
 		"fraction of an hour rounded": {base + "scheduling: {max_duration: 0.1}\n", func(s *RunSpec) any { return s.MaxDuration }, 6 * time.Minute},
 		"env value kept as written":   {base + "env_variables: {A: 1.50, B: \"x y\", C: true}\n", func(s *RunSpec) any { return s.Env }, map[string]string{"A": "1.50", "B": "x y", "C": "true"}},
@@ -89,6 +93,16 @@ func TestParseValues(t *testing.T) {
 				t.Errorf("got %#v, want %#v", got, tt.val)
 			}
 		})
+	}
+}
+
+func TestParseMaxLogSizeHCL(t *testing.T) {
+	s, _, err := Parse("r.hcl", []byte("name = \"a\"\nimage = \"b\"\ncommand = \"c\"\nmax_log_size = \"2.5MiB\"\n"))
+	if err != nil {
+		t.Fatalf("got error %v, want none", err)
+	}
+	if s.MaxLogSize != "2.5MiB" || s.MaxLogBytes != 5<<19 {
+		t.Errorf("got %q = %d bytes, want \"2.5MiB\" = %d bytes", s.MaxLogSize, s.MaxLogBytes, 5<<19)
 	}
 }
 

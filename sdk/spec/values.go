@@ -6,7 +6,9 @@ import (
 	"regexp"
 )
 
-var memoryRe = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)([KMGT]i?)?$`)
+// memoryRe allows a "B" after a binary suffix ("64MiB") but not after a
+// decimal one, where "4GB" leaves unclear which of 4G and 4Gi was meant.
+var memoryRe = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)(?:([KMGT]i)B?|([KMGT]))?$`)
 
 var memoryUnits = map[string]int64{
 	"":   1,
@@ -20,8 +22,14 @@ var memoryUnits = map[string]int64{
 	"Ti": 1 << 40,
 }
 
+// ParseSize reads a size as run specs and the agent's config write them:
+// "4Gi", "512Mi", "2G", "1.5Gi", "64MiB" or "1048576", in bytes, rounding
+// a fraction of a byte down.
+func ParseSize(s string) (int64, error) { return parseMemory(s) }
+
 // parseMemory reads a size such as "4Gi", "512Mi", "2G", "1.5Gi" or
-// "1048576" as bytes, rounding a fraction of a byte down.
+// "1048576" as bytes, rounding a fraction of a byte down; a binary suffix
+// may end in "B" ("64MiB").
 func parseMemory(s string) (int64, error) {
 	m := memoryRe.FindStringSubmatch(s)
 	if m == nil {
@@ -29,7 +37,7 @@ func parseMemory(s string) (int64, error) {
 	}
 	// Exact arithmetic, so that "1.1Gi" is not off by float rounding.
 	r, _ := new(big.Rat).SetString(m[1])
-	r.Mul(r, new(big.Rat).SetInt64(memoryUnits[m[2]]))
+	r.Mul(r, new(big.Rat).SetInt64(memoryUnits[m[2]+m[3]]))
 	n := new(big.Int).Quo(r.Num(), r.Denom())
 	if !n.IsInt64() {
 		return 0, errors.New("it does not fit in 64 bits: give a smaller size, such as \"64Gi\"")

@@ -83,6 +83,12 @@ func (p *parser) parseYAML(src []byte) Pos {
 			p.yamlSecrets(v)
 		case "scheduling":
 			p.yamlScheduling(v)
+		case "max_log_size":
+			if v.Kind != yaml.ScalarNode || (v.ShortTag() != tagStr && v.ShortTag() != tagInt) {
+				p.errorf(p.pos(v), "%s must be a size such as \"16MiB\", got %s", name, describe(v))
+				return
+			}
+			p.setMaxLogSize(p.pos(v), v.Value)
 		case "api":
 			p.yamlAPI(v)
 		}

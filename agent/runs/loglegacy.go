@@ -1,0 +1,127 @@
+package runs
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/hush-sh/hush/agent/store"
+)
+
+// Runs of hush 0.1 left their log as one file, logs/<run-id>.log, of
+// records [len u32][chunk sealed with AAD "logs/<run-id>/<seq>"], which
+// can only be read forwards. Those runs have all ended (an upgraded agent
+// marks the runs it finds active as failed), so their logs are read, never
+// written or followed.
+
+// legacyReader reads a hush 0.1 run log's records in order.
+type legacyReader struct {
+	id      string
+	keyring *store.Keyring
+	f       *os.File
+	r       *bufio.Reader
+	seq     uint64
+	pending []byte // a partly read record
+}
+
+func openLegacyLog(path, id string, kr *store.Keyring) (*legacyReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open run log: %w", err)
+	}
+	return &legacyReader{id: id, keyring: kr, f: f, r: bufio.NewReader(f)}, nil
+}
+
+func (lr *legacyReader) Close() error { return lr.f.Close() }
+
+func legacyAAD(id string, seq uint64) []byte {
+	return []byte("logs/" + id + "/" + strconv.FormatUint(seq, 10))
+}
+
+// next returns the next chunk, or io.EOF after the last whole record.
+func (lr *legacyReader) next() ([]byte, error) {
+	for {
+		if len(lr.pending) >= 4 {
+			n := int(binary.BigEndian.Uint32(lr.pending))
+			if n > maxRecord+64 {
+				return nil, fmt.Errorf("run log record %d is corrupt", lr.seq)
+			}
+			if len(lr.pending) >= 4+n {
+				sealed := lr.pending[4 : 4+n]
+				lr.pending = lr.pending[4+n:]
+				plain, err := lr.keyring.Open(sealed, legacyAAD(lr.id, lr.seq))
+				if err != nil {
+					return nil, fmt.Errorf("run log record %d: %w", lr.seq, err)
+				}
+				lr.seq++
+				return plain, nil
+			}
+		}
+		buf := make([]byte, 32<<10)
+		k, err := lr.r.Read(buf)
+		lr.pending = append(lr.pending, buf[:k]...)
+		if k == 0 && err != nil {
+			return nil, err
+		}
+	}
+}
+
+// copyLegacyLog writes a hush 0.1 log to w: its last tail lines, or all of
+// it when tail is negative. The log can only be read forwards, so a tail
+// scans all of it, but keeps no more than the lines it will print and the
+// chunk at hand.
+func copyLegacyLog(lr *legacyReader, tail int, w io.Writer) error {
+	var buf []byte
+	trimAt := 64 << 10
+	for {
+		chunk, err := lr.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if tail < 0 {
+			if _, err := w.Write(chunk); err != nil {
+				return err
+			}
+			continue
+		}
+		buf = append(buf, chunk...)
+		if len(buf) > trimAt {
+			// The last lines of what has been read so far hold the last
+			// lines of the whole log, as later output only adds lines.
+			buf = append(buf[:0], lastLines(buf, tail)...)
+			trimAt = max(64<<10, 2*len(buf))
+		}
+	}
+	if tail < 0 {
+		return nil
+	}
+	_, err := w.Write(lastLines(buf, tail))
+	return err
+}
+
+// lastLines returns the last n lines of b.
+func lastLines(b []byte, n int) []byte {
+	if n == 0 {
+		return nil
+	}
+	end := len(b)
+	if end > 0 && b[end-1] == '\n' {
+		end--
+	}
+	for i := end - 1; i >= 0; i-- {
+		if b[i] == '\n' {
+			n--
+			if n == 0 {
+				return b[i+1:]
+			}
+		}
+	}
+	return b
+}
