@@ -172,6 +172,9 @@ func describeRun(ui *UI, r *api.Run) {
 	if r.MaxDuration > 0 {
 		fmt.Fprintf(w, "Max time:   %s\n", time.Duration(r.MaxDuration))
 	}
+	if r.MaxLogBytes > 0 {
+		fmt.Fprintf(w, "Log cap:    %s\n", userfile.FormatSize(r.MaxLogBytes))
+	}
 	fmt.Fprintf(w, "Secrets:    %s\n", describeSecrets(r))
 	access := "secrets " + cmp.Or(r.API.Secrets, api.AccessRead)
 	fmt.Fprintf(w, "API:        %s\nCommand:    %s\n", access, strings.TrimSpace(r.Command))

@@ -39,6 +39,9 @@ func TestRunLogCap(t *testing.T) {
 	if kept := out[len(marker):]; marker == "" || !strings.HasSuffix(all.String(), kept) || len(kept) < 128<<10 {
 		t.Errorf("logs: got %.200q ... %q, want the marker, then at least 128 KiB of the end of the output", out, out[max(0, len(out)-60):])
 	}
+	if desc := a.mustHush(user, "", "describe", "run", "chatty").stdout; !strings.Contains(desc, "Log cap:    256 KiB\n") {
+		t.Errorf("describe does not show the log cap:\n%s", desc)
+	}
 	if got := a.mustHush(user, "", "logs", "chatty", "--tail", "1").stdout; got != canary+" 200000\n" {
 		t.Errorf("logs --tail 1: got %q", got)
 	}
