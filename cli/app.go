@@ -77,6 +77,7 @@ func newApp(version string, ui *UI) *cli.App {
 			stopCommand(ui),
 			imageCommand(ui),
 			aclCommand(ui),
+			operatorCommand(ui),
 			clusterCommand(ui),
 			syncCommand(ui),
 			applyCommand(ui),
