@@ -171,7 +171,7 @@ func TestDataDirModes(t *testing.T) {
 	t.Run("loose", func(t *testing.T) {
 		dir := storeWithSecret(t)
 		loose := map[string]os.FileMode{
-			dir:                              0o755,
+			dir:                               0o755,
 			filepath.Join(dir, DBFile):        0o644,
 			filepath.Join(dir, RootTokenFile): 0o644,
 			filepath.Join(dir, "logs"):        0o755,
