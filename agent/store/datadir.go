@@ -99,11 +99,14 @@ func checkDBFile(path string) error {
 func (s *Store) init(hasKeyring bool) error {
 	path := filepath.Join(s.dir, DBFile)
 	keyPath := filepath.Join(s.dir, KeyringFile)
-	var initialized, sealed bool
+	var initialized, legacy, sealed bool
 	s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		// A 0.1 store has no marker, but has its buckets.
-		initialized = meta != nil && meta.Get(keyFormat) != nil || tx.Bucket(bucketSecrets) != nil
+		// A 0.1 store has no marker, but has its buckets; it gets the
+		// marker once its records are migrated.
+		marked := meta != nil && meta.Get(keyFormat) != nil
+		legacy = !marked && tx.Bucket(bucketSecrets) != nil
+		initialized = marked || legacy
 		sealed = meta != nil && meta.Get(keyCheck) != nil || holdsSealed(tx)
 		return nil
 	})
@@ -120,10 +123,10 @@ func (s *Store) init(hasKeyring bool) error {
 				return err
 			}
 		}
-		if meta := tx.Bucket(bucketMeta); meta.Get(keyFormat) == nil {
-			return meta.Put(keyFormat, []byte{formatV2})
+		if legacy {
+			return nil
 		}
-		return nil
+		return tx.Bucket(bucketMeta).Put(keyFormat, []byte{formatV2})
 	})
 	if err != nil {
 		return fmt.Errorf("create buckets: %w", err)
@@ -134,7 +137,10 @@ func (s *Store) init(hasKeyring bool) error {
 	if err := s.checkKeyring(); err != nil {
 		return err
 	}
-	return s.migrate()
+	if legacy {
+		return s.migrate()
+	}
+	return nil
 }
 
 // holdsSealed reports whether the store holds a secret or a run.

@@ -7,9 +7,9 @@ import (
 )
 
 // migrate rewrites the secret records of hush 0.1, each the whole secret
-// sealed, as a metadata record and a value record, in one transaction. A
-// record that does not open is left as it is: reads report it, and its
-// owner can delete it.
+// sealed, as a metadata record and a value record, and marks the store with
+// its format, in one transaction. A record that does not open is left as it
+// is: reads report it, and its owner can delete it.
 func (s *Store) migrate() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		type old struct{ owner, name, rec []byte }
@@ -23,7 +23,10 @@ func (s *Store) migrate() error {
 				return nil
 			})
 		})
-		if err != nil || len(olds) == 0 {
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketMeta).Put(keyFormat, []byte{formatV2}); err != nil {
 			return err
 		}
 		migrated := 0

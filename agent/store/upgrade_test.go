@@ -120,3 +120,31 @@ func TestUpgradeFrom01(t *testing.T) {
 		t.Errorf("reopened: got %d secrets, want %d", len(list), len(want))
 	}
 }
+
+// TestMigrationKeepsUnreadable01Record: a 0.1 record that does not open is
+// left as it was, reported by name, and deletable; the others migrate.
+func TestMigrationKeepsUnreadable01Record(t *testing.T) {
+	dir := copyDataDir01(t)
+	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSecrets).Bucket([]byte("alice"))
+		v := append([]byte(nil), b.Get([]byte("docker"))...)
+		v[len(v)-1] ^= 1
+		return b.Put([]byte("docker"), v)
+	})
+	db.Close()
+	s := openStore(t, dir)
+	list, bad, err := s.ListSecrets("alice")
+	if err != nil || len(list) != 3 || len(bad) != 1 || bad[0].Name != "docker" || bad[0].ID != "" {
+		t.Fatalf("got %d secrets, unreadable %v, %v; want 3 and docker without an id", len(list), bad, err)
+	}
+	if _, err := s.DeleteSecret("alice", "docker", ""); err != nil {
+		t.Errorf("delete the unreadable 0.1 record: %v", err)
+	}
+	if _, bad, _ := s.ListSecrets("alice"); len(bad) != 0 {
+		t.Errorf("after delete: %d unreadable, want 0", len(bad))
+	}
+}
