@@ -293,8 +293,8 @@ func (s *Store) ListSecrets(owner string) ([]*SecretMeta, []*RecordError, error)
 	return out, bad, err
 }
 
-// OpenSecrets reads owner's secrets named in names, values included, or
-// all of them when names is nil, by name. The secrets that cannot be read
+// OpenSecrets reads owner's secrets named in names, in that order, values
+// included, or all of them by name when names is nil. The secrets that cannot be read
 // are returned apart, so that a caller can go on without them. A name that
 // does not exist makes it fail with a *MissingError.
 func (s *Store) OpenSecrets(owner string, names []string) ([]*Secret, []*RecordError, error) {
@@ -340,7 +340,6 @@ func (s *Store) OpenSecrets(owner string, names []string) ([]*Secret, []*RecordE
 	if err != nil {
 		return nil, nil, err
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, bad, nil
 }
 
