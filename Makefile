@@ -39,12 +39,14 @@ demo: build
 	@if .ci/install-deps; then .ci/with-containerd .ci/demo $(BIN); else .ci/demo $(BIN); fi
 
 ## bench: `hush run` against `ctr run` on the same containerd, `create
-## secret` fanned out to 1, 4 and 16 clusters (medians and ratios), and
-## `logs --tail 1` of a 300 MB log against the hush of commit a88fea9
+## secret` fanned out to 1, 4 and 16 clusters (medians and ratios),
+## `logs --tail 1` of a 300 MB log against the hush of commit a88fea9, and
+## the agent's RSS while it lists 20,000 secrets 8 at a time
 bench: build
 	.ci/with-containerd .ci/bench-runs $(BIN) 10
 	.ci/bench-clusters $(BIN) 10
 	.ci/bench-logs $(BIN)
+	.ci/bench-list $(BIN)
 
 ## proto: regenerate sdk/internal/proto's Go code with the local protoc
 ## (3.21+) and pinned code generators installed into bin/

@@ -24,7 +24,7 @@ import (
 
 // RootTokenFile is where a non-dev agent writes the management token it
 // creates on first start, in its data dir.
-const RootTokenFile = "root.token"
+const RootTokenFile = store.RootTokenFile
 
 // shutdownTimeout bounds how long in-flight requests may finish at exit.
 const shutdownTimeout = 10 * time.Second
@@ -53,16 +53,26 @@ func Run(ctx context.Context, opts *Options) error {
 	})
 
 	dataDir := cfg.DataDir
-	switch {
-	case dataDir == "" && opts.Dev:
+	if dataDir == "" && !opts.Dev {
+		return errors.New("no data dir: set -data-dir or data_dir in a config file, or use -dev for a throwaway agent")
+	}
+
+	// Bind before anything is created, so that a taken port leaves no
+	// half-made data dir behind.
+	ln, err := net.Listen("tcp", cfg.Bind)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another agent running? choose another address with -bind)", cfg.Bind, err)
+	}
+	defer ln.Close()
+	addr := "http://" + ln.Addr().String()
+
+	if dataDir == "" {
 		dir, err := os.MkdirTemp("", "hush-dev-")
 		if err != nil {
 			return fmt.Errorf("create dev data dir: %w", err)
 		}
 		defer os.RemoveAll(dir)
 		dataDir = dir
-	case dataDir == "":
-		return errors.New("no data dir: set -data-dir or data_dir in a config file, or use -dev for a throwaway agent")
 	}
 
 	st, err := store.Open(dataDir, logger.Named("store"))
@@ -71,16 +81,10 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	defer st.Close()
 
-	rootToken, err := rootToken(st, dataDir, opts.Dev, logger)
+	rootToken, err := rootToken(st, opts.Dev, logger)
 	if err != nil {
 		return err
 	}
-
-	ln, err := net.Listen("tcp", cfg.Bind)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another agent running? choose another address with -bind)", cfg.Bind, err)
-	}
-	addr := "http://" + ln.Addr().String()
 
 	host, err := plugins.New(cfg, opts.Dev, logger.Named("plugins"))
 	if err != nil {
@@ -159,7 +163,7 @@ func Run(ctx context.Context, opts *Options) error {
 // fresh one each start and returns it for the banner. Otherwise it issues
 // one on first start and writes it to the data dir, so it never reaches a
 // log.
-func rootToken(st *store.Store, dataDir string, dev bool, logger hclog.Logger) (string, error) {
+func rootToken(st *store.Store, dev bool, logger hclog.Logger) (string, error) {
 	if dev {
 		secret, _, err := st.IssueToken("root", true, "dev root token")
 		if err != nil {
@@ -167,19 +171,13 @@ func rootToken(st *store.Store, dataDir string, dev bool, logger hclog.Logger) (
 		}
 		return secret, nil
 	}
-	ok, err := st.HasManagementToken()
-	if err != nil || ok {
-		return "", err
-	}
-	secret, _, err := st.IssueToken("root", true, "root token")
+	path, err := st.EnsureRootToken()
 	if err != nil {
 		return "", fmt.Errorf("create root token: %w", err)
 	}
-	path := filepath.Join(dataDir, RootTokenFile)
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write root token: %w", err)
+	if path != "" {
+		logger.Info("created the root token; keep it safe and delete the file once stored elsewhere", "path", path)
 	}
-	logger.Info("created the root token; keep it safe and delete the file once stored elsewhere", "path", path)
 	return "", nil
 }
 

@@ -82,6 +82,7 @@ func newApp(version string, ui *UI) *cli.App {
 			stopCommand(ui),
 			imageCommand(ui),
 			aclCommand(ui),
+			operatorCommand(ui),
 			clusterCommand(ui),
 			syncCommand(ui),
 			applyCommand(ui),

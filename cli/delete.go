@@ -23,18 +23,24 @@ func deleteCommand(ui *UI) *cli.Command {
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "all", Usage: "delete all your secrets"},
 				&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+				&cli.StringFlag{Name: "user", Usage: "delete secrets of user `NAME` (needs a management token)"},
 			},
 			Action: func(c *cli.Context) error {
-				opts := &deleteSecretsOptions{Names: c.Args().Slice(), All: c.Bool("all"), Yes: c.Bool("yes"), UI: ui}
+				opts := &deleteSecretsOptions{Names: c.Args().Slice(), All: c.Bool("all"), Yes: c.Bool("yes"), User: c.String("user"), UI: ui}
 				switch {
 				case opts.All && len(opts.Names) > 0:
 					return usageErrorf(c, "give secret names or --all, not both")
 				case !opts.All && len(opts.Names) == 0:
 					return usageErrorf(c, "give the names of the secrets to delete, or --all")
+				case opts.All && opts.User != "":
+					return usageErrorf(c, "--all deletes your own secrets; name another user's secrets to delete them with --user")
 				}
 				f, err := loadFleet()
 				if err != nil {
 					return err
+				}
+				if opts.User != "" {
+					return deleteUserSecrets(c.Context, f, opts)
 				}
 				return deleteSecrets(c.Context, f, opts)
 			},
@@ -46,7 +52,10 @@ type deleteSecretsOptions struct {
 	Names []string
 	All   bool
 	Yes   bool
-	UI    *UI
+	// User, when set, names the user whose secrets a management token
+	// deletes.
+	User string
+	UI   *UI
 }
 
 // deleteSecrets deletes the named secrets, or all of them, from every
@@ -54,8 +63,21 @@ type deleteSecretsOptions struct {
 // deleting any, so a typo deletes nothing. Each agent keeps a tombstone of
 // what it deleted, so `hush sync secrets` never brings it back.
 func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) error {
-	listed := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]*api.Secret, error) {
-		return c.Client.ListSecrets(ctx, "")
+	listed := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]string, error) {
+		// Secrets the agent cannot read are listed apart; they can be
+		// deleted all the same.
+		resp, err := c.Client.ListSecretsReport(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, s := range resp.Secrets {
+			names = append(names, s.Name)
+		}
+		for _, u := range resp.Unreadable {
+			names = append(names, u.Name)
+		}
+		return names, nil
 	})
 	// The clusters that did not answer are reported with the deletes, and
 	// not asked again: that would only wait out their timeout twice.
@@ -69,10 +91,8 @@ func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) er
 			continue
 		}
 		targets = append(targets, r.Cluster)
-		for _, s := range r.Value {
-			holds[r.Cluster] = append(holds[r.Cluster], s.Name)
-			have = append(have, s.Name)
-		}
+		holds[r.Cluster] = r.Value
+		have = append(have, r.Value...)
 	}
 	if len(targets) == 0 {
 		return answered(opts.UI, listed)
@@ -111,6 +131,53 @@ func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) er
 		opts.UI.Success("%s %s(s): %s", a.done, a.noun, strings.Join(names, ", "))
 	}
 	return reportFanOut(opts.UI, append(results, failed...))
+}
+
+// deleteUserSecrets deletes another user's secrets from every cluster, with
+// a management token, which cannot list them first: a name no cluster holds
+// is reported after the deletes.
+func deleteUserSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) error {
+	names := slices.Compact(slices.Sorted(slices.Values(opts.Names)))
+	a := action{noun: "secret", verb: "delete", done: "Deleted", nothing: "Nothing deleted"}
+	if ok, err := confirm(opts.UI, opts.Yes, names, a); !ok || err != nil {
+		return err
+	}
+	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]string, error) {
+		var deleted []string
+		for _, n := range names {
+			err := c.Client.DeleteUserSecret(ctx, opts.User, n)
+			switch {
+			case errors.Is(err, api.ErrNotFound):
+			case err != nil:
+				return deleted, fmt.Errorf("delete secret %s of user %s: %w", n, opts.User, err)
+			default:
+				deleted = append(deleted, n)
+			}
+		}
+		return deleted, nil
+	})
+	var deleted []string
+	failed := make([]result[struct{}], 0, len(results))
+	for _, r := range results {
+		deleted = append(deleted, r.Value...)
+		failed = append(failed, result[struct{}]{Cluster: r.Cluster, Err: r.Err})
+	}
+	deleted = slices.Compact(slices.Sorted(slices.Values(deleted)))
+	if len(deleted) > 0 {
+		opts.UI.Success("%s %s(s) of user %s: %s", a.done, a.noun, opts.User, strings.Join(deleted, ", "))
+	}
+	var missing []string
+	for _, n := range names {
+		if !slices.Contains(deleted, n) {
+			missing = append(missing, n)
+		}
+	}
+	// A cluster that did not answer may hold what the others lack: then
+	// its failure is the news.
+	if len(missing) > 0 && !slices.ContainsFunc(failed, func(r result[struct{}]) bool { return r.Err != nil }) {
+		return fmt.Errorf("user %s has no secret named %s: `hush get secrets` with that user's token lists them", opts.User, strings.Join(missing, ", "))
+	}
+	return reportFanOut(opts.UI, failed)
 }
 
 // action names what applyEach does, for its messages.

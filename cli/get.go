@@ -82,8 +82,8 @@ type clusterSecret struct {
 // getSecrets lists the secrets of every cluster, showing where each is
 // missing, so drift shows at a glance.
 func getSecrets(ctx context.Context, f *fleet, opts *getSecretsOptions) error {
-	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]*api.Secret, error) {
-		return c.Client.ListSecrets(ctx, opts.Type)
+	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (*api.ListSecretsResponse, error) {
+		return c.Client.ListSecretsReport(ctx, opts.Type)
 	})
 	if err := answered(opts.UI, results); err != nil {
 		return err
@@ -95,7 +95,8 @@ func getSecrets(ctx context.Context, f *fleet, opts *getSecretsOptions) error {
 			unreachable = append(unreachable, r.Cluster.Name)
 			continue
 		}
-		replicas = append(replicas, newReplica(r.Cluster.Name, r.Value, nil))
+		replicas = append(replicas, newReplica(r.Cluster.Name, r.Value.Secrets, nil))
+		warnUnreadable(opts.UI, f, r.Cluster.Name, r.Value.Unreadable)
 	}
 	var rows []*clusterSecret
 	for _, c := range collate(replicas) {
@@ -129,6 +130,23 @@ func getSecrets(ctx context.Context, f *fleet, opts *getSecretsOptions) error {
 			return append(row, s.where(len(f.Clusters)))
 		},
 	}.print(opts.UI, opts.Output, rows)
+}
+
+// warnUnreadable warns of each secret a cluster holds but cannot read, and
+// says how to delete it.
+func warnUnreadable(ui *UI, f *fleet, cluster string, unreadable []*api.UnreadableSecret) {
+	where := ""
+	if !f.Direct {
+		where = " on cluster " + cluster
+	}
+	for _, u := range unreadable {
+		id := ""
+		if u.ID != "" {
+			id = " (id " + u.ID + ")"
+		}
+		ui.Warn("Secret %s%s%s cannot be read by the agent (%s): delete it with `hush delete secret %s` and create it again",
+			u.Name, id, where, u.Error, u.Name)
+	}
 }
 
 // where renders the CLUSTERS column: "3/3", or how many clusters hold the

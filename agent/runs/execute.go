@@ -2,6 +2,7 @@ package runs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -85,9 +86,12 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		return nil, m.entrypointErr
 	}
 
-	secrets, err := m.secretsFor(run.Owner, run.Secrets)
+	secrets, warnings, err := m.secretsFor(run.Owner, run.Secrets)
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range warnings {
+		m.event(ar, "warning", w)
 	}
 	if run.Parent != "" {
 		secrets = limitTo(secrets, run.SecretLimit)
@@ -176,29 +180,26 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 }
 
 // secretsFor returns the owner's secrets, only the named ones when names
-// is not nil.
-func (m *Manager) secretsFor(owner string, names []string) ([]*store.Secret, error) {
-	all, err := m.cfg.Store.ListSecrets(owner)
+// is not nil, values included. A named secret that cannot be read fails the
+// run; with no names, one that cannot be read is left out, with a warning.
+func (m *Manager) secretsFor(owner string, names []string) ([]*store.Secret, []string, error) {
+	secrets, unreadable, err := m.cfg.Store.OpenSecrets(owner, names)
+	var missing *store.MissingError
+	if errors.As(err, &missing) {
+		return nil, nil, fmt.Errorf("the run asks for secret(s) %s, which do not exist: `hush get secrets` lists yours", strings.Join(missing.Names, ", "))
+	}
 	if err != nil {
-		return nil, fmt.Errorf("read secrets: %w", err)
+		return nil, nil, fmt.Errorf("read secrets: %w", err)
 	}
-	if names == nil {
-		return all, nil
-	}
-	var out []*store.Secret
-	var missing []string
-	for _, n := range names {
-		i := slices.IndexFunc(all, func(s *store.Secret) bool { return s.Name == n })
-		if i < 0 {
-			missing = append(missing, n)
-			continue
+	var warnings []string
+	for _, u := range unreadable {
+		msg := fmt.Sprintf("secret %s cannot be read by the agent (%v): delete it with `hush delete secret %s` and create it again", u.Name, u.Err, u.Name)
+		if names != nil {
+			return nil, nil, errors.New("the run asks for " + msg)
 		}
-		out = append(out, all[i])
+		warnings = append(warnings, msg+"; the run goes on without it")
 	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("the run asks for secret(s) %s, which do not exist: `hush get secrets` lists yours", strings.Join(missing, ", "))
-	}
-	return out, nil
+	return secrets, warnings, nil
 }
 
 // limitTo keeps the secrets named in limit: a run launched by another run

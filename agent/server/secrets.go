@@ -141,48 +141,34 @@ func (s *Server) metadata(sec *store.Secret, tok *store.Token) *api.Secret {
 	return m
 }
 
-func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, tok *store.Token) {
-	typ := api.SecretType(r.URL.Query().Get("type"))
-	if typ != "" {
-		if _, ok := api.LookupType(typ); !ok {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown secret type %q", typ))
-			return
-		}
-	}
-	secrets, err := s.store.ListSecrets(tok.User)
-	if err != nil {
-		s.internalError(w, "list secrets", err)
-		return
-	}
-	out := &api.ListSecretsResponse{Secrets: []*api.Secret{}}
-	for _, sec := range secrets {
-		if (typ == "" || sec.Type == typ) && tok.InScope(sec.Name) {
-			out.Secrets = append(out.Secrets, s.metadata(sec, tok))
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
 func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
-	name := r.PathValue("name")
-	sec, err := s.store.GetSecret(tok.User, name)
-	if err == nil && !tok.InScope(name) {
+	m, err := s.store.GetSecretMeta(tok.User, r.PathValue("name"))
+	if err == nil && !tok.InScope(m.Name) {
 		err = store.ErrNotFound // a run sees only the secrets it was given
 	}
 	if !s.storeOK(w, r, err) {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.metadata(sec, tok))
+	writeJSON(w, http.StatusOK, m.API(tok.RunID == ""))
 }
 
 // deleteSecret deletes a secret and answers its tombstone. With ?id= it
-// deletes only the secret holding that id.
+// deletes only the secret holding that id. With ?user= a management token
+// deletes another user's secret, such as one the agent cannot read.
 func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
 	if !writeAllowed(w, tok, "delete") {
 		return
 	}
 	name := r.PathValue("name")
-	grave, err := s.store.DeleteSecret(tok.User, name, r.URL.Query().Get("id"))
+	owner := tok.User
+	if u := r.URL.Query().Get("user"); u != "" && u != tok.User {
+		if !tok.Management {
+			writeError(w, http.StatusForbidden, "deleting another user's secret needs a management token, such as the agent's root token")
+			return
+		}
+		owner = u
+	}
+	grave, err := s.store.DeleteSecret(owner, name, r.URL.Query().Get("id"))
 	if errors.Is(err, store.ErrConflict) {
 		writeErrorCode(w, http.StatusConflict, api.CodeIDMismatch, err.Error())
 		return
@@ -190,7 +176,7 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, tok *store
 	if !s.storeOK(w, r, err) {
 		return
 	}
-	s.logger.Info("secret deleted", "user", tok.User, "name", name, "id", grave.ID)
+	s.logger.Info("secret deleted", "user", owner, "name", name, "id", grave.ID, "by", tok.User)
 	writeJSON(w, http.StatusOK, grave)
 }
 
@@ -215,11 +201,17 @@ func (s *Server) listTombstones(w http.ResponseWriter, _ *http.Request, tok *sto
 // storeOK answers the request when err is not nil and reports whether it
 // was nil. Another user's secret is simply not found.
 func (s *Server) storeOK(w http.ResponseWriter, r *http.Request, err error) bool {
+	var unreadable *store.RecordError
 	switch {
 	case err == nil:
 		return true
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("secret %s not found", r.PathValue("name")))
+	case errors.As(err, &unreadable):
+		s.logger.Error("secret cannot be read", "user", unreadable.Owner, "name", unreadable.Name, "id", unreadable.ID, "error", unreadable.Err)
+		writeErrorCode(w, http.StatusInternalServerError, api.CodeSecretUnreadable, fmt.Sprintf(
+			"secret %s cannot be read by the agent (%v): delete it with `hush delete secret %s` and create it again",
+			unreadable.Name, unreadable.Err, unreadable.Name))
 	default:
 		s.internalError(w, "read secret", err)
 	}

@@ -20,7 +20,13 @@ import (
 
 func newTestServer(t *testing.T) (*store.Store, *httptest.Server) {
 	t.Helper()
-	st, err := store.Open(t.TempDir(), hclog.NewNullLogger())
+	return newTestServerAt(t, t.TempDir())
+}
+
+// newTestServerAt serves the store in dataDir.
+func newTestServerAt(t *testing.T, dataDir string) (*store.Store, *httptest.Server) {
+	t.Helper()
+	st, err := store.Open(dataDir, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

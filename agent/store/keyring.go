@@ -155,8 +155,11 @@ func (k *Keyring) Seal(plaintext, aad []byte) ([]byte, error) {
 // Open decrypts what Seal produced with the same aad. It fails when the data
 // or aad were changed.
 func (k *Keyring) Open(sealed, aad []byte) ([]byte, error) {
-	if len(sealed) < 5 || sealed[0] != sealVersion {
-		return nil, ErrCorrupt
+	switch {
+	case len(sealed) < 5:
+		return nil, fmt.Errorf("%w: too short", ErrCorrupt)
+	case sealed[0] != sealVersion:
+		return nil, fmt.Errorf("%w: seal version %d (written by a newer hush?)", ErrUnknownFormat, sealed[0])
 	}
 	aead, ok := k.aeads[binary.BigEndian.Uint32(sealed[1:5])]
 	if !ok {

@@ -46,14 +46,17 @@ func (s *Store) GetRun(id string) (*api.Run, error) {
 }
 
 // ListRuns returns the runs of owner, or of everyone when owner is empty,
-// oldest first.
+// oldest first. Records that cannot be read are logged and left out.
 func (s *Store) ListRuns(owner string) ([]*api.Run, error) {
 	var out []*api.Run
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketRuns).ForEach(func(k, v []byte) error {
 			run, err := s.openRun(string(k), v)
 			if err != nil {
-				return err
+				// One damaged record must not hide every run; it stays
+				// deletable by id.
+				s.logger.Warn("a run record cannot be read; it is left out of listings", "run_id", string(k), "error", err)
+				return nil
 			}
 			if owner == "" || run.Owner == owner {
 				out = append(out, run)

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
@@ -11,7 +13,7 @@ import (
 )
 
 // Secret is a stored secret: its metadata and either its data or a provider
-// reference. The whole record is sealed on disk.
+// reference. On disk its metadata and its values are sealed apart.
 type Secret struct {
 	ID        string            `json:"id"`
 	Name      string            `json:"name"`
@@ -24,15 +26,45 @@ type Secret struct {
 }
 
 // Metadata returns the secret without its values.
-func (s *Secret) Metadata() *api.Secret {
+func (s *Secret) Metadata() *api.Secret { return s.meta().API(false) }
+
+func (s *Secret) meta() *SecretMeta {
+	return &SecretMeta{
+		ID: s.ID, Name: s.Name, Owner: s.Owner, Type: s.Type, CreatedAt: s.CreatedAt,
+		Fields: s.Fields, From: s.From,
+	}
+}
+
+// SecretMeta is what the store keeps about a secret apart from its values.
+// Reading it never opens a value.
+type SecretMeta struct {
+	ID        string
+	Name      string
+	Owner     string
+	Type      api.SecretType
+	CreatedAt time.Time
+	Fields    map[string]string
+	From      string
+	// Digest is the store's digest of the secret's content, computed when
+	// it was created.
+	Digest string
+}
+
+// API returns the metadata as the API shows it, with the digest when
+// withDigest is set.
+func (m *SecretMeta) API(withDigest bool) *api.Secret {
 	src := api.SourceStored
-	if s.From != "" {
-		src = s.From
+	if m.From != "" {
+		src = m.From
 	}
-	return &api.Secret{
-		ID: s.ID, Name: s.Name, Type: s.Type, Owner: s.Owner,
-		CreatedAt: s.CreatedAt, Fields: s.Fields, Source: src,
+	out := &api.Secret{
+		ID: m.ID, Name: m.Name, Type: m.Type, Owner: m.Owner,
+		CreatedAt: m.CreatedAt, Fields: m.Fields, Source: src,
 	}
+	if withDigest {
+		out.Digest = m.Digest
+	}
+	return out
 }
 
 // Digest returns the agent's keyed digest of what the secret holds: its
@@ -76,12 +108,31 @@ func (e *UniqueTypeError) Error() string {
 // Is makes errors.Is(err, ErrExists) hold.
 func (e *UniqueTypeError) Is(target error) bool { return target == ErrExists }
 
+// MissingError is returned by OpenSecrets when secrets it was asked for do
+// not exist. It matches ErrNotFound.
+type MissingError struct {
+	Names []string
+}
+
+func (e *MissingError) Error() string {
+	return "secret(s) " + strings.Join(e.Names, ", ") + ": not found"
+}
+
+// Is makes errors.Is(err, ErrNotFound) hold.
+func (e *MissingError) Is(target error) bool { return target == ErrNotFound }
+
 // CreateSecret stores a new secret. It fails with ErrExists when the owner
 // holds a secret of that name, or one of a type the owner may hold only once.
 func (s *Store) CreateSecret(sec *Secret) error {
 	spec, ok := api.LookupType(sec.Type)
 	if !ok {
 		return fmt.Errorf("unknown secret type %q", sec.Type)
+	}
+	// Sealing a 1 MiB value takes a while: do it before taking the write
+	// lock.
+	meta, value, err := s.encodeSecret(sec, s.Digest(sec))
+	if err != nil {
+		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.Bucket(bucketSecrets).CreateBucketIfNotExists([]byte(sec.Owner))
@@ -95,98 +146,244 @@ func (s *Store) CreateSecret(sec *Secret) error {
 			return fmt.Errorf("secret %s with id %s: %w", sec.Name, sec.ID, ErrDeleted)
 		}
 		if spec.UniquePerOwner {
-			existing, err := s.secretsIn(b, sec.Owner)
+			err := b.ForEach(func(k, v []byte) error {
+				if h := s.recordHeader(sec.Owner, string(k), v); h != nil && h.Type == sec.Type {
+					return &UniqueTypeError{Type: sec.Type, Existing: string(k)}
+				}
+				return nil
+			})
 			if err != nil {
 				return err
 			}
-			for _, e := range existing {
-				if e.Type == sec.Type {
-					return &UniqueTypeError{Type: sec.Type, Existing: e.Name}
-				}
-			}
 		}
-		plain, err := json.Marshal(sec)
-		if err != nil {
-			return err
-		}
-		sealed, err := s.keyring.Seal(plain, secretAAD(sec.Owner, sec.Name))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(sec.Name), sealed)
+		return s.putSecret(tx, sec.Owner, sec.Name, meta, value)
 	})
 }
 
-// GetSecret reads one of owner's secrets, values included.
+func (s *Store) putSecret(tx *bolt.Tx, owner, name string, meta, value []byte) error {
+	b, err := tx.Bucket(bucketSecrets).CreateBucketIfNotExists([]byte(owner))
+	if err != nil {
+		return err
+	}
+	vb, err := tx.Bucket(bucketValues).CreateBucketIfNotExists([]byte(owner))
+	if err != nil {
+		return err
+	}
+	if err := b.Put([]byte(name), meta); err != nil {
+		return err
+	}
+	return vb.Put([]byte(name), value)
+}
+
+// GetSecret reads one of owner's secrets, values included. A secret that
+// cannot be read is a *RecordError.
 func (s *Store) GetSecret(owner, name string) (*Secret, error) {
 	var sec *Secret
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSecrets).Bucket([]byte(owner))
-		if b == nil {
+		rec, value := s.records(tx, owner, name)
+		if rec == nil {
 			return fmt.Errorf("secret %s: %w", name, ErrNotFound)
 		}
-		v := b.Get([]byte(name))
-		if v == nil {
-			return fmt.Errorf("secret %s: %w", name, ErrNotFound)
+		var rerr *RecordError
+		if sec, rerr = s.decodeSecret(owner, name, rec, value); rerr != nil {
+			return rerr
 		}
-		var err error
-		sec, err = s.open(v, owner, name)
-		return err
+		return nil
 	})
 	return sec, err
 }
 
-// ListSecrets returns all of owner's secrets, values included, by name.
-func (s *Store) ListSecrets(owner string) ([]*Secret, error) {
-	var out []*Secret
+// GetSecretMeta reads one of owner's secrets without its values. A secret
+// that cannot be read is a *RecordError.
+func (s *Store) GetSecretMeta(owner, name string) (*SecretMeta, error) {
+	var m *SecretMeta
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSecrets).Bucket([]byte(owner))
-		if b == nil {
+		rec, _ := s.records(tx, owner, name)
+		if rec == nil {
+			return fmt.Errorf("secret %s: %w", name, ErrNotFound)
+		}
+		var rerr *RecordError
+		if m, rerr = s.decodeMeta(owner, name, rec); rerr != nil {
+			return rerr
+		}
+		return nil
+	})
+	return m, err
+}
+
+// records returns the metadata and value records of a secret; either is
+// nil when missing. They are valid only in tx.
+func (s *Store) records(tx *bolt.Tx, owner, name string) (meta, value []byte) {
+	if b := tx.Bucket(bucketSecrets).Bucket([]byte(owner)); b != nil {
+		meta = b.Get([]byte(name))
+	}
+	if vb := tx.Bucket(bucketValues).Bucket([]byte(owner)); vb != nil {
+		value = vb.Get([]byte(name))
+	}
+	return meta, value
+}
+
+// walkBatch is how many records WalkSecrets copies out of one read
+// transaction. It bounds the memory a listing holds, and keeps a slow
+// reader from holding a transaction open while it writes to the network.
+const walkBatch = 256
+
+// WalkSecrets calls fn with the metadata of each of owner's secrets, by
+// name, never opening values; of one type when typ is not empty. A secret
+// that cannot be read is passed as a *RecordError instead, whatever its
+// type. It stops at the first error fn returns. Records are read in small
+// batches, so a listing of any size holds little memory; a secret created
+// or deleted during the walk may or may not be seen.
+func (s *Store) WalkSecrets(owner string, typ api.SecretType, fn func(*SecretMeta, *RecordError) error) error {
+	type raw struct{ k, v []byte }
+	var after []byte
+	for {
+		var batch []raw
+		err := s.db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketSecrets).Bucket([]byte(owner))
+			if b == nil {
+				return nil
+			}
+			c := b.Cursor()
+			k, v := c.First()
+			if after != nil {
+				if k, v = c.Seek(after); bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && len(batch) < walkBatch; k, v = c.Next() {
+				batch = append(batch, raw{bytes.Clone(k), bytes.Clone(v)})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range batch {
+			m, rerr := s.decodeMeta(owner, string(r.k), r.v)
+			switch {
+			case typ == "":
+			case m != nil && m.Type != typ, rerr != nil && rerr.Type != "" && rerr.Type != typ:
+				continue
+			}
+			if err := fn(m, rerr); err != nil {
+				return err
+			}
+		}
+		if len(batch) < walkBatch {
 			return nil
 		}
-		var err error
-		out, err = s.secretsIn(b, owner)
-		return err
+		after = batch[len(batch)-1].k
+	}
+}
+
+// ListSecrets returns the metadata of all of owner's secrets by name, and
+// the secrets that cannot be read. It never opens values.
+func (s *Store) ListSecrets(owner string) ([]*SecretMeta, []*RecordError, error) {
+	var out []*SecretMeta
+	var bad []*RecordError
+	err := s.WalkSecrets(owner, "", func(m *SecretMeta, rerr *RecordError) error {
+		if rerr != nil {
+			bad = append(bad, rerr)
+		} else {
+			out = append(out, m)
+		}
+		return nil
 	})
-	return out, err
+	return out, bad, err
+}
+
+// OpenSecrets reads owner's secrets named in names, in that order, values
+// included, or all of them by name when names is nil. The secrets that cannot be read
+// are returned apart, so that a caller can go on without them. A name that
+// does not exist makes it fail with a *MissingError.
+func (s *Store) OpenSecrets(owner string, names []string) ([]*Secret, []*RecordError, error) {
+	var out []*Secret
+	var bad []*RecordError
+	add := func(name string, rec, value []byte) {
+		if sec, rerr := s.decodeSecret(owner, name, rec, value); rerr != nil {
+			bad = append(bad, rerr)
+		} else {
+			out = append(out, sec)
+		}
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if names == nil {
+			b := tx.Bucket(bucketSecrets).Bucket([]byte(owner))
+			if b == nil {
+				return nil
+			}
+			vb := tx.Bucket(bucketValues).Bucket([]byte(owner))
+			return b.ForEach(func(k, v []byte) error {
+				var value []byte
+				if vb != nil {
+					value = vb.Get(k)
+				}
+				add(string(k), v, value)
+				return nil
+			})
+		}
+		var missing []string
+		for _, n := range names {
+			rec, value := s.records(tx, owner, n)
+			if rec == nil {
+				missing = append(missing, n)
+				continue
+			}
+			add(n, rec, value)
+		}
+		if len(missing) > 0 {
+			return &MissingError{Names: missing}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, bad, nil
 }
 
 // DeleteSecret removes one of owner's secrets and leaves a tombstone for
 // its id, so that copying a stale replica from another cluster never
 // brings it back. When id is not empty, it deletes only a secret holding that id
 // and fails with ErrConflict otherwise, so that repairing one replica never
-// deletes a different secret of the same name.
+// deletes a different secret of the same name. A secret that cannot be
+// read is deleted too, with a tombstone when its id can be read.
 func (s *Store) DeleteSecret(owner, name, id string) (*api.Tombstone, error) {
 	var grave *api.Tombstone
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		var sealed []byte
-		b := tx.Bucket(bucketSecrets).Bucket([]byte(owner))
-		if b != nil {
-			sealed = b.Get([]byte(name))
-		}
-		if sealed == nil {
+		rec, _ := s.records(tx, owner, name)
+		if rec == nil {
 			return fmt.Errorf("secret %s: %w", name, ErrNotFound)
 		}
-		sec, err := s.open(sealed, owner, name)
-		if err != nil {
-			return err
+		h := s.recordHeader(owner, name, rec)
+		switch {
+		case id != "" && h == nil:
+			return fmt.Errorf("secret %s cannot be read, so its id cannot be compared with %s; delete it without an id: %w", name, id, ErrConflict)
+		case id != "" && h.ID != id:
+			return fmt.Errorf("secret %s holds id %s, not %s: %w", name, h.ID, id, ErrConflict)
 		}
-		if id != "" && sec.ID != id {
-			return fmt.Errorf("secret %s holds id %s, not %s: %w", name, sec.ID, id, ErrConflict)
+		grave = &api.Tombstone{Name: name, DeletedAt: time.Now().UTC()}
+		if h != nil && h.ID != "" {
+			grave.ID = h.ID
+			graves, err := tx.Bucket(bucketTombstones).CreateBucketIfNotExists([]byte(owner))
+			if err != nil {
+				return err
+			}
+			v, err := json.Marshal(grave)
+			if err != nil {
+				return err
+			}
+			if err := graves.Put([]byte(h.ID), v); err != nil {
+				return err
+			}
 		}
-		graves, err := tx.Bucket(bucketTombstones).CreateBucketIfNotExists([]byte(owner))
-		if err != nil {
-			return err
+		if vb := tx.Bucket(bucketValues).Bucket([]byte(owner)); vb != nil {
+			if err := vb.Delete([]byte(name)); err != nil {
+				return err
+			}
 		}
-		grave = &api.Tombstone{ID: sec.ID, Name: name, DeletedAt: time.Now().UTC()}
-		v, err := json.Marshal(grave)
-		if err != nil {
-			return err
-		}
-		if err := graves.Put([]byte(sec.ID), v); err != nil {
-			return err
-		}
-		return b.Delete([]byte(name))
+		return tx.Bucket(bucketSecrets).Bucket([]byte(owner)).Delete([]byte(name))
 	})
 	return grave, err
 }
@@ -211,30 +408,4 @@ func (s *Store) ListTombstones(owner string) ([]*api.Tombstone, error) {
 	// ULIDs sort by creation; deletion order is what a reader wants.
 	sort.Slice(out, func(i, j int) bool { return out[i].DeletedAt.Before(out[j].DeletedAt) })
 	return out, err
-}
-
-func (s *Store) secretsIn(b *bolt.Bucket, owner string) ([]*Secret, error) {
-	var out []*Secret
-	err := b.ForEach(func(k, v []byte) error {
-		sec, err := s.open(v, owner, string(k))
-		if err != nil {
-			return err
-		}
-		out = append(out, sec)
-		return nil
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, err
-}
-
-func (s *Store) open(sealed []byte, owner, name string) (*Secret, error) {
-	plain, err := s.keyring.Open(sealed, secretAAD(owner, name))
-	if err != nil {
-		return nil, fmt.Errorf("open secret %s/%s: %w", owner, name, err)
-	}
-	var sec Secret
-	if err := json.Unmarshal(plain, &sec); err != nil {
-		return nil, fmt.Errorf("decode secret %s/%s: %w", owner, name, err)
-	}
-	return &sec, nil
 }

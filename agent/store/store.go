@@ -1,11 +1,13 @@
 // Package store keeps the agent's state in a bbolt file in the data dir:
-// secrets, sealed with AES-256-GCM under the keyring; tombstones of deleted
-// secrets; runs; and ACL tokens, kept only as SHA-256 hashes.
+// secrets, sealed with AES-256-GCM under the keyring, their metadata apart
+// from their values; tombstones of deleted secrets; runs; and ACL tokens,
+// kept only as SHA-256 hashes.
 package store
 
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -29,15 +31,24 @@ var (
 	// ErrConflict is returned when a secret does not hold the id a request
 	// expects.
 	ErrConflict = errors.New("conflict")
+	// ErrLocked is returned by Open when another process, such as a
+	// running agent, holds the store.
+	ErrLocked = errors.New("the store is in use by another process")
 )
 
 var (
 	bucketSecrets = []byte("secrets")
-	bucketTokens  = []byte("tokens")
-	bucketRuns    = []byte("runs")
+	// bucketValues holds, per owner and by name, the sealed values of
+	// secrets, apart from their metadata in bucketSecrets.
+	bucketValues = []byte("values")
+	bucketTokens = []byte("tokens")
+	bucketRuns   = []byte("runs")
 	// bucketTombstones holds, per owner, a record of each deleted secret
 	// by id.
 	bucketTombstones = []byte("tombstones")
+	// bucketMeta holds the store's own records: its format marker and the
+	// keyring check.
+	bucketMeta = []byte("meta")
 )
 
 // Store is the agent's persistent state. It is safe for concurrent use.
@@ -45,40 +56,46 @@ type Store struct {
 	db      *bolt.DB
 	keyring *Keyring
 	logger  hclog.Logger
+	dir     string
 }
 
-// Open opens the store in dir, creating dir (0700), the keyring and the
-// database when they do not exist.
+// Open opens the store in dir, creating dir (0700), the database and the
+// keyring (0600) when they do not exist, and migrating records of older
+// formats. It refuses a data dir that held a store it can no longer read
+// as it was: a keyring without its database, a database without the
+// keyring that sealed its records, or with another keyring.
 func Open(dir string, logger hclog.Logger) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	kr, err := LoadKeyring(filepath.Join(dir, KeyringFile))
-	if err != nil {
+	if err := prepareDir(dir, logger); err != nil {
 		return nil, err
 	}
+	keyPath := filepath.Join(dir, KeyringFile)
 	path := filepath.Join(dir, DBFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("open store %s: another agent is using this data dir; stop it or give a different -data-dir", path)
+	_, err := os.Stat(keyPath)
+	hasKeyring := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("stat keyring: %w", err)
 	}
-	if err != nil {
+	if hasKeyring {
+		if err := checkDBFile(path); err != nil {
+			return nil, err
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("open store %s: %w: stop the agent that uses this data dir, or give a different -data-dir", path, ErrLocked)
+	case err != nil && hasKeyring:
+		return nil, fmt.Errorf("open store %s: %w: the file is damaged; %s", path, err, restoreHint)
+	case err != nil:
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketSecrets, bucketTokens, bucketRuns, bucketTombstones} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	s := &Store{db: db, logger: logger, dir: dir}
+	if err := s.init(hasKeyring); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("create buckets: %w", err)
+		return nil, err
 	}
 	logger.Debug("store opened", "path", path)
-	return &Store{db: db, keyring: kr, logger: logger}, nil
+	return s, nil
 }
 
 // Keyring returns the keyring that seals the store's records, for other

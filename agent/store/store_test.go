@@ -50,9 +50,9 @@ func TestSecretsRoundTrip(t *testing.T) {
 	if string(got.Data[api.FieldValue]) != "value-a" {
 		t.Errorf("got value %q, want value-a", got.Data[api.FieldValue])
 	}
-	list, err := s.ListSecrets("alice")
-	if err != nil {
-		t.Fatal(err)
+	list, bad, err := s.ListSecrets("alice")
+	if err != nil || len(bad) > 0 {
+		t.Fatalf("list: %v, %d unreadable", err, len(bad))
 	}
 	if len(list) != 2 || list[0].Name != "a" || list[1].Name != "b" {
 		t.Errorf("got %d secrets, want a and b in order", len(list))

@@ -148,15 +148,24 @@ func (s *Store) RevokeRunTokens(runID string) error {
 }
 
 func (s *Store) issueToken(tok *Token) (string, *Token, error) {
-	raw := make([]byte, 24)
-	if _, err := rand.Read(raw); err != nil {
-		return "", nil, fmt.Errorf("generate token: %w", err)
+	secret, err := mintToken(tok)
+	if err != nil {
+		return "", nil, err
 	}
-	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	tok.Accessor = ulid.Make().String()
-	tok.CreatedAt = time.Now().UTC().Truncate(time.Second)
 	if err := s.CreateToken(secret, tok); err != nil {
 		return "", nil, err
 	}
 	return secret, tok, nil
+}
+
+// mintToken makes a fresh random secret for tok and gives tok its accessor
+// and creation time, without storing it.
+func mintToken(tok *Token) (string, error) {
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("generate token: %w", err)
+	}
+	tok.Accessor = ulid.Make().String()
+	tok.CreatedAt = time.Now().UTC().Truncate(time.Second)
+	return TokenPrefix + base64.RawURLEncoding.EncodeToString(raw), nil
 }

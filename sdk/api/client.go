@@ -131,12 +131,22 @@ func (c *Client) CreateSecret(ctx context.Context, req *CreateSecretRequest) (*S
 // ListSecrets lists the metadata of the caller's secrets, of one type when
 // typ is not empty.
 func (c *Client) ListSecrets(ctx context.Context, typ SecretType) ([]*Secret, error) {
+	out, err := c.ListSecretsReport(ctx, typ)
+	if err != nil {
+		return nil, err
+	}
+	return out.Secrets, nil
+}
+
+// ListSecretsReport lists the metadata of the caller's secrets, of one type
+// when typ is not empty, and the secrets the agent holds but cannot read.
+func (c *Client) ListSecretsReport(ctx context.Context, typ SecretType) (*ListSecretsResponse, error) {
 	q := url.Values{}
 	if typ != "" {
 		q.Set("type", string(typ))
 	}
 	var out ListSecretsResponse
-	return out.Secrets, c.do(ctx, http.MethodGet, "/v1/secrets", q, nil, &out)
+	return &out, c.do(ctx, http.MethodGet, "/v1/secrets", q, nil, &out)
 }
 
 // GetSecret reads one secret's metadata.
@@ -148,6 +158,12 @@ func (c *Client) GetSecret(ctx context.Context, name string) (*Secret, error) {
 // DeleteSecret deletes one of the caller's secrets.
 func (c *Client) DeleteSecret(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/secrets/"+url.PathEscape(name), nil, nil, nil)
+}
+
+// DeleteUserSecret deletes a secret of another user. It needs a management
+// token.
+func (c *Client) DeleteUserSecret(ctx context.Context, user, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/secrets/"+url.PathEscape(name), url.Values{"user": {user}}, nil, nil)
 }
 
 // DeleteSecretID deletes the caller's secret name only when it holds id,

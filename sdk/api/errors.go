@@ -29,6 +29,9 @@ const (
 	CodeSecretDeleted = "secret_deleted"
 	// CodeIDMismatch: the secret does not hold the id the request expects.
 	CodeIDMismatch = "id_mismatch"
+	// CodeSecretUnreadable: the agent holds the secret but cannot read it;
+	// its owner can delete it.
+	CodeSecretUnreadable = "secret_unreadable"
 )
 
 // ErrorResponse is the JSON body of every error the agent returns.

@@ -96,6 +96,18 @@ type SecretExport = CreateSecretRequest
 // ListSecretsResponse is the answer to listing secrets.
 type ListSecretsResponse struct {
 	Secrets []*Secret `json:"secrets"`
+	// Unreadable are the caller's secrets that the agent holds but cannot
+	// read, such as a damaged record. Their owner can delete them.
+	Unreadable []*UnreadableSecret `json:"unreadable,omitempty"`
+}
+
+// UnreadableSecret names a stored secret that the agent cannot read.
+type UnreadableSecret struct {
+	Name string `json:"name" yaml:"name"`
+	// ID and Type are empty when they cannot be read either.
+	ID    string     `json:"id,omitempty" yaml:"id,omitempty"`
+	Type  SecretType `json:"type,omitempty" yaml:"type,omitempty"`
+	Error string     `json:"error" yaml:"error"`
 }
 
 // CreateTokenRequest creates a token for a user. Only a management token may

@@ -1,0 +1,231 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
+	bolt "go.etcd.io/bbolt"
+)
+
+// restoreHint ends the messages about a data dir that lost part of itself.
+const restoreHint = "restore the data dir (hush.db and keyring together) from a backup or a snapshot; " +
+	"the agent does not start with part of its data, so as not to lose secrets without a word"
+
+var (
+	// keyFormat marks a database that holds a hush store; its value is the
+	// format of the store's records.
+	keyFormat = []byte("format")
+	// keyCheck holds a record sealed under the keyring, to tell at start
+	// whether the keyring is the one that sealed the store.
+	keyCheck  = []byte("keyring-check")
+	checkAAD  = []byte("meta/keyring-check")
+	checkText = []byte("hush keyring check")
+)
+
+// privateModes are the modes of what the data dir holds, by name: no one
+// but the agent's user may read them.
+var privateModes = map[string]os.FileMode{
+	DBFile:        0o600,
+	RootTokenFile: 0o600,
+	"logs":        0o700,
+}
+
+// prepareDir creates the data dir, or tightens the modes of an existing one
+// and of what it holds.
+func prepareDir(dir string, logger hclog.Logger) error {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create data dir: %w", err)
+		}
+		return nil
+	}
+	if err := tighten(dir, 0o700, logger); err != nil {
+		return err
+	}
+	for name, mode := range privateModes {
+		if err := tighten(filepath.Join(dir, name), mode, logger); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tighten takes from path's mode what mode does not allow, saying so.
+func tighten(path string, mode os.FileMode, logger hclog.Logger) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	old := fi.Mode().Perm()
+	if old&^mode == 0 || fi.Mode()&fs.ModeSymlink != 0 {
+		return nil
+	}
+	if err := os.Chmod(path, old&mode); err != nil {
+		return fmt.Errorf("tighten the mode of %s from %#o: %w", path, old, err)
+	}
+	logger.Warn("tightened the mode of a data dir path that other users could reach",
+		"path", path, "old_mode", fmt.Sprintf("%#o", old), "new_mode", fmt.Sprintf("%#o", old&mode))
+	return nil
+}
+
+// checkDBFile refuses a database that is missing or empty in a data dir
+// that holds a keyring: bbolt would make a new, empty store of it.
+func checkDBFile(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("store %s is missing, but the data dir holds a keyring, so it held a store: %s", path, restoreHint)
+	case err != nil:
+		return fmt.Errorf("stat store: %w", err)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("store %s is not a file: %s", path, restoreHint)
+	case fi.Size() == 0:
+		return fmt.Errorf("store %s is empty (0 bytes), but the data dir holds a keyring, so it held a store: %s", path, restoreHint)
+	}
+	return nil
+}
+
+// init checks the database against the keyring, creates what a new store
+// lacks, and migrates old records. A new store gets its buckets and format
+// marker before its keyring, so that a crash in between leaves a data dir
+// that starts.
+func (s *Store) init(hasKeyring bool) error {
+	path := filepath.Join(s.dir, DBFile)
+	keyPath := filepath.Join(s.dir, KeyringFile)
+	var initialized, legacy, sealed bool
+	s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		// A 0.1 store has no marker, but has its buckets; it gets the
+		// marker once its records are migrated.
+		marked := meta != nil && meta.Get(keyFormat) != nil
+		legacy = !marked && tx.Bucket(bucketSecrets) != nil
+		initialized = marked || legacy
+		sealed = meta != nil && meta.Get(keyCheck) != nil || holdsSealed(tx)
+		return nil
+	})
+	switch {
+	case hasKeyring && !initialized:
+		return fmt.Errorf("store %s holds no hush data, but the data dir holds a keyring, so it held a store: %s", path, restoreHint)
+	case !hasKeyring && sealed:
+		return fmt.Errorf("keyring %s is missing, and the store %s holds records sealed with it, which no new keyring can open: "+
+			"restore the keyring from a backup of the data dir (it is the file %s)", keyPath, path, KeyringFile)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketSecrets, bucketValues, bucketTokens, bucketRuns, bucketTombstones, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if legacy {
+			return nil
+		}
+		return tx.Bucket(bucketMeta).Put(keyFormat, []byte{formatV2})
+	})
+	if err != nil {
+		return fmt.Errorf("create buckets: %w", err)
+	}
+	if s.keyring, err = LoadKeyring(keyPath); err != nil {
+		return err
+	}
+	if err := s.checkKeyring(); err != nil {
+		return err
+	}
+	if legacy {
+		return s.migrate()
+	}
+	return nil
+}
+
+// holdsSealed reports whether the store holds a secret or a run.
+func holdsSealed(tx *bolt.Tx) bool {
+	if runs := tx.Bucket(bucketRuns); runs != nil {
+		if k, _ := runs.Cursor().First(); k != nil {
+			return true
+		}
+	}
+	found := false
+	if secrets := tx.Bucket(bucketSecrets); secrets != nil {
+		secrets.ForEachBucket(func(owner []byte) error {
+			if k, _ := secrets.Bucket(owner).Cursor().First(); k != nil {
+				found = true
+			}
+			return nil
+		})
+	}
+	return found
+}
+
+// checkKeyring refuses a keyring that does not open the store's check
+// record. A store without one (new, or from 0.1) gets one, once a record
+// it holds, if any, has opened with the keyring.
+func (s *Store) checkKeyring() error {
+	keyPath := filepath.Join(s.dir, KeyringFile)
+	wrong := func(err error) error {
+		return fmt.Errorf("keyring %s does not open the records of store %s (%v): it is not the keyring that sealed them; "+
+			"restore that keyring from a backup of the data dir", keyPath, filepath.Join(s.dir, DBFile), err)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keyCheck); v != nil {
+			if _, err := s.keyring.Open(v, checkAAD); err != nil {
+				return wrong(err)
+			}
+			return nil
+		}
+		if err := s.probe(tx); err != nil {
+			return wrong(err)
+		}
+		sealed, err := s.keyring.Seal(checkText, checkAAD)
+		if err != nil {
+			return err
+		}
+		return meta.Put(keyCheck, sealed)
+	})
+}
+
+// errOpened ends probe's walk at the first record that opens.
+var errOpened = errors.New("opened")
+
+// probe tries the store's sealed records until one opens with the keyring.
+// It fails when there are some and none opens: one damaged record says
+// nothing about the keyring, all of them do.
+func (s *Store) probe(tx *bolt.Tx) error {
+	var last error
+	try := func(err error) error {
+		if err == nil {
+			return errOpened
+		}
+		last = err
+		return nil
+	}
+	err := tx.Bucket(bucketRuns).ForEach(func(k, v []byte) error {
+		_, err := s.openRun(string(k), v)
+		return try(err)
+	})
+	if err == nil {
+		secrets := tx.Bucket(bucketSecrets)
+		err = secrets.ForEachBucket(func(owner []byte) error {
+			return secrets.Bucket(owner).ForEach(func(k, v []byte) error {
+				_, rerr := s.decodeMeta(string(owner), string(k), v)
+				if rerr != nil {
+					return try(rerr)
+				}
+				return try(nil)
+			})
+		})
+	}
+	if errors.Is(err, errOpened) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return last
+}

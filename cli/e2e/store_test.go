@@ -1,0 +1,257 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// agentFails starts an agent that must exit with an error at start-up, and
+// returns what it wrote to stderr.
+func agentFails(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(hushBin, append([]string{"agent"}, args...)...)
+	cmd.Env = cleanEnv()
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("agent %s exited 0, want a start-up failure:\n%s", strings.Join(args, " "), errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("agent %s started, want a start-up failure:\n%s", strings.Join(args, " "), errb.String())
+	}
+	return errb.String()
+}
+
+func wantContains(t *testing.T, what, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s: want %q in:\n%s", what, w, got)
+		}
+	}
+}
+
+// TestUpgradeFrom01 starts this hush on a copy of a data dir that hush 0.1
+// wrote: the old tokens work, the secrets list, export and reach a run,
+// and the old run's sealed log reads.
+func TestUpgradeFrom01(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.CopyFS(data, os.DirFS("../../agent/testdata/datadir-0.1")); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(data, "keyring"), 0o600)
+	b, err := os.ReadFile(filepath.Join(data, "alice.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := strings.TrimSpace(string(b))
+	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\nruntime \"exec\" {}\n", filepath.Join(dir, "state")))
+	a := startAgent(t, data, "-config", cfg)
+
+	r := a.mustHush(alice, "", "get", "secrets", "-o", "name")
+	if want := "db-password\ndocker\nmounted-one\nsecret-stuff\n"; r.stdout != want || r.stderr != "" {
+		t.Errorf("alice's secrets: got %s\nwant stdout %q", r, want)
+	}
+	code, body := a.request("GET", "/v1/secrets/secret-stuff/export", alice, "")
+	var exp struct {
+		Data map[string][]byte
+	}
+	if json.Unmarshal([]byte(body), &exp); code != 200 || string(exp.Data["value"]) != "canary-env-value-17" {
+		t.Errorf("export secret-stuff: got %d, want 200 with its 0.1 value", code)
+	}
+	// The listed digest is the digest of the old content.
+	code, body = a.request("POST", "/v1/secrets/digest", alice,
+		`{"name":"secret-stuff","type":"env","fields":{"key":"SECRET_STUFF"},"data":{"value":"Y2FuYXJ5LWVudi12YWx1ZS0xNw=="}}`)
+	var digest struct{ Digest string }
+	json.Unmarshal([]byte(body), &digest)
+	code2, listed := a.request("GET", "/v1/secrets/secret-stuff", alice, "")
+	if code != 200 || code2 != 200 || digest.Digest == "" || !strings.Contains(listed, digest.Digest) {
+		t.Errorf("digest %d %s, listed %d %s: want the listed digest to match the content's", code, body, code2, listed)
+	}
+	r = a.mustHush(alice, "", "run", "-f", writeSpec(t, "after-upgrade", "x", `echo "[$SECRET_STUFF]"; cat "$SECRET_PATH_MOUNTED_ONE"; echo`,
+		"secrets: [secret-stuff, mounted-one, docker]"))
+	wantContains(t, "run after upgrade", r.stdout, "[canary-env-value-17]\ncanary-mounted-23\n")
+	r = a.mustHush(alice, "", "logs", "old-run")
+	wantContains(t, "old run's log", r.stdout, "line 0\n", "line 4\n")
+	r = a.mustHush(a.token, "", "acl", "token", "create", "--user", "carol", "-q")
+	if !strings.HasPrefix(r.stdout, "hush_") {
+		t.Errorf("the 0.1 root token cannot create tokens: %s", r)
+	}
+}
+
+// TestMissingKeyringRefusesStart is issue 10 item 6: an agent whose store
+// holds sealed records does not start without the keyring that sealed
+// them, and starts again once it is back.
+func TestMissingKeyringRefusesStart(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "data")
+	a := startAgent(t, data)
+	alice := a.newUser("alice")
+	a.mustHush(alice, "", "create", "secret", "env", "KEEP=kept-value")
+	a.stop()
+	keyring := filepath.Join(data, "keyring")
+	if err := os.Rename(keyring, keyring+".away"); err != nil {
+		t.Fatal(err)
+	}
+	stderr := agentFails(t, "-bind", "127.0.0.1:0", "-data-dir", data)
+	wantContains(t, "start without keyring", stderr, keyring, "is missing", "restore the keyring from a backup")
+	if _, err := os.Stat(keyring); err == nil {
+		t.Error("the agent wrote a new keyring")
+	}
+	os.Rename(keyring+".away", keyring)
+	b := startAgent(t, data)
+	if ids := b.secretIDs(alice); ids["keep"] == "" {
+		t.Errorf("with the keyring back: got secrets %v, want keep", ids)
+	}
+}
+
+// TestTruncatedStoreRefusesStart is issue 10 item 7: `: > hush.db` does
+// not start as an empty store.
+func TestTruncatedStoreRefusesStart(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "data")
+	a := startAgent(t, data)
+	a.mustHush(a.newUser("alice"), "", "create", "secret", "env", "KEEP=kept-value")
+	a.stop()
+	db := filepath.Join(data, "hush.db")
+	if err := os.Truncate(db, 0); err != nil {
+		t.Fatal(err)
+	}
+	stderr := agentFails(t, "-bind", "127.0.0.1:0", "-data-dir", data)
+	wantContains(t, "start with an empty hush.db", stderr, db, "is empty (0 bytes)", "restore the data dir", "from a backup or a snapshot")
+}
+
+// TestRootTokenNeverLost is issue 10 item 8: when root.token cannot be
+// written, no token is stored, so the next start writes it; and
+// `hush operator root-token regenerate` mints a new one offline.
+func TestRootTokenNeverLost(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(data, "root.token")
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stderr := agentFails(t, "-bind", "127.0.0.1:0", "-data-dir", data)
+	wantContains(t, "root.token is a directory", stderr, path)
+	os.Remove(path)
+	a := startAgent(t, data) // reads root.token, or fails
+	a.newUser("alice")
+
+	r := runHush(t, nil, "", "operator", "root-token", "regenerate", "-data-dir", data)
+	if r.code != 1 || !strings.Contains(r.stderr, "stop the agent first") {
+		t.Errorf("regenerate with the agent running: got %s\nwant exit 1 saying to stop the agent first", r)
+	}
+	a.stop()
+	old := a.token
+	r = runHush(t, nil, "", "operator", "root-token", "regenerate", "-data-dir", data)
+	if r.code != 0 || !strings.Contains(r.stdout, "Wrote a new root token to "+path) {
+		t.Fatalf("regenerate: got %s", r)
+	}
+	b := startAgent(t, data)
+	if b.token == old || strings.Contains(r.stdout+r.stderr, b.token) {
+		t.Errorf("regenerate printed the token or kept the old one: %s", r)
+	}
+	b.newUser("bob")
+	fi, _ := os.Stat(path)
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("root.token mode %#o, want 0600", fi.Mode().Perm())
+	}
+	r = runHush(t, nil, "", "operator", "root-token", "regenerate", "-data-dir", filepath.Join(t.TempDir(), "nothing"))
+	if r.code != 1 || !strings.Contains(r.stderr, "holds no agent store") {
+		t.Errorf("regenerate in an empty dir: got %s", r)
+	}
+}
+
+// TestBindFailsFirst is issue 10 item 9: an agent whose address is taken
+// creates nothing.
+func TestBindFailsFirst(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	data := filepath.Join(t.TempDir(), "data")
+	stderr := agentFails(t, "-bind", ln.Addr().String(), "-data-dir", data)
+	wantContains(t, "start on a taken port", stderr, "listen on "+ln.Addr().String())
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("the data dir was created though the agent could not bind: %v", err)
+	}
+}
+
+// TestUnreadableSecretCLI is issue 10 item 6 through the CLI: a secret the
+// agent cannot read is warned of with how to delete it, does not hide the
+// others, and is deleted by its owner or with a management token.
+func TestUnreadableSecretCLI(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "data")
+	a := startAgent(t, data)
+	alice := a.newUser("alice")
+	for _, kv := range []string{"GOOD=good-value", "BAD=bad-value", "WORSE=worse-value"} {
+		a.mustHush(alice, "", "create", "secret", "env", kv)
+	}
+	ids := a.secretIDs(alice)
+	a.stop()
+	db, err := bolt.Open(filepath.Join(data, "hush.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("secrets")).Bucket([]byte("alice"))
+		for _, n := range []string{"bad", "worse"} {
+			v := bytes.Clone(b.Get([]byte(n)))
+			v[len(v)-1] ^= 1
+			b.Put([]byte(n), v)
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = startAgent(t, data)
+
+	r := a.mustHush(alice, "", "get", "secrets", "-o", "name")
+	if r.stdout != "good\n" {
+		t.Errorf("listing: got stdout %q, want good alone", r.stdout)
+	}
+	wantContains(t, "listing's warnings", r.stderr,
+		"!  Secret bad (id "+ids["bad"]+") cannot be read by the agent", "delete it with `hush delete secret bad`",
+		"!  Secret worse (id "+ids["worse"]+")")
+	a.mustHush(alice, "", "delete", "secret", "bad", "-y")
+	r = a.hush(a.newUser("bob"), "", "delete", "secret", "worse", "--user", "alice", "-y")
+	if r.code != 1 || !strings.Contains(r.stderr, "management token") {
+		t.Errorf("delete --user with another user's token: got %s, want a failure asking for a management token", r)
+	}
+	r = a.mustHush(a.token, "", "delete", "secret", "worse", "--user", "alice", "-y")
+	wantContains(t, "delete --user", r.stdout, "Deleted secret(s) of user alice: worse")
+	r = a.mustHush(alice, "", "get", "secrets", "-o", "name")
+	if r.stdout != "good\n" || r.stderr != "" {
+		t.Errorf("after the deletes: got %s, want good alone and no warning", r)
+	}
+	code, body := a.request("GET", "/v1/tombstones", alice, "")
+	if code != 200 || !strings.Contains(body, ids["bad"]) || !strings.Contains(body, ids["worse"]) {
+		t.Errorf("tombstones: got %d %s, want bad's and worse's ids", code, body)
+	}
+}

@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/store"
+	"github.com/urfave/cli/v2"
+)
+
+func operatorCommand(ui *UI) *cli.Command {
+	return &cli.Command{
+		Name:  "operator",
+		Usage: "look after an agent's data dir, on the agent's host",
+		Subcommands: []*cli.Command{{
+			Name:  "root-token",
+			Usage: "manage the agent's root token",
+			Subcommands: []*cli.Command{{
+				Name:  "regenerate",
+				Usage: "mint a new root token into DIR/root.token, with the agent stopped",
+				Description: "Works offline on the agent's host: access to the data dir proves the right to a\n" +
+					"management token, as unseal keys do for Vault's generate-root. The agent must be\n" +
+					"stopped, since it holds the store. Older management tokens stay valid.",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "data-dir", Usage: "the agent's data `DIR`", Required: true},
+				},
+				Action: func(c *cli.Context) error {
+					if c.NArg() > 0 {
+						return usageErrorf(c, "`hush operator root-token regenerate` takes no arguments; got %q", c.Args().First())
+					}
+					return regenerateRootToken(c.String("data-dir"), ui)
+				},
+			}},
+		}},
+	}
+}
+
+// regenerateRootToken opens the store in dataDir itself, mints a new
+// management token into its root.token and says where, never what, it is.
+func regenerateRootToken(dataDir string, ui *UI) error {
+	if _, err := os.Stat(filepath.Join(dataDir, store.DBFile)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s holds no agent store (%s): give the agent's -data-dir", dataDir, store.DBFile)
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "store", Level: hclog.Warn, Output: ui.err})
+	st, err := store.Open(dataDir, logger)
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("an agent is running on %s and holds its store: stop the agent first, then run this again", dataDir)
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	path, err := st.RegenerateRootToken()
+	if err != nil {
+		return err
+	}
+	ui.Success("Wrote a new root token to %s", path)
+	ui.Hint("Start the agent and use it as HUSH_TOKEN; delete the file once the token is stored elsewhere.")
+	return nil
+}
