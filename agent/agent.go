@@ -108,7 +108,7 @@ func Run(ctx context.Context, opts *Options) error {
 		StateDir:   runsDir(cfg),
 		HushBinary: hushBin,
 		AgentAddr:  loopbackURL(ln.Addr()),
-		StopGrace:  cfg.Runtime(config.RuntimeContainerd).StopGraceDuration(),
+		StopGrace:  cfg.Runtime(rt.Name()).StopGraceDuration(),
 		Resolver:   host,
 		Logger:     logger.Named("runs"),
 	})
@@ -144,7 +144,7 @@ func Run(ctx context.Context, opts *Options) error {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout+cfg.Runtime(config.RuntimeContainerd).StopGraceDuration())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout+cfg.Runtime(rt.Name()).StopGraceDuration())
 	defer cancel()
 	// Runs first: their log followers end with them, and then the HTTP
 	// server has nothing left in flight.
