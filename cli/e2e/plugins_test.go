@@ -67,7 +67,6 @@ func TestProviderReferences(t *testing.T) {
 	execPath, execSum := buildPlugin(t, "exec")
 	vaultPath, vaultSum := buildPlugin(t, "vault")
 	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf(`state_dir = %q
-runtime "exec" {}
 plugin "file" {
   path   = %q
   sha256 = %q
@@ -173,7 +172,6 @@ func TestAgentKilledLeavesNoPlugins(t *testing.T) {
 	dir := t.TempDir()
 	filePath, fileSum := buildPlugin(t, "file")
 	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf(`state_dir = %q
-runtime "exec" {}
 plugin "file" {
   path   = %q
   sha256 = %q
