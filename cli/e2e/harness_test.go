@@ -64,7 +64,7 @@ var agentSeq atomic.Int32
 // test processes: an agent kills what is left of its range's processes
 // when it starts and when each run ends. attrs are added to the block.
 func execRuntime(attrs ...string) string {
-	first := 100_000_000 + (os.Getpid()%100_000)*10_000 + int(agentSeq.Add(1)%200)*50
+	first := 100_000_000 + (os.Getpid()%30_000)*100_000 + int(agentSeq.Add(1)%2000)*50
 	return fmt.Sprintf("runtime \"exec\" {\n  uid_range = \"%d-%d\"\n  %s\n}\n", first, first+49, strings.Join(attrs, "\n  "))
 }
 
