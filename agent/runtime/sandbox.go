@@ -51,9 +51,13 @@ func SandboxedEntrypoint(envFile string, sb Sandbox, argv []string) error {
 	}
 	// prctl settings are per thread: this one must exec.
 	goruntime.LockOSThread()
+	// What the sandbox makes must be searchable by the run's user, even
+	// under an agent's umask of 0077; the workload gets the agent's.
+	umask := syscall.Umask(0o022)
 	if err := sb.mount(); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
+	syscall.Umask(umask)
 	if err := os.Chdir(sb.RunDir); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
