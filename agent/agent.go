@@ -94,7 +94,7 @@ func Run(ctx context.Context, opts *Options) error {
 	host.Start(ctx)
 	defer host.Shutdown()
 
-	rt, images, err := openRuntime(ctx, cfg, logger.Named("runtime"))
+	rt, images, err := openRuntime(ctx, cfg, opts.Dev, logger.Named("runtime"))
 	if err != nil {
 		ln.Close()
 		return err
@@ -110,10 +110,10 @@ func Run(ctx context.Context, opts *Options) error {
 		Runtime:    rt,
 		LogDir:     filepath.Join(dataDir, "logs"),
 		MaxLogSize: cfg.MaxLogBytes(),
-		StateDir:   filepath.Join(cfg.StateDir, "runs"),
+		StateDir:   runsDir(cfg),
 		HushBinary: hushBin,
 		AgentAddr:  loopbackURL(ln.Addr()),
-		StopGrace:  cfg.Runtime(config.RuntimeContainerd).StopGraceDuration(),
+		StopGrace:  cfg.Runtime(rt.Name()).StopGraceDuration(),
 		Resolver:   host,
 		Logger:     logger.Named("runs"),
 	})
@@ -134,7 +134,11 @@ func Run(ctx context.Context, opts *Options) error {
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 
 	if opts.Dev {
-		printDevBanner(opts.Stdout, addr, rootToken, rt.Name(), cfg.DataDir == "")
+		rtName := rt.Name()
+		if ex, ok := rt.(*runtime.Exec); ok && !ex.RunsAsOtherUsers() {
+			rtName += " (runs are not isolated from each other)"
+		}
+		printDevBanner(opts.Stdout, addr, rootToken, rtName, cfg.DataDir == "")
 	}
 	logger.Info("agent started", "addr", addr, "cluster", cfg.Cluster, "node", cfg.NodeName,
 		"data_dir", dataDir, "version", opts.Version, "dev", opts.Dev)
@@ -145,7 +149,7 @@ func Run(ctx context.Context, opts *Options) error {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout+cfg.Runtime(config.RuntimeContainerd).StopGraceDuration())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout+cfg.Runtime(rt.Name()).StopGraceDuration())
 	defer cancel()
 	// Runs first: their log followers end with them, and then the HTTP
 	// server has nothing left in flight.
@@ -184,7 +188,7 @@ func rootToken(st *store.Store, dev bool, logger hclog.Logger) (string, error) {
 // openRuntime picks the runtime: the one a runtime block names, or, with
 // none, containerd when its standard socket answers and exec otherwise.
 // It also returns the image importer, when the runtime has images.
-func openRuntime(ctx context.Context, cfg *config.Config, logger hclog.Logger) (runtime.Runtime, server.ImageImporter, error) {
+func openRuntime(ctx context.Context, cfg *config.Config, dev bool, logger hclog.Logger) (runtime.Runtime, server.ImageImporter, error) {
 	_, hasContainerd := findRuntime(cfg, config.RuntimeContainerd)
 	_, hasExec := findRuntime(cfg, config.RuntimeExec)
 	rc := cfg.Runtime(config.RuntimeContainerd)
@@ -197,7 +201,11 @@ func openRuntime(ctx context.Context, cfg *config.Config, logger hclog.Logger) (
 		return c, c, nil
 	case hasExec:
 		logger.Info("using the exec runtime: runs execute on the host and ignore their image")
-		return runtime.NewExec(logger.Named("exec")), nil, nil
+		ex, err := openExec(cfg, dev, "", logger.Named("exec"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return ex, nil, nil
 	}
 	c, err := runtime.NewContainerd(ctx, rc.Address, rc.Namespace, logger.Named("containerd"))
 	if err == nil {
@@ -205,8 +213,63 @@ func openRuntime(ctx context.Context, cfg *config.Config, logger hclog.Logger) (
 	}
 	logger.Info("containerd is not available; using the exec runtime: runs execute on the host and ignore their image",
 		"reason", err)
-	return runtime.NewExec(logger.Named("exec")), nil, nil
+	ex, err := openExec(cfg, dev, "containerd is not available (the log says why), and ", logger.Named("exec"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return ex, nil, nil
 }
+
+// openExec returns the exec runtime, sandboxed when the exec block says
+// which users runs execute as. A root agent outside dev mode refuses to
+// run every run as root, where runs could read each other's secrets; why
+// says how the agent came to use the exec runtime.
+func openExec(cfg *config.Config, dev bool, why string, logger hclog.Logger) (*runtime.Exec, error) {
+	rc := cfg.Runtime(config.RuntimeExec)
+	root := os.Geteuid() == 0
+	switch {
+	case rc.RunsAsOtherUsers() && !root:
+		return nil, errors.New(`runtime "exec" sets uid_range or user, but the agent does not run as root and so cannot switch runs to other users: run the agent as root, or remove the setting`)
+	case !rc.RunsAsOtherUsers() && root && !dev:
+		return nil, fmt.Errorf(`%sthe exec runtime would run every run as root, where one user's run can read another's secrets and run token. `+
+			`Add runtime "exec" { uid_range = %q } to the agent config to run each run as a uid of its own (or user = "NAME" for one unprivileged account), `+
+			`or run containerd, which isolates runs in containers`, why, config.ExampleUIDRange)
+	case !rc.RunsAsOtherUsers():
+		logger.Warn(`runs are not isolated from each other: they run as the agent's user and can read each other's secrets and run tokens; `+
+			`as root, set uid_range in a runtime "exec" block, or use containerd`, "uid", os.Geteuid())
+		return runtime.NewExec(logger), nil
+	}
+
+	sb := runtime.ExecSandbox{StateDir: cfg.StateDir}
+	if rc.User != "" {
+		uid, gid, err := config.LookupUser(rc.User)
+		if err != nil {
+			return nil, err
+		}
+		sb.User = &runtime.User{UID: uid, GID: gid}
+		logger.Warn("every run executes as one user, so runs can read each other's environment; uid_range gives each run its own", "user", rc.User)
+	} else {
+		var err error
+		if sb.FirstUID, sb.LastUID, err = config.ParseUIDRange(rc.UIDRange); err != nil {
+			return nil, err
+		}
+	}
+	// Run dirs are reachable only by root outside each run's sandbox.
+	dir := runsDir(cfg)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("restrict %s: %w", dir, err)
+	}
+	if err := runtime.CheckSandboxPath(cfg.StateDir); err != nil {
+		return nil, err
+	}
+	return runtime.NewSandboxedExec(logger, sb)
+}
+
+// runsDir holds the active runs' tmpfs mounts.
+func runsDir(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "runs") }
 
 func findRuntime(cfg *config.Config, typ string) (*config.RuntimeConfig, bool) {
 	for _, r := range cfg.Runtimes {

@@ -42,3 +42,15 @@ runtime "containerd" {
   namespace  = "hush"
   stop_grace = "10s"
 }
+
+# Without containerd, runs execute on the host through the exec runtime
+# (delete the containerd block above to use it). As root, the agent then
+# needs to know which users runs execute as: uid_range gives each active
+# run a uid of its own, so that runs cannot read each other's secrets;
+# reserve the range for this agent. user = "NAME" runs every run as one
+# account instead, which does not keep runs apart.
+# runtime "exec" {
+#   uid_range  = "200000-265535"
+#   # user     = "hush-run"
+#   stop_grace = "10s"
+# }

@@ -34,6 +34,7 @@ func main() {
 	big := flag.Int("big", 100, "1 MiB secrets for bob")
 	lists := flag.Int("lists", 8, "concurrent lists")
 	rounds := flag.Int("rounds", 3, "rounds of concurrent lists")
+	flag.StringVar(&agentConfig, "config", "", "an agent config `FILE` to start the agent with")
 	flag.Parse()
 	if *hush == "" {
 		fmt.Fprintln(os.Stderr, "usage: benchlist -hush PATH/TO/hush")
@@ -212,8 +213,16 @@ type agent struct {
 	done chan struct{}
 }
 
+// agentConfig is the -config file the agent starts with, if any: a root
+// agent needs a runtime "exec" block with a uid_range since hush 0.2.
+var agentConfig string
+
 func start(hush, data string) (*agent, error) {
-	cmd := exec.Command(hush, "agent", "-data-dir", data, "-bind", "127.0.0.1:0", "-log-json")
+	args := []string{"agent", "-data-dir", data, "-bind", "127.0.0.1:0", "-log-json"}
+	if agentConfig != "" {
+		args = append(args, "-config", agentConfig)
+	}
+	cmd := exec.Command(hush, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

@@ -124,6 +124,17 @@ type RuntimeConfig struct {
 	// StopGrace is how long a stopping run has between SIGTERM and SIGKILL,
 	// as a Go duration. Default "10s".
 	StopGrace string `hcl:"stop_grace,optional"`
+	// UIDRange, exec only, is "FIRST-LAST": each active run executes as
+	// its own uid from this range (gid the same number, no supplementary
+	// groups), so runs cannot read each other's files or processes.
+	// Reserve the range for this agent: no account or group may use it.
+	// Default: none.
+	UIDRange string `hcl:"uid_range,optional"`
+	// User, exec only, names a host account that every run executes as
+	// (its uid and primary gid, no supplementary groups). Runs then share
+	// one uid and can read each other's /proc/PID/environ; UIDRange is
+	// the isolating choice. Default: none.
+	User string `hcl:"user,optional"`
 
 	// DeclRange is where the block was declared.
 	DeclRange hcl.Range

@@ -108,12 +108,21 @@ func (c *Config) Validate() hcl.Diagnostics {
 				bad(at("namespace"), "Invalid containerd namespace",
 					fmt.Sprintf("%q must be lowercase letters, digits, '.' or '-'.", r.Namespace), &decl)
 			}
+			for attr, v := range map[string]string{"uid_range": r.UIDRange, "user": r.User} {
+				if v != "" {
+					bad(at(attr), "Unsupported argument",
+						fmt.Sprintf("runtime \"containerd\" has no %s; it isolates each run in a container. Set it in a runtime \"exec\" block.", attr), &decl)
+				}
+			}
 		case RuntimeExec:
 			for attr, v := range map[string]string{"address": r.Address, "namespace": r.Namespace} {
 				if v != "" {
 					bad(at(attr), "Unsupported argument",
 						fmt.Sprintf("runtime \"exec\" has no %s; it runs commands on the host.", attr), &decl)
 				}
+			}
+			for _, p := range r.validateRunUsers() {
+				bad(at(p.attr), p.summary, p.detail, &decl)
 			}
 		default:
 			bad("", "Unknown runtime",

@@ -53,6 +53,11 @@ func (m *Manager) execute(ar *activeRun) {
 		}
 	}
 
+	// No process of the run's user may outlive it: the next run given
+	// that user would find it.
+	if ua, ok := m.cfg.Runtime.(runtime.UserAssigner); ok {
+		ua.ReleaseUser(id)
+	}
 	if err := removeTmpfs(runDir); err != nil {
 		logger.Error("could not remove the run's secret tmpfs", "error", err)
 		m.event(ar, "error", "cleanup: "+err.Error())
@@ -99,7 +104,14 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	if err := m.resolveReferences(ctx, run, secrets); err != nil {
 		return nil, err
 	}
-	fallback, err := mountTmpfs(runDir)
+	// The run's own user, if the runtime runs it as one, owns its files.
+	var owner *runtime.User
+	if ua, ok := m.cfg.Runtime.(runtime.UserAssigner); ok {
+		if owner, err = ua.AssignUser(run.ID); err != nil {
+			return nil, err
+		}
+	}
+	fallback, err := mountTmpfs(runDir, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +139,11 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	if err := os.WriteFile(filepath.Join(runDir, tokenFile), []byte(token+"\n"), 0o400); err != nil {
 		return nil, fmt.Errorf("write run token: %w", err)
 	}
+	if owner != nil {
+		if err := chownRun(runDir, owner); err != nil {
+			return nil, fmt.Errorf("give the run's files to its user: %w", err)
+		}
+	}
 	inRun := func(name string) string {
 		if isolated {
 			return path.Join(runtime.RunDir, name)
@@ -153,6 +170,7 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		EnvFile:     envFile,
 		Mounts:      inj.mounts,
 		HushBinary:  m.cfg.HushBinary,
+		User:        owner,
 		Output:      ar.log,
 		GPUs:        run.GPUs,
 		CPUs:        run.CPUs,

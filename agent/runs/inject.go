@@ -39,16 +39,19 @@ type injection struct {
 	events   []string
 }
 
-// mountTmpfs makes dir a private tmpfs (noexec, nosuid, nodev, 0700). When
-// the agent may not mount, as when it does not run as root, it falls back
-// to a 0700 directory and says so: /dev/shm and /run are tmpfs on most
-// systems.
-func mountTmpfs(dir string) (fallback bool, err error) {
+// mountTmpfs makes dir a private tmpfs (noexec, nosuid, nodev, 0700),
+// owned by the run's user when it has one. When the agent may not mount,
+// as when it does not run as root, it falls back to a 0700 directory and
+// says so: /dev/shm and /run are tmpfs on most systems.
+func mountTmpfs(dir string, owner *runtime.User) (fallback bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return false, fmt.Errorf("create run dir: %w", err)
 	}
-	err = syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOEXEC|syscall.MS_NOSUID|syscall.MS_NODEV,
-		"mode=0700,size="+tmpfsSize)
+	opts := "mode=0700,size=" + tmpfsSize
+	if owner != nil {
+		opts += fmt.Sprintf(",uid=%d,gid=%d", owner.UID, owner.GID)
+	}
+	err = syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOEXEC|syscall.MS_NOSUID|syscall.MS_NODEV, opts)
 	if errors.Is(err, syscall.EPERM) {
 		return true, nil
 	}
@@ -56,6 +59,21 @@ func mountTmpfs(dir string) (fallback bool, err error) {
 		return false, fmt.Errorf("mount tmpfs on %s: %w", dir, err)
 	}
 	return false, nil
+}
+
+// chownRun gives the run's user the files on its tmpfs that its workload
+// reads: the token and the secret files. The env file stays root's: the
+// entrypoint reads it before it takes on the run's user.
+func chownRun(runDir string, owner *runtime.User) error {
+	return filepath.WalkDir(runDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == filepath.Join(runDir, envFile) {
+			return nil
+		}
+		return os.Lchown(p, int(owner.UID), int(owner.GID))
+	})
 }
 
 // removeTmpfs unmounts and removes a run dir. It is safe to call on a dir

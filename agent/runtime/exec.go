@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,14 +19,60 @@ import (
 // Exec runs workloads as host processes, for machines without containerd.
 // It ignores the image, and secret files stay on the run's tmpfs: the
 // environment variables that name them point there.
+//
+// With a sandbox (NewSandboxedExec) each workload runs as an unprivileged
+// user, in a session and a mount namespace of its own where the agent's
+// state dir holds only the run's own tmpfs and the hush binary. Without
+// one, workloads run as the agent's user and can read each other's files.
 type Exec struct {
-	logger hclog.Logger
+	logger  hclog.Logger
+	sandbox *ExecSandbox
+
+	mu sync.Mutex
+	// uids holds the uid of each active run, with a per-run uid range.
+	uids map[string]uint32
+	// held holds the uids in uids, for the lookup of a free one.
+	held map[uint32]bool
 }
 
-var _ Runtime = (*Exec)(nil)
+// ExecSandbox says which users the exec runtime's workloads run as.
+type ExecSandbox struct {
+	// StateDir is the agent's state dir, under which every run's tmpfs
+	// lies. Workloads see in its place a fresh tmpfs with only their own
+	// run dir and the hush binary, at StateDir/bin/hush.
+	StateDir string
+	// FirstUID and LastUID bound the uids handed to runs: each active
+	// run gets the lowest one no other active run holds, with the gid of
+	// the same number. Unused when User is set.
+	FirstUID, LastUID uint32
+	// User, when not nil, is the one user that every run executes as.
+	User *User
+}
 
-// NewExec returns the exec runtime.
+var (
+	_ Runtime      = (*Exec)(nil)
+	_ UserAssigner = (*Exec)(nil)
+)
+
+// NewExec returns the exec runtime that runs workloads as the agent's own
+// user, which isolates runs from each other only if the agent does.
 func NewExec(logger hclog.Logger) *Exec { return &Exec{logger: logger} }
+
+// NewSandboxedExec returns the exec runtime that runs each workload as the
+// unprivileged user that sb gives it. The agent must be root.
+func NewSandboxedExec(logger hclog.Logger, sb ExecSandbox) (*Exec, error) {
+	switch {
+	case os.Geteuid() != 0:
+		return nil, errors.New("the exec runtime can switch runs to other users only when the agent runs as root")
+	case !filepath.IsAbs(sb.StateDir):
+		return nil, fmt.Errorf("state dir %q is not an absolute path", sb.StateDir)
+	case sb.User == nil && (sb.FirstUID == 0 || sb.FirstUID > sb.LastUID):
+		return nil, fmt.Errorf("uid range %d-%d is empty or includes root", sb.FirstUID, sb.LastUID)
+	case sb.User != nil && (sb.User.UID == 0 || sb.User.GID == 0):
+		return nil, errors.New("the run user must not be root or in its group")
+	}
+	return &Exec{logger: logger, sandbox: &sb, uids: map[string]uint32{}, held: map[uint32]bool{}}, nil
+}
 
 // Name returns "exec".
 func (r *Exec) Name() string { return "exec" }
@@ -33,25 +80,42 @@ func (r *Exec) Name() string { return "exec" }
 // Isolated reports that workloads share the host's filesystem.
 func (r *Exec) Isolated() bool { return false }
 
+// RunsAsOtherUsers reports whether workloads run as users other than the
+// agent's, and thus whether runs are kept apart at all.
+func (r *Exec) RunsAsOtherUsers() bool { return r.sandbox != nil }
+
 // Close does nothing.
 func (r *Exec) Close() error { return nil }
 
-// Cleanup does nothing: exec workloads die with the agent.
-func (r *Exec) Cleanup(context.Context, func(string) bool) error { return nil }
-
-// Start starts the command in its own process group, through the hush
-// entrypoint that reads the secret variables from the tmpfs.
+// Start starts the command through the hush entrypoint, which reads the
+// secret variables from the tmpfs, in a session of its own so that a stop
+// reaches everything the command started. In a sandbox the entrypoint
+// starts as root in a new mount namespace, hides the state dir and takes
+// on the run's user before it runs the command.
 func (r *Exec) Start(_ context.Context, spec *Spec) (Task, error) {
 	if spec.GPUs > 0 {
 		return nil, fmt.Errorf("the run asks for %d GPUs, but the exec runtime cannot assign GPUs", spec.GPUs)
 	}
+	if r.sandbox != nil && spec.User == nil {
+		return nil, errors.New("start run: no user assigned to it")
+	}
 	if spec.Image != "" {
 		spec.Event("runtime", fmt.Sprintf("the exec runtime runs the command on the host and ignores image %s", spec.Image))
 	}
-	cmd := exec.Command(spec.HushBinary, "_entrypoint", "--env-file", filepath.Join(spec.RunDir, spec.EnvFile),
-		"--", "/bin/sh", "-c", spec.Command)
-	env := spec.Env
+	args := []string{"_entrypoint", "--env-file", filepath.Join(spec.RunDir, spec.EnvFile)}
 	binDir := filepath.Dir(spec.HushBinary)
+	// Killed with the agent, so nothing is orphaned.
+	attr := &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	if r.sandbox != nil {
+		args = append(args, "--state-dir", r.sandbox.StateDir, "--run-dir", spec.RunDir,
+			"--uid", strconv.FormatUint(uint64(spec.User.UID), 10), "--gid", strconv.FormatUint(uint64(spec.User.GID), 10))
+		binDir = filepath.Join(r.sandbox.StateDir, SandboxBinDir)
+		// Go makes every mount private in the new namespace, so what the
+		// entrypoint mounts stays inside it.
+		attr.Unshareflags = syscall.CLONE_NEWNS
+	}
+	cmd := exec.Command(spec.HushBinary, append(args, "--", "/bin/sh", "-c", spec.Command)...)
+	env := spec.Env
 	hasPath := false
 	for i, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
@@ -65,9 +129,7 @@ func (r *Exec) Start(_ context.Context, spec *Spec) (Task, error) {
 	cmd.Env = env
 	cmd.Dir = spec.RunDir
 	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
-	// Its own process group, so that a stop reaches everything the command
-	// started; and killed with the agent, so nothing is orphaned.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start command: %w", err)
 	}
@@ -106,7 +168,9 @@ func (t *execTask) Wait(ctx context.Context) (int, error) {
 }
 
 func (t *execTask) signal(sig syscall.Signal) {
-	// The negative pid addresses the whole process group.
+	// The negative pid addresses the whole process group: the session
+	// leader's, which everything the command starts joins unless it
+	// leaves; a sandbox's ReleaseUser ends those that left.
 	syscall.Kill(-t.cmd.Process.Pid, sig)
 }
 
@@ -143,9 +207,23 @@ func Entrypoint(envFile string, argv []string) error {
 	if len(argv) == 0 {
 		return errors.New("no command to run")
 	}
+	env, err := secretEnviron(envFile)
+	if err != nil {
+		return err
+	}
+	bin, err := exec.LookPath(argv[0])
+	if err != nil {
+		return err
+	}
+	return syscall.Exec(bin, argv, env)
+}
+
+// secretEnviron returns the process's environment with the secret
+// variables in envFile added.
+func secretEnviron(envFile string) ([]string, error) {
 	b, err := os.ReadFile(envFile)
 	if err != nil {
-		return fmt.Errorf("read secret environment: %w", err)
+		return nil, fmt.Errorf("read secret environment: %w", err)
 	}
 	// A secret variable replaces one of the same name from the image; the
 	// agent has already dropped secrets that the run's own env overrides.
@@ -169,9 +247,5 @@ func Entrypoint(envFile string, argv []string) error {
 	for _, k := range keys {
 		env = append(env, secret[k])
 	}
-	bin, err := exec.LookPath(argv[0])
-	if err != nil {
-		return err
-	}
-	return syscall.Exec(bin, argv, env)
+	return env, nil
 }

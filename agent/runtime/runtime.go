@@ -38,6 +38,9 @@ type Spec struct {
 	// HushBinary is the host path of the static hush binary, which serves
 	// as entrypoint.
 	HushBinary string
+	// User is the host user the workload runs as, from the runtime's
+	// UserAssigner; nil runs it as the runtime's default.
+	User *User
 	// Output receives the workload's stdout and stderr.
 	Output io.Writer
 	// Registry returns credentials for an image registry host, or false.
@@ -75,6 +78,25 @@ type Runtime interface {
 	Cleanup(ctx context.Context, keep func(id string) bool) error
 	// Close releases the runtime's connections.
 	Close() error
+}
+
+// User is a host identity a workload runs as: the uid, the gid, and no
+// supplementary groups.
+type User struct {
+	UID, GID uint32
+}
+
+// UserAssigner is implemented by runtimes that run workloads as
+// unprivileged host users. The run's tmpfs and files must then belong to
+// the run's user, so that its workload can read them and nobody else can.
+type UserAssigner interface {
+	// AssignUser reserves the user that run id executes as, or returns nil
+	// when the workload runs as the agent's own user.
+	AssignUser(id string) (*User, error)
+	// ReleaseUser ends every process left with run id's user, when that
+	// user is the run's alone, and frees the user for later runs. It is
+	// safe to call for a run without a user.
+	ReleaseUser(id string)
 }
 
 // Task is a started workload.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -55,12 +56,28 @@ type agent struct {
 	exited  chan struct{}
 }
 
+// agentSeq numbers the agents this process starts, for their uid ranges.
+var agentSeq atomic.Int32
+
+// execRuntime is a runtime "exec" block that runs each run as a uid of its
+// own, from a range that no other agent on this host has, even in other
+// test processes: an agent kills what is left of its range's processes
+// when it starts and when each run ends. attrs are added to the block.
+func execRuntime(attrs ...string) string {
+	first := 100_000_000 + (os.Getpid()%30_000)*100_000 + int(agentSeq.Add(1)%2000)*50
+	return fmt.Sprintf("runtime \"exec\" {\n  uid_range = \"%d-%d\"\n  %s\n}\n", first, first+49, strings.Join(attrs, "\n  "))
+}
+
 // startAgent starts an agent on a free loopback port with its data in
 // dataDir, or in dev mode when dataDir is empty, and waits until it serves.
+// Its runs on the exec runtime are isolated (execRuntime) unless args
+// give a config file with a runtime "exec" block of its own.
 func startAgent(t *testing.T, dataDir string, args ...string) *agent {
 	t.Helper()
 	a := &agent{t: t, dataDir: dataDir, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	argv := append([]string{"agent", "-bind", "127.0.0.1:0", "-log-json"}, args...)
+	// First, so that the test's own config files win.
+	harnessCfg := writeFile(t, t.TempDir(), "harness.hcl", execRuntime())
+	argv := append([]string{"agent", "-bind", "127.0.0.1:0", "-log-json", "-config", harnessCfg}, args...)
 	if dataDir == "" {
 		argv = append(argv, "-dev")
 	} else {

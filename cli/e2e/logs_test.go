@@ -14,8 +14,8 @@ import (
 // plaintext, a reader is told what was dropped, and a tail reads the end.
 func TestRunLogCap(t *testing.T) {
 	dir := t.TempDir()
-	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\nmax_log_size = \"1MiB\"\nruntime \"exec\" { stop_grace = \"2s\" }\n",
-		filepath.Join(dir, "state")))
+	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\nmax_log_size = \"1MiB\"\n%s",
+		filepath.Join(dir, "state"), execRuntime(`stop_grace = "2s"`)))
 	dataDir := filepath.Join(dir, "data")
 	a := startAgent(t, dataDir, "-config", cfg)
 	user := a.newUser("alice")

@@ -67,7 +67,6 @@ func TestProviderReferences(t *testing.T) {
 	execPath, execSum := buildPlugin(t, "exec")
 	vaultPath, vaultSum := buildPlugin(t, "vault")
 	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf(`state_dir = %q
-runtime "exec" {}
 plugin "file" {
   path   = %q
   sha256 = %q
@@ -168,7 +167,6 @@ func TestProviderReferenceRules(t *testing.T) {
 	filePath, fileSum := buildPlugin(t, "file")
 	config := func(allow string) string {
 		return writeFile(t, dir, "agent.hcl", fmt.Sprintf(`state_dir = %q
-runtime "exec" {}
 plugin "file" {
   path   = %q
   sha256 = %q
@@ -262,7 +260,6 @@ func TestAgentKilledLeavesNoPlugins(t *testing.T) {
 	dir := t.TempDir()
 	filePath, fileSum := buildPlugin(t, "file")
 	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf(`state_dir = %q
-runtime "exec" {}
 plugin "file" {
   path   = %q
   sha256 = %q

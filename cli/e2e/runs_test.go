@@ -30,7 +30,7 @@ func containerdEnv(t *testing.T) (socket, image string) {
 func startRunAgent(t *testing.T, runtime string) *agent {
 	t.Helper()
 	dir := t.TempDir()
-	block := `runtime "exec" { stop_grace = "2s" }`
+	block := execRuntime(`stop_grace = "2s"`)
 	if runtime == "containerd" {
 		socket, _ := containerdEnv(t)
 		block = fmt.Sprintf(`runtime "containerd" {

@@ -66,7 +66,7 @@ func TestUpgradeFrom01(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice := strings.TrimSpace(string(b))
-	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\nruntime \"exec\" {}\n", filepath.Join(dir, "state")))
+	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\n", filepath.Join(dir, "state")))
 	a := startAgent(t, data, "-config", cfg)
 
 	r := a.mustHush(alice, "", "get", "secrets", "-o", "name")
