@@ -54,6 +54,15 @@ func sum(t *testing.T, path string) string {
 // newHost loads an agent config and starts its plugins.
 func newHost(t *testing.T, dev bool, hcl string) *Host {
 	t.Helper()
+	h := loadHost(t, dev, hcl)
+	h.Start(context.Background())
+	t.Cleanup(h.Shutdown)
+	return h
+}
+
+// loadHost loads an agent config into a host, launching nothing.
+func loadHost(t *testing.T, dev bool, hcl string) *Host {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "agent.hcl")
 	if err := os.WriteFile(p, []byte(hcl), 0o600); err != nil {
 		t.Fatal(err)
@@ -66,8 +75,6 @@ func newHost(t *testing.T, dev bool, hcl string) *Host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.Start(context.Background())
-	t.Cleanup(h.Shutdown)
 	return h
 }
 

@@ -2,13 +2,8 @@ package plugins
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hashicorp/go-hclog"
-	"github.com/hush-sh/hush/agent/config"
 )
 
 func TestMatchRef(t *testing.T) {
@@ -39,8 +34,7 @@ func TestMatchRef(t *testing.T) {
 }
 
 func TestCheckReference(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "agent.hcl")
-	err := os.WriteFile(path, []byte(`
+	h := loadHost(t, false, `
 plugin "own" {
   path = "/opt/own"
   allow {
@@ -60,18 +54,7 @@ plugin "few" {
   }
 }
 plugin "closed" { path = "/opt/closed" }
-`), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := config.LoadFiles(path)
-	if diags.HasErrors() {
-		t.Fatal(config.FormatDiagnostics(diags))
-	}
-	h, err := New(cfg, false, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	tests := map[string]struct {
 		user, provider, ref string
 		want                string // "" when allowed
