@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/hush-sh/hush/agent/store"
@@ -37,7 +36,7 @@ func (m *Manager) resolveReferences(ctx context.Context, run *api.Run, secrets [
 		if s.From == "" {
 			continue
 		}
-		name, _, _ := strings.Cut(s.From, ":")
+		name, _ := api.SplitReference(s.From)
 		byProvider[name] = append(byProvider[name], s)
 	}
 	if len(byProvider) == 0 {
@@ -50,7 +49,7 @@ func (m *Manager) resolveReferences(ctx context.Context, run *api.Run, secrets [
 		var errs []error
 		for name, group := range byProvider {
 			for _, s := range group {
-				_, ref, _ := strings.Cut(s.From, ":")
+				_, ref := api.SplitReference(s.From)
 				if err := m.cfg.Resolver.CheckReference(run.Owner, name, ref); err != nil {
 					errs = append(errs, fmt.Errorf("resolve secret %s from %s: %w", s.Name, s.From, err))
 				}
@@ -79,7 +78,7 @@ func (m *Manager) resolveReferences(ctx context.Context, run *api.Run, secrets [
 func (m *Manager) resolveGroup(ctx context.Context, name string, group []*store.Secret) []error {
 	refs := make([]string, len(group))
 	for i, s := range group {
-		_, refs[i], _ = strings.Cut(s.From, ":")
+		_, refs[i] = api.SplitReference(s.From)
 	}
 	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 	defer cancel()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hush-sh/hush/agent/store"
@@ -32,7 +31,7 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 		return
 	}
 	if sec.From != "" && !tok.Management && s.refs != nil {
-		provider, ref, _ := strings.Cut(sec.From, ":")
+		provider, ref := api.SplitReference(sec.From)
 		if err := s.refs.CheckReference(tok.User, provider, ref); err != nil {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("secret %s: %v", sec.Name, err))
 			return
@@ -142,10 +141,13 @@ func (s *Server) metadata(sec *store.Secret, tok *store.Token) *api.Secret {
 }
 
 func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
-	m, err := s.store.GetSecretMeta(tok.User, r.PathValue("name"))
-	if err == nil && !tok.InScope(m.Name) {
-		err = store.ErrNotFound // a run sees only the secrets it was given
+	name := r.PathValue("name")
+	if !tok.InScope(name) {
+		// A run sees only the secrets it was given, damaged or not.
+		s.storeOK(w, r, store.ErrNotFound)
+		return
 	}
+	m, err := s.store.GetSecretMeta(tok.User, name)
 	if !s.storeOK(w, r, err) {
 		return
 	}
@@ -207,6 +209,11 @@ func (s *Server) storeOK(w http.ResponseWriter, r *http.Request, err error) bool
 		return true
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("secret %s not found", r.PathValue("name")))
+	case errors.As(err, &unreadable) && errors.Is(err, store.ErrUnknownFormat):
+		s.logger.Error("secret was written by a newer hush", "user", unreadable.Owner, "name", unreadable.Name, "error", unreadable.Err)
+		writeErrorCode(w, http.StatusInternalServerError, api.CodeSecretUnreadable, fmt.Sprintf(
+			"secret %s was written by a newer hush than this agent (%v): upgrade the agent; do not delete the secret, which is likely fine",
+			unreadable.Name, unreadable.Err))
 	case errors.As(err, &unreadable):
 		s.logger.Error("secret cannot be read", "user", unreadable.Owner, "name", unreadable.Name, "id", unreadable.ID, "error", unreadable.Err)
 		writeErrorCode(w, http.StatusInternalServerError, api.CodeSecretUnreadable, fmt.Sprintf(

@@ -35,13 +35,26 @@ var privateModes = map[string]os.FileMode{
 }
 
 // prepareDir creates the data dir, or tightens the modes of an existing one
-// and of what it holds.
+// and of what it holds. A dir that holds other things and no store is not
+// taken over: it may be someone else's, such as /var/lib given by mistake.
 func prepareDir(dir string, logger hclog.Logger) error {
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create data dir: %w", err)
 		}
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read data dir: %w", err)
+	}
+	ours := len(entries) == 0
+	for _, e := range entries {
+		ours = ours || e.Name() == DBFile || e.Name() == KeyringFile
+	}
+	if !ours {
+		return fmt.Errorf("data dir %s holds %s and more, but no hush store: give the agent a dir of its own, such as /var/lib/hush (it makes the dir 0700)",
+			dir, entries[0].Name())
 	}
 	if err := tighten(dir, 0o700, logger); err != nil {
 		return err
@@ -67,7 +80,9 @@ func tighten(path string, mode os.FileMode, logger hclog.Logger) error {
 	if old&^mode == 0 || fi.Mode()&fs.ModeSymlink != 0 {
 		return nil
 	}
-	if err := os.Chmod(path, old&mode); err != nil {
+	// Only permission bits go; setgid, sticky and the like stay.
+	keep := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	if err := os.Chmod(path, keep&^(fs.ModePerm&^mode)); err != nil {
 		return fmt.Errorf("tighten the mode of %s from %#o: %w", path, old, err)
 	}
 	logger.Warn("tightened the mode of a data dir path that other users could reach",
@@ -168,6 +183,9 @@ func holdsSealed(tx *bolt.Tx) bool {
 func (s *Store) checkKeyring() error {
 	keyPath := filepath.Join(s.dir, KeyringFile)
 	wrong := func(err error) error {
+		if errors.Is(err, ErrUnknownFormat) {
+			return fmt.Errorf("store %s holds records written by a newer hush (%v): upgrade this agent", filepath.Join(s.dir, DBFile), err)
+		}
 		return fmt.Errorf("keyring %s does not open the records of store %s (%v): it is not the keyring that sealed them; "+
 			"restore that keyring from a backup of the data dir", keyPath, filepath.Join(s.dir, DBFile), err)
 	}

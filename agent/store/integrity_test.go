@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -111,6 +112,13 @@ func TestInitializedDataDirWithoutStoreRefused(t *testing.T) {
 		"garbage": {damage: func(t *testing.T, path string) {
 			os.WriteFile(path, bytes.Repeat([]byte("x"), 1<<16), 0o600)
 		}, want: "the file is damaged"},
+		"cut short": {damage: func(t *testing.T, path string) {
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.Truncate(path, fi.Size()/2)
+		}, want: "the file is damaged"},
 		"another bbolt file": {damage: func(t *testing.T, path string) {
 			os.Remove(path)
 			db, err := bolt.Open(path, 0o600, nil)
@@ -124,6 +132,14 @@ func TestInitializedDataDirWithoutStoreRefused(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := storeWithSecret(t)
 			path := filepath.Join(dir, DBFile)
+			// Enough records that the file has pages to cut.
+			s := openStore(t, dir)
+			for i := range 200 {
+				if err := s.CreateSecret(envSecret("alice", fmt.Sprintf("s%d", i), strings.Repeat("v", 512))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.Close()
 			tt.damage(t, path)
 			wantOpenError(t, dir, path, tt.want, "restore the data dir")
 		})
@@ -202,6 +218,22 @@ func TestDataDirModes(t *testing.T) {
 			}
 		}
 	})
+	t.Run("someone else's dir", func(t *testing.T) {
+		// A shared dir given as data dir by mistake keeps its modes and
+		// gets no store.
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "other.conf"), []byte("x"), 0o644)
+		if err := os.Chmod(dir, fs.ModeSticky|0o777); err != nil {
+			t.Fatal(err)
+		}
+		wantOpenError(t, dir, "holds other.conf and more, but no hush store: give the agent a dir of its own")
+		if fi, _ := os.Stat(dir); fi.Mode()&(fs.ModePerm|fs.ModeSticky) != 0o777|fs.ModeSticky {
+			t.Errorf("got mode %v, want it left drwxrwxrwt", fi.Mode())
+		}
+		if _, err := os.Stat(filepath.Join(dir, DBFile)); err == nil {
+			t.Error("a store was created in someone else's dir")
+		}
+	})
 }
 
 // TestUnreadableRecord is issue 10 item 6: one record that does not open
@@ -253,6 +285,24 @@ func TestUnreadableRecord(t *testing.T) {
 	}
 	if _, bad, _ := s.ListSecrets("alice"); len(bad) != 0 {
 		t.Errorf("after delete: %d unreadable, want 0", len(bad))
+	}
+}
+
+// TestEmptyValueRecord: a value record that is there but empty is a
+// damaged secret, reported as such, not a crash of the agent.
+func TestEmptyValueRecord(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	if err := s.CreateSecret(envSecret("alice", "a", "value")); err != nil {
+		t.Fatal(err)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketValues).Bucket([]byte("alice")).Put([]byte("a"), []byte{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, bad, err := s.OpenSecrets("alice", nil); err != nil || len(bad) != 1 || !errors.Is(bad[0], ErrCorrupt) {
+		t.Errorf("got %v, %v; want the secret reported corrupt", bad, err)
 	}
 }
 

@@ -180,7 +180,7 @@ func (s *Store) decodeSecret(owner, name string, rec, value []byte) (*Secret, *R
 		return nil, &RecordError{Owner: owner, Name: name, ID: m.ID, Type: m.Type, Err: err}
 	}
 	switch {
-	case value == nil:
+	case len(value) == 0:
 		return fail(fmt.Errorf("%w: its value record is missing", ErrCorrupt))
 	case value[0] != formatV2:
 		return fail(fmt.Errorf("%w: value record format %d (written by a newer hush?)", ErrUnknownFormat, value[0]))

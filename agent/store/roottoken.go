@@ -45,12 +45,16 @@ func (s *Store) RegenerateRootToken() (string, error) {
 		return "", fmt.Errorf("write root token to %s: %w: it must be a file the agent can write, or not exist", path, err)
 	}
 	if err := s.CreateToken(secret, tok); err != nil {
+		var undo error
 		if readErr == nil {
-			writeFileAtomic(path, before, 0o600)
+			undo = writeFileAtomic(path, before, 0o600)
 		} else {
-			os.Remove(path)
+			undo = os.Remove(path)
 		}
-		return "", fmt.Errorf("store root token: %w", err)
+		if undo != nil {
+			undo = fmt.Errorf("and %s now holds a token that is not valid: %w", path, undo)
+		}
+		return "", errors.Join(fmt.Errorf("store root token: %w", err), undo)
 	}
 	return path, nil
 }

@@ -80,12 +80,12 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 			return nil, err
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := openBolt(path)
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("open store %s: %w: stop the agent that uses this data dir, or give a different -data-dir", path, ErrLocked)
-	case err != nil && hasKeyring:
-		return nil, fmt.Errorf("open store %s: %w: the file is damaged; %s", path, err, restoreHint)
+	case errors.Is(err, errDamaged):
+		return nil, fmt.Errorf("open store %s: %w; %s", path, err, restoreHint)
 	case err != nil:
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -96,6 +96,41 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 	}
 	logger.Debug("store opened", "path", path)
 	return s, nil
+}
+
+// errDamaged marks a database file that is not a whole bbolt file.
+var errDamaged = errors.New("the file is damaged")
+
+// openBolt opens the bbolt file at path. bbolt panics on some damaged
+// files, such as one cut short: that, a file bbolt calls invalid, and one
+// smaller than the size its own header gives are reported as errDamaged,
+// so that the agent says what is wrong instead of crashing, now or at a
+// later read past the file's end.
+func openBolt(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("%w: %v", errDamaged, p)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	switch {
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("%w: %w", errDamaged, err)
+	case err != nil:
+		return nil, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	var size int64
+	db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil })
+	if size > fi.Size() {
+		db.Close()
+		return nil, fmt.Errorf("%w: it is %d bytes, and its pages reach to byte %d (was it cut short?)", errDamaged, fi.Size(), size)
+	}
+	return db, nil
 }
 
 // Keyring returns the keyring that seals the store's records, for other

@@ -40,7 +40,8 @@ type Token struct {
 
 // InScope reports whether the token may see the secret name: a person's
 // token sees all of its user's secrets, a run's token those its run was
-// given, or all of them when its run may write secrets.
+// given (none when its Scope is empty or missing, as on the tokens of runs
+// from before scopes), or all of them when its run may write secrets.
 func (t *Token) InScope(name string) bool {
 	return t.RunID == "" || t.SecretsWrite || slices.Contains(t.Scope, name)
 }
@@ -113,9 +114,6 @@ func (s *Store) IssueToken(user string, management bool, description string) (st
 // IssueRunToken creates a token for a run, acting as the run's owner
 // within scope: the names of the secrets the run was given.
 func (s *Store) IssueRunToken(user, runID string, scope []string, secretsWrite bool) (string, *Token, error) {
-	if scope == nil {
-		scope = []string{} // a run given no secrets sees none
-	}
 	return s.issueToken(&Token{User: user, RunID: runID, Description: "run " + runID,
 		Scope: scope, SecretsWrite: secretsWrite})
 }

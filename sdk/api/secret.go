@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"time"
 )
 
@@ -86,6 +87,13 @@ type CreateSecretRequest struct {
 	// From is a provider reference, "PROVIDER:REF", stored instead of a value
 	// for types that hold a single value.
 	From string `json:"from,omitempty"`
+}
+
+// SplitReference splits a provider reference, "PROVIDER:REF", into the
+// provider's name and the reference it resolves.
+func SplitReference(from string) (provider, ref string) {
+	provider, ref, _ = strings.Cut(from, ":")
+	return provider, ref
 }
 
 // SecretExport is a whole secret, values included, as its owner's export

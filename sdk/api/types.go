@@ -168,11 +168,6 @@ func (r *CreateSecretRequest) Validate() error {
 			}
 		}
 	}
-	for _, f := range spec.Fields {
-		if strings.ContainsRune(r.Fields[f.Name], 0) {
-			errs = append(errs, fmt.Errorf("secret %s: %s contains a NUL byte: remove it", r.Name, f.Name))
-		}
-	}
 	return errors.Join(errs...)
 }
 
