@@ -134,7 +134,7 @@ func TestCreateSecretRequestValidate(t *testing.T) {
 		},
 		"field with a NUL byte": {
 			req:  CreateSecretRequest{Name: "m", Type: TypeMounted, Fields: map[string]string{"mount_path": "/a\x00b"}, Data: map[string][]byte{"value": []byte("v")}},
-			want: "secret m: mount_path contains a NUL byte",
+			want: `mount_path: "/a\x00b" has a control character`,
 		},
 		"docker missing fields": {
 			req:  CreateSecretRequest{Name: "a", Type: TypeDocker, Data: map[string][]byte{"password": []byte("p")}},
