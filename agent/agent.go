@@ -88,7 +88,6 @@ func Run(ctx context.Context, opts *Options) error {
 
 	host, err := plugins.New(cfg, opts.Dev, logger.Named("plugins"))
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	host.Start(ctx)
@@ -96,13 +95,11 @@ func Run(ctx context.Context, opts *Options) error {
 
 	rt, images, err := openRuntime(ctx, cfg, opts.Dev, logger.Named("runtime"))
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	defer rt.Close()
 	hushBin, err := os.Executable()
 	if err != nil {
-		ln.Close()
 		return fmt.Errorf("find the hush binary: %w", err)
 	}
 	manager, err := runs.NewManager(ctx, runs.Config{
@@ -118,7 +115,6 @@ func Run(ctx context.Context, opts *Options) error {
 		Logger:     logger.Named("runs"),
 	})
 	if err != nil {
-		ln.Close()
 		return err
 	}
 
@@ -235,8 +231,8 @@ func openExec(cfg *config.Config, dev bool, why string, logger hclog.Logger) (*r
 			`Add runtime "exec" { uid_range = %q } to the agent config to run each run as a uid of its own (or user = "NAME" for one unprivileged account), `+
 			`or run containerd, which isolates runs in containers`, why, config.ExampleUIDRange)
 	case !rc.RunsAsOtherUsers():
-		logger.Warn(`runs are not isolated from each other: they run as the agent's user and can read each other's secrets and run tokens; `+
-			`as root, set uid_range in a runtime "exec" block, or use containerd`, "uid", os.Geteuid())
+		logger.Warn(`runs are not isolated: they run as the agent's user and can read whatever it can, each other's secrets and run tokens and the agent's data dir included; `+
+			`as root, set uid_range in a runtime "exec" block, or use containerd`, "uid", os.Geteuid(), "data_dir", cfg.DataDir)
 		return runtime.NewExec(logger), nil
 	}
 
@@ -247,7 +243,7 @@ func openExec(cfg *config.Config, dev bool, why string, logger hclog.Logger) (*r
 			return nil, err
 		}
 		sb.User = &runtime.User{UID: uid, GID: gid}
-		logger.Warn("every run executes as one user, so runs can read each other's environment; uid_range gives each run its own", "user", rc.User)
+		logger.Warn("every run executes as one user, so runs can read each other's files, environment and run tokens; uid_range gives each run its own", "user", rc.User)
 	} else {
 		var err error
 		if sb.FirstUID, sb.LastUID, err = config.ParseUIDRange(rc.UIDRange); err != nil {

@@ -50,7 +50,7 @@ runtime "containerd" {
 # reserve the range for this agent. user = "NAME" runs every run as one
 # account instead, which does not keep runs apart.
 # runtime "exec" {
-#   uid_range  = "200000-265535"
+#   uid_range  = "700000000-700065535"
 #   # user     = "hush-run"
 #   stop_grace = "10s"
 # }

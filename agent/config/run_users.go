@@ -11,10 +11,13 @@ import (
 )
 
 // The account databases that uid_range must stay clear of; tests point them
-// at fixtures.
+// at fixtures. subuid and subgid hold the ranges that rootless containers
+// map their users to: processes with those ids are other users' too.
 var (
 	passwdFile = "/etc/passwd"
 	groupFile  = "/etc/group"
+	subuidFile = "/etc/subuid"
+	subgidFile = "/etc/subgid"
 )
 
 // MaxUID is the highest uid a run may have: the kernel reads (uid_t)-1 as
@@ -22,8 +25,9 @@ var (
 const MaxUID = 1<<32 - 2
 
 // ExampleUIDRange is the uid_range that messages suggest: above the ids
-// that distributions hand out and the 65536 that container tools map.
-const ExampleUIDRange = "200000-265535"
+// that distributions hand out to accounts and, as subordinate ids, to
+// rootless containers (useradd's SUB_UID_MAX is 600100000).
+const ExampleUIDRange = "700000000-700065535"
 
 // problem is one invalid setting of a runtime block.
 type problem struct{ attr, summary, detail string }
@@ -39,7 +43,7 @@ func (r *RuntimeConfig) validateRunUsers() []problem {
 		first, last, err := ParseUIDRange(r.UIDRange)
 		if err != nil {
 			out = append(out, problem{"uid_range", "Invalid uid range", err.Error()})
-		} else if used := accountsIn(first, last); len(used) > 0 {
+		} else if used := append(accountsIn(first, last), subordinatesIn(first, last)...); len(used) > 0 {
 			out = append(out, problem{"uid_range", "Uid range in use",
 				fmt.Sprintf("%q includes %s: runs would share their ids and files. Choose ids that no user or group has, such as %q.",
 					r.UIDRange, strings.Join(used, ", "), ExampleUIDRange)})
@@ -112,6 +116,36 @@ func accountsIn(first, last uint32) []string {
 			id, err := strconv.ParseUint(fields[2], 10, 32)
 			if err == nil && uint32(id) >= first && uint32(id) <= last {
 				out = append(out, fmt.Sprintf("%s %s (%d)", db.kind, fields[0], id))
+			}
+		}
+		f.Close()
+	}
+	return out
+}
+
+// subordinatesIn lists the subordinate id ranges of /etc/subuid and
+// /etc/subgid ("name:first:count") that overlap [first, last], at most
+// three of them.
+func subordinatesIn(first, last uint32) []string {
+	var out []string
+	for _, db := range []struct{ path, kind string }{{subuidFile, "subordinate uids"}, {subgidFile, "subordinate gids"}} {
+		f, err := os.Open(db.path)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() && len(out) < 3 {
+			fields := strings.Split(sc.Text(), ":")
+			if len(fields) != 3 {
+				continue
+			}
+			start, err1 := strconv.ParseUint(fields[1], 10, 32)
+			count, err2 := strconv.ParseUint(fields[2], 10, 32)
+			if err1 != nil || err2 != nil || count == 0 {
+				continue
+			}
+			if end := start + count - 1; start <= uint64(last) && end >= uint64(first) {
+				out = append(out, fmt.Sprintf("the %s of %s (%d-%d)", db.kind, fields[0], start, end))
 			}
 		}
 		f.Close()

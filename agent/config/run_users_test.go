@@ -8,22 +8,32 @@ import (
 )
 
 func TestRunUsers(t *testing.T) {
-	passwdFile, groupFile = "testdata/passwd", "testdata/group"
-	t.Cleanup(func() { passwdFile, groupFile = "/etc/passwd", "/etc/group" })
+	passwdFile, groupFile, subuidFile, subgidFile = "testdata/passwd", "testdata/group", "testdata/subuid", "testdata/subgid"
+	t.Cleanup(func() {
+		passwdFile, groupFile, subuidFile, subgidFile = "/etc/passwd", "/etc/group", "/etc/subuid", "/etc/subgid"
+	})
 
 	tests := map[string]struct {
 		src  string
 		want string // "" when the config is valid
 	}{
 		"uid range": {
-			src: `runtime "exec" { uid_range = "200000-265535" }`,
+			src: `runtime "exec" { uid_range = "700000000-700065535" }`,
+		},
+		"overlaps subordinate uids": {
+			src:  `runtime "exec" { uid_range = "200000-265535" }`,
+			want: `x.hcl:1:18: Uid range in use; "200000-265535" includes the subordinate uids of bob (165536-231071)`,
+		},
+		"overlaps subordinate gids": {
+			src:  `runtime "exec" { uid_range = "900010000-900010099" }`,
+			want: `includes the subordinate gids of carol (900000000-900065535)`,
 		},
 		"one uid": {
 			src: `runtime "exec" { uid_range = "70000-70000" }`,
 		},
 		"not a range": {
 			src:  `runtime "exec" { uid_range = "200000" }`,
-			want: `x.hcl:1:18: Invalid uid range; "200000" must be FIRST-LAST, two uids such as "200000-265535"`,
+			want: `x.hcl:1:18: Invalid uid range; "200000" must be FIRST-LAST, two uids such as "700000000-700065535"`,
 		},
 		"not numbers": {
 			src:  `runtime "exec" { uid_range = "a-b" }`,

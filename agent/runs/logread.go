@@ -286,6 +286,9 @@ type tailResult struct {
 	// disk, and dropped is then how much older output the cap dropped.
 	atStart bool
 	dropped uint64
+	// gap, when not 0, is how much output is missing just before the
+	// lines: output the agent could not write.
+	gap uint64
 }
 
 // tail reads the last n lines before end, walking back from end, so that
@@ -303,6 +306,7 @@ func (rl *runLog) tail(end logPos, n int) (tailResult, error) {
 	seg, at := end.seg, end.at
 	later := end // the record after the one being read
 	lines := lineCounter{want: n}
+	crossed := false // whether the record being read ends a segment
 	for {
 		if at == segHeader {
 			if seg == 0 {
@@ -327,15 +331,24 @@ func (rl *runLog) tail(end logPos, n int) (tailResult, error) {
 			}
 			f.Close()
 			f, seg, at = prev, seg-1, fi.Size()
+			crossed = true
 			continue
 		}
 		r, start, err := rl.readBefore(f, seg, at)
 		if err != nil {
 			return res, err
 		}
-		if later.known && (r.seq+1 != later.seq || r.end() != later.off) {
+		switch {
+		case !later.known || (r.seq+1 == later.seq && r.end() == later.off):
+		case crossed && r.seq+2 == later.seq && r.end() < later.off:
+			// A segment may start after output the writer lost, which
+			// took one record number.
+			res.gap = later.off - r.end()
+			return res, nil
+		default:
 			return res, rl.corrupt(seg, start, "record %d at output byte %d is out of order: want record %d ending at byte %d", r.seq, r.off, later.seq-1, later.off)
 		}
+		crossed = false
 		if i, ok := lines.feed(r.data); ok {
 			res.chunks = append(res.chunks, r.data[i:])
 			return res, nil
@@ -397,6 +410,11 @@ func (mw *markWriter) dropped(n uint64, first bool) error {
 	if mw.limit > 0 {
 		why += " at " + formatSize(mw.limit)
 	}
+	if !first {
+		// A gap within the log may also be output the agent could not
+		// write, as on a full disk.
+		why += ", or the agent could not write it"
+	}
 	msg := fmt.Sprintf("[hush: %s %s: %s]\n", formatSize(int64(n)), what, why)
 	if mw.last != 0 && mw.last != '\n' {
 		msg = "\n" + msg
@@ -447,6 +465,11 @@ func (rl *runLog) copy(ctx context.Context, live *logWriter, follow bool, tail i
 		}
 		if res.atStart && res.dropped > 0 {
 			if err := out.dropped(res.dropped, true); err != nil {
+				return err
+			}
+		}
+		if res.gap > 0 {
+			if err := out.dropped(res.gap, false); err != nil {
 				return err
 			}
 		}

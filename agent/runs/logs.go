@@ -120,6 +120,7 @@ type logWriter struct {
 	end    logPos    // where the next record goes
 	sealed []segFile // finished segments still on disk, oldest first
 	done   bool
+	broken bool // output was lost since the last record written
 	notify chan struct{} // closed and replaced at each write and at the end
 }
 
@@ -147,12 +148,16 @@ func createSegment(dir string, index uint64) (*os.File, error) {
 	}
 	if _, err := f.WriteString(segMagic); err != nil {
 		f.Close()
+		os.Remove(f.Name()) // so that the next try can create it
 		return nil, fmt.Errorf("write run log segment: %w", err)
 	}
 	return f, nil
 }
 
-// Write seals p as one or more records.
+// Write seals p as one or more records. It never fails the workload: output
+// that cannot be written (a full disk, say) is lost, logged once, and the
+// log goes on in a new segment after the gap, which readers mark as
+// dropped output.
 func (l *logWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -160,30 +165,56 @@ func (l *logWriter) Write(p []byte) (int, error) {
 		return 0, errors.New("run log is closed")
 	}
 	defer l.wake()
-	chunk, n := chunkSize(l.segSize), 0
-	for n < len(p) {
+	chunk := chunkSize(l.segSize)
+	for n := 0; n < len(p); {
 		data := p[n:min(n+chunk, len(p))]
-		sealed, err := l.keyring.Seal(data, logAAD(l.id, l.end.seq, l.end.off))
-		if err != nil {
-			return n, fmt.Errorf("seal run log: %w", err)
-		}
-		rec := encodeRecord(l.end.seq, l.end.off, sealed)
-		if l.end.at > segHeader && l.end.at+int64(len(rec)) > l.segSize {
-			if err := l.rotate(); err != nil {
-				return n, err
+		if err := l.append(data); err != nil {
+			// Readers see the gap as one record that is missing: one
+			// number, and all the bytes lost until the log is written
+			// again.
+			if !l.broken {
+				l.logger.Error("run output is lost: the run log cannot be written", "error", err)
+				l.end.seq++
 			}
+			l.broken = true
+			l.end.off += uint64(len(p) - n)
+			break
 		}
-		if _, err := l.f.Write(rec); err != nil {
-			// Cut a partly written record off, so that records stay whole.
-			l.f.Truncate(l.end.at)
-			return n, fmt.Errorf("write run log: %w", err)
-		}
-		l.end.at += int64(len(rec))
-		l.end.seq++
-		l.end.off += uint64(len(data))
 		n += len(data)
 	}
-	return n, nil
+	return len(p), nil
+}
+
+// append seals data as one record at the end of the log. After output was
+// lost, it starts a new segment first: readers take a gap in the output
+// only at a segment's start. Callers hold l.mu.
+func (l *logWriter) append(data []byte) error {
+	if l.broken {
+		if err := l.rotate(); err != nil {
+			return err
+		}
+		l.broken = false
+		l.logger.Info("run log is written again after lost output")
+	}
+	sealed, err := l.keyring.Seal(data, logAAD(l.id, l.end.seq, l.end.off))
+	if err != nil {
+		return fmt.Errorf("seal run log: %w", err)
+	}
+	rec := encodeRecord(l.end.seq, l.end.off, sealed)
+	if l.end.at > segHeader && l.end.at+int64(len(rec)) > l.segSize {
+		if err := l.rotate(); err != nil {
+			return err
+		}
+	}
+	if _, err := l.f.Write(rec); err != nil {
+		// Cut a partly written record off, so that records stay whole.
+		l.f.Truncate(l.end.at)
+		return fmt.Errorf("write run log: %w", err)
+	}
+	l.end.at += int64(len(rec))
+	l.end.seq++
+	l.end.off += uint64(len(data))
+	return nil
 }
 
 // rotate finishes the current segment, starts the next one and drops the

@@ -371,7 +371,7 @@ func TestFollowerFallsBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.buf.String()
-	marker := regexp.MustCompile(`\n\[hush: ([0-9.]+ KiB) of output dropped here: this run's log is capped at 64\.0 KiB\]\n`)
+	marker := regexp.MustCompile(`\n\[hush: ([0-9.]+ KiB) of output dropped here: this run's log is capped at 64\.0 KiB, or the agent could not write it\]\n`)
 	m := marker.FindStringSubmatchIndex(got)
 	if m == nil {
 		t.Fatalf("no marker where the reader fell behind in %.300q", got)
@@ -383,6 +383,29 @@ func TestFollowerFallsBehind(t *testing.T) {
 	}
 	if want := formatSize(int64(len(text) - len(before) - len(after))); got[m[2]:m[3]] != want {
 		t.Errorf("the marker says %s dropped, want %s", got[m[2]:m[3]], want)
+	}
+}
+
+// TestLostOutputNeverFailsTheWorkload: when the log cannot be written, the
+// workload's writes still succeed, and readers are told output was lost
+// where it was.
+func TestLostOutputNeverFailsTheWorkload(t *testing.T) {
+	w, rl := newTestLog(t, testKeyring(t), 1<<20)
+	writeAll(t, w, "before\n")
+	w.f.Close() // as a full disk would, the next write fails
+	writeAll(t, w, "lost line\n")
+	writeAll(t, w, "after\n")
+	w.Close()
+	got, err := read(t, rl, nil, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "before\n[hush: 10 bytes of output dropped here: this run's log is capped at 1.0 MiB, or the agent could not write it]\nafter\n"
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got, err := read(t, rl, nil, 2); err != nil || got != want[len("before\n"):] {
+		t.Errorf("tail 2: got %q, %v; want the marker and after", got, err)
 	}
 }
 

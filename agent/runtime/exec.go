@@ -104,15 +104,19 @@ func (r *Exec) Start(_ context.Context, spec *Spec) (Task, error) {
 	}
 	args := []string{"_entrypoint", "--env-file", filepath.Join(spec.RunDir, spec.EnvFile)}
 	binDir := filepath.Dir(spec.HushBinary)
-	// Killed with the agent, so nothing is orphaned.
+	// The command dies with the agent. What it started does not (the
+	// parent-death signal is not inherited): in a sandbox, the release of
+	// the run's uid or the next agent's Cleanup ends those.
 	attr := &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 	if r.sandbox != nil {
 		args = append(args, "--state-dir", r.sandbox.StateDir, "--run-dir", spec.RunDir,
 			"--uid", strconv.FormatUint(uint64(spec.User.UID), 10), "--gid", strconv.FormatUint(uint64(spec.User.GID), 10))
 		binDir = filepath.Join(r.sandbox.StateDir, SandboxBinDir)
 		// Go makes every mount private in the new namespace, so what the
-		// entrypoint mounts stays inside it.
-		attr.Unshareflags = syscall.CLONE_NEWNS
+		// entrypoint mounts stays inside it. Its own IPC namespace keeps
+		// the SysV shared memory and queues it makes from a later run
+		// given the same uid.
+		attr.Unshareflags = syscall.CLONE_NEWNS | syscall.CLONE_NEWIPC
 	}
 	cmd := exec.Command(spec.HushBinary, append(args, "--", "/bin/sh", "-c", spec.Command)...)
 	env := spec.Env
@@ -129,6 +133,10 @@ func (r *Exec) Start(_ context.Context, spec *Spec) (Task, error) {
 	cmd.Env = env
 	cmd.Dir = spec.RunDir
 	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
+	// The run ends when its command does, as a container ends with its
+	// first process: a process that left the session and still holds the
+	// output pipe gets outputDrain to finish writing, and then loses it.
+	cmd.WaitDelay = outputDrain
 	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start command: %w", err)
@@ -140,6 +148,10 @@ func (r *Exec) Start(_ context.Context, spec *Spec) (Task, error) {
 	}()
 	return t, nil
 }
+
+// outputDrain is how long the output of an exec workload is still read
+// after its command has exited.
+const outputDrain = 2 * time.Second
 
 type execTask struct {
 	cmd  *exec.Cmd
@@ -156,7 +168,7 @@ func (t *execTask) Wait(ctx context.Context) (int, error) {
 	}
 	var exitErr *exec.ExitError
 	switch {
-	case t.err == nil:
+	case t.err == nil, errors.Is(t.err, exec.ErrWaitDelay) && t.cmd.ProcessState.Success():
 		return 0, nil
 	case errors.As(t.err, &exitErr):
 		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -175,6 +187,12 @@ func (t *execTask) signal(sig syscall.Signal) {
 }
 
 func (t *execTask) Stop(ctx context.Context, grace time.Duration) error {
+	select {
+	case <-t.done:
+		// Its group may be gone and its id taken by another.
+		return nil
+	default:
+	}
 	t.signal(syscall.SIGTERM)
 	select {
 	case <-t.done:

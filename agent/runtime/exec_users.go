@@ -89,7 +89,11 @@ func (r *Exec) Cleanup(_ context.Context, _ func(string) bool) error {
 		}
 		r.logger.Warn("killing processes left by an earlier run", "uid", uid)
 		if err := killUser(uid); err != nil {
-			errs = append(errs, err)
+			// Reserved for good, so that no run shares it with survivors.
+			r.mu.Lock()
+			r.held[uid] = true
+			r.mu.Unlock()
+			errs = append(errs, fmt.Errorf("%w; uid %d stays reserved", err, uid))
 		}
 	}
 	return errors.Join(errs...)

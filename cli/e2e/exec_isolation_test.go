@@ -127,22 +127,33 @@ echo done`, a.stateDir(), aliceDir, alicePID)
 func TestExecRunLeavesNoProcesses(t *testing.T) {
 	a := startRunAgent(t, "exec")
 	user := a.newUser("alice")
-	r := a.mustHush(user, "", "run", "-f", writeSpec(t, "daemon", "x",
-		`setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo "uid=$(id -u)"`))
-	m := regexp.MustCompile(`uid=(\d+)`).FindStringSubmatch(r.stdout)
-	if m == nil {
-		t.Fatalf("run printed %s", r)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		left := processesOf(t, m[1])
-		if len(left) == 0 {
-			break
+	// A daemon that leaves the run's session, with and without the run's
+	// output: the run ends with its command all the same (the second one
+	// would hold the output pipe for 30s), and the daemon with it.
+	for name, command := range map[string]string{
+		"detached":     `setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo "uid=$(id -u)"`,
+		"holds-output": `setsid sleep 30 & echo "uid=$(id -u)"`,
+	} {
+		start := time.Now()
+		r := a.mustHush(user, "", "run", "-f", writeSpec(t, name, "x", command))
+		if took := time.Since(start); took > 20*time.Second {
+			t.Errorf("%s: the run took %s to end, want it to end with its command", name, took)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes of the ended run's uid %s: %v", m[1], left)
+		m := regexp.MustCompile(`uid=(\d+)`).FindStringSubmatch(r.stdout)
+		if m == nil {
+			t.Fatalf("run printed %s", r)
 		}
-		time.Sleep(50 * time.Millisecond)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			left := processesOf(t, m[1])
+			if len(left) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: processes of the ended run's uid %s: %v", name, m[1], left)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }
 
@@ -240,7 +251,7 @@ func TestAgentRefusesUnisolatedExec(t *testing.T) {
 			cmd := exec.CommandContext(ctx, hushBin, "agent", "-bind", "127.0.0.1:0", "-data-dir", filepath.Join(dir, "data"), "-config", p)
 			cmd.Env = cleanEnv()
 			out, err := cmd.CombinedOutput()
-			want := `Add runtime "exec" { uid_range = "200000-265535" } to the agent config`
+			want := `Add runtime "exec" { uid_range = "700000000-700065535" } to the agent config`
 			if err == nil || cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), want) ||
 				!strings.Contains(string(out), "or run containerd") {
 				t.Errorf("got %v:\n%s\nwant exit 1 and %q", err, out, want)
