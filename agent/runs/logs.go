@@ -120,7 +120,7 @@ type logWriter struct {
 	end    logPos    // where the next record goes
 	sealed []segFile // finished segments still on disk, oldest first
 	done   bool
-	broken bool // output was lost since the last record written
+	broken bool          // output was lost since the last record written
 	notify chan struct{} // closed and replaced at each write and at the end
 }
 
