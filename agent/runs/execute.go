@@ -91,15 +91,12 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		return nil, m.entrypointErr
 	}
 
-	secrets, warnings, err := m.secretsFor(run.Owner, run.Secrets)
+	secrets, warnings, err := m.secretsFor(run)
 	if err != nil {
 		return nil, err
 	}
 	for _, w := range warnings {
 		m.event(ar, "warning", w)
-	}
-	if run.Parent != "" {
-		secrets = limitTo(secrets, run.SecretLimit)
 	}
 	if err := m.resolveReferences(ctx, run, secrets); err != nil {
 		return nil, err
@@ -197,12 +194,25 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	return task, nil
 }
 
-// secretsFor returns the owner's secrets, only the named ones when names
-// is not nil, values included. A named secret that cannot be read fails the
-// run; with no names, one that cannot be read is left out, with a warning.
-func (m *Manager) secretsFor(owner string, names []string) ([]*store.Secret, []string, error) {
-	secrets, unreadable, err := m.cfg.Store.OpenSecrets(owner, names)
+// secretsFor returns the secrets a run gets, values included: those its
+// spec names, or else all of its owner's, or, for a run launched by
+// another, all that its parent was given. A named secret that cannot be
+// read fails the run; otherwise one that cannot be read is left out, with
+// a warning.
+func (m *Manager) secretsFor(run *api.Run) ([]*store.Secret, []string, error) {
+	names, named := run.Secrets, run.Secrets != nil
+	if run.Parent != "" && !named {
+		// A run launched by another that names no secrets gets those of
+		// its parent's that still exist, and reads no others: not even
+		// to warn about them.
+		names = append([]string{}, run.SecretLimit...)
+	}
+	secrets, unreadable, err := m.cfg.Store.OpenSecrets(run.Owner, names)
 	var missing *store.MissingError
+	if errors.As(err, &missing) && !named {
+		names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(missing.Names, n) })
+		secrets, unreadable, err = m.cfg.Store.OpenSecrets(run.Owner, names)
+	}
 	if errors.As(err, &missing) {
 		return nil, nil, fmt.Errorf("the run asks for secret(s) %s, which do not exist: `hush get secrets` lists yours", strings.Join(missing.Names, ", "))
 	}
@@ -212,19 +222,16 @@ func (m *Manager) secretsFor(owner string, names []string) ([]*store.Secret, []s
 	var warnings []string
 	for _, u := range unreadable {
 		msg := fmt.Sprintf("secret %s cannot be read by the agent (%v): delete it with `hush delete secret %s` and create it again", u.Name, u.Err, u.Name)
-		if names != nil {
+		if named {
 			return nil, nil, errors.New("the run asks for " + msg)
 		}
 		warnings = append(warnings, msg+"; the run goes on without it")
 	}
+	if run.Parent != "" {
+		// Checked at submit; checked again, as a child must never get more.
+		secrets = slices.DeleteFunc(secrets, func(s *store.Secret) bool { return !slices.Contains(run.SecretLimit, s.Name) })
+	}
 	return secrets, warnings, nil
-}
-
-// limitTo keeps the secrets named in limit: a run launched by another run
-// gets no more than the secrets its parent was given, even when it names
-// none and so asks for all.
-func limitTo(secrets []*store.Secret, limit []string) []*store.Secret {
-	return slices.DeleteFunc(secrets, func(s *store.Secret) bool { return !slices.Contains(limit, s.Name) })
 }
 
 // wait waits for the workload to exit, stopping it when asked or when it

@@ -259,3 +259,53 @@ func TestRunTokenScope(t *testing.T) {
 		t.Errorf("delete with the write grant: %v", err)
 	}
 }
+
+// TestRunTokenReach: a run's token reaches its run and the runs it
+// launched, not its owner's other runs, and a run it launches gets no more
+// than it has.
+func TestRunTokenReach(t *testing.T) {
+	st, srv := newTestServer(t)
+	alice := client(t, st, srv, "alice")
+	ctx := context.Background()
+	req := func(name string) *api.CreateRunRequest {
+		return &api.CreateRunRequest{Name: name, Image: "x", Command: "true"}
+	}
+	root, err := alice.CreateRun(ctx, req("root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.CreateRun(ctx, req("sibling")); err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := st.IssueRunToken("alice", root.ID, []string{"given"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, _ := api.NewClient(&api.Config{Address: srv.URL, Token: secret})
+	child, err := run.CreateRun(ctx, req("child"))
+	if err != nil || child.Parent != root.ID {
+		t.Fatalf("a child run: got %+v, %v; want one whose parent is root", child, err)
+	}
+	greedy := req("greedy")
+	greedy.Secrets = []string{"other"}
+	if _, err := run.CreateRun(ctx, greedy); !errors.Is(err, api.ErrForbidden) {
+		t.Errorf("a child that names a secret its parent was not given: got %v, want forbidden", err)
+	}
+	if _, err := run.GetRun(ctx, "sibling"); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("get a sibling run: got %v, want not found", err)
+	}
+	if _, err := run.StopRun(ctx, "sibling"); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("stop a sibling run: got %v, want not found", err)
+	}
+	if _, err := run.GetRun(ctx, "child"); err != nil {
+		t.Errorf("get its child: %v", err)
+	}
+	list, err := run.ListRuns(ctx)
+	var names []string
+	for _, r := range list {
+		names = append(names, r.Name)
+	}
+	if err != nil || strings.Join(names, ",") != "root,child" {
+		t.Errorf("list: got %v, %v; want root and child", names, err)
+	}
+}
