@@ -136,7 +136,10 @@ func materialize(runDir string, isolated bool, secrets []*store.Secret, runEnv m
 		// secrets stored before that check.
 		if spec, ok := api.LookupType(sec.Type); ok {
 			for _, d := range spec.Data {
-				if err := api.ValidateEnvValue(sec.Data[d.Name]); d.Env && err != nil {
+				if !d.Env {
+					continue
+				}
+				if err := api.ValidateEnvValue(sec.Data[d.Name]); err != nil {
 					return nil, fmt.Errorf("secret %s: %s %w", sec.Name, d.Name, err)
 				}
 			}

@@ -102,9 +102,11 @@ func (m *Manager) resolveGroup(ctx context.Context, name string, group []*store.
 			errs = append(errs, fmt.Errorf("resolve secret %s from %s: %v", s.Name, s.From, r.Err))
 		default:
 			spec, _ := api.LookupType(s.Type)
-			if err := api.ValidateEnvValue(r.Value); spec.Data[0].Env && err != nil {
-				errs = append(errs, fmt.Errorf("resolve secret %s from %s: provider %s returned a value that %w", s.Name, s.From, name, err))
-				continue
+			if spec.Data[0].Env {
+				if err := api.ValidateEnvValue(r.Value); err != nil {
+					errs = append(errs, fmt.Errorf("resolve secret %s from %s: provider %s returned a value that %w", s.Name, s.From, name, err))
+					continue
+				}
 			}
 			s.Data = map[string][]byte{spec.Data[0].Name: r.Value}
 		}

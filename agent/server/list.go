@@ -32,10 +32,14 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, tok *store.
 	first := true
 	var unreadable []*api.UnreadableSecret
 	err := s.store.WalkSecrets(tok.User, typ, func(m *store.SecretMeta, bad *store.RecordError) error {
-		// A run's token sees only the secrets its run was given.
-		switch {
-		case bad != nil && !tok.InScope(bad.Name), bad == nil && !tok.InScope(m.Name):
-			return nil
+		var name string
+		if bad != nil {
+			name = bad.Name
+		} else {
+			name = m.Name
+		}
+		if !tok.InScope(name) {
+			return nil // a run's token sees only the secrets its run was given
 		}
 		if bad != nil {
 			s.logger.Warn("secret cannot be read; it is left out of the listing", "user", bad.Owner, "name", bad.Name, "id", bad.ID, "error", bad.Err)

@@ -31,7 +31,8 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, tok *store.To
 	by := runs.Submitter{Management: tok.Management}
 	if tok.RunID != "" {
 		parent, err := s.runs.Get(tok.User, tok.RunID)
-		if !s.runOK(w, r, err) {
+		if err != nil {
+			s.internalError(w, "find the run that submits", err)
 			return
 		}
 		by = runs.Submitter{RunID: tok.RunID, Secrets: tok.Scope, SecretsWrite: tok.SecretsWrite, Management: parent.Management}

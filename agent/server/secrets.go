@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hush-sh/hush/agent/plugins"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
 	"github.com/oklog/ulid/v2"
@@ -32,8 +33,13 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 	}
 	if sec.From != "" && !tok.Management && s.refs != nil {
 		provider, ref := api.SplitReference(sec.From)
-		if err := s.refs.CheckReference(tok.User, provider, ref); err != nil {
+		err := s.refs.CheckReference(tok.User, provider, ref)
+		switch {
+		case errors.Is(err, plugins.ErrNotAllowed):
 			writeError(w, http.StatusForbidden, fmt.Sprintf("secret %s: %v", sec.Name, err))
+			return
+		case err != nil:
+			s.internalError(w, "check reference", err)
 			return
 		}
 	}

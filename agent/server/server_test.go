@@ -274,9 +274,13 @@ func TestRunTokenReach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.CreateRun(ctx, req("sibling")); err != nil {
+	sibling, err := alice.CreateRun(ctx, req("sibling"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	// The runs fail at once here (their entrypoint is /bin/false); a
+	// token issued after root ended is not revoked with it.
+	waitDone(t, alice, root.ID, sibling.ID)
 	secret, _, err := st.IssueRunToken("alice", root.ID, []string{"given"}, false)
 	if err != nil {
 		t.Fatal(err)
@@ -286,6 +290,7 @@ func TestRunTokenReach(t *testing.T) {
 	if err != nil || child.Parent != root.ID {
 		t.Fatalf("a child run: got %+v, %v; want one whose parent is root", child, err)
 	}
+	waitDone(t, alice, child.ID)
 	greedy := req("greedy")
 	greedy.Secrets = []string{"other"}
 	if _, err := run.CreateRun(ctx, greedy); !errors.Is(err, api.ErrForbidden) {
@@ -307,5 +312,26 @@ func TestRunTokenReach(t *testing.T) {
 	}
 	if err != nil || strings.Join(names, ",") != "root,child" {
 		t.Errorf("list: got %v, %v; want root and child", names, err)
+	}
+}
+
+// waitDone waits until the runs have ended.
+func waitDone(t *testing.T, c *api.Client, ids ...string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, id := range ids {
+		for {
+			r, err := c.GetRun(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status.Done() {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run %s is still %s", r.Name, r.Status)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }

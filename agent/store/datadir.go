@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -189,14 +190,19 @@ func (s *Store) checkKeyring() error {
 		return fmt.Errorf("keyring %s does not open the records of store %s (%v): it is not the keyring that sealed them; "+
 			"restore that keyring from a backup of the data dir", keyPath, filepath.Join(s.dir, DBFile), err)
 	}
+	var check []byte
+	s.db.View(func(tx *bolt.Tx) error {
+		check = bytes.Clone(tx.Bucket(bucketMeta).Get(keyCheck))
+		return nil
+	})
+	if check != nil {
+		if _, err := s.keyring.Open(check, checkAAD); err != nil {
+			return wrong(err)
+		}
+		return nil
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keyCheck); v != nil {
-			if _, err := s.keyring.Open(v, checkAAD); err != nil {
-				return wrong(err)
-			}
-			return nil
-		}
 		if err := s.probe(tx); err != nil {
 			return wrong(err)
 		}
