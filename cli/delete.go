@@ -111,7 +111,7 @@ func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) er
 	if len(missing) > 0 {
 		return fmt.Errorf("no secret named %s: nothing was deleted; `hush get secrets` lists your secrets", strings.Join(missing, ", "))
 	}
-	a := action{noun: "secret", verb: "delete", done: "Deleted", nothing: "Nothing deleted"}
+	a := deleteSecret
 	if ok, err := confirm(opts.UI, opts.Yes, names, a); !ok {
 		return err
 	}
@@ -138,8 +138,9 @@ func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) er
 // is reported after the deletes.
 func deleteUserSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) error {
 	names := slices.Compact(slices.Sorted(slices.Values(opts.Names)))
-	a := action{noun: "secret", verb: "delete", done: "Deleted", nothing: "Nothing deleted"}
-	if ok, err := confirm(opts.UI, opts.Yes, names, a); !ok || err != nil {
+	a := deleteSecret
+	a.of = " of user " + opts.User
+	if ok, err := confirm(opts.UI, opts.Yes, names, a); !ok {
 		return err
 	}
 	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]string, error) {
@@ -174,10 +175,28 @@ func deleteUserSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions
 	}
 	// A cluster that did not answer may hold what the others lack: then
 	// its failure is the news.
-	if len(missing) > 0 && !slices.ContainsFunc(failed, func(r result[struct{}]) bool { return r.Err != nil }) {
-		return fmt.Errorf("user %s has no secret named %s: `hush get secrets` with that user's token lists them", opts.User, strings.Join(missing, ", "))
+	var down []result[struct{}]
+	for _, r := range failed {
+		if r.Err != nil {
+			down = append(down, r)
+		}
 	}
-	return reportFanOut(opts.UI, failed)
+	switch {
+	case len(down) == 0 && len(missing) > 0:
+		return fmt.Errorf("user %s has no secret named %s: `hush get secrets` with that user's token lists them", opts.User, strings.Join(missing, ", "))
+	case len(down) == 0:
+		opts.UI.Success("Synced to all clusters")
+		return nil
+	case len(failed) == 1:
+		return down[0].named()
+	}
+	// Sync repairs the caller's own secrets, not this user's: the way to
+	// finish is this command again.
+	for _, r := range down {
+		opts.UI.Fail("cluster %s: %v", r.Cluster.Name, r.Err)
+	}
+	opts.UI.Warn("Deleted on %d of %d clusters; run this command again once the others answer", len(failed)-len(down), len(failed))
+	return errReported
 }
 
 // action names what applyEach does, for its messages.
@@ -186,7 +205,12 @@ type action struct {
 	// done starts the success line ("Deleted"); nothing is said when the
 	// person declines.
 	done, nothing string
+	// of, when set, says whose targets they are, as " of user bob".
+	of string
 }
+
+// deleteSecret is the action of deleting secrets.
+var deleteSecret = action{noun: "secret", verb: "delete", done: "Deleted", nothing: "Nothing deleted"}
 
 // confirm asks on a terminal (unless yes) whether to act on targets, and
 // says so when there is nothing to do or the person declines. It fails
@@ -199,7 +223,7 @@ func confirm(ui *UI, yes bool, targets []string, a action) (bool, error) {
 	if yes || !ui.interactive() {
 		return true, nil
 	}
-	ok, err := ui.Confirm(fmt.Sprintf("%s %d %s(s): %s?", strings.ToUpper(a.verb[:1])+a.verb[1:], len(targets), a.noun, strings.Join(targets, ", ")))
+	ok, err := ui.Confirm(fmt.Sprintf("%s %d %s(s)%s: %s?", strings.ToUpper(a.verb[:1])+a.verb[1:], len(targets), a.noun, a.of, strings.Join(targets, ", ")))
 	if err == nil && !ok {
 		ui.Info("%s", a.nothing)
 	}

@@ -144,7 +144,15 @@ func warnUnreadable(ui *UI, f *fleet, cluster string, unreadable []*api.Unreadab
 		if u.ID != "" {
 			id = " (id " + u.ID + ")"
 		}
-		ui.Warn("Secret %s%s%s cannot be read by the agent (%s): delete it with `hush delete secret %s` and create it again",
+		if f.Direct {
+			ui.Warn("Secret %s%s cannot be read by the agent (%s): delete it with `hush delete secret %s` and create it again",
+				u.Name, id, u.Error, u.Name)
+			continue
+		}
+		// A delete reaches every cluster, and its tombstones keep sync
+		// from bringing the secret back: say so before anyone does it.
+		ui.Warn("Secret %s%s%s cannot be read by that agent (%s): if the other clusters hold it whole, have that agent's keyring restored; "+
+			"`hush delete secret %s` would delete it on every cluster",
 			u.Name, id, where, u.Error, u.Name)
 	}
 }

@@ -72,7 +72,7 @@ func notifyInterrupt(selfStopping bool, stderr io.Writer) (ctx context.Context, 
 		case <-done:
 			return
 		}
-		fmt.Fprintf(stderr, "✗  Interrupted by %s\n", signalName(intr.sig))
+		fmt.Fprintf(stderr, "✗  Interrupted by %s; the command did not stop by itself, so it was cut short\n", signalName(intr.sig))
 		os.Exit(intr.exitCode())
 	}()
 	return ctx, func() {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/hush-sh/hush/sdk/userfile"
 	"io"
 	"os"
 	"slices"
@@ -408,32 +409,19 @@ func (mw *markWriter) dropped(n uint64, first bool) error {
 	}
 	why := "this run's log is capped"
 	if mw.limit > 0 {
-		why += " at " + formatSize(mw.limit)
+		why += " at " + userfile.FormatSize(mw.limit)
 	}
 	if !first {
 		// A gap within the log may also be output the agent could not
 		// write, as on a full disk.
 		why += ", or the agent could not write it"
 	}
-	msg := fmt.Sprintf("[hush: %s %s: %s]\n", formatSize(int64(n)), what, why)
+	msg := fmt.Sprintf("[hush: %s %s: %s]\n", userfile.FormatSize(int64(n)), what, why)
 	if mw.last != 0 && mw.last != '\n' {
 		msg = "\n" + msg
 	}
 	_, err := mw.Write([]byte(msg))
 	return err
-}
-
-// formatSize renders a byte count as people read it: "12.0 MiB".
-func formatSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // copy writes the log to w: its last tail lines (all of it when tail is

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/userfile"
 )
 
 // A run's log is a directory, logs/<run-id>/, of segment files named
@@ -58,10 +59,10 @@ func (m *Manager) checkLogSize(n int64) error {
 		return fmt.Errorf("max_log_bytes is %d: give a positive number of bytes, or 0 for this agent's max_log_size", n)
 	case n > 0 && n < api.MinLogSize:
 		return fmt.Errorf("max_log_size %s is below the smallest log cap of %s: ask for more, or leave it out for this agent's %s",
-			formatSize(n), formatSize(api.MinLogSize), formatSize(m.cfg.MaxLogSize))
+			userfile.FormatSize(n), userfile.FormatSize(api.MinLogSize), userfile.FormatSize(m.cfg.MaxLogSize))
 	case n > m.cfg.MaxLogSize:
 		return fmt.Errorf("max_log_size %s (%d bytes) is over this agent's max_log_size of %s (%d bytes): ask for at most %s, or raise max_log_size in the agent's config",
-			formatSize(n), n, formatSize(m.cfg.MaxLogSize), m.cfg.MaxLogSize, formatSize(m.cfg.MaxLogSize))
+			userfile.FormatSize(n), n, userfile.FormatSize(m.cfg.MaxLogSize), m.cfg.MaxLogSize, userfile.FormatSize(m.cfg.MaxLogSize))
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/userfile"
 )
 
 func testKeyring(t *testing.T) *store.Keyring {
@@ -90,7 +91,7 @@ func numberedLines(from, to int) string {
 	return b.String()
 }
 
-var markerRe = regexp.MustCompile(`^\[hush: ([0-9.]+ (?:bytes|KiB|MiB|GiB)) of earlier output dropped: this run's log is capped at 64\.0 KiB\]\n`)
+var markerRe = regexp.MustCompile(`^\[hush: ([0-9.]+ (?:bytes|KiB|MiB|GiB)) of earlier output dropped: this run's log is capped at 64 KiB\]\n`)
 
 func TestLogCapDropsOldestSegments(t *testing.T) {
 	const limit = 64 << 10
@@ -123,7 +124,7 @@ func TestLogCapDropsOldestSegments(t *testing.T) {
 		if !strings.HasSuffix(text, kept) || len(kept) < limit/2 {
 			t.Fatalf("after the marker got %d bytes, want a suffix of the output of at least %d bytes", len(kept), limit/2)
 		}
-		if want := formatSize(int64(len(text) - len(kept))); m[1] != want {
+		if want := userfile.FormatSize(int64(len(text) - len(kept))); m[1] != want {
 			t.Errorf("marker says %s dropped, want %s", m[1], want)
 		}
 		if got, err := read(t, rl, live, 2); err != nil || got != numberedLines(39998, 40000) {
@@ -371,7 +372,7 @@ func TestFollowerFallsBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.buf.String()
-	marker := regexp.MustCompile(`\n\[hush: ([0-9.]+ KiB) of output dropped here: this run's log is capped at 64\.0 KiB, or the agent could not write it\]\n`)
+	marker := regexp.MustCompile(`\n\[hush: ([0-9.]+ KiB) of output dropped here: this run's log is capped at 64 KiB, or the agent could not write it\]\n`)
 	m := marker.FindStringSubmatchIndex(got)
 	if m == nil {
 		t.Fatalf("no marker where the reader fell behind in %.300q", got)
@@ -381,7 +382,7 @@ func TestFollowerFallsBehind(t *testing.T) {
 	if !strings.HasPrefix(text, before) || !strings.HasSuffix(text, after) {
 		t.Fatalf("got %d bytes before the marker and %d after, want the start and the end of the output", len(before), len(after))
 	}
-	if want := formatSize(int64(len(text) - len(before) - len(after))); got[m[2]:m[3]] != want {
+	if want := userfile.FormatSize(int64(len(text) - len(before) - len(after))); got[m[2]:m[3]] != want {
 		t.Errorf("the marker says %s dropped, want %s", got[m[2]:m[3]], want)
 	}
 }
@@ -400,7 +401,7 @@ func TestLostOutputNeverFailsTheWorkload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "before\n[hush: 10 bytes of output dropped here: this run's log is capped at 1.0 MiB, or the agent could not write it]\nafter\n"
+	want := "before\n[hush: 10 bytes of output dropped here: this run's log is capped at 1 MiB, or the agent could not write it]\nafter\n"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -449,7 +450,7 @@ func TestCappedRun(t *testing.T) {
 	}
 
 	_, err := h.m.Submit("alice", Submitter{}, &api.CreateRunRequest{Name: "greedy", Command: "true", MaxLogBytes: 1 << 30})
-	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "max_log_size 1.0 GiB (1073741824 bytes) is over this agent's max_log_size of 64.0 MiB") {
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "max_log_size 1024 MiB (1073741824 bytes) is over this agent's max_log_size of 64 MiB") {
 		t.Errorf("got %v, want a refusal naming both caps", err)
 	}
 }

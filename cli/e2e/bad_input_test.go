@@ -100,7 +100,7 @@ func TestBadInput(t *testing.T) {
 		"docker user 2 lines": {"POST", "/v1/secrets", `{"name":"x","type":"docker","fields":{"username":"al\nice","server":"ghcr.io"},"data":{"password":"cA=="}}`, 400, `username: \"al\\nice\" has a control character`},
 		"unknown type":        {"POST", "/v1/secrets", `{"name":"x","type":"magic"}`, 400, `unknown secret type \"magic\"`},
 		"value not base64":    {"POST", "/v1/secrets", `{"name":"x","type":"env","fields":{"key":"X"},"data":{"value":"%%%"}}`, 400, "request body: data.value: not valid base64 (illegal base64 data at input byte 0)"},
-		"value over 1 MiB":    {"POST", "/v1/secrets", `{"name":"x","type":"mounted","data":{"value":"` + bigValue + `"}}`, 413, "the limit is 1.0 MiB"},
+		"value over 1 MiB":    {"POST", "/v1/secrets", `{"name":"x","type":"mounted","data":{"value":"` + bigValue + `"}}`, 413, "the limit is 1 MiB"},
 		"body over 2 MiB":     {"POST", "/v1/secrets", hugeBody, 413, "request body is over 2 MiB"},
 		"run over 2 MiB":      {"POST", "/v1/runs", hugeRun, 413, "run spec is over 2 MiB"},
 		"bad id":              {"POST", "/v1/secrets", `{"id":"123","name":"x","type":"env","fields":{"key":"X"},"data":{"value":"dg=="}}`, 400, "is not a ULID"},

@@ -59,11 +59,17 @@ type agent struct {
 // agentSeq numbers the agents this process starts, for their uid ranges.
 var agentSeq atomic.Int32
 
-// execRuntime is a runtime "exec" block that runs each run as a uid of its
-// own, from a range that no other agent on this host has, even in other
-// test processes: an agent kills what is left of its range's processes
-// when it starts and when each run ends. attrs are added to the block.
+// execRuntime is a runtime "exec" block that, as root, runs each run as a
+// uid of its own, from a range of its own: an agent kills what is left of
+// its range's processes when it starts and when each run ends. The range
+// follows from the test process's pid and the agent's number, so that
+// agents of one process never share one, and those of two processes run
+// side by side are unlikely to. A non-root agent cannot switch users and
+// gets no range. attrs are added to the block.
 func execRuntime(attrs ...string) string {
+	if os.Geteuid() != 0 {
+		return fmt.Sprintf("runtime \"exec\" {\n  %s\n}\n", strings.Join(attrs, "\n  "))
+	}
 	first := 100_000_000 + (os.Getpid()%30_000)*100_000 + int(agentSeq.Add(1)%2000)*50
 	return fmt.Sprintf("runtime \"exec\" {\n  uid_range = \"%d-%d\"\n  %s\n}\n", first, first+49, strings.Join(attrs, "\n  "))
 }

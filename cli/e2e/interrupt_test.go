@@ -16,9 +16,14 @@ import (
 )
 
 // interruptBound is how long a command may take to exit after SIGINT or
-// SIGTERM. The CLI aims at well under it: blocked reads return at once, and
-// a command that does not return is ended 2s after the signal.
-const interruptBound = 3 * time.Second
+// SIGTERM: generous, for a loaded machine. Whether the command returned by
+// itself, as it should, or was cut short 2s after the signal is told by
+// what it prints (cutShort), not by the time it took.
+const interruptBound = 10 * time.Second
+
+// cutShort is what the CLI prints when a command did not return by itself
+// after a signal.
+const cutShort = "did not stop by itself"
 
 // startHush starts the CLI with env added to the clean environment; the
 // caller sets up its stdin and outputs in prepare.
@@ -111,6 +116,9 @@ func TestInterruptBlockedOnStdin(t *testing.T) {
 			if want := "Interrupted by " + map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}[tc.sig]; !strings.Contains(stderr.String(), want) {
 				t.Errorf("stderr %q lacks %q", &stderr, want)
 			}
+			if strings.Contains(stderr.String(), cutShort) {
+				t.Errorf("the command did not return on the signal: %q", &stderr)
+			}
 		})
 	}
 }
@@ -131,7 +139,8 @@ func TestInterruptWaitingOnAgent(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	cmd, exited := startHush(t, []string{"HUSH_ADDR=http://" + l.Addr().String(), "HUSH_TOKEN=x"}, func(*exec.Cmd) {}, "get", "secrets")
+	var stderr syncBuffer
+	cmd, exited := startHush(t, []string{"HUSH_ADDR=http://" + l.Addr().String(), "HUSH_TOKEN=x"}, func(c *exec.Cmd) { c.Stderr = &stderr }, "get", "secrets")
 	select {
 	case c := <-accepted:
 		defer c.Close()
@@ -141,6 +150,9 @@ func TestInterruptWaitingOnAgent(t *testing.T) {
 	cmd.Process.Signal(os.Interrupt)
 	if code := waitExit(t, cmd, exited, interruptBound); code != 130 {
 		t.Errorf("got exit %d, want 130", code)
+	}
+	if strings.Contains(stderr.String(), cutShort) {
+		t.Errorf("the command did not return on the signal: %q", &stderr)
 	}
 }
 
@@ -213,6 +225,9 @@ func TestInterruptAtPrompt(t *testing.T) {
 			if code := waitExit(t, cmd, exited, interruptBound); code != tc.code {
 				t.Errorf("got exit %d, want %d; the terminal shows:\n%s", code, tc.code, screen)
 			}
+			if strings.Contains(screen.String(), cutShort) {
+				t.Errorf("the command did not return on the signal; the terminal shows:\n%s", screen)
+			}
 			termios, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
 			if err != nil {
 				t.Fatal(err)
@@ -256,7 +271,7 @@ func TestNamedPipeRefused(t *testing.T) {
 		"token file":        {[]string{"HUSH_CONFIG=" + config}, []string{"get", "secrets"}, fifo + " is a named pipe (FIFO)"},
 		"HUSH_TOKEN_FILE":   {[]string{"HUSH_ADDR=http://127.0.0.1:1", "HUSH_TOKEN_FILE=" + fifo}, []string{"get", "secrets"}, fifo + " is a named pipe (FIFO)"},
 		"image archive":     {direct, []string{"image", "import", fifo}, fifo + " is a named pipe (FIFO)"},
-		"agent config":      {direct, []string{"agent", "-dev", "-config", fifo}, fifo + " is a named pipe (FIFO)"},
+		"agent config":      {direct, []string{"agent", "-dev", "-bind", "127.0.0.1:0", "-config", fifo}, fifo + " is a named pipe (FIFO)"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -35,7 +35,7 @@ func TestRunLogCap(t *testing.T) {
 	for i := 1; i <= 200000; i++ {
 		fmt.Fprintf(&all, "%s %d\n", canary, i)
 	}
-	marker := regexp.MustCompile(`^\[hush: [0-9.]+ MiB of earlier output dropped: this run's log is capped at 256\.0 KiB\]\n`).FindString(out)
+	marker := regexp.MustCompile(`^\[hush: [0-9.]+ MiB of earlier output dropped: this run's log is capped at 256 KiB\]\n`).FindString(out)
 	if kept := out[len(marker):]; marker == "" || !strings.HasSuffix(all.String(), kept) || len(kept) < 128<<10 {
 		t.Errorf("logs: got %.200q ... %q, want the marker, then at least 128 KiB of the end of the output", out, out[max(0, len(out)-60):])
 	}
@@ -67,7 +67,7 @@ func TestRunLogCap(t *testing.T) {
 	}
 
 	r := a.hush(user, "", "run", "-f", writeSpec(t, "greedy", "ignored", "true", "max_log_size: 2MiB"))
-	if r.code != 1 || !strings.Contains(r.stderr, "max_log_size 2.0 MiB (2097152 bytes) is over this agent's max_log_size of 1.0 MiB") {
+	if r.code != 1 || !strings.Contains(r.stderr, "max_log_size 2 MiB (2097152 bytes) is over this agent's max_log_size of 1 MiB") {
 		t.Errorf("a run asking for more than the agent's cap: %s", r)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hush-sh/hush/sdk/userfile"
 	"net/url"
 	"path"
 	"regexp"
@@ -254,17 +255,7 @@ func (s *TypeSpec) validateFrom(from string, data map[string][]byte) []error {
 type SizeError struct{ Size int }
 
 func (e *SizeError) Error() string {
-	return fmt.Sprintf("secret data is %s; the limit is %s", formatSize(e.Size), formatSize(MaxSecretSize))
-}
-
-func formatSize(n int) string {
-	if n >= 1<<20 {
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	if n >= 1<<10 {
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
+	return fmt.Sprintf("secret data is %s; the limit is %s", userfile.FormatSize(int64(e.Size)), userfile.FormatSize(MaxSecretSize))
 }
 
 // ValidateSecretName checks a secret name: lowercase letters, digits, "."

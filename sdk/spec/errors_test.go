@@ -46,9 +46,9 @@ func TestParseYAMLErrors(t *testing.T) {
 		"gpus differ": {base + "gpus: 1\ncompute:\n  gpus: 2\n", []string{
 			`r.yaml:4:7: gpus is 1 but compute.gpus is 2: set only one of them`}},
 		"bad memory": {base + "compute: {memory: lots}\n", []string{
-			`r.yaml:4:19: compute.memory "lots" is not valid: give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`}},
+			`r.yaml:4:19: compute.memory "lots" is not valid: give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024; "MiB" works too) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`}},
 		"bad max_log_size": {base + "max_log_size: 4GB\n", []string{
-			`r.yaml:4:15: max_log_size "4GB" is not valid: give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`}},
+			`r.yaml:4:15: max_log_size "4GB" is not valid: it is ambiguous: write "4GiB" (powers of 1024) or "4G" (powers of 1000)`}},
 		"max_log_size too small": {base + "max_log_size: 1KiB\n", []string{
 			`r.yaml:4:15: max_log_size "1KiB" is below the smallest log cap of 64KiB: give at least "64KiB", or leave it out for the agent's default`}},
 		"max_log_size not a scalar": {base + "max_log_size: [1]\n", []string{
@@ -130,7 +130,7 @@ func TestParseHCLErrors(t *testing.T) {
 		"bad duration string": {base + "scheduling {\n  max_duration = \"soon\"\n}\n", []string{
 			`r.hcl:5:18: scheduling.max_duration "soon" is not valid: give a duration greater than 0 such as "30m" or "1h30m", or a number of hours`}},
 		"bad max_log_size": {base + "max_log_size = \"lots\"\n", []string{
-			`r.hcl:4:16: max_log_size "lots" is not valid: give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`}},
+			`r.hcl:4:16: max_log_size "lots" is not valid: give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024; "MiB" works too) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`}},
 		"max_log_size of wrong type": {base + "max_log_size = true\n", []string{
 			`r.hcl:4:16: max_log_size must be a size such as "16MiB", got a bool (true)`}},
 		"duration of wrong type": {base + "scheduling {\n  max_duration = true\n}\n", []string{
@@ -171,7 +171,7 @@ func TestSeveralErrors(t *testing.T) {
 			`testdata/errors.yaml:3:8: image must be a string, got a list`,
 			`testdata/errors.yaml:4:7: gpus is -1: give 0 or more`,
 			`testdata/errors.yaml:6:9: compute.cpus must be a number, got a string ("lots")`,
-			`testdata/errors.yaml:7:11: compute.memory "4GB" is not valid: give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`,
+			`testdata/errors.yaml:7:11: compute.memory "4GB" is not valid: it is ambiguous: write "4GiB" (powers of 1024) or "4G" (powers of 1000)`,
 			`testdata/errors.yaml:8:3: unknown field "compute.instance"; known fields in compute are gpus, cpus, memory, cluster`,
 			`testdata/errors.yaml:10:3: env_variables: environment variable name "9LIVES" is not valid: use letters, digits and '_', not starting with a digit`,
 			`testdata/errors.yaml:11:11: secrets: secret name "Bad_Name" is not valid: use lowercase letters, digits, '.' and '-', start and end with a letter or digit, at most 253 characters`,
@@ -182,7 +182,7 @@ func TestSeveralErrors(t *testing.T) {
 			`testdata/errors.hcl:3:9: image must be a string, got a list`,
 			`testdata/errors.hcl:4:9: gpus is -1: give 0 or more`,
 			`testdata/errors.hcl:7:14: compute.cpus must be a number, got a string ("lots")`,
-			`testdata/errors.hcl:8:14: compute.memory "4GB" is not valid: give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`,
+			`testdata/errors.hcl:8:14: compute.memory "4GB" is not valid: it is ambiguous: write "4GiB" (powers of 1024) or "4G" (powers of 1000)`,
 			`testdata/errors.hcl:9:3: unknown field "compute.instance"; known fields in compute are gpus, cpus, memory, cluster`,
 			`testdata/errors.hcl:13:3: env_variables: environment variable name "9LIVES" is not valid: use letters, digits and '_', not starting with a digit`,
 			`testdata/errors.hcl:16:12: secrets: secret name "Bad_Name" is not valid: use lowercase letters, digits, '.' and '-', start and end with a letter or digit, at most 253 characters`,

@@ -337,7 +337,8 @@ func (p *parser) setMaxLogSize(pos Pos, s string) {
 		return
 	}
 	if n < api.MinLogSize {
-		p.errorf(pos, "max_log_size %q is below the smallest log cap of 64KiB: give at least \"64KiB\", or leave it out for the agent's default", s)
+		least := fmt.Sprintf("%dKiB", api.MinLogSize>>10)
+		p.errorf(pos, "max_log_size %q is below the smallest log cap of %s: give at least %q, or leave it out for the agent's default", s, least, least)
 		return
 	}
 	p.spec.MaxLogSize, p.spec.MaxLogBytes = s, n

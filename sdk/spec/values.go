@@ -2,8 +2,10 @@ package spec
 
 import (
 	"errors"
+	"fmt"
 	"math/big"
 	"regexp"
+	"strings"
 )
 
 // memoryRe allows a "B" after a binary suffix ("64MiB") but not after a
@@ -32,8 +34,11 @@ func ParseSize(s string) (int64, error) { return parseMemory(s) }
 // may end in "B" ("64MiB").
 func parseMemory(s string) (int64, error) {
 	m := memoryRe.FindStringSubmatch(s)
+	if num, unit, ok := strings.Cut(s, "B"); m == nil && ok && unit == "" && len(num) > 1 && strings.ContainsAny(num[len(num)-1:], "KMGT") {
+		return 0, fmt.Errorf(`it is ambiguous: write %q (powers of 1024) or %q (powers of 1000)`, num+"iB", num)
+	}
 	if m == nil {
-		return 0, errors.New(`give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`)
+		return 0, errors.New(`give a number of bytes, optionally with a suffix Ki, Mi, Gi, Ti (powers of 1024; "MiB" works too) or K, M, G, T (powers of 1000), such as "4Gi" or "512Mi"`)
 	}
 	// Exact arithmetic, so that "1.1Gi" is not off by float rounding.
 	r, _ := new(big.Rat).SetString(m[1])
