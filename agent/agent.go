@@ -232,7 +232,7 @@ func openExec(cfg *config.Config, dev bool, why string, logger hclog.Logger) (*r
 			`or run containerd, which isolates runs in containers`, why, config.ExampleUIDRange)
 	case !rc.RunsAsOtherUsers():
 		logger.Warn(`runs are not isolated: they run as the agent's user and can read whatever it can, each other's secrets and run tokens and the agent's data dir included; `+
-			`as root, set uid_range in a runtime "exec" block, or use containerd`, "uid", os.Geteuid(), "data_dir", cfg.DataDir)
+			`as root, set uid_range in a runtime "exec" block, or use containerd`, "uid", os.Geteuid())
 		return runtime.NewExec(logger), nil
 	}
 

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	bolt "go.etcd.io/bbolt"
@@ -49,13 +50,9 @@ func prepareDir(dir string, logger hclog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("read data dir: %w", err)
 	}
-	ours := len(entries) == 0
-	for _, e := range entries {
-		ours = ours || e.Name() == DBFile || e.Name() == KeyringFile
-	}
-	if !ours {
-		return fmt.Errorf("data dir %s holds %s and more, but no hush store: give the agent a dir of its own, such as /var/lib/hush (it makes the dir 0700)",
-			dir, entries[0].Name())
+	if stranger := strangerIn(entries); stranger != "" {
+		return fmt.Errorf("data dir %s holds %s, but no hush store: give the agent a dir of its own, such as /var/lib/hush (it makes the dir 0700)",
+			dir, stranger)
 	}
 	if err := tighten(dir, 0o700, logger); err != nil {
 		return err
@@ -66,6 +63,24 @@ func prepareDir(dir string, logger hclog.Logger) error {
 		}
 	}
 	return nil
+}
+
+// strangerIn returns the name of an entry of a data dir that is not hush's,
+// when the dir holds no store (hush.db or keyring), or "": a dir with a
+// store is the agent's whatever else it holds, and one without may hold
+// only what an agent leaves, such as root.token.
+func strangerIn(entries []os.DirEntry) string {
+	for _, e := range entries {
+		if e.Name() == DBFile || e.Name() == KeyringFile {
+			return ""
+		}
+	}
+	for _, e := range entries {
+		if _, ok := privateModes[e.Name()]; !ok && !strings.HasPrefix(e.Name(), "."+KeyringFile+".tmp-") && !strings.HasPrefix(e.Name(), "."+RootTokenFile+".tmp-") {
+			return e.Name()
+		}
+	}
+	return ""
 }
 
 // tighten takes from path's mode what mode does not allow, saying so.

@@ -226,7 +226,7 @@ func TestDataDirModes(t *testing.T) {
 		if err := os.Chmod(dir, fs.ModeSticky|0o777); err != nil {
 			t.Fatal(err)
 		}
-		wantOpenError(t, dir, "holds other.conf and more, but no hush store: give the agent a dir of its own")
+		wantOpenError(t, dir, "holds other.conf, but no hush store: give the agent a dir of its own")
 		if fi, _ := os.Stat(dir); fi.Mode()&(fs.ModePerm|fs.ModeSticky) != 0o777|fs.ModeSticky {
 			t.Errorf("got mode %v, want it left drwxrwxrwt", fi.Mode())
 		}

@@ -266,7 +266,7 @@ func TestAgentRefusesUnisolatedExec(t *testing.T) {
 	}
 
 	dev := startAgent(t, "", "-config", writeFile(t, dir, "dev.hcl", `runtime "exec" {}`))
-	if !strings.Contains(dev.stderr.String(), "runs are not isolated from each other") {
+	if !strings.Contains(dev.stderr.String(), "runs are not isolated: they run as the agent's user") {
 		t.Errorf("dev agent log lacks the warning:\n%s", dev.stderr)
 	}
 	if !strings.Contains(dev.stdout.String(), "Runtime:    exec (runs are not isolated from each other)") {
