@@ -102,23 +102,17 @@ func LookupUser(name string) (uid, gid uint32, err error) {
 func accountsIn(first, last uint32) []string {
 	var out []string
 	for _, db := range []struct{ path, kind string }{{passwdFile, "user"}, {groupFile, "group"}} {
-		f, err := os.Open(db.path)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() && len(out) < 3 {
+		eachEntry(db.path, func(fields []string) bool {
 			// name:password:id:...
-			fields := strings.Split(sc.Text(), ":")
 			if len(fields) < 3 {
-				continue
+				return true
 			}
 			id, err := strconv.ParseUint(fields[2], 10, 32)
 			if err == nil && uint32(id) >= first && uint32(id) <= last {
 				out = append(out, fmt.Sprintf("%s %s (%d)", db.kind, fields[0], id))
 			}
-		}
-		f.Close()
+			return len(out) < 3
+		})
 	}
 	return out
 }
@@ -129,28 +123,35 @@ func accountsIn(first, last uint32) []string {
 func subordinatesIn(first, last uint32) []string {
 	var out []string
 	for _, db := range []struct{ path, kind string }{{subuidFile, "subordinate uids"}, {subgidFile, "subordinate gids"}} {
-		f, err := os.Open(db.path)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() && len(out) < 3 {
-			fields := strings.Split(sc.Text(), ":")
+		eachEntry(db.path, func(fields []string) bool {
 			if len(fields) != 3 {
-				continue
+				return true
 			}
 			start, err1 := strconv.ParseUint(fields[1], 10, 32)
 			count, err2 := strconv.ParseUint(fields[2], 10, 32)
-			if err1 != nil || err2 != nil || count == 0 {
-				continue
+			if err1 == nil && err2 == nil && count > 0 {
+				if end := start + count - 1; start <= uint64(last) && end >= uint64(first) {
+					out = append(out, fmt.Sprintf("the %s of %s (%d-%d)", db.kind, fields[0], start, end))
+				}
 			}
-			if end := start + count - 1; start <= uint64(last) && end >= uint64(first) {
-				out = append(out, fmt.Sprintf("the %s of %s (%d-%d)", db.kind, fields[0], start, end))
-			}
-		}
-		f.Close()
+			return len(out) < 3
+		})
 	}
 	return out
+}
+
+// eachEntry calls fn with the colon-separated fields of each line of the
+// file at path, until fn returns false. A file that cannot be read has no
+// entries.
+func eachEntry(path string, fn func(fields []string) bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() && fn(strings.Split(sc.Text(), ":")) {
+	}
 }
 
 // RunsAsOtherUsers reports whether the exec block sets uid_range or user.
