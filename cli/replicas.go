@@ -35,23 +35,42 @@ func newReplica(cluster string, secrets []*api.Secret, graves []*api.Tombstone) 
 // reports each cluster that did not answer, returns how many did not, and
 // errReported when none answered.
 func fetchReplicas(ctx context.Context, f *fleet, ui *UI) (replicas []*replica, failed int, err error) {
-	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (*replica, error) {
-		secrets, err := c.Client.ListSecrets(ctx, "")
+	type listing struct {
+		replica    *replica
+		unreadable []string
+	}
+	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (listing, error) {
+		list, err := c.Client.ListSecretsReport(ctx, "")
 		if err != nil {
-			return nil, err
+			return listing{}, err
 		}
 		graves, err := c.Client.ListTombstones(ctx)
 		if err != nil {
-			return nil, err
+			return listing{}, err
 		}
-		return newReplica(c.Name, secrets, graves), nil
+		// A secret the agent holds but cannot read is still held there:
+		// nothing is copied over it, and its id counts as it is.
+		secrets := list.Secrets
+		var names []string
+		for _, u := range list.Unreadable {
+			names = append(names, u.Name)
+			if u.ID != "" {
+				secrets = append(secrets, &api.Secret{ID: u.ID, Name: u.Name, Type: u.Type, Source: "unreadable"})
+			}
+		}
+		return listing{newReplica(c.Name, secrets, graves), names}, nil
 	})
 	for _, r := range results {
-		if r.Err != nil {
+		switch {
+		case r.Err != nil:
 			failed++
 			ui.Fail("cluster %s: %v", r.Cluster.Name, r.Err)
-		} else {
-			replicas = append(replicas, r.Value)
+		default:
+			if len(r.Value.unreadable) > 0 {
+				ui.Warn("cluster %s cannot read secret(s) %s: they are left as they are there; `hush get secrets` says more",
+					r.Cluster.Name, strings.Join(r.Value.unreadable, ", "))
+			}
+			replicas = append(replicas, r.Value.replica)
 		}
 	}
 	if len(replicas) == 0 {

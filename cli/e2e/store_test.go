@@ -255,3 +255,44 @@ func TestUnreadableSecretCLI(t *testing.T) {
 		t.Errorf("tombstones: got %d %s, want bad's and worse's ids", code, body)
 	}
 }
+
+// TestSyncLeavesUnreadableSecrets: a cluster that holds a secret it cannot
+// read still holds it: sync says so and copies nothing over it, and the
+// other clusters keep theirs.
+func TestSyncLeavesUnreadableSecrets(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, "a", "b")
+	f.mustHush("", "create", "secret", "env", "SHARED=shared-value-53")
+	id := f.sameEverywhere("shared")
+	data := f.agents["b"].dataDir
+	f.agents["b"].stop()
+	db, err := bolt.Open(filepath.Join(data, "hush.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("secrets")).Bucket([]byte("alice"))
+		v := bytes.Clone(b.Get([]byte("shared")))
+		v[len(v)-1] ^= 1
+		return b.Put([]byte("shared"), v)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.restart("b")
+
+	r := f.hush("", "sync", "secrets")
+	wantContains(t, "sync", r.stdout+r.stderr, "cluster b cannot read secret(s) shared: they are left as they are there")
+	if strings.Contains(r.stdout+r.stderr, "already exists") {
+		t.Errorf("sync tried to copy over the unreadable secret:\n%s", r)
+	}
+	if got := f.ids("a")["shared"]; got != id {
+		t.Errorf("cluster a holds shared as %q after sync, want %s", got, id)
+	}
+	code, body := f.agents["b"].request("GET", "/v1/secrets", f.tokens["b"], "")
+	if code != 200 || !strings.Contains(body, `"unreadable":[{"name":"shared","id":"`+id+`"`) {
+		t.Errorf("cluster b lists %d %s, want shared as unreadable, left as it was", code, body)
+	}
+	f.noValues("shared-value-53")
+}
