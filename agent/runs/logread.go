@@ -279,10 +279,12 @@ func (fw *forward) next(end logPos) (r record, dropped uint64, err error) {
 	}
 }
 
-// tailResult is what tail found: the chunks that hold the last lines,
-// newest first, the oldest cut to where those lines begin.
+// tailResult is where the last lines of a log begin: at the record at
+// from, skip bytes into it. The caller streams them from there, so that a
+// tail holds one record at a time, however long its lines.
 type tailResult struct {
-	chunks [][]byte
+	from logPos
+	skip int
 	// atStart is set when the lines reach back to the oldest output on
 	// disk, and dropped is then how much older output the cap dropped.
 	atStart bool
@@ -292,10 +294,10 @@ type tailResult struct {
 	gap uint64
 }
 
-// tail reads the last n lines before end, walking back from end, so that
-// it reads no more than those lines and the record where they begin.
+// tail finds where the last n lines before end begin, walking back from
+// end, so that it reads no more than those lines.
 func (rl *runLog) tail(end logPos, n int) (tailResult, error) {
-	var res tailResult
+	res := tailResult{from: end}
 	if n <= 0 {
 		return res, nil
 	}
@@ -350,12 +352,12 @@ func (rl *runLog) tail(end logPos, n int) (tailResult, error) {
 			return res, rl.corrupt(seg, start, "record %d at output byte %d is out of order: want record %d ending at byte %d", r.seq, r.off, later.seq-1, later.off)
 		}
 		crossed = false
+		later = logPos{seg: seg, at: start, seq: r.seq, off: r.off, known: true}
+		res.from = later
 		if i, ok := lines.feed(r.data); ok {
-			res.chunks = append(res.chunks, r.data[i:])
+			res.skip = i
 			return res, nil
 		}
-		res.chunks = append(res.chunks, r.data)
-		later = logPos{seq: r.seq, off: r.off, known: true}
 		at = start
 	}
 }
@@ -440,6 +442,7 @@ func (rl *runLog) copy(ctx context.Context, live *logWriter, follow bool, tail i
 	}
 	out := &markWriter{w: w, limit: rl.limit}
 	fw := rl.forwardFrom(logPos{at: segHeader, known: true})
+	skip := 0 // bytes of the first record read that the tail leaves out
 	if tail >= 0 {
 		res, err := rl.tail(end, tail)
 		for attempt := 0; errors.Is(err, os.ErrNotExist) && live != nil && attempt < 10; attempt++ {
@@ -461,16 +464,7 @@ func (rl *runLog) copy(ctx context.Context, live *logWriter, follow bool, tail i
 				return err
 			}
 		}
-		for _, c := range slices.Backward(res.chunks) {
-			if _, err := out.Write(c); err != nil {
-				return err
-			}
-		}
-		if !follow || done {
-			flush()
-			return nil
-		}
-		fw = rl.forwardFrom(end)
+		fw, skip = rl.forwardFrom(res.from), res.skip
 	}
 	defer fw.Close()
 	drain := func() error {
@@ -487,7 +481,9 @@ func (rl *runLog) copy(ctx context.Context, live *logWriter, follow bool, tail i
 					return err
 				}
 			}
-			if _, err := out.Write(r.data); err != nil {
+			data := r.data[min(skip, len(r.data)):]
+			skip = 0
+			if _, err := out.Write(data); err != nil {
 				return err
 			}
 		}
