@@ -196,6 +196,44 @@ func TestTailMemoryIsBounded(t *testing.T) {
 	}
 }
 
+// TestTailOfLongLinesStreams: the last line of a log may be all of it (a
+// progress bar that writes \r, say); tail streams it record by record
+// instead of holding it.
+func TestTailOfLongLinesStreams(t *testing.T) {
+	w, rl := newTestLog(t, testKeyring(t), 1<<40)
+	chunk := strings.Repeat("progress\r", 3641) // 32 KB
+	for range 1024 {                            // 32 MB, and one line
+		writeAll(t, w, chunk)
+	}
+	writeAll(t, w, "done\n")
+	w.Close()
+	out := &heapWatcher{}
+	goruntime.GC()
+	if err := rl.copy(context.Background(), nil, false, 1, out, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(1024*len(chunk) + len("done\n")); out.n != want {
+		t.Fatalf("tail 1 wrote %d bytes, want the whole line of %d", out.n, want)
+	}
+	if out.peak > 16<<20 {
+		t.Errorf("the heap reached %d bytes while tail 1 wrote a 32 MB line, want it streamed in well under 16 MiB", out.peak)
+	}
+}
+
+// heapWatcher counts what is written to it and the largest heap seen at
+// a write.
+type heapWatcher struct {
+	n, peak int64
+}
+
+func (h *heapWatcher) Write(p []byte) (int, error) {
+	var ms goruntime.MemStats
+	goruntime.ReadMemStats(&ms)
+	h.peak = max(h.peak, int64(ms.HeapAlloc))
+	h.n += int64(len(p))
+	return len(p), nil
+}
+
 func TestLogTamperingIsDetected(t *testing.T) {
 	// Records of 100 bytes of output each, 14 per 2 KiB chunk... keep them
 	// one per write so that records have equal lengths and can be swapped.
