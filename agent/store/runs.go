@@ -25,7 +25,7 @@ func (s *Store) PutRun(run *api.Run) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.commits.write(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketRuns).Put([]byte(run.ID), sealed)
 	})
 }
@@ -72,7 +72,7 @@ func (s *Store) ListRuns(owner string) ([]*api.Run, error) {
 
 // DeleteRun removes a run record.
 func (s *Store) DeleteRun(id string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.commits.write(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRuns)
 		if b.Get([]byte(id)) == nil {
 			return fmt.Errorf("run %s: %w", id, ErrNotFound)

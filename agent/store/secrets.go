@@ -134,7 +134,7 @@ func (s *Store) CreateSecret(sec *Secret) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.commits.write(func(tx *bolt.Tx) error {
 		b, err := tx.Bucket(bucketSecrets).CreateBucketIfNotExists([]byte(sec.Owner))
 		if err != nil {
 			return err
@@ -351,7 +351,7 @@ func (s *Store) OpenSecrets(owner string, names []string) ([]*Secret, []*RecordE
 // read is deleted too, with a tombstone when its id can be read.
 func (s *Store) DeleteSecret(owner, name, id string) (*api.Tombstone, error) {
 	var grave *api.Tombstone
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.commits.write(func(tx *bolt.Tx) error {
 		rec, _ := s.records(tx, owner, name)
 		if rec == nil {
 			return fmt.Errorf("secret %s: %w", name, ErrNotFound)

@@ -54,6 +54,7 @@ var (
 // Store is the agent's persistent state. It is safe for concurrent use.
 type Store struct {
 	db      *bolt.DB
+	commits *committer
 	keyring *Keyring
 	logger  hclog.Logger
 	dir     string
@@ -94,6 +95,7 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.commits = newCommitter(db)
 	logger.Debug("store opened", "path", path)
 	return s, nil
 }
@@ -138,4 +140,7 @@ func openBolt(path string) (db *bolt.DB, err error) {
 func (s *Store) Keyring() *Keyring { return s.keyring }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.commits.close()
+	return s.db.Close()
+}

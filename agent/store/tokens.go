@@ -58,7 +58,7 @@ func (s *Store) CreateToken(secret string, tok *Token) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.commits.write(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketTokens)
 		if bk.Get(tok.Hash) != nil {
 			return fmt.Errorf("token: %w", ErrExists)
@@ -120,7 +120,7 @@ func (s *Store) IssueRunToken(user, runID string, scope []string, secretsWrite b
 
 // RevokeRunTokens deletes every token issued to a run.
 func (s *Store) RevokeRunTokens(runID string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.commits.write(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTokens)
 		var doomed [][]byte
 		err := b.ForEach(func(k, v []byte) error {

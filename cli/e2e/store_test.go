@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -295,4 +297,67 @@ func TestSyncLeavesUnreadableSecrets(t *testing.T) {
 		t.Errorf("cluster b lists %d %s, want shared as unreadable, left as it was", code, body)
 	}
 	f.noValues("shared-value-53")
+}
+
+// TestAcknowledgedCreatesSurviveSIGKILL: creates that share commits are
+// answered only once durable: every one acknowledged before the agent is
+// killed is there after it restarts.
+func TestAcknowledgedCreatesSurviveSIGKILL(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "data")
+	a := startAgent(t, data)
+	alice := a.newUser("alice")
+	var mu sync.Mutex
+	var acked []string
+	var wg sync.WaitGroup
+	for c := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				name := fmt.Sprintf("s-%d-%d", c, i)
+				req, _ := http.NewRequest("POST", a.addr+"/v1/secrets", strings.NewReader(
+					`{"name":"`+name+`","type":"env","fields":{"key":"K"},"data":{"value":"dmFsdWU="}}`))
+				req.Header.Set("Authorization", "Bearer "+alice)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return // the agent is gone
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusCreated {
+					mu.Lock()
+					acked = append(acked, name)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	// Kill it while creates are in flight.
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 300 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	a.cmd.Process.Kill()
+	<-a.exited
+	wg.Wait()
+
+	b := startAgent(t, data)
+	ids := b.secretIDs(alice)
+	var lost []string
+	for _, name := range acked {
+		if ids[name] == "" {
+			lost = append(lost, name)
+		}
+	}
+	if len(lost) > 0 {
+		t.Errorf("%d of %d acknowledged creates are gone after SIGKILL: %v", len(lost), len(acked), lost)
+	}
+	if len(acked) < 300 {
+		t.Errorf("only %d creates were acknowledged", len(acked))
+	}
 }
