@@ -27,17 +27,18 @@ func bodyTooLarge(v any) string {
 	return fmt.Sprintf("request body is over %d MiB", maxBodySize>>20)
 }
 
-// describeDecodeError turns an error from decoding body into v into a
-// message that names the field and what it must be: encoding/json names no
+// describeDecodeError turns an error from decoding body into v into the
+// path of the field at fault, if one is, and a message that names the
+// field and what it must be: encoding/json names no
 // field for a bad time or bad base64, and only the struct field for a bad
 // map value. It never quotes a value of the body, which may be a secret's.
-func describeDecodeError(body []byte, v any, err error) string {
+func describeDecodeError(body []byte, v any, err error) (field, msg string) {
 	if fe := locate(body, reflect.TypeOf(v).Elem(), ""); fe != nil {
-		return "request body: " + fe.message()
+		return fe.path, "request body: " + fe.message()
 	}
 	// A syntax error, an unknown field, a second value: nothing that one
 	// field is to blame for.
-	return "request body is not valid JSON for this endpoint: " + err.Error()
+	return "", "request body is not valid JSON for this endpoint: " + err.Error()
 }
 
 // fieldError is a value of a request body that does not fit its field.

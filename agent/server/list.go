@@ -18,7 +18,7 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, tok *store.
 	typ := api.SecretType(r.URL.Query().Get("type"))
 	if typ != "" {
 		if _, ok := api.LookupType(typ); !ok {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown secret type %q", typ))
+			writeError(w, api.CodeInvalid, fmt.Sprintf("unknown secret type %q", typ))
 			return
 		}
 	}

@@ -68,13 +68,13 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, tok *store.Token
 	if v := q.Get("index"); v != "" {
 		index, err := strconv.Atoi(v)
 		if err != nil || index < 0 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("index %q is not a number of events", v))
+			writeError(w, api.CodeInvalid, fmt.Sprintf("index %q is not a number of events", v))
 			return
 		}
 		wait := time.Minute
 		if v := q.Get("wait"); v != "" {
 			if wait, err = time.ParseDuration(v); err != nil || wait <= 0 {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("wait %q is not a duration such as 30s", v))
+				writeError(w, api.CodeInvalid, fmt.Sprintf("wait %q is not a duration such as 30s", v))
 				return
 			}
 		}
@@ -141,7 +141,7 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, tok *store.Toke
 	if v := q.Get("tail"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("tail %q is not a number of lines", v))
+			writeError(w, api.CodeInvalid, fmt.Sprintf("tail %q is not a number of lines", v))
 			return
 		}
 		tail = n
@@ -162,16 +162,16 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, tok *store.Toke
 
 func (s *Server) importImage(w http.ResponseWriter, r *http.Request, tok *store.Token) {
 	if !tok.Management {
-		writeError(w, http.StatusForbidden, "importing images needs a management token, such as the agent's root token")
+		writeError(w, api.CodeForbidden, "importing images needs a management token, such as the agent's root token")
 		return
 	}
 	if s.images == nil {
-		writeError(w, http.StatusConflict, "this agent runs workloads with the exec runtime, which uses no images")
+		writeError(w, api.CodeNoImages, "this agent runs workloads with the exec runtime, which uses no images")
 		return
 	}
 	names, err := s.images.Import(r.Context(), r.Body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, api.CodeInvalid, err.Error())
 		return
 	}
 	s.logger.Info("images imported", "images", names)
@@ -185,13 +185,13 @@ func (s *Server) runOK(w http.ResponseWriter, r *http.Request, err error) bool {
 	case err == nil:
 		return true
 	case errors.Is(err, runs.ErrNotFound):
-		writeError(w, http.StatusNotFound, fmt.Sprintf("run %s not found: `hush get runs` lists yours", r.PathValue("id")))
+		writeError(w, api.CodeNotFound, fmt.Sprintf("run %s not found: `hush get runs` lists yours", r.PathValue("id")))
 	case errors.Is(err, runs.ErrInvalid):
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, api.CodeInvalid, err.Error())
 	case errors.Is(err, runs.ErrForbidden):
-		writeError(w, http.StatusForbidden, err.Error())
+		writeError(w, api.CodeForbidden, err.Error())
 	case errors.Is(err, runs.ErrEnded):
-		writeError(w, http.StatusConflict, err.Error())
+		writeError(w, api.CodeRunEnded, err.Error())
 	default:
 		s.internalError(w, "run request", err)
 	}

@@ -18,7 +18,7 @@ func writeAllowed(w http.ResponseWriter, tok *store.Token, verb string) bool {
 	if tok.RunID == "" || tok.SecretsWrite {
 		return true
 	}
-	writeError(w, http.StatusForbidden, fmt.Sprintf(
+	writeError(w, api.CodeForbidden, fmt.Sprintf(
 		"a run's token cannot %s secrets unless its run spec grants it: add `api: {secrets: %s}` to the spec, or use your own token", verb, api.AccessWrite))
 	return false
 }
@@ -36,7 +36,7 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 		err := s.refs.CheckReference(tok.User, provider, ref)
 		switch {
 		case errors.Is(err, plugins.ErrNotAllowed):
-			writeError(w, http.StatusForbidden, fmt.Sprintf("secret %s: %v", sec.Name, err))
+			writeError(w, api.CodeForbidden, fmt.Sprintf("secret %s: %v", sec.Name, err))
 			return
 		case err != nil:
 			s.internalError(w, "check reference", err)
@@ -46,7 +46,7 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 	if sec.ID == "" {
 		sec.ID = ulid.Make().String()
 	} else if _, err := ulid.ParseStrict(sec.ID); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("id %q is not a ULID: leave it empty and the agent picks one", sec.ID))
+		writeError(w, api.CodeInvalid, fmt.Sprintf("id %q is not a ULID: leave it empty and the agent picks one", sec.ID))
 		return
 	}
 	if sec.CreatedAt.IsZero() {
@@ -56,14 +56,14 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 	var unique *store.UniqueTypeError
 	switch {
 	case errors.As(err, &unique):
-		writeErrorCode(w, http.StatusConflict, api.CodeUniqueType, fmt.Sprintf(
+		writeError(w, api.CodeUniqueType, fmt.Sprintf(
 			"a user may hold only one %s secret, and you already have %s: delete it first", unique.Type, unique.Existing))
 		return
 	case errors.Is(err, store.ErrExists):
-		writeErrorCode(w, http.StatusConflict, api.CodeSecretExists, fmt.Sprintf("secret %s already exists", sec.Name))
+		writeError(w, api.CodeSecretExists, fmt.Sprintf("secret %s already exists", sec.Name))
 		return
 	case errors.Is(err, store.ErrDeleted):
-		writeErrorCode(w, http.StatusConflict, api.CodeSecretDeleted, fmt.Sprintf(
+		writeError(w, api.CodeSecretDeleted, fmt.Sprintf(
 			"secret %s with id %s was deleted on this agent and is not created again: create it without an id to make a new one", sec.Name, sec.ID))
 		return
 	case err != nil:
@@ -82,12 +82,12 @@ func (s *Server) decodeSecret(w http.ResponseWriter, r *http.Request, tok *store
 		return nil, false
 	}
 	if err := req.Validate(); err != nil {
-		status := http.StatusBadRequest
+		code := api.CodeInvalid
 		var size *api.SizeError
 		if errors.As(err, &size) {
-			status = http.StatusRequestEntityTooLarge
+			code = api.CodeTooLarge
 		}
-		writeError(w, status, err.Error())
+		writeError(w, code, err.Error())
 		return nil, false
 	}
 	return &store.Secret{
@@ -106,7 +106,7 @@ func (s *Server) decodeSecret(w http.ResponseWriter, r *http.Request, tok *store
 // a client can compare it with a stored secret's digest. Nothing is stored.
 func (s *Server) digestSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
 	if tok.RunID != "" {
-		writeError(w, http.StatusForbidden, "a run's token cannot digest secrets: use your own token")
+		writeError(w, api.CodeForbidden, "a run's token cannot digest secrets: use your own token")
 		return
 	}
 	sec, ok := s.decodeSecret(w, r, tok)
@@ -121,7 +121,7 @@ func (s *Server) digestSecret(w http.ResponseWriter, r *http.Request, tok *store
 // secrets it was given, and no way to read others.
 func (s *Server) exportSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
 	if tok.RunID != "" {
-		writeError(w, http.StatusForbidden, "a run's token cannot export secrets: use your own token")
+		writeError(w, api.CodeForbidden, "a run's token cannot export secrets: use your own token")
 		return
 	}
 	sec, err := s.store.GetSecret(tok.User, r.PathValue("name"))
@@ -171,14 +171,14 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, tok *store
 	owner := tok.User
 	if u := r.URL.Query().Get("user"); u != "" && u != tok.User {
 		if !tok.Management {
-			writeError(w, http.StatusForbidden, "deleting another user's secret needs a management token, such as the agent's root token")
+			writeError(w, api.CodeForbidden, "deleting another user's secret needs a management token, such as the agent's root token")
 			return
 		}
 		owner = u
 	}
 	grave, err := s.store.DeleteSecret(owner, name, r.URL.Query().Get("id"))
 	if errors.Is(err, store.ErrConflict) {
-		writeErrorCode(w, http.StatusConflict, api.CodeIDMismatch, err.Error())
+		writeError(w, api.CodeIDMismatch, err.Error())
 		return
 	}
 	if !s.storeOK(w, r, err) {
@@ -192,7 +192,7 @@ func (s *Server) listTombstones(w http.ResponseWriter, _ *http.Request, tok *sto
 	if tok.RunID != "" {
 		// Tombstones serve cross-cluster sync, which exports values: not
 		// a run's business.
-		writeError(w, http.StatusForbidden, "a run's token cannot list tombstones: use your own token")
+		writeError(w, api.CodeForbidden, "a run's token cannot list tombstones: use your own token")
 		return
 	}
 	graves, err := s.store.ListTombstones(tok.User)
@@ -214,15 +214,15 @@ func (s *Server) storeOK(w http.ResponseWriter, r *http.Request, err error) bool
 	case err == nil:
 		return true
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, fmt.Sprintf("secret %s not found", r.PathValue("name")))
+		writeError(w, api.CodeNotFound, fmt.Sprintf("secret %s not found", r.PathValue("name")))
 	case errors.As(err, &unreadable) && errors.Is(err, store.ErrUnknownFormat):
 		s.logger.Error("secret was written by a newer hush", "user", unreadable.Owner, "name", unreadable.Name, "error", unreadable.Err)
-		writeErrorCode(w, http.StatusInternalServerError, api.CodeSecretUnreadable, fmt.Sprintf(
+		writeError(w, api.CodeSecretUnreadable, fmt.Sprintf(
 			"secret %s was written by a newer hush than this agent (%v): upgrade the agent; do not delete the secret, which is likely fine",
 			unreadable.Name, unreadable.Err))
 	case errors.As(err, &unreadable):
 		s.logger.Error("secret cannot be read", "user", unreadable.Owner, "name", unreadable.Name, "id", unreadable.ID, "error", unreadable.Err)
-		writeErrorCode(w, http.StatusInternalServerError, api.CodeSecretUnreadable, fmt.Sprintf(
+		writeError(w, api.CodeSecretUnreadable, fmt.Sprintf(
 			"secret %s cannot be read by the agent (%v): delete it with `hush delete secret %s` and create it again",
 			unreadable.Name, unreadable.Err, unreadable.Name))
 	default:

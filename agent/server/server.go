@@ -79,12 +79,12 @@ func New(st *store.Store, rm *runs.Manager, images ImageImporter, refs Reference
 	s.routeRuns()
 	immutable := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, DELETE")
-		writeError(w, http.StatusMethodNotAllowed, "secrets are immutable: delete the secret and create it again")
+		writeError(w, api.CodeImmutable, "secrets are immutable: delete the secret and create it again")
 	}
 	s.mux.HandleFunc("PUT /v1/secrets/{name}", immutable)
 	s.mux.HandleFunc("PATCH /v1/secrets/{name}", immutable)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
+		writeError(w, api.CodeNotFound, fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
 	})
 	return s
 }
@@ -118,12 +118,12 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *store.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || secret == "" {
-			writeError(w, http.StatusUnauthorized, "missing token: send it as `Authorization: Bearer TOKEN` (the CLI reads HUSH_TOKEN or HUSH_TOKEN_FILE)")
+			writeError(w, api.CodeUnauthenticated, "missing token: send it as `Authorization: Bearer TOKEN` (the CLI reads HUSH_TOKEN or HUSH_TOKEN_FILE)")
 			return
 		}
 		tok, err := s.store.LookupToken(strings.TrimSpace(secret))
 		if errors.Is(err, store.ErrNotFound) {
-			writeError(w, http.StatusUnauthorized, "token not valid: check HUSH_TOKEN, or ask your operator for a token")
+			writeError(w, api.CodeUnauthenticated, "token not valid: check HUSH_TOKEN, or ask your operator for a token")
 			return
 		}
 		if err != nil {
@@ -151,7 +151,7 @@ func (s *Server) listPlugins(w http.ResponseWriter, _ *http.Request, _ *store.To
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, tok *store.Token) {
 	if !tok.Management {
-		writeError(w, http.StatusForbidden, "creating tokens needs a management token, such as the agent's root token")
+		writeError(w, api.CodeForbidden, "creating tokens needs a management token, such as the agent's root token")
 		return
 	}
 	var req api.CreateTokenRequest
@@ -159,7 +159,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, tok *store.
 		return
 	}
 	if err := api.ValidateUserName(req.User); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, api.CodeInvalid, err.Error())
 		return
 	}
 	secret, created, err := s.store.IssueToken(req.User, false, req.Description)
@@ -181,11 +181,11 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodySize))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		writeError(w, http.StatusRequestEntityTooLarge, bodyTooLarge(v))
+		writeError(w, api.CodeTooLarge, bodyTooLarge(v))
 		return false
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
+		writeError(w, api.CodeInvalid, "read request body: "+err.Error())
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -195,7 +195,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		err = errors.New("more than one JSON value")
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, describeDecodeError(body, v, err))
+		field, msg := describeDecodeError(body, v, err)
+		writeFieldError(w, field, msg)
 		return false
 	}
 	return true
@@ -207,18 +208,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, &api.ErrorResponse{Error: msg})
-}
-
-// writeErrorCode answers an error that clients tell apart by its code.
-func writeErrorCode(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, &api.ErrorResponse{Error: msg, Code: code})
-}
-
 // internalError answers 500 and logs the cause. Store errors carry names,
 // never values, so they are safe to log.
 func (s *Server) internalError(w http.ResponseWriter, what string, err error) {
 	s.logger.Error("request failed", "op", what, "error", err)
-	writeError(w, http.StatusInternalServerError, what+": internal error; see the agent's log")
+	writeError(w, api.CodeInternal, what+": internal error; see the agent's log")
 }

@@ -267,7 +267,7 @@ func decodeError(resp *http.Response) error {
 	e := &Error{StatusCode: resp.StatusCode}
 	var er ErrorResponse
 	if json.Unmarshal(b, &er) == nil {
-		e.Message, e.Code = er.Error, er.Code
+		e.Message, e.Code, e.Field = er.Error, er.Code, er.Field
 	}
 	return e
 }

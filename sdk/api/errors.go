@@ -6,47 +6,98 @@ import (
 	"net/http"
 )
 
-// Errors a client can test for with errors.Is. An *Error from the agent
-// matches the sentinel of its status code.
+// The kinds of error the agent answers, one sentinel each. An *Error from
+// the agent matches the sentinel of its code's kind with errors.Is.
 var (
-	ErrUnauthorized = errors.New("unauthorized")
+	ErrUnauthorized = errors.New("unauthenticated")
 	ErrForbidden    = errors.New("forbidden")
 	ErrNotFound     = errors.New("not found")
 	ErrExists       = errors.New("already exists")
-	ErrTooLarge     = errors.New("too large")
+	ErrConflict     = errors.New("conflict")
 	ErrInvalid      = errors.New("invalid request")
+	ErrTooLarge     = errors.New("too large")
+	ErrUnavailable  = errors.New("unavailable")
+	ErrInternal     = errors.New("internal error")
 )
 
-// Codes name the errors a client may need to tell apart beyond their status
-// code, in ErrorResponse.Code.
+// Codes, in ErrorResponse.Code, name what went wrong: a kind, or a reason
+// within a kind, for errors that clients tell apart.
 const (
-	// CodeSecretExists: the user holds a secret of that name.
+	CodeUnauthenticated = "unauthenticated"
+	CodeForbidden       = "forbidden"
+	CodeNotFound        = "not_found"
+	CodeExists          = "exists"
+	CodeConflict        = "conflict"
+	CodeInvalid         = "invalid"
+	CodeTooLarge        = "too_large"
+	CodeUnavailable     = "unavailable"
+	CodeInternal        = "internal"
+
+	// CodeSecretExists (exists): the user holds a secret of that name.
 	CodeSecretExists = "secret_exists"
-	// CodeUniqueType: the user already holds a secret of a type allowed once.
+	// CodeUniqueType (exists): the user already holds a secret of a type
+	// allowed once.
 	CodeUniqueType = "unique_type"
-	// CodeSecretDeleted: the secret's id was deleted on that agent and is
-	// not created again.
+	// CodeSecretDeleted (conflict): the secret's id was deleted on that
+	// agent and is not created again.
 	CodeSecretDeleted = "secret_deleted"
-	// CodeIDMismatch: the secret does not hold the id the request expects.
+	// CodeIDMismatch (conflict): the secret does not hold the id the
+	// request expects.
 	CodeIDMismatch = "id_mismatch"
-	// CodeSecretUnreadable: the agent holds the secret but cannot read it;
-	// its owner can delete it.
+	// CodeRunEnded (conflict): the run has ended, so it cannot be stopped.
+	CodeRunEnded = "run_ended"
+	// CodeNoImages (conflict): the agent's runtime uses no images.
+	CodeNoImages = "no_images"
+	// CodeImmutable (invalid): secrets cannot be changed, only deleted
+	// and created again.
+	CodeImmutable = "immutable"
+	// CodeSecretUnreadable (internal): the agent holds the secret but
+	// cannot read it; its owner can delete it.
 	CodeSecretUnreadable = "secret_unreadable"
 )
+
+// kinds gives each code its kind: the one place that does.
+var kinds = map[string]error{
+	CodeUnauthenticated:  ErrUnauthorized,
+	CodeForbidden:        ErrForbidden,
+	CodeNotFound:         ErrNotFound,
+	CodeExists:           ErrExists,
+	CodeConflict:         ErrConflict,
+	CodeInvalid:          ErrInvalid,
+	CodeTooLarge:         ErrTooLarge,
+	CodeUnavailable:      ErrUnavailable,
+	CodeInternal:         ErrInternal,
+	CodeSecretExists:     ErrExists,
+	CodeUniqueType:       ErrExists,
+	CodeSecretDeleted:    ErrConflict,
+	CodeIDMismatch:       ErrConflict,
+	CodeRunEnded:         ErrConflict,
+	CodeNoImages:         ErrConflict,
+	CodeImmutable:        ErrInvalid,
+	CodeSecretUnreadable: ErrInternal,
+}
+
+// KindOf returns the sentinel of code's kind, or nil for a code this
+// client does not know.
+func KindOf(code string) error { return kinds[code] }
 
 // ErrorResponse is the JSON body of every error the agent returns.
 type ErrorResponse struct {
 	Error string `json:"error"`
-	// Code is one of the Code constants, for errors that have one.
+	// Code is one of the Code constants.
 	Code string `json:"code,omitempty"`
+	// Field, for an invalid request, is the path of the field at fault,
+	// such as "data.value", when one is.
+	Field string `json:"field,omitempty"`
 }
 
 // Error is an error answer from the agent.
 type Error struct {
 	StatusCode int
 	Message    string
-	// Code is the answer's Code, when it has one.
-	Code string
+	// Code and Field are the answer's, when it has them.
+	Code  string
+	Field string
 }
 
 func (e *Error) Error() string {
@@ -56,8 +107,12 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
-// Is matches the sentinel error of the status code.
+// Is matches the sentinel of the error's kind: by its code, or, from an
+// agent that sends none, by its status.
 func (e *Error) Is(target error) bool {
+	if kind := KindOf(e.Code); kind != nil {
+		return target == kind
+	}
 	switch e.StatusCode {
 	case http.StatusUnauthorized:
 		return target == ErrUnauthorized
@@ -66,11 +121,15 @@ func (e *Error) Is(target error) bool {
 	case http.StatusNotFound:
 		return target == ErrNotFound
 	case http.StatusConflict:
-		return target == ErrExists
+		return target == ErrConflict
 	case http.StatusRequestEntityTooLarge:
 		return target == ErrTooLarge
-	case http.StatusBadRequest:
+	case http.StatusBadRequest, http.StatusMethodNotAllowed:
 		return target == ErrInvalid
+	case http.StatusServiceUnavailable:
+		return target == ErrUnavailable
+	case http.StatusInternalServerError:
+		return target == ErrInternal
 	}
 	return false
 }

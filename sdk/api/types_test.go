@@ -209,10 +209,42 @@ func TestSizeLimit(t *testing.T) {
 }
 
 func TestErrorIs(t *testing.T) {
-	tests := map[int]error{401: ErrUnauthorized, 403: ErrForbidden, 404: ErrNotFound, 409: ErrExists, 413: ErrTooLarge, 400: ErrInvalid}
+	// From an agent that sends no code, the status decides; a 409 is a
+	// conflict, not necessarily an existing secret.
+	tests := map[int]error{401: ErrUnauthorized, 403: ErrForbidden, 404: ErrNotFound, 409: ErrConflict, 413: ErrTooLarge, 400: ErrInvalid, 503: ErrUnavailable}
 	for code, want := range tests {
 		if err := error(&Error{StatusCode: code}); !errors.Is(err, want) {
 			t.Errorf("status %d does not match %v", code, want)
+		}
+	}
+	// With a code, its kind decides.
+	byCode := map[string]struct{ is, isNot error }{
+		CodeSecretExists:     {ErrExists, ErrConflict},
+		CodeUniqueType:       {ErrExists, ErrConflict},
+		CodeRunEnded:         {ErrConflict, ErrExists},
+		CodeNoImages:         {ErrConflict, ErrExists},
+		CodeSecretDeleted:    {ErrConflict, ErrExists},
+		CodeSecretUnreadable: {ErrInternal, ErrNotFound},
+		CodeImmutable:        {ErrInvalid, ErrConflict},
+	}
+	for code, tc := range byCode {
+		err := error(&Error{StatusCode: 409, Code: code})
+		if !errors.Is(err, tc.is) || errors.Is(err, tc.isNot) {
+			t.Errorf("code %s: matches %v %v, %v %v; want only the first", code, tc.is, errors.Is(err, tc.is), tc.isNot, errors.Is(err, tc.isNot))
+		}
+	}
+	if err := error(&Error{StatusCode: 404, Code: "from_a_newer_agent"}); !errors.Is(err, ErrNotFound) {
+		t.Error("an unknown code does not fall back to the status")
+	}
+}
+
+// TestEveryCodeHasAKind: a code without a kind would match no sentinel.
+func TestEveryCodeHasAKind(t *testing.T) {
+	for _, code := range []string{CodeUnauthenticated, CodeForbidden, CodeNotFound, CodeExists, CodeConflict, CodeInvalid,
+		CodeTooLarge, CodeUnavailable, CodeInternal, CodeSecretExists, CodeUniqueType, CodeSecretDeleted, CodeIDMismatch,
+		CodeRunEnded, CodeNoImages, CodeImmutable, CodeSecretUnreadable} {
+		if KindOf(code) == nil {
+			t.Errorf("code %s has no kind", code)
 		}
 	}
 }
