@@ -4,6 +4,7 @@ package main
 import (
 	"os"
 
+	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/cli"
 )
 
@@ -11,5 +12,10 @@ import (
 var version = "0.1.0-dev"
 
 func main() {
+	// Every run starts through the entrypoint: dispatched first, as it
+	// needs none of the command line's set-up.
+	if len(os.Args) > 1 && os.Args[1] == runtime.EntrypointCommand {
+		os.Exit(runtime.EntrypointMain(os.Args[2:], os.Stderr))
+	}
 	os.Exit(cli.Main(version))
 }

@@ -87,7 +87,6 @@ func newApp(version string, ui *UI) *cli.App {
 			syncCommand(ui),
 			applyCommand(ui),
 			versionCommand(version, ui),
-			entrypointCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {

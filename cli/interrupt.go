@@ -84,9 +84,9 @@ func notifyInterrupt(selfStopping bool, stderr io.Writer) (ctx context.Context, 
 
 // selfStopping reports whether args run a command that handles SIGINT and
 // SIGTERM itself, through its context, and must not be cut short: the agent
-// daemon, and the entrypoint inside runs, which execs the run's command.
+// daemon.
 func selfStopping(args []string) bool {
-	return len(args) > 1 && (args[1] == "agent" || args[1] == "_entrypoint")
+	return len(args) > 1 && args[1] == "agent"
 }
 
 // ctxReader makes reads of r return when ctx ends, although r itself (a

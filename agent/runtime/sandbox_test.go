@@ -3,7 +3,6 @@ package runtime
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,23 +16,8 @@ import (
 // exec runtime starts as `HUSH _entrypoint --env-file F [sandbox flags] --
 // argv...`.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "_entrypoint" {
-		fs := flag.NewFlagSet("_entrypoint", flag.ExitOnError)
-		envFile := fs.String("env-file", "", "")
-		var sb Sandbox
-		fs.StringVar(&sb.StateDir, "state-dir", "", "")
-		fs.StringVar(&sb.RunDir, "run-dir", "", "")
-		uid, gid := fs.Uint("uid", 0, ""), fs.Uint("gid", 0, "")
-		fs.Parse(os.Args[2:])
-		sb.UID, sb.GID = uint32(*uid), uint32(*gid)
-		var err error
-		if sb.UID == 0 {
-			err = Entrypoint(*envFile, fs.Args())
-		} else {
-			err = SandboxedEntrypoint(*envFile, sb, fs.Args())
-		}
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(127)
+	if len(os.Args) > 1 && os.Args[1] == EntrypointCommand {
+		os.Exit(EntrypointMain(os.Args[2:], os.Stderr))
 	}
 	os.Exit(m.Run())
 }
