@@ -50,7 +50,7 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, tok *store.
 			bw.WriteByte(',')
 		}
 		first = false
-		return enc.Encode(m.API(withDigest))
+		return enc.Encode(secretOut(m, withDigest))
 	})
 	if err != nil {
 		if !out.sent {

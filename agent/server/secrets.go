@@ -139,11 +139,9 @@ func (s *Server) exportSecret(w http.ResponseWriter, r *http.Request, tok *store
 // digests: a workload could test guesses at the values of secrets its run
 // was not given.
 func (s *Server) metadata(sec *store.Secret, tok *store.Token) *api.Secret {
-	m := sec.Metadata()
-	if tok.RunID == "" {
-		m.Digest = s.store.Digest(sec)
-	}
-	return m
+	m := sec.Meta()
+	m.Digest = s.store.Digest(sec)
+	return secretOut(m, tok.RunID == "")
 }
 
 func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {
@@ -157,7 +155,7 @@ func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, tok *store.To
 	if !s.storeOK(w, r, err) {
 		return
 	}
-	writeJSON(w, http.StatusOK, m.API(tok.RunID == ""))
+	writeJSON(w, http.StatusOK, secretOut(m, tok.RunID == ""))
 }
 
 // deleteSecret deletes a secret and answers its tombstone. With ?id= it
@@ -185,7 +183,7 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, tok *store
 		return
 	}
 	s.logger.Info("secret deleted", "user", owner, "name", name, "id", grave.ID, "by", tok.User)
-	writeJSON(w, http.StatusOK, grave)
+	writeJSON(w, http.StatusOK, tombstoneOut(grave))
 }
 
 func (s *Server) listTombstones(w http.ResponseWriter, _ *http.Request, tok *store.Token) {
@@ -200,10 +198,11 @@ func (s *Server) listTombstones(w http.ResponseWriter, _ *http.Request, tok *sto
 		s.internalError(w, "list tombstones", err)
 		return
 	}
-	if graves == nil {
-		graves = []*api.Tombstone{}
+	out := &api.ListTombstonesResponse{Tombstones: make([]*api.Tombstone, len(graves))}
+	for i, g := range graves {
+		out.Tombstones[i] = tombstoneOut(g)
 	}
-	writeJSON(w, http.StatusOK, &api.ListTombstonesResponse{Tombstones: graves})
+	writeJSON(w, http.StatusOK, out)
 }
 
 // storeOK answers the request when err is not nil and reports whether it

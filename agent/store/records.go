@@ -132,7 +132,7 @@ func (s *Store) decodeMeta(owner, name string, rec []byte) (*SecretMeta, *Record
 		if err != nil {
 			return fail(nil, err)
 		}
-		m := sec.meta()
+		m := sec.Meta()
 		m.Digest = s.Digest(sec)
 		return m, nil
 	case formatV2:

@@ -25,14 +25,20 @@ type Secret struct {
 	From      string            `json:"from,omitempty"`
 }
 
-// Metadata returns the secret without its values.
-func (s *Secret) Metadata() *api.Secret { return s.meta().API(false) }
-
-func (s *Secret) meta() *SecretMeta {
+// Meta returns the secret without its values.
+func (s *Secret) Meta() *SecretMeta {
 	return &SecretMeta{
 		ID: s.ID, Name: s.Name, Owner: s.Owner, Type: s.Type, CreatedAt: s.CreatedAt,
 		Fields: s.Fields, From: s.From,
 	}
+}
+
+// Tombstone records a deleted secret: its id is never created again on
+// this agent, so a stale copy from another cluster cannot undo the delete.
+type Tombstone struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	DeletedAt time.Time `json:"deleted_at"`
 }
 
 // SecretMeta is what the store keeps about a secret apart from its values.
@@ -48,23 +54,6 @@ type SecretMeta struct {
 	// Digest is the store's digest of the secret's content, computed when
 	// it was created.
 	Digest string
-}
-
-// API returns the metadata as the API shows it, with the digest when
-// withDigest is set.
-func (m *SecretMeta) API(withDigest bool) *api.Secret {
-	src := api.SourceStored
-	if m.From != "" {
-		src = m.From
-	}
-	out := &api.Secret{
-		ID: m.ID, Name: m.Name, Type: m.Type, Owner: m.Owner,
-		CreatedAt: m.CreatedAt, Fields: m.Fields, Source: src,
-	}
-	if withDigest {
-		out.Digest = m.Digest
-	}
-	return out
 }
 
 // Digest returns the agent's keyed digest of what the secret holds: its
@@ -349,8 +338,8 @@ func (s *Store) OpenSecrets(owner string, names []string) ([]*Secret, []*RecordE
 // and fails with ErrConflict otherwise, so that repairing one replica never
 // deletes a different secret of the same name. A secret that cannot be
 // read is deleted too, with a tombstone when its id can be read.
-func (s *Store) DeleteSecret(owner, name, id string) (*api.Tombstone, error) {
-	var grave *api.Tombstone
+func (s *Store) DeleteSecret(owner, name, id string) (*Tombstone, error) {
+	var grave *Tombstone
 	err := s.commits.write(func(tx *bolt.Tx) error {
 		rec, _ := s.records(tx, owner, name)
 		if rec == nil {
@@ -363,7 +352,7 @@ func (s *Store) DeleteSecret(owner, name, id string) (*api.Tombstone, error) {
 		case id != "" && h.ID != id:
 			return fmt.Errorf("secret %s holds id %s, not %s: %w", name, h.ID, id, ErrConflict)
 		}
-		grave = &api.Tombstone{Name: name, DeletedAt: time.Now().UTC()}
+		grave = &Tombstone{Name: name, DeletedAt: time.Now().UTC()}
 		if h != nil && h.ID != "" {
 			grave.ID = h.ID
 			graves, err := tx.Bucket(bucketTombstones).CreateBucketIfNotExists([]byte(owner))
@@ -389,15 +378,15 @@ func (s *Store) DeleteSecret(owner, name, id string) (*api.Tombstone, error) {
 }
 
 // ListTombstones returns owner's tombstones, oldest first.
-func (s *Store) ListTombstones(owner string) ([]*api.Tombstone, error) {
-	var out []*api.Tombstone
+func (s *Store) ListTombstones(owner string) ([]*Tombstone, error) {
+	var out []*Tombstone
 	err := s.db.View(func(tx *bolt.Tx) error {
 		graves := tx.Bucket(bucketTombstones).Bucket([]byte(owner))
 		if graves == nil {
 			return nil
 		}
 		return graves.ForEach(func(_, v []byte) error {
-			var t api.Tombstone
+			var t Tombstone
 			if err := json.Unmarshal(v, &t); err != nil {
 				return fmt.Errorf("decode tombstone: %w", err)
 			}

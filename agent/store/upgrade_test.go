@@ -57,8 +57,11 @@ func TestUpgradeFrom01(t *testing.T) {
 			t.Errorf("secret %s missing", name)
 			continue
 		}
-		api := m.API(true)
-		if m.Type != w.typ || m.ID == "" || m.CreatedAt.IsZero() || api.Source != w.source || m.Digest == "" {
+		source := m.From
+		if source == "" {
+			source = "stored"
+		}
+		if m.Type != w.typ || m.ID == "" || m.CreatedAt.IsZero() || source != w.source || m.Digest == "" {
 			t.Errorf("%s: got %+v, want type %s, source %s, an id, a time and a digest", name, m, w.typ, w.source)
 		}
 		if w.field != "" && m.Fields[w.field] != w.fvalue {
