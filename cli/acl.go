@@ -31,7 +31,7 @@ func aclCommand(ui *UI) *cli.Command {
 					if c.String("user") == "" {
 						return usageErrorf(c, "missing --user: name the user the token acts as")
 					}
-					client, err := targetClient(c)
+					client, err := targetClient(c, ui)
 					if err != nil {
 						return err
 					}

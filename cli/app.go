@@ -11,7 +11,7 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/fleet"
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,12 +30,21 @@ func Main(version string) int {
 	return Run(ctx, version, os.Args, os.Stdin, os.Stdout, os.Stderr)
 }
 
-// Run runs the command line with args (args[0] is the program name) and
-// returns the exit code. A command that fails after ctx was cancelled with
+// Run runs the command line with args (args[0] is the program name) in the
+// process's environment, and returns the exit code; see RunEnv.
+func Run(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return RunEnv(ctx, version, args, stdin, stdout, stderr, os.LookupEnv)
+}
+
+// RunEnv runs the command line with args (args[0] is the program name)
+// and returns the exit code. Commands read the environment only through
+// env (HUSH_ADDR, HUSH_TOKEN, HUSH_TOKEN_FILE, HUSH_CONFIG, HOME,
+// NO_COLOR), so that a program or a test can run them in-process with an
+// environment of its own. A command that fails after ctx was cancelled with
 // an *interrupted cause exits with the signal's code (130, 143); one that
 // finishes anyway, such as `hush run` detaching from its run, exits 0.
-func Run(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ui := newUI(ctx, stdin, stdout, stderr)
+func RunEnv(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer, env fleet.Env) int {
+	ui := newUI(ctx, stdin, stdout, stderr, env)
 	app := newApp(version, ui)
 	err := app.RunContext(ctx, reorderArgs(app, args))
 	if err == nil {
@@ -149,19 +158,6 @@ func exactArgs(c *cli.Context, n int, what string) error {
 		return usageErrorf(c, "`%s` takes %s; got %d argument(s)", c.Command.HelpName, what, got)
 	}
 	return nil
-}
-
-// newClient returns a client for the agent that HUSH_ADDR and HUSH_TOKEN
-// (or HUSH_TOKEN_FILE) name.
-func newClient() (*api.Client, error) {
-	cfg, err := api.DefaultConfig()
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Token == "" {
-		return nil, fmt.Errorf("no token: set %s (or %s) to your token; `hush agent -dev` prints one", api.EnvToken, api.EnvTokenFile)
-	}
-	return api.NewClient(cfg)
 }
 
 func versionCommand(version string, ui *UI) *cli.Command {

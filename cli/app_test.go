@@ -9,7 +9,7 @@ import (
 )
 
 func TestReorderArgs(t *testing.T) {
-	app := newApp("test", newUI(context.Background(), strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}))
+	app := newApp("test", newUI(context.Background(), strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}, nil))
 	tests := map[string]struct {
 		in, want []string
 	}{

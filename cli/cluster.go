@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/fleet"
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,15 +31,15 @@ func clusterCommand(ui *UI) *cli.Command {
 				if err := exactArgs(c, 1, "one cluster NAME"); err != nil {
 					return err
 				}
-				cc := &clusterConfig{Name: c.Args().First(), Address: c.String("address"),
+				cc := &fleet.ClusterConfig{Name: c.Args().First(), Address: c.String("address"),
 					TokenFile: c.String("token-file"), CACert: c.String("ca-cert")}
-				if err := checkClusterName(cc.Name); err != nil {
+				if err := fleet.CheckClusterName(cc.Name); err != nil {
 					return usageErrorf(c, "%v", err)
 				}
 				if cc.Address == "" {
 					return usageErrorf(c, "missing --address: give an agent of the cluster, such as http://10.0.0.5:4747")
 				}
-				if err := checkAddress(cc.Address); err != nil {
+				if err := fleet.CheckAddress(cc.Address); err != nil {
 					return usageErrorf(c, "--address: %v", err)
 				}
 				token, err := tokenInput(c, ui)
@@ -92,7 +93,7 @@ func tokenInput(c *cli.Context, ui *UI) (string, error) {
 }
 
 type addClusterOptions struct {
-	Cluster *clusterConfig
+	Cluster *fleet.ClusterConfig
 	Default bool
 	UI      *UI
 }
@@ -101,12 +102,12 @@ type addClusterOptions struct {
 // A cluster that does not answer now is saved anyway, with a warning: it
 // may be down for a while.
 func addCluster(ctx context.Context, opts *addClusterOptions) error {
-	cfg, err := loadConfig()
+	cfg, err := fleet.LoadConfig(opts.UI.env)
 	if err != nil {
 		return err
 	}
-	timeout, _ := cfg.timeout() // validated on load
-	cl, err := opts.Cluster.connect(timeout)
+	timeout, _ := cfg.RequestTimeout() // validated on load
+	cl, err := opts.Cluster.Connect(opts.UI.env, timeout)
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", opts.Cluster.Name, err)
 	}
@@ -119,7 +120,7 @@ func addCluster(ctx context.Context, opts *addClusterOptions) error {
 		self = nil
 	}
 	verb := "Added"
-	if old := cfg.cluster(cl.Name); old != nil {
+	if old := cfg.Cluster(cl.Name); old != nil {
 		*old = *opts.Cluster
 		verb = "Updated"
 	} else {
@@ -128,7 +129,7 @@ func addCluster(ctx context.Context, opts *addClusterOptions) error {
 	if opts.Default || len(cfg.Clusters) == 1 {
 		cfg.Default = cl.Name
 	}
-	if err := cfg.save(); err != nil {
+	if err := cfg.Save(); err != nil {
 		return err
 	}
 	if self != nil {
@@ -143,12 +144,12 @@ func addCluster(ctx context.Context, opts *addClusterOptions) error {
 }
 
 func removeCluster(name string, ui *UI) error {
-	cfg, err := loadConfig()
+	cfg, err := fleet.LoadConfig(ui.env)
 	if err != nil {
 		return err
 	}
-	if cfg.cluster(name) == nil {
-		return fmt.Errorf("no cluster named %s in %s: `hush get clusters` lists them", name, cfg.path)
+	if cfg.Cluster(name) == nil {
+		return fmt.Errorf("no cluster named %s in %s: `hush get clusters` lists them", name, cfg.Path())
 	}
 	kept := cfg.Clusters[:0]
 	for _, c := range cfg.Clusters {
@@ -163,7 +164,7 @@ func removeCluster(name string, ui *UI) error {
 			cfg.Default = kept[0].Name
 		}
 	}
-	if err := cfg.save(); err != nil {
+	if err := cfg.Save(); err != nil {
 		return err
 	}
 	ui.Success("Removed cluster %s; its agents and secrets are untouched", name)
@@ -200,7 +201,7 @@ func getClustersCommand(ui *UI) *cli.Command {
 			if err := checkOutput(c, output); err != nil {
 				return err
 			}
-			f, err := loadFleet()
+			f, err := ui.loadFleet()
 			if err != nil {
 				return err
 			}
@@ -209,8 +210,8 @@ func getClustersCommand(ui *UI) *cli.Command {
 	}
 }
 
-func getClusters(ctx context.Context, f *fleet, output string, ui *UI) error {
-	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (*clusterStatus, error) {
+func getClusters(ctx context.Context, f *fleet.Fleet, output string, ui *UI) error {
+	results := fleet.FanOut(ctx, f, f.Clusters, func(ctx context.Context, c *fleet.Cluster) (*clusterStatus, error) {
 		st := &clusterStatus{Name: c.Name, Address: c.Address, Default: c == f.Default}
 		start := time.Now()
 		self, err := c.Client.Self(ctx)
@@ -230,7 +231,7 @@ func getClusters(ctx context.Context, f *fleet, output string, ui *UI) error {
 			st.Status, st.Reachable = "unreachable", false
 		}
 		if err != nil {
-			st.Error = f.explain(c, err).Error()
+			st.Error = f.Explain(c, err).Error()
 		}
 		return st, nil
 	})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/fleet"
 	"github.com/hush-sh/hush/sdk/userfile"
 	"github.com/oklog/ulid/v2"
 	"github.com/urfave/cli/v2"
@@ -133,7 +134,7 @@ func (sc secretCommand) command(ui *UI) *cli.Command {
 			if err != nil {
 				return err
 			}
-			f, err := loadFleet()
+			f, err := ui.loadFleet()
 			if err != nil {
 				return err
 			}
@@ -315,26 +316,26 @@ type createSecretOptions struct {
 // cluster holds the same secret. A name that a cluster already holds is
 // refused before anything is created: creating it elsewhere under a new id
 // would split the secret in two.
-func createSecret(ctx context.Context, f *fleet, opts *createSecretOptions) error {
+func createSecret(ctx context.Context, f *fleet.Fleet, opts *createSecretOptions) error {
 	req := *opts.Request
 	req.ID = ulid.Make().String()
 	req.CreatedAt = time.Now().UTC().Truncate(time.Second)
 	spec, _ := api.LookupType(req.Type)
-	targets, failed := f.Clusters, []result[*api.Secret](nil)
+	targets, failed := f.Clusters, []fleet.Result[*api.Secret](nil)
 	if len(f.Clusters) > 1 {
 		var err error
 		if targets, failed, err = checkNameFree(ctx, f, req.Name); err != nil {
 			return err
 		}
 	}
-	results := fanOut(ctx, f, targets, func(ctx context.Context, c *cluster) (*api.Secret, error) {
+	results := fleet.FanOut(ctx, f, targets, func(ctx context.Context, c *fleet.Cluster) (*api.Secret, error) {
 		return c.Client.CreateSecret(ctx, &req)
 	})
 	var apiErr *api.Error
 	if len(results) == 1 && errors.As(results[0].Err, &apiErr) && apiErr.Code == api.CodeSecretExists {
 		return existsError(req.Name, nil)
 	}
-	if slices.ContainsFunc(results, func(r result[*api.Secret]) bool { return r.Err == nil }) {
+	if slices.ContainsFunc(results, func(r fleet.Result[*api.Secret]) bool { return r.Err == nil }) {
 		opts.UI.Success("Created %s secret: %s", spec.Label, req.Name)
 	}
 	return reportFanOut(opts.UI, append(results, failed...))
@@ -345,8 +346,8 @@ func createSecret(ctx context.Context, f *fleet, opts *createSecretOptions) erro
 // the failures of those that did not: asking them again would only wait
 // out their timeout a second time. (If a cluster that is down held the
 // name, a later sync reports the conflict.)
-func checkNameFree(ctx context.Context, f *fleet, name string) ([]*cluster, []result[*api.Secret], error) {
-	held := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (bool, error) {
+func checkNameFree(ctx context.Context, f *fleet.Fleet, name string) ([]*fleet.Cluster, []fleet.Result[*api.Secret], error) {
+	held := fleet.FanOut(ctx, f, f.Clusters, func(ctx context.Context, c *fleet.Cluster) (bool, error) {
 		_, err := c.Client.GetSecret(ctx, name)
 		if errors.Is(err, api.ErrNotFound) {
 			return false, nil
@@ -354,12 +355,12 @@ func checkNameFree(ctx context.Context, f *fleet, name string) ([]*cluster, []re
 		return err == nil, err
 	})
 	var holders []string
-	var targets []*cluster
-	var failed []result[*api.Secret]
+	var targets []*fleet.Cluster
+	var failed []fleet.Result[*api.Secret]
 	for _, r := range held {
 		switch {
 		case r.Err != nil:
-			failed = append(failed, result[*api.Secret]{Cluster: r.Cluster, Err: r.Err})
+			failed = append(failed, fleet.Result[*api.Secret]{Cluster: r.Cluster, Err: r.Err})
 		case r.Value:
 			holders = append(holders, r.Cluster.Name)
 		default:

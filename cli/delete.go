@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/fleet"
 	"github.com/urfave/cli/v2"
 )
 
@@ -35,7 +36,7 @@ func deleteCommand(ui *UI) *cli.Command {
 				case opts.All && opts.User != "":
 					return usageErrorf(c, "--all deletes your own secrets; name another user's secrets to delete them with --user")
 				}
-				f, err := loadFleet()
+				f, err := ui.loadFleet()
 				if err != nil {
 					return err
 				}
@@ -62,8 +63,8 @@ type deleteSecretsOptions struct {
 // cluster at once. It checks that every name exists somewhere before
 // deleting any, so a typo deletes nothing. Each agent keeps a tombstone of
 // what it deleted, so `hush sync secrets` never brings it back.
-func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) error {
-	listed := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]string, error) {
+func deleteSecrets(ctx context.Context, f *fleet.Fleet, opts *deleteSecretsOptions) error {
+	listed := fleet.FanOut(ctx, f, f.Clusters, func(ctx context.Context, c *fleet.Cluster) ([]string, error) {
 		// Secrets the agent cannot read are listed apart; they can be
 		// deleted all the same.
 		resp, err := c.Client.ListSecretsReport(ctx, "")
@@ -81,13 +82,13 @@ func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) er
 	})
 	// The clusters that did not answer are reported with the deletes, and
 	// not asked again: that would only wait out their timeout twice.
-	holds := map[*cluster][]string{}
-	var targets []*cluster
-	var failed []result[struct{}]
+	holds := map[*fleet.Cluster][]string{}
+	var targets []*fleet.Cluster
+	var failed []fleet.Result[struct{}]
 	var have []string
 	for _, r := range listed {
 		if r.Err != nil {
-			failed = append(failed, result[struct{}]{Cluster: r.Cluster, Err: r.Err})
+			failed = append(failed, fleet.Result[struct{}]{Cluster: r.Cluster, Err: r.Err})
 			continue
 		}
 		targets = append(targets, r.Cluster)
@@ -115,7 +116,7 @@ func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) er
 	if ok, err := confirm(opts.UI, opts.Yes, names, a); !ok {
 		return err
 	}
-	results := fanOut(ctx, f, targets, func(ctx context.Context, c *cluster) (struct{}, error) {
+	results := fleet.FanOut(ctx, f, targets, func(ctx context.Context, c *fleet.Cluster) (struct{}, error) {
 		for _, n := range names {
 			// A cluster that missed the secret's create has nothing to delete.
 			if !slices.Contains(holds[c], n) {
@@ -127,7 +128,7 @@ func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) er
 		}
 		return struct{}{}, nil
 	})
-	if slices.ContainsFunc(results, func(r result[struct{}]) bool { return r.Err == nil }) {
+	if slices.ContainsFunc(results, func(r fleet.Result[struct{}]) bool { return r.Err == nil }) {
 		opts.UI.Success("%s %s(s): %s", a.done, a.noun, strings.Join(names, ", "))
 	}
 	return reportFanOut(opts.UI, append(results, failed...))
@@ -136,14 +137,14 @@ func deleteSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) er
 // deleteUserSecrets deletes another user's secrets from every cluster, with
 // a management token, which cannot list them first: a name no cluster holds
 // is reported after the deletes.
-func deleteUserSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions) error {
+func deleteUserSecrets(ctx context.Context, f *fleet.Fleet, opts *deleteSecretsOptions) error {
 	names := slices.Compact(slices.Sorted(slices.Values(opts.Names)))
 	a := deleteSecret
 	a.of = " of user " + opts.User
 	if ok, err := confirm(opts.UI, opts.Yes, names, a); !ok {
 		return err
 	}
-	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]string, error) {
+	results := fleet.FanOut(ctx, f, f.Clusters, func(ctx context.Context, c *fleet.Cluster) ([]string, error) {
 		var deleted []string
 		for _, n := range names {
 			err := c.Client.DeleteUserSecret(ctx, opts.User, n)
@@ -158,10 +159,10 @@ func deleteUserSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions
 		return deleted, nil
 	})
 	var deleted []string
-	failed := make([]result[struct{}], 0, len(results))
+	failed := make([]fleet.Result[struct{}], 0, len(results))
 	for _, r := range results {
 		deleted = append(deleted, r.Value...)
-		failed = append(failed, result[struct{}]{Cluster: r.Cluster, Err: r.Err})
+		failed = append(failed, fleet.Result[struct{}]{Cluster: r.Cluster, Err: r.Err})
 	}
 	deleted = slices.Compact(slices.Sorted(slices.Values(deleted)))
 	if len(deleted) > 0 {
@@ -175,7 +176,7 @@ func deleteUserSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions
 	}
 	// A cluster that did not answer may hold what the others lack: then
 	// its failure is the news.
-	var down []result[struct{}]
+	var down []fleet.Result[struct{}]
 	for _, r := range failed {
 		if r.Err != nil {
 			down = append(down, r)
@@ -188,7 +189,7 @@ func deleteUserSecrets(ctx context.Context, f *fleet, opts *deleteSecretsOptions
 		opts.UI.Success("Synced to all clusters")
 		return nil
 	case len(failed) == 1:
-		return down[0].named()
+		return down[0].Named()
 	}
 	// Sync repairs the caller's own secrets, not this user's: the way to
 	// finish is this command again.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/fleet"
 	"github.com/urfave/cli/v2"
 )
 
@@ -38,7 +39,7 @@ func getCommand(ui *UI) *cli.Command {
 				if err := checkOutput(c, opts.Output); err != nil {
 					return err
 				}
-				f, err := loadFleet()
+				f, err := ui.loadFleet()
 				if err != nil {
 					return err
 				}
@@ -81,26 +82,26 @@ type clusterSecret struct {
 
 // getSecrets lists the secrets of every cluster, showing where each is
 // missing, so drift shows at a glance.
-func getSecrets(ctx context.Context, f *fleet, opts *getSecretsOptions) error {
-	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (*api.ListSecretsResponse, error) {
+func getSecrets(ctx context.Context, f *fleet.Fleet, opts *getSecretsOptions) error {
+	results := fleet.FanOut(ctx, f, f.Clusters, func(ctx context.Context, c *fleet.Cluster) (*api.ListSecretsResponse, error) {
 		return c.Client.ListSecretsReport(ctx, opts.Type)
 	})
 	if err := answered(opts.UI, results); err != nil {
 		return err
 	}
-	var replicas []*replica
+	var replicas []*fleet.Replica
 	var unreachable []string
 	for _, r := range results {
 		if r.Err != nil {
 			unreachable = append(unreachable, r.Cluster.Name)
 			continue
 		}
-		replicas = append(replicas, newReplica(r.Cluster.Name, r.Value.Secrets, nil))
+		replicas = append(replicas, fleet.NewReplica(r.Cluster.Name, r.Value.Secrets, nil))
 		warnUnreadable(opts.UI, f, r.Cluster.Name, r.Value.Unreadable)
 	}
 	var rows []*clusterSecret
-	for _, c := range collate(replicas) {
-		ids := c.live()
+	for _, c := range fleet.Collate(replicas) {
+		ids := c.Live()
 		for _, id := range ids {
 			row := &clusterSecret{Secret: c.Meta[id], Clusters: c.Holders[id], Unreachable: unreachable}
 			for _, r := range replicas {
@@ -134,7 +135,7 @@ func getSecrets(ctx context.Context, f *fleet, opts *getSecretsOptions) error {
 
 // warnUnreadable warns of each secret a cluster holds but cannot read, and
 // says how to delete it.
-func warnUnreadable(ui *UI, f *fleet, cluster string, unreadable []*api.UnreadableSecret) {
+func warnUnreadable(ui *UI, f *fleet.Fleet, cluster string, unreadable []*api.UnreadableSecret) {
 	where := ""
 	if !f.Direct {
 		where = " on cluster " + cluster
@@ -186,7 +187,7 @@ func getPluginsCommand(ui *UI) *cli.Command {
 			if err := checkOutput(c, output); err != nil {
 				return err
 			}
-			client, err := targetClient(c)
+			client, err := targetClient(c, ui)
 			if err != nil {
 				return err
 			}

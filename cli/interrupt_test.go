@@ -83,18 +83,18 @@ func TestConfirmInterrupted(t *testing.T) {
 	stdin, w := io.Pipe()
 	defer w.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	ui := newUI(ctx, stdin, io.Discard, io.Discard)
+	ui := newUI(ctx, stdin, io.Discard, io.Discard, nil)
 	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
 	ok, err := ui.Confirm("Delete?")
 	if ok || err != context.Canceled {
 		t.Errorf("got %v, %v; want false, context.Canceled", ok, err)
 	}
 
-	ui = newUI(context.Background(), strings.NewReader("yes\n"), io.Discard, io.Discard)
+	ui = newUI(context.Background(), strings.NewReader("yes\n"), io.Discard, io.Discard, nil)
 	if ok, err := ui.Confirm("Delete?"); !ok || err != nil {
 		t.Errorf("answer yes: got %v, %v; want true, nil", ok, err)
 	}
-	ui = newUI(context.Background(), strings.NewReader(""), io.Discard, io.Discard)
+	ui = newUI(context.Background(), strings.NewReader(""), io.Discard, io.Discard, nil)
 	if ok, err := ui.Confirm("Delete?"); ok || err != nil {
 		t.Errorf("no answer: got %v, %v; want false, nil", ok, err)
 	}

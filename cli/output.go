@@ -10,24 +10,31 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/hush-sh/hush/sdk/fleet"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/term"
 )
 
-// UI writes what people read: status lines with DESIGN's symbols (✔ done,
-// i info, ! warning, ✗ failure), coloured only on a terminal and never with
+// UI is the one place, set up by Run, that commands take what they work
+// with from: stdin, stdout and stderr, the environment, and the clusters
+// (loaded from that environment on first use, see loadFleet). It writes
+// what people read: status lines with DESIGN's symbols (✔ done, i info,
+// ! warning, ✗ failure), coloured only on a terminal and never with
 // NO_COLOR, and reads their answers. Reads return when ctx ends, so that
 // Ctrl+C ends a command that waits for stdin or for an answer.
 type UI struct {
 	ctx      context.Context
 	in       io.Reader
 	out, err io.Writer
-	color    bool
-	lines    *bufio.Reader
+	// env is the environment commands read, instead of the process's.
+	env    fleet.Env
+	fleets fleetLoader
+	color  bool
+	lines  *bufio.Reader
 }
 
-func newUI(ctx context.Context, in io.Reader, out, errw io.Writer) *UI {
-	return &UI{ctx: ctx, in: in, out: out, err: errw, color: isTerminal(out) && os.Getenv("NO_COLOR") == ""}
+func newUI(ctx context.Context, in io.Reader, out, errw io.Writer, env fleet.Env) *UI {
+	return &UI{ctx: ctx, in: in, out: out, err: errw, env: env, color: isTerminal(out) && env.Get("NO_COLOR") == ""}
 }
 
 const (

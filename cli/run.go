@@ -53,11 +53,11 @@ func runCommand(ui *UI) *cli.Command {
 			if c.IsSet("cluster") {
 				cluster = c.String("cluster")
 			}
-			f, err := loadFleet()
+			f, err := ui.loadFleet()
 			if err != nil {
 				return err
 			}
-			client, err := f.target(cluster)
+			client, err := f.Target(cluster)
 			if err != nil {
 				return err
 			}

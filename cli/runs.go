@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/fleet"
 	"github.com/hush-sh/hush/sdk/userfile"
 	"github.com/urfave/cli/v2"
 )
@@ -28,7 +29,7 @@ func getRunsCommand(ui *UI) *cli.Command {
 			if err := checkOutput(c, c.String("output")); err != nil {
 				return err
 			}
-			f, err := loadFleet()
+			f, err := ui.loadFleet()
 			if err != nil {
 				return err
 			}
@@ -43,8 +44,8 @@ type clusterRun struct {
 	Cluster  string `json:"cluster" yaml:"cluster"`
 }
 
-func getRuns(ctx context.Context, f *fleet, output string, ui *UI) error {
-	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) ([]*api.Run, error) {
+func getRuns(ctx context.Context, f *fleet.Fleet, output string, ui *UI) error {
+	results := fleet.FanOut(ctx, f, f.Clusters, func(ctx context.Context, c *fleet.Cluster) ([]*api.Run, error) {
 		return c.Client.ListRuns(ctx)
 	})
 	if err := answered(ui, results); err != nil {
@@ -97,7 +98,7 @@ func logsCommand(ui *UI) *cli.Command {
 			if err := exactArgs(c, 1, "one run name or id"); err != nil {
 				return err
 			}
-			cl, run, err := findRun(c.Context, c.String("cluster"), c.Args().First())
+			cl, run, err := findRun(c.Context, ui, c.String("cluster"), c.Args().First())
 			if err != nil {
 				return err
 			}
@@ -131,7 +132,7 @@ func describeCommand(ui *UI) *cli.Command {
 				if err := checkOutput(c, c.String("output")); err != nil {
 					return err
 				}
-				_, run, err := findRun(c.Context, c.String("cluster"), c.Args().First())
+				_, run, err := findRun(c.Context, ui, c.String("cluster"), c.Args().First())
 				if err != nil {
 					return err
 				}
@@ -286,7 +287,7 @@ func imageCommand(ui *UI) *cli.Command {
 					return fmt.Errorf("open image archive: %w", err)
 				}
 				defer f.Close()
-				client, err := targetClient(c)
+				client, err := targetClient(c, ui)
 				if err != nil {
 					return err
 				}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/fleet"
 	"github.com/urfave/cli/v2"
 )
 
@@ -16,22 +17,22 @@ func runClusterFlag() cli.Flag { return clusterFlag("whichever cluster holds the
 
 // findRun finds a run by name or id on the named cluster, or else on
 // whichever cluster holds it.
-func findRun(ctx context.Context, cl string, ref string) (*cluster, *api.Run, error) {
-	f, err := loadFleet()
+func findRun(ctx context.Context, ui *UI, cl string, ref string) (*fleet.Cluster, *api.Run, error) {
+	f, err := ui.loadFleet()
 	if err != nil {
 		return nil, nil, err
 	}
-	clusters, err := f.narrow(cl)
+	clusters, err := f.Narrow(cl)
 	if err != nil {
 		return nil, nil, err
 	}
-	results := fanOut(ctx, f, clusters, func(ctx context.Context, c *cluster) (*api.Run, error) {
+	results := fleet.FanOut(ctx, f, clusters, func(ctx context.Context, c *fleet.Cluster) (*api.Run, error) {
 		return c.Client.GetRun(ctx, ref)
 	})
 	if len(results) == 1 {
 		return results[0].Cluster, results[0].Value, results[0].Err
 	}
-	var found []result[*api.Run]
+	var found []fleet.Result[*api.Run]
 	var errs []string
 	for _, r := range results {
 		switch {
@@ -70,16 +71,16 @@ func runsAction(c *cli.Context, ui *UI, verb string, all func(*api.Run) bool,
 	case !doAll && len(names) == 0:
 		return usageErrorf(c, "give the names of the runs to %s, or --all", verb)
 	}
-	f, err := loadFleet()
+	f, err := ui.loadFleet()
 	if err != nil {
 		return err
 	}
-	clusters, err := f.narrow(c.String("cluster"))
+	clusters, err := f.Narrow(c.String("cluster"))
 	if err != nil {
 		return err
 	}
 	ctx := c.Context
-	listed := fanOut(ctx, f, clusters, func(ctx context.Context, c *cluster) ([]*api.Run, error) {
+	listed := fleet.FanOut(ctx, f, clusters, func(ctx context.Context, c *fleet.Cluster) ([]*api.Run, error) {
 		return c.Client.ListRuns(ctx)
 	})
 	if err := answered(ui, listed); err != nil {
@@ -112,17 +113,17 @@ func runsAction(c *cli.Context, ui *UI, verb string, all func(*api.Run) bool,
 
 // runTarget is a run, by name or id, on a cluster.
 type runTarget struct {
-	cluster *cluster
+	cluster *fleet.Cluster
 	ref     string
 }
 
 // namedRuns finds each named run on the clusters that listed theirs. A
 // name must name one run: one held by several clusters needs --cluster.
-func namedRuns(listed []result[[]*api.Run], names []string) ([]runTarget, error) {
+func namedRuns(listed []fleet.Result[[]*api.Run], names []string) ([]runTarget, error) {
 	var targets []runTarget
 	var missing, ambiguous []string
 	for _, n := range names {
-		var on []*cluster
+		var on []*fleet.Cluster
 		for _, r := range listed {
 			if slices.ContainsFunc(r.Value, func(run *api.Run) bool { return run.Name == n || run.ID == n }) {
 				on = append(on, r.Cluster)

@@ -2,16 +2,11 @@ package cli
 
 import (
 	"context"
-	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/fleet"
 	"github.com/urfave/cli/v2"
 )
-
-// Ways --prefer settles a name held with different ids.
-const preferNewest = "newest"
 
 func syncCommand(ui *UI) *cli.Command {
 	return &cli.Command{
@@ -32,12 +27,12 @@ func syncCommand(ui *UI) *cli.Command {
 				if c.NArg() > 0 {
 					return usageErrorf(c, "`hush sync secrets` takes no arguments; got %q", c.Args().First())
 				}
-				f, err := loadFleet()
+				f, err := ui.loadFleet()
 				if err != nil {
 					return err
 				}
 				prefer := c.String("prefer")
-				if prefer != "" && prefer != preferNewest {
+				if prefer != "" && prefer != fleet.PreferNewest {
 					if _, err := f.Lookup(prefer); err != nil {
 						return usageErrorf(c, "--prefer %s: give newest or a cluster: %v", prefer, err)
 					}
@@ -54,80 +49,18 @@ type syncOptions struct {
 	UI     *UI
 }
 
-// planSync works out how to bring the replicas in step: a deleted id is
-// deleted everywhere, a live id is copied where it is missing, and a name
-// held with several live ids is a conflict unless prefer settles it.
-func planSync(replicas []*replica, prefer string) *secretPlan {
-	plan := &secretPlan{}
-	for _, c := range collate(replicas) {
-		for id := range c.Holders {
-			if len(c.Dead[id]) > 0 {
-				plan.Steps = append(plan.Steps, c.deleteSteps(id, "deleted on "+strings.Join(c.Dead[id], ", "))...)
-			}
-		}
-		live := c.live()
-		if len(live) == 0 {
-			continue
-		}
-		keep := live[0]
-		if len(live) > 1 {
-			var why string
-			keep, why = settle(c, live, prefer)
-			if keep == "" {
-				if why == "" {
-					why = "; keep one with `--prefer newest`, or `--prefer CLUSTER` to keep that cluster's"
-				}
-				plan.Conflicts = append(plan.Conflicts, fmt.Sprintf("secret %s is held with different ids: %s%s",
-					c.Name, c.describeHolders(live), why))
-				continue
-			}
-			for _, id := range live {
-				if id != keep {
-					plan.Steps = append(plan.Steps, c.deleteSteps(id, why)...)
-				}
-			}
-		}
-		for _, r := range replicas {
-			if !slices.Contains(c.Holders[keep], r.Cluster) {
-				plan.Steps = append(plan.Steps, step{Kind: stepCreate, Cluster: r.Cluster, Name: c.Name, Type: c.Meta[keep].Type, ID: keep,
-					From: c.Holders[keep][0], Why: "copied from " + c.Holders[keep][0]})
-			}
-		}
-	}
-	plan.checkUnique(replicas)
-	return plan
-}
-
-// settle picks the id to keep of a name held with several, as prefer says,
-// and why; "" when prefer does not settle it.
-func settle(c *copies, live []string, prefer string) (keep, why string) {
-	switch prefer {
-	case "":
-		return "", ""
-	case preferNewest:
-		keep = live[len(live)-1]
-		return keep, fmt.Sprintf("conflict settled for the newest, %s", keep)
-	}
-	for _, id := range live {
-		if slices.Contains(c.Holders[id], prefer) {
-			return id, fmt.Sprintf("conflict settled for %s's copy, %s", prefer, id)
-		}
-	}
-	return "", fmt.Sprintf(" (%s holds none of them, so --prefer %s cannot settle it)", prefer, prefer)
-}
-
 // syncSecrets compares every cluster, prints the plan, and carries it out.
 // It exits 1 while anything stays out of step: a cluster that did not
 // answer, a conflict, or a change that failed; a dry run too.
-func syncSecrets(ctx context.Context, f *fleet, opts *syncOptions) error {
+func syncSecrets(ctx context.Context, f *fleet.Fleet, opts *syncOptions) error {
 	ui := opts.UI
 	replicas, failed, err := fetchReplicas(ctx, f, ui)
 	if err != nil {
 		return err
 	}
-	plan := planSync(replicas, opts.Prefer)
+	plan := fleet.PlanSync(replicas, opts.Prefer)
 	if len(plan.Steps) > 0 {
-		printSteps(ui, clusterNames(replicas), plan.Steps)
+		printSteps(ui, fleet.ClusterNames(replicas), plan.Steps)
 	}
 	for _, c := range plan.Conflicts {
 		ui.Fail("%s", c)
@@ -163,13 +96,4 @@ func syncSecrets(ctx context.Context, f *fleet, opts *syncOptions) error {
 		return errReported
 	}
 	return nil
-}
-
-// clusterNames returns the names of the replicas' clusters.
-func clusterNames(replicas []*replica) []string {
-	names := make([]string, len(replicas))
-	for i, r := range replicas {
-		names[i] = r.Cluster
-	}
-	return names
 }

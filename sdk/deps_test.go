@@ -23,3 +23,26 @@ func TestSDKImportsNothingInternal(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetHasNoUI keeps sdk/fleet an engine other programs can use: of
+// this module it imports only sdk/api, sdk/spec and sdk/userfile, and
+// nothing that talks to a terminal or parses a command line.
+func TestFleetHasNoUI(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "github.com/hush-sh/hush/sdk/fleet").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	allowed := map[string]bool{
+		"github.com/hush-sh/hush/sdk/api":      true,
+		"github.com/hush-sh/hush/sdk/spec":     true,
+		"github.com/hush-sh/hush/sdk/userfile": true,
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		switch {
+		case strings.HasPrefix(imp, "github.com/hush-sh/hush/") && !allowed[imp]:
+			t.Errorf("sdk/fleet imports %s; it may import only sdk/api, sdk/spec and sdk/userfile of hush", imp)
+		case strings.HasPrefix(imp, "github.com/urfave/cli"), strings.HasPrefix(imp, "golang.org/x/term"):
+			t.Errorf("sdk/fleet imports %s: it has no command line or terminal; the CLI renders what it returns", imp)
+		}
+	}
+}

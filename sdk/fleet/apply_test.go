@@ -1,4 +1,4 @@
-package cli
+package fleet
 
 import (
 	"slices"
@@ -11,7 +11,7 @@ import (
 func TestPlanApply(t *testing.T) {
 	declared := []*spec.DeclaredSecret{{Request: &api.CreateSecretRequest{Name: "x", Type: api.TypeEnv}}}
 	tests := map[string]struct {
-		replicas []*replica
+		replicas []*Replica
 		// differ lists the clusters whose x differs from the file.
 		differ         []string
 		replace, prune bool
@@ -22,41 +22,41 @@ func TestPlanApply(t *testing.T) {
 		conflicts int
 	}{
 		"new everywhere": {
-			replicas: []*replica{held("a", nil), held("b", nil)},
+			replicas: []*Replica{held("a", nil), held("b", nil)},
 			want:     []string{"+ a x", "+ b x"},
 		},
 		"matches": {
-			replicas: []*replica{held("a", []string{"x=1"}), held("b", []string{"x=1"})},
+			replicas: []*Replica{held("a", []string{"x=1"}), held("b", []string{"x=1"})},
 		},
 		"missing on one cluster keeps the id": {
-			replicas: []*replica{held("a", []string{"x=1"}), held("b", nil)},
+			replicas: []*Replica{held("a", []string{"x=1"}), held("b", nil)},
 			want:     []string{"+ b x"},
 			keep:     "1",
 		},
 		"deleted on one cluster is recreated under a new id": {
-			replicas: []*replica{held("a", []string{"x=1"}), held("b", nil, "x=1")},
+			replicas: []*Replica{held("a", []string{"x=1"}), held("b", nil, "x=1")},
 			want:     []string{"+ b x", "~ a x"},
 		},
 		"different ids are recreated under one": {
-			replicas: []*replica{held("a", []string{"x=1"}), held("b", []string{"x=2"})},
+			replicas: []*Replica{held("a", []string{"x=1"}), held("b", []string{"x=2"})},
 			want:     []string{"~ a x", "~ b x"},
 		},
 		"changed content waits for --replace": {
-			replicas:  []*replica{held("a", []string{"x=1"}), held("b", nil)},
+			replicas:  []*Replica{held("a", []string{"x=1"}), held("b", nil)},
 			differ:    []string{"a"},
 			conflicts: 1,
 		},
 		"changed content with --replace": {
-			replicas: []*replica{held("a", []string{"x=1"}), held("b", nil)},
+			replicas: []*Replica{held("a", []string{"x=1"}), held("b", nil)},
 			differ:   []string{"a"},
 			replace:  true,
 			want:     []string{"+ b x", "~ a x"},
 		},
 		"undeclared is kept": {
-			replicas: []*replica{held("a", []string{"x=1", "y=2"}), held("b", []string{"x=1"})},
+			replicas: []*Replica{held("a", []string{"x=1", "y=2"}), held("b", []string{"x=1"})},
 		},
 		"undeclared is pruned": {
-			replicas: []*replica{held("a", []string{"x=1", "y=2"}), held("b", []string{"x=1"})},
+			replicas: []*Replica{held("a", []string{"x=1", "y=2"}), held("b", []string{"x=1"})},
 			prune:    true,
 			want:     []string{"- a y"},
 		},
@@ -70,12 +70,12 @@ func TestPlanApply(t *testing.T) {
 					same[r.Cluster][n] = !slices.Contains(tc.differ, r.Cluster)
 				}
 			}
-			plan := planApply(declared, tc.replicas, same, &applyOptions{File: "s.hcl", Replace: tc.replace, Prune: tc.prune})
+			plan := PlanApply(declared, tc.replicas, same, &ApplyOptions{File: "s.hcl", Replace: tc.replace, Prune: tc.prune})
 			var got []string
 			ids := map[string]bool{}
 			for _, s := range plan.Steps {
-				got = append(got, s.Kind.symbol()+" "+s.Cluster+" "+s.Name)
-				if s.Kind != stepDelete {
+				got = append(got, s.Kind.Symbol()+" "+s.Cluster+" "+s.Name)
+				if s.Kind != StepDelete {
 					ids[s.ID] = true
 				}
 			}

@@ -1,4 +1,4 @@
-package cli
+package fleet
 
 import (
 	"context"
@@ -14,13 +14,13 @@ import (
 var errBroken = errors.New("read token_file: no such file")
 
 func TestFanOut(t *testing.T) {
-	f := &fleet{Timeout: 200 * time.Millisecond}
+	f := &Fleet{Timeout: 200 * time.Millisecond}
 	for i := range 40 {
-		f.Clusters = append(f.Clusters, &cluster{Name: fmt.Sprintf("c%d", i)})
+		f.Clusters = append(f.Clusters, &Cluster{Name: fmt.Sprintf("c%d", i)})
 	}
-	f.Clusters[9].broken = errBroken
+	f.Clusters[9].Broken = errBroken
 	var running, most atomic.Int32
-	results := fanOut(context.Background(), f, f.Clusters, func(ctx context.Context, c *cluster) (string, error) {
+	results := FanOut(context.Background(), f, f.Clusters, func(ctx context.Context, c *Cluster) (string, error) {
 		n := running.Add(1)
 		defer running.Add(-1)
 		for {
@@ -36,8 +36,8 @@ func TestFanOut(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 		return c.Name, nil
 	})
-	if got := most.Load(); got > maxFanOut {
-		t.Errorf("got %d clusters at once, want at most %d", got, maxFanOut)
+	if got := most.Load(); got > MaxFanOut {
+		t.Errorf("got %d clusters at once, want at most %d", got, MaxFanOut)
 	}
 	for i, r := range results {
 		want := fmt.Sprintf("c%d", i)
@@ -50,7 +50,7 @@ func TestFanOut(t *testing.T) {
 			}
 		case want == "c9":
 			if !errors.Is(r.Err, errBroken) {
-				t.Errorf("the broken cluster: got %v, want its config error", r.Err)
+				t.Errorf("the Broken cluster: got %v, want its config error", r.Err)
 			}
 		case r.Err != nil || r.Value != want:
 			t.Errorf("cluster %s: got %q, %v", want, r.Value, r.Err)

@@ -1,4 +1,9 @@
-package cli
+// Package fleet is the engine behind the hush CLI's work across clusters,
+// with no terminal in it: the CLI's config file of clusters, a client per
+// cluster, fan-out of requests to every cluster at once, the collation of
+// what each cluster holds, and the plans of `hush sync secrets` and `hush
+// apply`. It returns results and plans; the caller prints them.
+package fleet
 
 import (
 	"bytes"
@@ -23,11 +28,34 @@ const maxConfigSize = 4 << 20
 // EnvConfig names the CLI's config file instead of ~/.hush/config.yaml.
 const EnvConfig = "HUSH_CONFIG"
 
-// defaultClusterTimeout bounds each request to a cluster, so that a
+// DefaultTimeout bounds each request to a cluster, so that a
 // cluster that does not answer cannot hold up a command for long.
-const defaultClusterTimeout = 10 * time.Second
+const DefaultTimeout = 10 * time.Second
 
-// cliConfig is the CLI's config file: the clusters it talks to.
+// Env looks up an environment variable, as os.LookupEnv does. Everything
+// this package reads from the environment (HUSH_ADDR, HUSH_TOKEN,
+// HUSH_TOKEN_FILE, HUSH_CONFIG, HOME) goes through one, so that a program
+// or a test can give its own; a nil Env holds no variables.
+type Env func(key string) (string, bool)
+
+// Get returns the variable's value, or "" when it is not set.
+func (e Env) Get(key string) string {
+	if e == nil {
+		return ""
+	}
+	v, _ := e(key)
+	return v
+}
+
+// home returns $HOME, as os.UserHomeDir does on Unix.
+func (e Env) home() (string, error) {
+	if h := e.Get("HOME"); h != "" {
+		return h, nil
+	}
+	return "", errors.New("$HOME is not defined")
+}
+
+// Config is the CLI's config file: the clusters it talks to.
 //
 //	default: prod
 //	timeout: 10s
@@ -36,7 +64,7 @@ const defaultClusterTimeout = 10 * time.Second
 //	    address: https://hush.prod.example.com:4747
 //	    token_file: ~/.hush/prod.token
 //	    ca_cert: ~/.hush/prod-ca.pem
-type cliConfig struct {
+type Config struct {
 	// Default is the cluster runs go to when none is chosen.
 	Default string `yaml:"default,omitempty"`
 	// Timeout bounds each request to a cluster, as a Go duration; empty
@@ -44,13 +72,13 @@ type cliConfig struct {
 	Timeout string `yaml:"timeout,omitempty"`
 	// Clusters are every cluster the CLI works on, in the order it lists
 	// them.
-	Clusters []*clusterConfig `yaml:"clusters"`
+	Clusters []*ClusterConfig `yaml:"clusters"`
 
 	path string
 }
 
-// clusterConfig is how to reach one cluster's agent.
-type clusterConfig struct {
+// ClusterConfig is how to reach one cluster's agent.
+type ClusterConfig struct {
 	// Name is how commands and messages name the cluster; it need not be
 	// the name its agents were given.
 	Name string `yaml:"name"`
@@ -67,25 +95,27 @@ type clusterConfig struct {
 
 var clusterNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
 
-// configPath returns HUSH_CONFIG, or ~/.hush/config.yaml.
-func configPath() (string, error) {
-	if p := os.Getenv(EnvConfig); p != "" {
+// ConfigPath returns HUSH_CONFIG, or ~/.hush/config.yaml.
+func ConfigPath(env Env) (string, error) {
+	if p := env.Get(EnvConfig); p != "" {
 		return p, nil
 	}
-	home, err := os.UserHomeDir()
+	home, err := env.home()
 	if err != nil {
 		return "", fmt.Errorf("find the config file: %w; set %s to its path", err, EnvConfig)
 	}
 	return filepath.Join(home, ".hush", "config.yaml"), nil
 }
 
-// loadConfig reads the config file. A missing file is an empty config.
-func loadConfig() (*cliConfig, error) {
-	path, err := configPath()
+// LoadConfig reads the config file that env names (see ConfigPath). A
+// missing file is an empty config. Its errors name the file, and the line
+// of a YAML mistake.
+func LoadConfig(env Env) (*Config, error) {
+	path, err := ConfigPath(env)
 	if err != nil {
 		return nil, err
 	}
-	cfg := &cliConfig{path: path}
+	cfg := &Config{path: path}
 	b, err := userfile.ReadFile(path, maxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, nil
@@ -105,12 +135,12 @@ func loadConfig() (*cliConfig, error) {
 }
 
 // validate reports every problem in the config at once.
-func (c *cliConfig) validate() error {
+func (c *Config) validate() error {
 	var errs []error
 	add := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{c.path}, args...)...))
 	}
-	if _, err := c.timeout(); err != nil {
+	if _, err := c.RequestTimeout(); err != nil {
 		add("%v", err)
 	}
 	seen := map[string]bool{}
@@ -120,13 +150,13 @@ func (c *cliConfig) validate() error {
 			add("%s is empty: give name, address and token", where)
 			continue
 		}
-		if err := checkClusterName(cl.Name); err != nil {
+		if err := CheckClusterName(cl.Name); err != nil {
 			add("%s: %v", where, err)
 		} else if seen[cl.Name] {
 			add("%s: cluster %s is listed twice: remove one", where, cl.Name)
 		}
 		seen[cl.Name] = true
-		if err := checkAddress(cl.Address); err != nil {
+		if err := CheckAddress(cl.Address); err != nil {
 			add("cluster %s: %v", cl.Name, err)
 		}
 		if cl.Token != "" && cl.TokenFile != "" {
@@ -139,9 +169,13 @@ func (c *cliConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-func (c *cliConfig) timeout() (time.Duration, error) {
+// Path returns the file the config was loaded from, and is saved to.
+func (c *Config) Path() string { return c.path }
+
+// RequestTimeout returns how long each request to a cluster may take.
+func (c *Config) RequestTimeout() (time.Duration, error) {
 	if c.Timeout == "" {
-		return defaultClusterTimeout, nil
+		return DefaultTimeout, nil
 	}
 	d, err := time.ParseDuration(c.Timeout)
 	if err != nil || d <= 0 {
@@ -150,7 +184,8 @@ func (c *cliConfig) timeout() (time.Duration, error) {
 	return d, nil
 }
 
-func (c *cliConfig) cluster(name string) *clusterConfig {
+// Cluster returns the named cluster's entry, or nil.
+func (c *Config) Cluster(name string) *ClusterConfig {
 	for _, cl := range c.Clusters {
 		if cl.Name == name {
 			return cl
@@ -159,9 +194,9 @@ func (c *cliConfig) cluster(name string) *clusterConfig {
 	return nil
 }
 
-// save writes the config through a temporary file and a rename, mode 0600
-// in a 0700 directory: it holds tokens.
-func (c *cliConfig) save() error {
+// Save writes the config back to its file through a temporary file and a
+// rename, mode 0600 in a 0700 directory: it holds tokens.
+func (c *Config) Save() error {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -195,14 +230,16 @@ func (c *cliConfig) save() error {
 	return nil
 }
 
-func checkClusterName(name string) error {
+// CheckClusterName fails unless name is a valid cluster name.
+func CheckClusterName(name string) error {
 	if !clusterNameRe.MatchString(name) {
 		return fmt.Errorf("cluster name %q is not valid: use up to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit", name)
 	}
 	return nil
 }
 
-func checkAddress(addr string) error {
+// CheckAddress fails unless addr is an http(s)://HOST:PORT URL.
+func CheckAddress(addr string) error {
 	u, err := url.Parse(addr)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("address %q is not a URL: give it as http://HOST:PORT or https://HOST:PORT", addr)
@@ -212,9 +249,9 @@ func checkAddress(addr string) error {
 
 // expandHome turns a leading ~/ into the home directory, as people write
 // paths in config files.
-func expandHome(p string) string {
+func (e Env) expandHome(p string) string {
 	if rest, ok := strings.CutPrefix(p, "~/"); ok {
-		if home, err := os.UserHomeDir(); err == nil {
+		if home, err := e.home(); err == nil {
 			return filepath.Join(home, rest)
 		}
 	}

@@ -1,4 +1,4 @@
-package cli
+package fleet
 
 import (
 	"cmp"
@@ -11,17 +11,21 @@ import (
 	"github.com/hush-sh/hush/sdk/api"
 )
 
-// replica is what one cluster holds of the user's secrets: the secrets by
+// Replica is what one cluster holds of the user's secrets: the secrets by
 // name and the tombstones of deleted ones by id.
-type replica struct {
+type Replica struct {
 	Cluster    string
 	Secrets    map[string]*api.Secret
 	Tombstones map[string]*api.Tombstone
+	// Unreadable names the secrets the cluster holds but cannot read. They
+	// count as held there, under their ids, so that nothing is copied over
+	// them; the caller should say so.
+	Unreadable []string
 }
 
-// newReplica indexes what one cluster listed.
-func newReplica(cluster string, secrets []*api.Secret, graves []*api.Tombstone) *replica {
-	r := &replica{Cluster: cluster, Secrets: map[string]*api.Secret{}, Tombstones: map[string]*api.Tombstone{}}
+// NewReplica indexes what one cluster listed.
+func NewReplica(cluster string, secrets []*api.Secret, graves []*api.Tombstone) *Replica {
+	r := &Replica{Cluster: cluster, Secrets: map[string]*api.Secret{}, Tombstones: map[string]*api.Tombstone{}}
 	for _, s := range secrets {
 		r.Secrets[s.Name] = s
 	}
@@ -31,22 +35,18 @@ func newReplica(cluster string, secrets []*api.Secret, graves []*api.Tombstone) 
 	return r
 }
 
-// fetchReplicas reads every cluster's secrets and tombstones at once. It
-// reports each cluster that did not answer, returns how many did not, and
-// errReported when none answered.
-func fetchReplicas(ctx context.Context, f *fleet, ui *UI) (replicas []*replica, failed int, err error) {
-	type listing struct {
-		replica    *replica
-		unreadable []string
-	}
-	results := fanOut(ctx, f, f.Clusters, func(ctx context.Context, c *cluster) (listing, error) {
+// ReadReplicas reads every cluster's secrets and tombstones at once, and
+// returns what each cluster holds, or why it did not answer, in cluster
+// order.
+func ReadReplicas(ctx context.Context, f *Fleet) []Result[*Replica] {
+	return FanOut(ctx, f, f.Clusters, func(ctx context.Context, c *Cluster) (*Replica, error) {
 		list, err := c.Client.ListSecretsReport(ctx, "")
 		if err != nil {
-			return listing{}, err
+			return nil, err
 		}
 		graves, err := c.Client.ListTombstones(ctx)
 		if err != nil {
-			return listing{}, err
+			return nil, err
 		}
 		// A secret the agent holds but cannot read is still held there:
 		// nothing is copied over it, and its id counts as it is.
@@ -58,29 +58,23 @@ func fetchReplicas(ctx context.Context, f *fleet, ui *UI) (replicas []*replica, 
 				secrets = append(secrets, &api.Secret{ID: u.ID, Name: u.Name, Type: u.Type, Source: "unreadable"})
 			}
 		}
-		return listing{newReplica(c.Name, secrets, graves), names}, nil
+		r := NewReplica(c.Name, secrets, graves)
+		r.Unreadable = names
+		return r, nil
 	})
-	for _, r := range results {
-		switch {
-		case r.Err != nil:
-			failed++
-			ui.Fail("cluster %s: %v", r.Cluster.Name, r.Err)
-		default:
-			if len(r.Value.unreadable) > 0 {
-				ui.Warn("cluster %s cannot read secret(s) %s: they are left as they are there; `hush get secrets` says more",
-					r.Cluster.Name, strings.Join(r.Value.unreadable, ", "))
-			}
-			replicas = append(replicas, r.Value.replica)
-		}
-	}
-	if len(replicas) == 0 {
-		return nil, failed, errReported
-	}
-	return replicas, failed, nil
 }
 
-// copies is how the replicas hold one secret name.
-type copies struct {
+// ClusterNames returns the names of the replicas' clusters.
+func ClusterNames(replicas []*Replica) []string {
+	names := make([]string, len(replicas))
+	for i, r := range replicas {
+		names[i] = r.Cluster
+	}
+	return names
+}
+
+// Copies is how the replicas hold one secret name.
+type Copies struct {
 	Name string
 	// Holders lists, by secret id, the clusters holding the name with that id.
 	Holders map[string][]string
@@ -90,14 +84,14 @@ type copies struct {
 	Meta map[string]*api.Secret
 }
 
-// collate gathers, name by name, which replica holds which id of each
+// Collate gathers, name by name, which replica holds which id of each
 // secret, and which ids a replica deleted.
-func collate(replicas []*replica) []*copies {
-	byName := map[string]*copies{}
-	get := func(name string) *copies {
+func Collate(replicas []*Replica) []*Copies {
+	byName := map[string]*Copies{}
+	get := func(name string) *Copies {
 		c := byName[name]
 		if c == nil {
-			c = &copies{Name: name, Holders: map[string][]string{}, Dead: map[string][]string{}, Meta: map[string]*api.Secret{}}
+			c = &Copies{Name: name, Holders: map[string][]string{}, Dead: map[string][]string{}, Meta: map[string]*api.Secret{}}
 			byName[name] = c
 		}
 		return c
@@ -120,13 +114,13 @@ func collate(replicas []*replica) []*copies {
 		}
 	}
 	out := slices.Collect(maps.Values(byName))
-	slices.SortFunc(out, func(a, b *copies) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b *Copies) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 
-// live returns the ids that some replica holds and none has deleted,
+// Live returns the ids that some replica holds and none has deleted,
 // oldest first.
-func (c *copies) live() []string {
+func (c *Copies) Live() []string {
 	var ids []string
 	for id := range c.Holders {
 		if len(c.Dead[id]) == 0 {
@@ -139,7 +133,7 @@ func (c *copies) live() []string {
 
 // compareAge orders ids by creation time, then by id: ULIDs sort by the
 // time they were made.
-func (c *copies) compareAge(a, b string) int {
+func (c *Copies) compareAge(a, b string) int {
 	if n := c.Meta[a].CreatedAt.Compare(c.Meta[b].CreatedAt); n != 0 {
 		return n
 	}
@@ -147,16 +141,16 @@ func (c *copies) compareAge(a, b string) int {
 }
 
 // deleteSteps plans deleting id from every cluster that holds it.
-func (c *copies) deleteSteps(id, why string) []step {
-	steps := make([]step, len(c.Holders[id]))
+func (c *Copies) deleteSteps(id, why string) []Step {
+	steps := make([]Step, len(c.Holders[id]))
 	for i, cl := range c.Holders[id] {
-		steps[i] = step{Kind: stepDelete, Cluster: cl, Name: c.Name, Type: c.Meta[id].Type, ID: id, Why: why}
+		steps[i] = Step{Kind: StepDelete, Cluster: cl, Name: c.Name, Type: c.Meta[id].Type, ID: id, Why: why}
 	}
 	return steps
 }
 
 // describeHolders renders "01J… on a, b; 01K… on c" for a conflict.
-func (c *copies) describeHolders(ids []string) string {
+func (c *Copies) describeHolders(ids []string) string {
 	parts := make([]string, len(ids))
 	for i, id := range ids {
 		parts[i] = fmt.Sprintf("%s on %s", id, strings.Join(c.Holders[id], ", "))
