@@ -18,77 +18,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// argKind is what a create command takes as its positional argument.
-type argKind int
-
-const (
-	argNone     argKind = iota
-	argKeyValue         // KEY=VALUE, for env secrets
-	argFile             // a file whose contents are the value
-)
-
-// secretInput maps one flag of a create command to a field or data value.
-type secretInput struct {
-	flag   string
-	usage  string
-	target string // field or data name in the request
-	data   bool   // a sensitive value rather than a field
-	file   bool   // the flag names a file holding the value
-	// required inputs must be given; a sensitive value may instead come
-	// from --from, or be prompted for on a terminal.
-	required bool
-}
-
-// secretCommand describes `hush create secret TYPE`.
-type secretCommand struct {
-	typ       api.SecretType
-	usage     string
-	argsUsage string
-	arg       argKind
-	inputs    []secretInput
-}
-
-var mountPathInput = secretInput{flag: "mount-path", target: api.FieldMountPath,
-	usage: "where the file appears in runs (`PATH`, absolute)"}
-
-var secretCommands = []secretCommand{
-	{typ: api.TypeEnv, usage: "an environment variable", argsUsage: "KEY=VALUE", arg: argKeyValue},
-	{typ: api.TypeMounted, usage: "a file mounted into runs", argsUsage: "FILE", arg: argFile,
-		inputs: []secretInput{mountPathInput}},
-	{typ: api.TypeSSH, usage: "an SSH private key mounted into runs", argsUsage: "KEY_FILE", arg: argFile,
-		inputs: []secretInput{mountPathInput}},
-	{typ: api.TypeGitSSH, usage: "the SSH private key git uses in runs (one per user)", argsUsage: "KEY_FILE", arg: argFile,
-		inputs: []secretInput{mountPathInput}},
-	{typ: api.TypeDocker, usage: "credentials for a container registry", inputs: []secretInput{
-		{flag: "username", target: "username", required: true, usage: "registry user `NAME`"},
-		{flag: "password", target: "password", data: true, required: true, usage: "registry `PASSWORD` (- reads stdin; prompted for on a terminal)"},
-		{flag: "server", target: "server", required: true, usage: "registry `HOST`, such as ghcr.io"},
-		{flag: "email", target: "email", usage: "registry account `EMAIL`"},
-	}},
-	{typ: api.TypeS3, usage: "AWS credentials for S3", inputs: []secretInput{
-		{flag: "config-file", target: "config", data: true, file: true, required: true, usage: "AWS config `FILE`"},
-		{flag: "credentials-file", target: "credentials", data: true, file: true, required: true, usage: "AWS credentials `FILE`"},
-		{flag: "profile", target: "profile", usage: "AWS `PROFILE` to use"},
-		mountPathInput,
-	}},
-	{typ: api.TypeGCP, usage: "a GCP service account key", inputs: []secretInput{
-		{flag: "credentials-file", target: "credentials", data: true, file: true, required: true, usage: "service account key `FILE` (JSON)"},
-		mountPathInput,
-	}},
-	{typ: api.TypeOCI, usage: "Oracle Cloud credentials", inputs: []secretInput{
-		{flag: "config-file", target: "config", data: true, file: true, required: true, usage: "OCI config `FILE`"},
-		{flag: "key-file", target: "key", data: true, file: true, required: true, usage: "OCI API key `FILE`"},
-		mountPathInput,
-	}},
-	{typ: api.TypeDatabricks, usage: "a Databricks workspace and token", inputs: []secretInput{
-		{flag: "host", target: "host", required: true, usage: "workspace `URL`, such as https://example.cloud.databricks.com"},
-		{flag: "token", target: "token", data: true, required: true, usage: "access `TOKEN` (- reads stdin; prompted for on a terminal)"},
-	}},
-	{typ: api.TypeHF, usage: "a Hugging Face token", inputs: []secretInput{
-		{flag: "token", target: "token", data: true, required: true, usage: "Hugging Face `TOKEN`, starting hf_ (- reads stdin; prompted for on a terminal)"},
-	}},
-}
-
 func createCommand(ui *UI) *cli.Command {
 	secret := &cli.Command{
 		Name:      "secret",
@@ -97,8 +26,8 @@ func createCommand(ui *UI) *cli.Command {
 		Description: "Secrets are immutable: to change one, delete it and create it again.\n" +
 			"Types: " + strings.Join(api.TypeNames(), ", ") + ".",
 	}
-	for _, sc := range secretCommands {
-		secret.Subcommands = append(secret.Subcommands, sc.command(ui))
+	for _, spec := range api.Types() {
+		secret.Subcommands = append(secret.Subcommands, secretCommand(ui, spec))
 	}
 	secret.Action = func(c *cli.Context) error {
 		if c.Args().Present() {
@@ -113,24 +42,24 @@ func createCommand(ui *UI) *cli.Command {
 	}
 }
 
-func (sc secretCommand) command(ui *UI) *cli.Command {
-	spec, _ := api.LookupType(sc.typ)
+// secretCommand builds `hush create secret TYPE` from the type's spec.
+func secretCommand(ui *UI, spec *api.TypeSpec) *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "name", Usage: "secret `NAME` instead of the derived one"},
 	}
 	if len(spec.Data) == 1 {
 		flags = append(flags, &cli.StringFlag{Name: "from", Usage: "store a reference to a provider plugin (`PROVIDER:REF`) instead of a value"})
 	}
-	for _, in := range sc.inputs {
-		flags = append(flags, &cli.StringFlag{Name: in.flag, Usage: in.usage})
+	for _, in := range spec.Create.Inputs {
+		flags = append(flags, &cli.StringFlag{Name: in.Flag, Usage: in.Usage})
 	}
 	return &cli.Command{
-		Name:      string(sc.typ),
-		Usage:     "create " + sc.usage,
-		ArgsUsage: sc.argsUsage,
+		Name:      string(spec.Type),
+		Usage:     "create " + spec.Create.Usage,
+		ArgsUsage: spec.Create.ArgsUsage,
 		Flags:     flags,
 		Action: func(c *cli.Context) error {
-			req, err := sc.request(c, ui)
+			req, err := secretRequest(c, ui, spec)
 			if err != nil {
 				return err
 			}
@@ -143,57 +72,56 @@ func (sc secretCommand) command(ui *UI) *cli.Command {
 	}
 }
 
-// request builds the create request from the command line, reading files,
-// stdin and prompts as the flags say.
-func (sc secretCommand) request(c *cli.Context, ui *UI) (*api.CreateSecretRequest, error) {
-	spec, _ := api.LookupType(sc.typ)
+// secretRequest builds the create request from the command line, reading
+// files, stdin and prompts as the type's inputs say.
+func secretRequest(c *cli.Context, ui *UI, spec *api.TypeSpec) (*api.CreateSecretRequest, error) {
 	req := &api.CreateSecretRequest{
-		Type:   sc.typ,
+		Type:   spec.Type,
 		Name:   c.String("name"),
 		From:   c.String("from"),
 		Fields: map[string]string{},
 		Data:   map[string][]byte{},
 	}
-	derived, err := sc.positional(c, ui, req)
+	derived, err := positional(c, ui, spec.Create, req)
 	if err != nil {
 		return nil, err
 	}
-	for _, in := range sc.inputs {
-		v := c.String(in.flag)
+	for _, in := range spec.Create.Inputs {
+		v, data := c.String(in.Flag), spec.IsData(in.Target)
 		switch {
-		case !c.IsSet(in.flag) && in.data && req.From != "":
-		case !c.IsSet(in.flag) && in.data && !in.file && ui.interactive():
-			b, err := ui.ReadSecret(spec.Label + " " + in.flag)
+		case !c.IsSet(in.Flag) && data && req.From != "":
+		case !c.IsSet(in.Flag) && data && !in.File && ui.interactive():
+			b, err := ui.ReadSecret(spec.Label + " " + in.Flag)
 			if err != nil {
-				return nil, fmt.Errorf("read --%s: %w", in.flag, err)
+				return nil, fmt.Errorf("read --%s: %w", in.Flag, err)
 			}
-			req.Data[in.target] = b
-		case !c.IsSet(in.flag) && in.required:
-			return nil, usageErrorf(c, "missing --%s: %s secrets need it", in.flag, sc.typ)
-		case !c.IsSet(in.flag):
-		case !in.data:
-			req.Fields[in.target] = v
-		case in.file:
+			req.Data[in.Target] = b
+		case !c.IsSet(in.Flag) && in.Required:
+			return nil, usageErrorf(c, "missing --%s: %s secrets need it", in.Flag, spec.Type)
+		case !c.IsSet(in.Flag):
+		case !data:
+			req.Fields[in.Target] = v
+		case in.File:
 			b, err := readValueFile(ui, v)
 			if err != nil {
-				return nil, fmt.Errorf("read --%s: %w", in.flag, err)
+				return nil, fmt.Errorf("read --%s: %w", in.Flag, err)
 			}
-			req.Data[in.target] = b
+			req.Data[in.Target] = b
 		case v == "-":
 			b, err := readStdin(ui)
 			if err != nil {
-				return nil, fmt.Errorf("--%s: %w", in.flag, err)
+				return nil, fmt.Errorf("--%s: %w", in.Flag, err)
 			}
-			req.Data[in.target] = trimNewline(b)
+			req.Data[in.Target] = trimNewline(b)
 		default:
-			req.Data[in.target] = []byte(v)
+			req.Data[in.Target] = []byte(v)
 		}
 	}
 	if req.Name == "" {
 		req.Name = derived
 	}
 	if req.Name == "" {
-		req.Name = string(sc.typ)
+		req.Name = string(spec.Type)
 	}
 	if err := req.Validate(); err != nil {
 		return nil, err
@@ -203,14 +131,14 @@ func (sc secretCommand) request(c *cli.Context, ui *UI) (*api.CreateSecretReques
 
 // positional reads the command's positional argument into req and returns
 // the secret name it suggests.
-func (sc secretCommand) positional(c *cli.Context, ui *UI, req *api.CreateSecretRequest) (string, error) {
-	switch sc.arg {
-	case argNone:
+func positional(c *cli.Context, ui *UI, create api.CreateSpec, req *api.CreateSecretRequest) (string, error) {
+	switch create.Arg {
+	case api.ArgNone:
 		if c.NArg() > 0 {
 			return "", usageErrorf(c, "`%s` takes no arguments; got %q (its values are flags)", c.Command.HelpName, c.Args().First())
 		}
 		return "", nil
-	case argKeyValue:
+	case api.ArgKeyValue:
 		if err := exactArgs(c, 1, "one KEY=VALUE argument"); err != nil {
 			return "", err
 		}
@@ -218,7 +146,7 @@ func (sc secretCommand) positional(c *cli.Context, ui *UI, req *api.CreateSecret
 		if err := api.ValidateEnvKey(key); err != nil {
 			return "", err
 		}
-		req.Fields[api.FieldKey] = key
+		req.Fields[create.ArgField] = key
 		switch {
 		case req.From != "":
 			if hasValue {
@@ -229,7 +157,7 @@ func (sc secretCommand) positional(c *cli.Context, ui *UI, req *api.CreateSecret
 			if err != nil {
 				return "", fmt.Errorf("read value: %w", err)
 			}
-			req.Data[api.FieldValue] = b
+			req.Data[create.ArgData] = b
 		case !hasValue:
 			return "", usageErrorf(c, "%q has no value: write KEY=VALUE, or KEY=- to read the value from stdin", key)
 		case value == "-":
@@ -237,12 +165,12 @@ func (sc secretCommand) positional(c *cli.Context, ui *UI, req *api.CreateSecret
 			if err != nil {
 				return "", fmt.Errorf("value of %s: %w", key, err)
 			}
-			req.Data[api.FieldValue] = trimNewline(b)
+			req.Data[create.ArgData] = trimNewline(b)
 		default:
-			req.Data[api.FieldValue] = []byte(value)
+			req.Data[create.ArgData] = []byte(value)
 		}
 		return api.NameFromEnvKey(key), nil
-	default: // argFile
+	default: // api.ArgFile
 		if req.From != "" {
 			if c.NArg() > 0 {
 				return "", usageErrorf(c, "give either a file or --from, not both")
@@ -257,7 +185,7 @@ func (sc secretCommand) positional(c *cli.Context, ui *UI, req *api.CreateSecret
 		if err != nil {
 			return "", err
 		}
-		req.Data[api.FieldValue] = b
+		req.Data[create.ArgData] = b
 		if path == "-" {
 			return "", nil
 		}

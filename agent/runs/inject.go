@@ -88,138 +88,160 @@ func removeTmpfs(dir string) error {
 }
 
 // materialize writes a run's secrets to its tmpfs at runDir and returns
-// how the run receives them. In an isolated runtime the run sees files at
-// their mount paths; otherwise at their paths on the tmpfs.
+// how the run receives them, as each type's injection rules say. In an
+// isolated runtime the run sees files at their mount paths; otherwise at
+// their paths on the tmpfs.
 func materialize(runDir string, isolated bool, secrets []*store.Secret, runEnv map[string]string) (*injection, error) {
-	inj := &injection{registry: map[string][2]string{}}
-	usedTargets := map[string]string{}
-	// where returns the path the run sees for a file under files/.
-	where := func(rel, target string) string {
-		if isolated {
-			return target
-		}
-		return filepath.Join(runDir, filesDir, rel)
+	m := &materializer{
+		inj:         &injection{registry: map[string][2]string{}},
+		runDir:      runDir,
+		isolated:    isolated,
+		runEnv:      runEnv,
+		usedTargets: map[string]string{},
 	}
-	write := func(rel string, data []byte) (string, error) {
-		p := filepath.Join(runDir, filesDir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(p, data, 0o400); err != nil {
-			return "", err
-		}
-		return p, nil
-	}
-	mount := func(sec *store.Secret, source, target string) error {
-		if other, ok := usedTargets[target]; ok {
-			return fmt.Errorf("secrets %s and %s both mount at %s: give one of them another --mount-path", other, sec.Name, target)
-		}
-		usedTargets[target] = sec.Name
-		inj.mounts = append(inj.mounts, runtime.Mount{Source: source, Target: target})
-		return nil
-	}
-	setEnv := func(sec *store.Secret, key, value string, secret bool) {
-		if _, ok := runEnv[key]; ok {
-			inj.events = append(inj.events, fmt.Sprintf("env_variables sets %s, which overrides secret %s", key, sec.Name))
-			return
-		}
-		if secret {
-			inj.secretEnv = append(inj.secretEnv, key+"="+value)
-		} else {
-			inj.env = append(inj.env, key+"="+value)
-		}
-	}
-	pathVar := func(name string) string { return api.EnvSecretPathPrefix + api.EnvKeyFromName(name) }
-
 	for _, sec := range secrets {
-		// Checked at create too; this also covers provider values and
-		// secrets stored before that check.
-		if spec, ok := api.LookupType(sec.Type); ok {
-			for _, d := range spec.Data {
-				if !d.Env {
-					continue
-				}
-				if err := api.ValidateEnvValue(sec.Data[d.Name]); err != nil {
-					return nil, fmt.Errorf("secret %s: %s %w", sec.Name, d.Name, err)
-				}
-			}
+		spec, ok := api.LookupType(sec.Type)
+		if !ok {
+			continue
 		}
-		mountPath := sec.Fields[api.FieldMountPath]
-		switch sec.Type {
-		case api.TypeEnv:
-			setEnv(sec, sec.Fields[api.FieldKey], string(sec.Data[api.FieldValue]), true)
-
-		case api.TypeMounted, api.TypeSSH, api.TypeGitSSH, api.TypeGCP:
-			def, data := "secret", sec.Data[api.FieldValue]
-			switch sec.Type {
-			case api.TypeSSH, api.TypeGitSSH:
-				def = "key"
-			case api.TypeGCP:
-				def, data = "credentials.json", sec.Data["credentials"]
-			}
-			target := cmp.Or(mountPath, path.Join("/secrets", sec.Name, def))
-			rel := path.Join(sec.Name, path.Base(target))
-			src, err := write(rel, data)
-			if err != nil {
-				return nil, fmt.Errorf("write secret %s: %w", sec.Name, err)
-			}
-			if err := mount(sec, src, target); err != nil {
-				return nil, err
-			}
-			p := where(rel, target)
-			setEnv(sec, pathVar(sec.Name), p, false)
-			switch sec.Type {
-			case api.TypeGitSSH:
-				setEnv(sec, "GIT_SSH_COMMAND", "ssh -o StrictHostKeyChecking=no -i "+p, false)
-			case api.TypeGCP:
-				setEnv(sec, "GOOGLE_APPLICATION_CREDENTIALS", p, false)
-			}
-
-		case api.TypeS3, api.TypeOCI:
-			files := map[string][]byte{"config": sec.Data["config"], "credentials": sec.Data["credentials"]}
-			if sec.Type == api.TypeOCI {
-				files = map[string][]byte{"config": sec.Data["config"], "key.pem": sec.Data["key"]}
-			}
-			for name, data := range files {
-				if _, err := write(path.Join(sec.Name, name), data); err != nil {
-					return nil, fmt.Errorf("write secret %s: %w", sec.Name, err)
-				}
-			}
-			target := cmp.Or(mountPath, path.Join("/secrets", sec.Name))
-			if err := mount(sec, filepath.Join(runDir, filesDir, sec.Name), target); err != nil {
-				return nil, err
-			}
-			dir := where(sec.Name, target)
-			setEnv(sec, pathVar(sec.Name), dir, false)
-			if sec.Type == api.TypeS3 {
-				setEnv(sec, "AWS_CONFIG_FILE", path.Join(dir, "config"), false)
-				setEnv(sec, "AWS_SHARED_CREDENTIALS_FILE", path.Join(dir, "credentials"), false)
-				if p := sec.Fields["profile"]; p != "" {
-					setEnv(sec, "AWS_PROFILE", p, false)
-				}
-			} else {
-				setEnv(sec, "OCI_CONFIG_FILE", path.Join(dir, "config"), false)
-				setEnv(sec, "OCI_CLI_CONFIG_FILE", path.Join(dir, "config"), false)
-				setEnv(sec, "OCI_CLI_KEY_FILE", path.Join(dir, "key.pem"), false)
-			}
-
-		case api.TypeDatabricks:
-			setEnv(sec, "DATABRICKS_HOST", sec.Fields["host"], false)
-			setEnv(sec, "DATABRICKS_TOKEN", string(sec.Data["token"]), true)
-
-		case api.TypeHF:
-			setEnv(sec, "HF_TOKEN", string(sec.Data["token"]), true)
-
-		case api.TypeDocker:
-			inj.registry[sec.Fields["server"]] = [2]string{sec.Fields["username"], string(sec.Data["password"])}
+		if err := m.secret(sec, spec); err != nil {
+			return nil, err
 		}
 	}
+	inj := m.inj
 	// Parents before children, so that a mount inside another lands on top.
 	slices.SortFunc(inj.mounts, func(a, b runtime.Mount) int { return strings.Compare(a.Target, b.Target) })
 	if err := os.WriteFile(filepath.Join(runDir, envFile), []byte(strings.Join(inj.secretEnv, "\x00")), 0o400); err != nil {
 		return nil, fmt.Errorf("write secret environment: %w", err)
 	}
 	return inj, nil
+}
+
+// materializer gathers the injection of one run's secrets.
+type materializer struct {
+	inj      *injection
+	runDir   string
+	isolated bool
+	runEnv   map[string]string
+	// usedTargets maps each mount target to the secret mounted there.
+	usedTargets map[string]string
+}
+
+// secret injects one secret as its type's spec says.
+func (m *materializer) secret(sec *store.Secret, spec *api.TypeSpec) error {
+	// Checked at create too; this also covers provider values and
+	// secrets stored before that check.
+	for _, d := range spec.Data {
+		if !d.Env {
+			continue
+		}
+		if err := api.ValidateEnvValue(sec.Data[d.Name]); err != nil {
+			return fmt.Errorf("secret %s: %s %w", sec.Name, d.Name, err)
+		}
+	}
+	rules := spec.Inject
+	seen := "" // where the run sees the secret: its file or its dir
+	if len(rules.Files) > 0 {
+		var err error
+		if seen, err = m.files(sec, &rules); err != nil {
+			return err
+		}
+		m.setEnv(sec, api.EnvSecretPathPrefix+api.EnvKeyFromName(sec.Name), seen, false)
+	}
+	for _, e := range rules.Env {
+		name := e.Name
+		if e.NameField != "" {
+			name = sec.Fields[e.NameField]
+		}
+		switch e.From {
+		case api.EnvData:
+			m.setEnv(sec, name, e.Prefix+string(sec.Data[e.Ref]), true)
+		case api.EnvField:
+			if v := sec.Fields[e.Ref]; v != "" {
+				m.setEnv(sec, name, e.Prefix+v, false)
+			}
+		case api.EnvPath:
+			m.setEnv(sec, name, e.Prefix+seen, false)
+		case api.EnvFilePath:
+			m.setEnv(sec, name, e.Prefix+path.Join(seen, e.Ref), false)
+		}
+	}
+	if r := rules.Registry; r != nil {
+		m.inj.registry[sec.Fields[r.Server]] = [2]string{sec.Fields[r.Username], string(sec.Data[r.Password])}
+	}
+	return nil
+}
+
+// files writes a secret's files under files/NAME on the tmpfs, mounts them
+// (the one file, or the dir) at the mount path or the type's default, and
+// returns where the run sees them.
+func (m *materializer) files(sec *store.Secret, rules *api.InjectSpec) (string, error) {
+	target := cmp.Or(sec.Fields[api.FieldMountPath], rules.DefaultMountPath(sec.Name))
+	if !rules.Dir {
+		// The one file takes the name its mount path gives it.
+		f := rules.Files[0]
+		rel := path.Join(sec.Name, path.Base(target))
+		src, err := m.write(rel, sec.Data[f.Data], f.Mode)
+		if err != nil {
+			return "", fmt.Errorf("write secret %s: %w", sec.Name, err)
+		}
+		if err := m.mount(sec, src, target); err != nil {
+			return "", err
+		}
+		return m.where(rel, target), nil
+	}
+	for _, f := range rules.Files {
+		if _, err := m.write(path.Join(sec.Name, f.Name), sec.Data[f.Data], f.Mode); err != nil {
+			return "", fmt.Errorf("write secret %s: %w", sec.Name, err)
+		}
+	}
+	if err := m.mount(sec, filepath.Join(m.runDir, filesDir, sec.Name), target); err != nil {
+		return "", err
+	}
+	return m.where(sec.Name, target), nil
+}
+
+// where returns the path the run sees for a file under files/.
+func (m *materializer) where(rel, target string) string {
+	if m.isolated {
+		return target
+	}
+	return filepath.Join(m.runDir, filesDir, rel)
+}
+
+// write writes a file under files/ and returns its path on the tmpfs.
+func (m *materializer) write(rel string, data []byte, mode os.FileMode) (string, error) {
+	p := filepath.Join(m.runDir, filesDir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(p, data, cmp.Or(mode, api.DefaultFileMode)); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+func (m *materializer) mount(sec *store.Secret, source, target string) error {
+	if other, ok := m.usedTargets[target]; ok {
+		return fmt.Errorf("secrets %s and %s both mount at %s: give one of them another --mount-path", other, sec.Name, target)
+	}
+	m.usedTargets[target] = sec.Name
+	m.inj.mounts = append(m.inj.mounts, runtime.Mount{Source: source, Target: target})
+	return nil
+}
+
+// setEnv gives the run a variable, unless the run's env_variables set it:
+// those win, and an event says so.
+func (m *materializer) setEnv(sec *store.Secret, key, value string, secret bool) {
+	if _, ok := m.runEnv[key]; ok {
+		m.inj.events = append(m.inj.events, fmt.Sprintf("env_variables sets %s, which overrides secret %s", key, sec.Name))
+		return
+	}
+	if secret {
+		m.inj.secretEnv = append(m.inj.secretEnv, key+"="+value)
+	} else {
+		m.inj.env = append(m.inj.env, key+"="+value)
+	}
 }
 
 // registryHost matches a docker secret's server against the host that

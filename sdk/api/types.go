@@ -27,6 +27,10 @@ type TypeSpec struct {
 	Data []DataSpec
 	// UniquePerOwner means a user holds at most one secret of this type.
 	UniquePerOwner bool
+	// Create is how `hush create secret TYPE` and a secrets file take it.
+	Create CreateSpec
+	// Inject is how a run receives it.
+	Inject InjectSpec
 }
 
 // FieldSpec is one non-sensitive field of a secret type.
@@ -43,6 +47,7 @@ type DataSpec struct {
 	Name string
 	// Env means that runs receive the value in an environment variable,
 	// so it must be something the kernel can pass there: no NUL byte.
+	// Registering the type sets it from Inject.
 	Env bool
 	// Check validates the value; nil accepts any.
 	Check func([]byte) error
@@ -62,87 +67,6 @@ var (
 	userRe    = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$`)
 	fromRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*:.+$`)
 )
-
-var typeSpecs = []*TypeSpec{
-	{
-		Type: TypeEnv, Label: "environment",
-		Fields: []FieldSpec{{Name: FieldKey, Required: true, Check: ValidateEnvKey}},
-		Data:   []DataSpec{{Name: FieldValue, Env: true}},
-	},
-	{
-		Type: TypeMounted, Label: "mounted",
-		Fields: []FieldSpec{{Name: FieldMountPath, Check: ValidateMountPath}},
-		Data:   []DataSpec{{Name: FieldValue}},
-	},
-	{
-		Type: TypeSSH, Label: "ssh",
-		Fields: []FieldSpec{{Name: FieldMountPath, Check: ValidateMountPath}},
-		Data:   []DataSpec{{Name: FieldValue, Check: checkPrivateKey}},
-	},
-	{
-		Type: TypeGitSSH, Label: "git-ssh", UniquePerOwner: true,
-		Fields: []FieldSpec{{Name: FieldMountPath, Check: ValidateMountPath}},
-		Data:   []DataSpec{{Name: FieldValue, Check: checkPrivateKey}},
-	},
-	{
-		Type: TypeDocker, Label: "docker",
-		Fields: []FieldSpec{
-			{Name: "username", Required: true},
-			{Name: "server", Required: true, Check: checkRegistry},
-			{Name: "email"},
-		},
-		Data: []DataSpec{{Name: "password"}},
-	},
-	{
-		Type: TypeS3, Label: "s3",
-		Fields: []FieldSpec{
-			{Name: "profile", Check: checkProfile},
-			{Name: FieldMountPath, Check: ValidateMountPath},
-		},
-		Data: []DataSpec{{Name: "config"}, {Name: "credentials"}},
-	},
-	{
-		Type: TypeGCP, Label: "gcp",
-		Fields: []FieldSpec{{Name: FieldMountPath, Check: ValidateMountPath}},
-		Data:   []DataSpec{{Name: "credentials", Check: checkJSON}},
-	},
-	{
-		Type: TypeOCI, Label: "oci",
-		Fields: []FieldSpec{{Name: FieldMountPath, Check: ValidateMountPath}},
-		Data:   []DataSpec{{Name: "config"}, {Name: "key"}},
-	},
-	{
-		Type: TypeDatabricks, Label: "databricks",
-		Fields: []FieldSpec{{Name: "host", Required: true, Check: checkHTTPURL}},
-		Data:   []DataSpec{{Name: "token", Env: true}},
-	},
-	{
-		Type: TypeHF, Label: "hf",
-		Data: []DataSpec{{Name: "token", Env: true, Check: checkHFToken}},
-	},
-}
-
-// Types returns the specs of every secret type, in DESIGN's order.
-func Types() []*TypeSpec { return slices.Clone(typeSpecs) }
-
-// LookupType returns the spec of a type, or false when there is no such type.
-func LookupType(t SecretType) (*TypeSpec, bool) {
-	for _, s := range typeSpecs {
-		if s.Type == t {
-			return s, true
-		}
-	}
-	return nil, false
-}
-
-// TypeNames lists the type names, for messages.
-func TypeNames() []string {
-	names := make([]string, len(typeSpecs))
-	for i, s := range typeSpecs {
-		names[i] = string(s.Type)
-	}
-	return names
-}
 
 // Validate checks a create request against its type's rules and returns
 // every problem at once.

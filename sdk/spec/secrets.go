@@ -103,9 +103,15 @@ func ParseSecrets(filename string, src []byte, getenv func(string) (string, bool
 	return &p.file, p.warnings, nil
 }
 
-// fileFlagTypes are the types whose create command takes every value as a
-// file, so that a secrets file takes D_file as well.
-var fileFlagTypes = []api.SecretType{api.TypeS3, api.TypeGCP, api.TypeOCI}
+// fileKey is the key that gives data value d of type s as the path of a
+// file, like the create command's flag that reads it from a file
+// (--config-file is config_file), or "" when the command takes d otherwise.
+func fileKey(s *api.TypeSpec, d string) string {
+	if in := s.FileInput(d); in != nil {
+		return strings.ReplaceAll(in.Flag, "-", "_")
+	}
+	return ""
+}
 
 // keyKind is how a key of a secret gives what it sets.
 type keyKind int
@@ -149,8 +155,8 @@ func (p *secretsParser) secretKeys(s *api.TypeSpec) []secretKey {
 		if !p.hcl {
 			keys = append(keys, secretKey{d.Name + "_from_env", keyEnv, d.Name}, secretKey{d.Name + "_from_file", keyFile, d.Name})
 		}
-		if slices.Contains(fileFlagTypes, s.Type) {
-			keys = append(keys, secretKey{d.Name + "_file", keyFile, d.Name})
+		if k := fileKey(s, d.Name); k != "" {
+			keys = append(keys, secretKey{k, keyFile, d.Name})
 		}
 	}
 	// A single value may be a provider reference instead, so from and the
@@ -166,8 +172,8 @@ func (p *secretsParser) secretKeys(s *api.TypeSpec) []secretKey {
 func (p *secretsParser) valueHint(s *api.TypeSpec, d string) string {
 	var hint, from string
 	switch {
-	case p.hcl && slices.Contains(fileFlagTypes, s.Type):
-		hint, from = fmt.Sprintf("set %s_file = \"PATH\" or %s = env(\"VAR\")", d, d), `from = "PROVIDER:REF"`
+	case p.hcl && fileKey(s, d) != "":
+		hint, from = fmt.Sprintf("set %s = \"PATH\" or %s = env(\"VAR\")", fileKey(s, d), d), `from = "PROVIDER:REF"`
 	case p.hcl:
 		hint, from = fmt.Sprintf("set %s = env(\"VAR\") or file(\"PATH\")", d), `from = "PROVIDER:REF"`
 	default:
@@ -400,15 +406,21 @@ func (d *secretDecl) end() {
 	if d.spec == nil {
 		return
 	}
-	// An env secret's key is never missing: it defaults to the name, once
-	// the name is valid.
-	defaultKey := d.spec.Type == api.TypeEnv
-	if _, ok := d.given[api.FieldKey]; !ok && defaultKey && api.ValidateSecretName(d.req.Name) == nil {
-		d.req.Fields = map[string]string{api.FieldKey: api.EnvKeyFromName(d.req.Name)}
+	// The KEY of a KEY=VALUE type, such as an env secret's key, is never
+	// missing: it defaults to the name, once the name is valid.
+	defaultKey := ""
+	if d.spec.Create.Arg == api.ArgKeyValue {
+		defaultKey = d.spec.Create.ArgField
+	}
+	if _, ok := d.given[defaultKey]; !ok && defaultKey != "" && api.ValidateSecretName(d.req.Name) == nil {
+		if d.req.Fields == nil {
+			d.req.Fields = map[string]string{}
+		}
+		d.req.Fields[defaultKey] = api.EnvKeyFromName(d.req.Name)
 	}
 	for _, f := range d.spec.Fields {
 		_, ok := d.given[f.Name]
-		if f.Required && !ok && !(defaultKey && f.Name == api.FieldKey) {
+		if f.Required && !ok && f.Name != defaultKey {
 			d.errorf(d.pos, "missing %s: %s secrets need it", f.Name, d.spec.Type)
 		}
 	}
