@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/hush-sh/hush/sdk/fleet"
 	"go.yaml.in/yaml/v3"
@@ -153,12 +154,55 @@ func printStructured(w io.Writer, format string, v any) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
+	node, err := yamlNode(v)
+	if err != nil {
+		return err
+	}
 	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)
-	if err := enc.Encode(v); err != nil {
+	if err := enc.Encode(node); err != nil {
 		return err
 	}
 	return enc.Close()
+}
+
+// yamlNode renders v as YAML through its JSON form, so that the wire types
+// of sdk/api need no YAML of their own: keys keep their JSON names and
+// order, times print plain, and what JSON leaves null is left out.
+func yamlNode(v any) (*yaml.Node, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	blockStyle(&doc)
+	return &doc, nil
+}
+
+// blockStyle turns the flow style that JSON parses into into YAML's block
+// style, in place.
+func blockStyle(n *yaml.Node) {
+	n.Style = 0
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		if _, err := time.Parse(time.RFC3339Nano, n.Value); err == nil {
+			n.Tag = "!!timestamp"
+		}
+	}
+	if n.Kind == yaml.MappingNode {
+		kept := n.Content[:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i+1].Tag != "!!null" {
+				kept = append(kept, n.Content[i], n.Content[i+1])
+			}
+		}
+		n.Content = kept
+	}
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
 }
 
 // listing says how a get command shows its resources.

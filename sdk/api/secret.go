@@ -36,28 +36,28 @@ const SourceStored = "stored"
 type Secret struct {
 	// ID is unique for each secret ever created; the same secret carries the
 	// same ID on every cluster.
-	ID        string     `json:"id" yaml:"id"`
-	Name      string     `json:"name" yaml:"name"`
-	Type      SecretType `json:"type" yaml:"type"`
-	Owner     string     `json:"owner" yaml:"owner"`
-	CreatedAt time.Time  `json:"created_at" yaml:"created_at"`
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Type      SecretType `json:"type"`
+	Owner     string     `json:"owner"`
+	CreatedAt time.Time  `json:"created_at"`
 	// Fields are the type's non-sensitive settings, such as an env secret's
 	// key or a mounted secret's mount path.
-	Fields map[string]string `json:"fields,omitempty" yaml:"fields,omitempty"`
+	Fields map[string]string `json:"fields,omitempty"`
 	// Source is SourceStored, or the provider reference the value comes from.
-	Source string `json:"source" yaml:"source"`
+	Source string `json:"source"`
 	// Digest is the agent's keyed digest of the secret's content (type,
 	// fields, value or reference). It is comparable only with digests from
 	// the same agent, such as one from DigestSecret.
-	Digest string `json:"digest,omitempty" yaml:"digest,omitempty"`
+	Digest string `json:"digest,omitempty"`
 }
 
 // Tombstone records a deleted secret: its id is never created again on that
 // agent, so a stale copy cannot undo the delete.
 type Tombstone struct {
-	ID        string    `json:"id" yaml:"id"`
-	Name      string    `json:"name" yaml:"name"`
-	DeletedAt time.Time `json:"deleted_at" yaml:"deleted_at"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	DeletedAt time.Time `json:"deleted_at"`
 }
 
 // ListTombstonesResponse is the answer to listing tombstones.
@@ -111,11 +111,11 @@ type ListSecretsResponse struct {
 
 // UnreadableSecret names a stored secret that the agent cannot read.
 type UnreadableSecret struct {
-	Name string `json:"name" yaml:"name"`
+	Name string `json:"name"`
 	// ID and Type are empty when they cannot be read either.
-	ID    string     `json:"id,omitempty" yaml:"id,omitempty"`
-	Type  SecretType `json:"type,omitempty" yaml:"type,omitempty"`
-	Error string     `json:"error" yaml:"error"`
+	ID    string     `json:"id,omitempty"`
+	Type  SecretType `json:"type,omitempty"`
+	Error string     `json:"error"`
 }
 
 // CreateTokenRequest creates a token for a user. Only a management token may
@@ -166,14 +166,14 @@ const (
 
 // PluginStatus describes one provider plugin of an agent.
 type PluginStatus struct {
-	Name       string      `json:"name" yaml:"name"`
-	Version    string      `json:"version,omitempty" yaml:"version,omitempty"`
-	Path       string      `json:"path" yaml:"path"`
-	State      PluginState `json:"state" yaml:"state"`
-	APIVersion int         `json:"api_version,omitempty" yaml:"api_version,omitempty"`
-	Restarts   int         `json:"restarts" yaml:"restarts"`
+	Name       string      `json:"name"`
+	Version    string      `json:"version,omitempty"`
+	Path       string      `json:"path"`
+	State      PluginState `json:"state"`
+	APIVersion int         `json:"api_version,omitempty"`
+	Restarts   int         `json:"restarts"`
 	// Error says why the plugin is not running, when it is not.
-	Error string `json:"error,omitempty" yaml:"error,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // ListPluginsResponse is the answer to listing plugins.
