@@ -311,11 +311,22 @@ func (t *containerdTask) Wait(ctx context.Context) (int, error) {
 	}
 }
 
-func (t *containerdTask) Stop(ctx context.Context, grace time.Duration) error {
+// hasExited reports whether the task is known to have exited.
+func (t *containerdTask) hasExited() bool {
+	if t.exited == nil {
+		return false
+	}
 	select {
 	case <-t.exited:
-		return nil
+		return true
 	default:
+		return false
+	}
+}
+
+func (t *containerdTask) Stop(ctx context.Context, grace time.Duration) error {
+	if t.hasExited() {
+		return nil
 	}
 	ctx = t.runtime.ctx(ctx)
 	if err := t.task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
@@ -343,7 +354,13 @@ func (t *containerdTask) Delete(ctx context.Context) error {
 		ctx := t.runtime.ctx(context.WithoutCancel(ctx))
 		var errs []error
 		if t.task != nil {
-			if _, err := t.task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			var opts []client.ProcessDeleteOpts
+			if !t.hasExited() {
+				// A task that has exited has nothing left to kill: its
+				// processes went with its PID namespace.
+				opts = append(opts, client.WithProcessKill)
+			}
+			if _, err := t.task.Delete(ctx, opts...); err != nil && !errdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("delete task: %w", err))
 			}
 		}
