@@ -1,7 +1,9 @@
 package runs
 
 import (
+	"context"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -86,5 +88,76 @@ func TestUniqueNameAmongStoredRuns(t *testing.T) {
 	}
 	if got, err := h.m.Get("alice", "hello0"); err != nil || got.ID != "01ALICEHELLO00000" {
 		t.Errorf("got %v, %v; want the stored run", got, err)
+	}
+}
+
+// TestEndedRunIsSavedWhole: once a run has left the active set (a watch
+// for its end answers), its record holds its final state and every event
+// it had, once each and in order, though they were saved apart from the
+// work that made them.
+func TestEndedRunIsSavedWhole(t *testing.T) {
+	h := newHarness(t)
+	run := h.submit("whole", "echo hi")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	live, err := h.m.Watch(ctx, "alice", run.ID, math.MaxInt32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := h.store.GetRun("alice", run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.Status != api.RunCompleted || saved.ExitCode == nil || *saved.ExitCode != 0 || saved.StartedAt == nil || saved.EndedAt == nil {
+		t.Errorf("saved %s, exit code %v; want COMPLETED with code 0, a start and an end", saved.Status, derefInt(saved.ExitCode))
+	}
+	var types []string
+	for _, e := range saved.Events {
+		types = append(types, string(e.Type))
+	}
+	got := strings.Join(types, " ")
+	if !strings.HasPrefix(got, "submitted ") || !strings.HasSuffix(got, " exited") || strings.Count(got, "started") != 1 || !strings.Contains(got, " secrets ") {
+		t.Errorf("saved events %q, want submitted first, secrets, started once, exited last", got)
+	}
+	if len(live.Events) != len(saved.Events) {
+		t.Errorf("watched %d events, saved %d", len(live.Events), len(saved.Events))
+	}
+}
+
+// TestConcurrentSubmitsGetDistinctNames: runs of one name submitted at
+// once each get a name of their own, the first the name as given.
+func TestConcurrentSubmitsGetDistinctNames(t *testing.T) {
+	h := newHarness(t)
+	const n = 16
+	names := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run, err := h.m.Submit("alice", Submitter{}, &api.CreateRunRequest{Name: "same", Command: "true"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			names <- run.Name
+		}()
+	}
+	wg.Wait()
+	close(names)
+	seen := map[string]bool{}
+	for name := range names {
+		if seen[name] {
+			t.Errorf("name %s given twice", name)
+		}
+		seen[name] = true
+	}
+	if len(seen) != n || !seen["same"] {
+		t.Errorf("got names %v, want %d distinct, one of them same", seen, n)
+	}
+	for name := range seen {
+		if run, err := h.m.Get("alice", name); err != nil || run.Name != name {
+			t.Errorf("get %s: got %v, %v", name, run, err)
+		}
 	}
 }
