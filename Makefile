@@ -41,14 +41,16 @@ demo: build
 ## bench: `hush run` against `ctr run` on the same containerd, `create
 ## secret` fanned out to 1, 4 and 16 clusters (medians and ratios),
 ## `logs --tail 1` of a 300 MB log against the hush of commit a88fea9, and
-## the agent's RSS while it lists 20,000 secrets 8 at a time, and secret
-## creates per second with 1 and 32 clients
+## the agent's RSS while it lists 20,000 secrets 8 at a time, secret
+## creates per second with 1 and 32 clients, and `GET /v1/runs/{name}` p50
+## among 10 and 10,000 stored runs
 bench: build
 	.ci/with-containerd .ci/bench-runs $(BIN) 10
 	.ci/bench-clusters $(BIN) 10
 	.ci/bench-logs $(BIN)
 	.ci/bench-list $(BIN)
 	.ci/bench-creates $(BIN)
+	.ci/bench-getrun $(BIN)
 
 ## proto: regenerate sdk/internal/proto's Go code with the local protoc
 ## (3.21+) and pinned code generators installed into bin/

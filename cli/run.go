@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -133,8 +134,10 @@ func submitRun(ctx context.Context, client *api.Client, opts *runOptions) error 
 		return fmt.Errorf("follow logs: %w", err)
 	}
 	// The stream ends when the run does; its final state follows at once.
+	// An index past any run's events asks for the run once it has ended:
+	// one request, where waiting for each new event took one per event.
 	for !run.Status.Done() {
-		if run, err = client.WatchRun(ctx, run.ID, len(run.Events), watchWait); err != nil {
+		if run, err = client.WatchRun(ctx, run.ID, untilEnded, watchWait); err != nil {
 			return err
 		}
 	}
@@ -143,6 +146,10 @@ func submitRun(ctx context.Context, client *api.Client, opts *runOptions) error 
 
 // watchWait bounds each blocking query on a run.
 const watchWait = 30 * time.Second
+
+// untilEnded is an events index that no run reaches: a blocking query
+// with it answers once the run has ended.
+const untilEnded = math.MaxInt32
 
 // waitForStart watches the run until it runs or ends, showing its events.
 func waitForStart(ctx context.Context, client *api.Client, run *api.Run, ui *UI) (*api.Run, error) {

@@ -41,15 +41,15 @@ func (m *Manager) execute(ar *activeRun) {
 	switch {
 	case err != nil && ctx.Err() != nil:
 		status = api.RunStopped
-		m.event(ar, "stopped", "stopped before it started")
+		m.event(ar, store.EventStopped, "stopped before it started")
 	case err != nil:
 		errMsg = err.Error()
-		m.event(ar, "error", errMsg)
+		m.event(ar, store.EventError, errMsg)
 	default:
 		status, code, errMsg = m.wait(ar, task)
 		if err := task.Delete(context.Background()); err != nil {
 			logger.Warn("could not remove the run's workload", "error", err)
-			m.event(ar, "error", "cleanup: "+err.Error())
+			m.event(ar, store.EventError, "cleanup: "+err.Error())
 		}
 	}
 
@@ -60,22 +60,23 @@ func (m *Manager) execute(ar *activeRun) {
 	}
 	if err := removeTmpfs(runDir); err != nil {
 		logger.Error("could not remove the run's secret tmpfs", "error", err)
-		m.event(ar, "error", "cleanup: "+err.Error())
+		m.event(ar, store.EventError, "cleanup: "+err.Error())
 	}
 	if err := m.cfg.Store.RevokeRunTokens(id); err != nil {
 		logger.Error("could not revoke the run's token", "error", err)
 	}
 	ar.log.Close()
 
-	// The final record and leaving the active set are one step, so that no
-	// one sees an ended run that still takes stop requests.
+	// The run takes no stop requests once it has its final status, and
+	// leaves the active set only once that is saved, so that whoever does
+	// not find it active finds its final record.
+	m.update(ar, func(r *store.Run) {
+		now := time.Now().UTC()
+		r.Status, r.ExitCode, r.Error, r.EndedAt = status, code, errMsg, &now
+	})
+	close(ar.finish)
+	<-ar.saverDone
 	m.mu.Lock()
-	now := time.Now().UTC()
-	r := ar.run
-	r.Status, r.ExitCode, r.Error, r.EndedAt = status, code, errMsg, &now
-	if err := m.cfg.Store.PutRun(r); err != nil {
-		logger.Error("save run", "error", err)
-	}
 	delete(m.active, id)
 	close(ar.done)
 	m.mu.Unlock()
@@ -86,7 +87,7 @@ func (m *Manager) execute(ar *activeRun) {
 // secrets, issues the run's token, and starts the workload.
 func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runtime.Task, error) {
 	run := ar.run
-	m.update(ar, func(r *api.Run) { r.Status = api.RunStarting })
+	m.update(ar, func(r *store.Run) { r.Status = api.RunStarting })
 	if m.entrypointErr != nil {
 		return nil, m.entrypointErr
 	}
@@ -96,7 +97,7 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		return nil, err
 	}
 	for _, w := range warnings {
-		m.event(ar, "warning", w)
+		m.event(ar, store.EventWarning, w)
 	}
 	if err := m.resolveReferences(ctx, run, secrets); err != nil {
 		return nil, err
@@ -113,7 +114,7 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		return nil, err
 	}
 	if fallback {
-		m.event(ar, "warning", "the agent may not mount a tmpfs (it is not root); secret files are in a 0700 directory instead")
+		m.event(ar, store.EventWarning, "the agent may not mount a tmpfs (it is not root); secret files are in a 0700 directory instead")
 	}
 	isolated := m.cfg.Runtime.Isolated()
 	inj, err := materialize(runDir, isolated, secrets, run.Env)
@@ -121,13 +122,13 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		return nil, err
 	}
 	for _, e := range inj.events {
-		m.event(ar, "env", e)
+		m.event(ar, store.EventEnv, e)
 	}
 	names := make([]string, len(secrets))
 	for i, s := range secrets {
 		names[i] = s.Name
 	}
-	m.event(ar, "secrets", fmt.Sprintf("resolved %d secret(s): %s", len(secrets), strings.Join(names, ", ")))
+	m.event(ar, store.EventSecrets, fmt.Sprintf("resolved %d secret(s): %s", len(secrets), strings.Join(names, ", ")))
 
 	token, _, err := m.cfg.Store.IssueRunToken(run.Owner, run.ID, names, run.API.SecretsWrite())
 	if err != nil {
@@ -172,7 +173,7 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		GPUs:        run.GPUs,
 		CPUs:        run.CPUs,
 		MemoryBytes: run.MemoryBytes,
-		Event:       func(typ, msg string) { m.event(ar, typ, msg) },
+		Event:       func(typ, msg string) { m.event(ar, store.EventType(typ), msg) },
 		Registry: func(host string) (string, string, bool) {
 			for server, cred := range inj.registry {
 				if registryHost(server) == host {
@@ -186,10 +187,10 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	if err != nil {
 		return nil, err
 	}
-	m.update(ar, func(r *api.Run) {
+	m.update(ar, func(r *store.Run) {
 		now := time.Now().UTC()
 		r.Status, r.StartedAt = api.RunRunning, &now
-		r.Events = append(r.Events, api.RunEvent{Time: now, Type: "started", Message: "started on " + m.cfg.Runtime.Name()})
+		r.Events = append(r.Events, store.RunEvent{Time: now, Type: store.EventStarted, Message: "started on " + m.cfg.Runtime.Name()})
 	})
 	return task, nil
 }
@@ -199,7 +200,7 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 // another, all that its parent was given. A named secret that cannot be
 // read fails the run; otherwise one that cannot be read is left out, with
 // a warning.
-func (m *Manager) secretsFor(run *api.Run) ([]*store.Secret, []string, error) {
+func (m *Manager) secretsFor(run *store.Run) ([]*store.Secret, []string, error) {
 	names, named := run.Secrets, run.Secrets != nil
 	if run.Parent != "" && !named {
 		// A run launched by another that names no secrets gets those of
@@ -260,13 +261,13 @@ func (m *Manager) wait(ar *activeRun, task runtime.Task) (api.RunStatus, *int, s
 	}
 	if stopReason != "" {
 		grace := m.cfg.StopGrace
-		m.update(ar, func(r *api.Run) {
+		m.update(ar, func(r *store.Run) {
 			r.Status = api.RunTerminating
-			r.Events = append(r.Events, api.RunEvent{Time: time.Now().UTC(), Type: "stopping",
+			r.Events = append(r.Events, store.RunEvent{Time: time.Now().UTC(), Type: store.EventStopping,
 				Message: fmt.Sprintf("stopping: %s (SIGTERM, then SIGKILL after %s)", stopReason, grace)})
 		})
 		if err := task.Stop(context.Background(), grace); err != nil {
-			m.event(ar, "error", "stop: "+err.Error())
+			m.event(ar, store.EventError, "stop: "+err.Error())
 		}
 		<-exited
 	}
@@ -274,7 +275,7 @@ func (m *Manager) wait(ar *activeRun, task runtime.Task) (api.RunStatus, *int, s
 	if waitErr != nil {
 		return api.RunFailed, nil, waitErr.Error()
 	}
-	m.event(ar, "exited", fmt.Sprintf("exited with code %d", code))
+	m.event(ar, store.EventExited, fmt.Sprintf("exited with code %d", code))
 	switch {
 	case stopReason != "":
 		return api.RunStopped, &code, ""

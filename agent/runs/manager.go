@@ -92,14 +92,32 @@ type Manager struct {
 }
 
 type activeRun struct {
-	run *api.Run // guarded by Manager.mu
+	run *store.Run // guarded by Manager.mu
 	// changed is closed and replaced whenever run changes; guarded by
 	// Manager.mu.
-	changed  chan struct{}
-	log      *logWriter
-	stopOnce sync.Once
-	stop     chan string // receives why the run is being stopped
-	done     chan struct{}
+	changed chan struct{}
+	// recordChanged is set when more than run's events changed since
+	// its record was last saved; guarded by Manager.mu.
+	recordChanged bool
+	// saved counts the events saved; only the run's saver uses it.
+	saved int
+	// unsaved wakes the run's saver; finish ends it, once it has saved
+	// everything, and saverDone is closed then.
+	unsaved   chan struct{}
+	finish    chan struct{}
+	saverDone chan struct{}
+	log       *logWriter
+	stopOnce  sync.Once
+	stop      chan string // receives why the run is being stopped
+	done      chan struct{}
+}
+
+func newActiveRun(run *store.Run, log *logWriter) *activeRun {
+	return &activeRun{
+		run: run, log: log, saved: len(run.Events),
+		changed: make(chan struct{}), unsaved: make(chan struct{}, 1), finish: make(chan struct{}), saverDone: make(chan struct{}),
+		stop: make(chan string, 1), done: make(chan struct{}),
+	}
 }
 
 // NewManager returns a manager, first settling runs that were active when
@@ -132,8 +150,8 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		now := time.Now().UTC()
 		r.Status, r.EndedAt = api.RunFailed, &now
 		r.Error = "the agent stopped while the run was active"
-		r.Events = append(r.Events, api.RunEvent{Time: now, Type: "error", Message: r.Error})
-		if err := cfg.Store.PutRun(r); err != nil {
+		r.Events = append(r.Events, store.RunEvent{Time: now, Type: store.EventError, Message: r.Error})
+		if err := cfg.Store.SaveRun(r, len(r.Events)-1, true); err != nil {
 			return nil, err
 		}
 		removeTmpfs(filepath.Join(cfg.StateDir, r.ID))
@@ -164,24 +182,36 @@ func checkStatic(path string) error {
 
 // Submit validates a run, records it as PENDING and starts it in the
 // background on behalf of by.
-func (m *Manager) Submit(owner string, by Submitter, req *api.CreateRunRequest) (*api.Run, error) {
+func (m *Manager) Submit(owner string, by Submitter, req *api.CreateRunRequest) (*store.Run, error) {
 	if err := m.validate(req); err != nil {
 		return nil, err
 	}
 	if err := by.allows(req); err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	name, err := m.uniqueName(owner, req.Name)
-	if err != nil {
-		return nil, err
+	// A name is taken for good only by the write that records the run: a
+	// run of the same name recorded in between makes the next try take
+	// another.
+	for try := 0; ; try++ {
+		name, err := m.uniqueName(owner, req.Name)
+		if err != nil {
+			return nil, err
+		}
+		run, err := m.create(owner, name, by, req)
+		if errors.Is(err, store.ErrExists) && try < 8 {
+			continue
+		}
+		return run, err
 	}
+}
+
+// create records a run named name and starts it.
+func (m *Manager) create(owner, name string, by Submitter, req *api.CreateRunRequest) (*store.Run, error) {
 	now := time.Now().UTC()
-	run := &api.Run{
+	run := &store.Run{
 		ID: ulid.Make().String(), Name: name, Owner: owner,
 		Image: req.Image, Command: req.Command, Env: req.Env, Secrets: req.Secrets,
-		GPUs: req.GPUs, CPUs: req.CPUs, MemoryBytes: req.MemoryBytes, MaxDuration: req.MaxDuration,
+		GPUs: req.GPUs, CPUs: req.CPUs, MemoryBytes: req.MemoryBytes, MaxDuration: time.Duration(req.MaxDuration),
 		API: req.API, Management: by.Management, MaxLogBytes: cmp.Or(req.MaxLogBytes, m.cfg.MaxLogSize),
 		Runtime: m.cfg.Runtime.Name(), Status: api.RunPending, CreatedAt: now,
 	}
@@ -196,22 +226,33 @@ func (m *Manager) Submit(owner string, by Submitter, req *api.CreateRunRequest) 
 	if parent != "" {
 		msg += "; launched by run " + parent
 	}
-	run.Events = []api.RunEvent{{Time: now, Type: "submitted", Message: msg}}
+	run.Events = []store.RunEvent{{Time: now, Type: store.EventSubmitted, Message: msg}}
 	log, err := createLog(m.logDir(run.ID), run.ID, m.cfg.Store.Keyring(), run.MaxLogBytes, m.logger.With("run_id", run.ID))
 	if err != nil {
 		return nil, err
 	}
-	if err := m.cfg.Store.PutRun(run); err != nil {
+	// The run is active before it is recorded, so that whoever finds the
+	// record finds the run's live state.
+	ar := newActiveRun(run, log)
+	m.mu.Lock()
+	m.active[run.ID] = ar
+	m.mu.Unlock()
+	if err := m.cfg.Store.CreateRun(run.Clone()); err != nil {
+		m.mu.Lock()
+		delete(m.active, run.ID)
+		close(ar.done)
+		m.mu.Unlock()
 		log.Close()
 		os.RemoveAll(m.logDir(run.ID))
 		return nil, err
 	}
-	ar := &activeRun{run: run, log: log, changed: make(chan struct{}), stop: make(chan string, 1), done: make(chan struct{})}
-	m.active[run.ID] = ar
-	m.wg.Add(1)
+	m.wg.Add(2)
+	go m.saver(ar)
 	go m.execute(ar)
 	m.logger.Info("run submitted", "run_id", run.ID, "name", run.Name, "user", owner)
-	return cloneRun(run), nil
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return run.Clone(), nil
 }
 
 func (m *Manager) validate(req *api.CreateRunRequest) error {
@@ -286,7 +327,7 @@ func (by Submitter) allows(req *api.CreateRunRequest) error {
 
 // Descends reports whether run is the run with id ancestor or was launched,
 // directly or not, by it. A run's token reaches only such runs.
-func (m *Manager) Descends(run *api.Run, ancestor string) bool {
+func (m *Manager) Descends(run *store.Run, ancestor string) bool {
 	seen := map[string]bool{}
 	for run != nil && !seen[run.ID] {
 		if run.ID == ancestor {
@@ -296,17 +337,9 @@ func (m *Manager) Descends(run *api.Run, ancestor string) bool {
 		if run.Parent == "" {
 			return false
 		}
-		m.mu.Lock()
-		ar := m.active[run.Parent]
-		if ar != nil {
-			run = cloneRun(ar.run)
-		}
-		m.mu.Unlock()
-		if ar == nil {
-			var err error
-			if run, err = m.cfg.Store.GetRun(run.Parent); err != nil {
-				return false
-			}
+		var err error
+		if run, _, _, err = m.byID(run.Owner, run.Parent); err != nil {
+			return false
 		}
 	}
 	return false
@@ -314,12 +347,12 @@ func (m *Manager) Descends(run *api.Run, ancestor string) bool {
 
 // Subtree returns the runs of list that are the run with id root or that it
 // launched, directly or not; list must hold every run of root's owner.
-func Subtree(list []*api.Run, root string) []*api.Run {
+func Subtree(list []*store.Run, root string) []*store.Run {
 	parent := make(map[string]string, len(list))
 	for _, r := range list {
 		parent[r.ID] = r.Parent
 	}
-	var out []*api.Run
+	var out []*store.Run
 	for _, r := range list {
 		seen := map[string]bool{}
 		for id := r.ID; id != "" && !seen[id]; id = parent[id] {
@@ -334,21 +367,37 @@ func Subtree(list []*api.Run, root string) []*api.Run {
 }
 
 // uniqueName returns name, or name with a short random suffix when the
-// owner has a run of that name. Callers hold m.mu.
+// owner has a run of that name. It opens no run: names are indexed.
 func (m *Manager) uniqueName(owner, name string) (string, error) {
-	runs, err := m.cfg.Store.ListRuns(owner)
-	if err != nil {
-		return "", err
-	}
-	taken := func(n string) bool {
-		return slices.ContainsFunc(runs, func(r *api.Run) bool { return r.Name == n })
-	}
 	candidate := name
-	for taken(candidate) {
+	for {
+		taken, err := m.cfg.Store.RunNameTaken(owner, candidate)
+		if err != nil {
+			return "", err
+		}
+		if !taken {
+			// A run being recorded has its name only in the active set.
+			m.mu.Lock()
+			taken = m.activeByName(owner, candidate) != nil
+			m.mu.Unlock()
+		}
+		if !taken {
+			return candidate, nil
+		}
 		base := name[:min(len(name), maxNameLen-5)]
 		candidate = strings.TrimRight(base, ".-") + "-" + randomSuffix()
 	}
-	return candidate, nil
+}
+
+// activeByName returns owner's active run named name, if any; callers
+// hold m.mu.
+func (m *Manager) activeByName(owner, name string) *activeRun {
+	for _, ar := range m.active {
+		if ar.run.Owner == owner && ar.run.Name == name {
+			return ar
+		}
+	}
+	return nil
 }
 
 func randomSuffix() string {
@@ -365,36 +414,85 @@ func randomSuffix() string {
 func (m *Manager) logDir(id string) string        { return filepath.Join(m.cfg.LogDir, id) }
 func (m *Manager) legacyLogPath(id string) string { return filepath.Join(m.cfg.LogDir, id+".log") }
 
-// update changes an active run's record under the lock and persists it.
-func (m *Manager) update(ar *activeRun, fn func(r *api.Run)) {
+// update changes an active run under the lock; its saver records the
+// change.
+func (m *Manager) update(ar *activeRun, fn func(r *store.Run)) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	fn(ar.run)
-	if err := m.cfg.Store.PutRun(ar.run); err != nil {
-		m.logger.Error("save run", "run_id", ar.run.ID, "error", err)
-	}
+	ar.recordChanged = true
+	m.changedLocked(ar)
+	m.mu.Unlock()
+}
+
+// event records an event on an active run.
+func (m *Manager) event(ar *activeRun, typ store.EventType, msg string) {
+	m.mu.Lock()
+	ar.run.Events = append(ar.run.Events, store.RunEvent{Time: time.Now().UTC(), Type: typ, Message: msg})
+	m.changedLocked(ar)
+	m.mu.Unlock()
+}
+
+// changedLocked wakes those who watch ar and its saver; callers hold m.mu.
+func (m *Manager) changedLocked(ar *activeRun) {
 	close(ar.changed)
 	ar.changed = make(chan struct{})
+	select {
+	case ar.unsaved <- struct{}{}:
+	default:
+	}
+}
+
+// saver records an active run's changes as they come, apart from the
+// work that makes them: a run does not wait for a disk to record what
+// it did, except for its final state. It appends events and rewrites the
+// run's record only when more than its events changed.
+func (m *Manager) saver(ar *activeRun) {
+	defer m.wg.Done()
+	defer close(ar.saverDone)
+	for {
+		select {
+		case <-ar.unsaved:
+			m.save(ar)
+		case <-ar.finish:
+			m.save(ar)
+			return
+		}
+	}
+}
+
+// save writes what changed in ar since it was last saved.
+func (m *Manager) save(ar *activeRun) {
+	m.mu.Lock()
+	run, record := ar.run.Clone(), ar.recordChanged
+	ar.recordChanged = false
+	m.mu.Unlock()
+	if !record && len(run.Events) == ar.saved {
+		return
+	}
+	if err := m.cfg.Store.SaveRun(run, ar.saved, record); err != nil {
+		m.logger.Error("save run", "run_id", run.ID, "error", err)
+		if record {
+			m.mu.Lock()
+			ar.recordChanged = true
+			m.mu.Unlock()
+		}
+		return
+	}
+	ar.saved = len(run.Events)
 }
 
 // Watch returns a run once it has more than index events or has ended, or
 // when ctx ends, whichever is first: a blocking query, so that clients see
 // changes at once without polling fast.
-func (m *Manager) Watch(ctx context.Context, owner, ref string, index int) (*api.Run, error) {
+func (m *Manager) Watch(ctx context.Context, owner, ref string, index int) (*store.Run, error) {
 	for {
-		m.mu.Lock()
-		run, err := m.lookup(owner, ref)
+		run, ar, changed, err := m.lookup(owner, ref)
 		if err != nil {
-			m.mu.Unlock()
 			return nil, err
 		}
-		ar := m.active[run.ID]
 		if ar == nil || len(run.Events) > index {
-			m.mu.Unlock()
 			return run, nil
 		}
-		changed := ar.changed
-		m.mu.Unlock()
 		select {
 		case <-changed:
 		case <-ar.done:
@@ -404,62 +502,85 @@ func (m *Manager) Watch(ctx context.Context, owner, ref string, index int) (*api
 	}
 }
 
-// event records an event on an active run.
-func (m *Manager) event(ar *activeRun, typ, msg string) {
-	m.update(ar, func(r *api.Run) {
-		r.Events = append(r.Events, api.RunEvent{Time: time.Now().UTC(), Type: typ, Message: msg})
-	})
+// Get returns one of owner's runs by id or name.
+func (m *Manager) Get(owner, ref string) (*store.Run, error) {
+	run, _, _, err := m.lookup(owner, ref)
+	return run, err
 }
 
-// Get returns one of owner's runs by id or name.
-func (m *Manager) Get(owner, ref string) (*api.Run, error) {
+// lookup finds one of owner's runs by id or name and, while it is active,
+// returns its activeRun and the channel closed at its next change. It
+// holds m.mu only to read the active set, and opens no run but the one it
+// finds: names are indexed.
+func (m *Manager) lookup(owner, ref string) (*store.Run, *activeRun, chan struct{}, error) {
+	m.mu.Lock()
+	ar := m.active[ref]
+	if ar == nil || ar.run.Owner != owner {
+		ar = m.activeByName(owner, ref)
+	}
+	if ar != nil {
+		defer m.mu.Unlock()
+		return ar.run.Clone(), ar, ar.changed, nil
+	}
+	m.mu.Unlock()
+	run, err := m.cfg.Store.RunByName(owner, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return m.byID(owner, ref)
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return m.current(run)
+}
+
+// current returns the active state of run, read from the store, if it has
+// become active since: it was submitted while it was looked up.
+func (m *Manager) current(run *store.Run) (*store.Run, *activeRun, chan struct{}, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.lookup(owner, ref)
+	if ar := m.active[run.ID]; ar != nil {
+		return ar.run.Clone(), ar, ar.changed, nil
+	}
+	return run, nil, nil, nil
 }
 
-// lookup finds a run by id or name; callers hold m.mu.
-func (m *Manager) lookup(owner, ref string) (*api.Run, error) {
-	if ar, ok := m.active[ref]; ok && ar.run.Owner == owner {
-		return cloneRun(ar.run), nil
+// byID finds one of owner's runs by id, as lookup does.
+func (m *Manager) byID(owner, id string) (*store.Run, *activeRun, chan struct{}, error) {
+	m.mu.Lock()
+	if ar := m.active[id]; ar != nil && ar.run.Owner == owner {
+		defer m.mu.Unlock()
+		return ar.run.Clone(), ar, ar.changed, nil
 	}
-	runs, err := m.cfg.Store.ListRuns(owner)
+	m.mu.Unlock()
+	// A run leaves the active set only once its final record is saved,
+	// so the record read now is current.
+	run, err := m.cfg.Store.GetRun(owner, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	for _, r := range runs {
-		if r.ID == ref || r.Name == ref {
-			if ar, ok := m.active[r.ID]; ok {
-				return cloneRun(ar.run), nil
-			}
-			return r, nil
-		}
-	}
-	return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
+	return m.current(run)
 }
 
 // find returns a run and, while it is active, its activeRun.
-func (m *Manager) find(owner, ref string) (*api.Run, *activeRun, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	run, err := m.lookup(owner, ref)
-	if err != nil {
-		return nil, nil, err
-	}
-	return run, m.active[run.ID], nil
+func (m *Manager) find(owner, ref string) (*store.Run, *activeRun, error) {
+	run, ar, _, err := m.lookup(owner, ref)
+	return run, ar, err
 }
 
 // List returns owner's runs, oldest first.
-func (m *Manager) List(owner string) ([]*api.Run, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (m *Manager) List(owner string) ([]*store.Run, error) {
 	runs, err := m.cfg.Store.ListRuns(owner)
 	if err != nil {
 		return nil, err
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for i, r := range runs {
 		if ar, ok := m.active[r.ID]; ok {
-			runs[i] = cloneRun(ar.run)
+			runs[i] = ar.run.Clone()
 		}
 	}
 	return runs, nil
@@ -467,12 +588,12 @@ func (m *Manager) List(owner string) ([]*api.Run, error) {
 
 // Stop asks an active run to stop and returns at once; the run becomes
 // TERMINATING, then STOPPED.
-func (m *Manager) Stop(owner, ref string) (*api.Run, error) {
+func (m *Manager) Stop(owner, ref string) (*store.Run, error) {
 	run, ar, err := m.find(owner, ref)
 	if err != nil {
 		return nil, err
 	}
-	if ar == nil {
+	if ar == nil || run.Status.Done() {
 		return run, fmt.Errorf("%w: run %s is %s", ErrEnded, run.Name, run.Status)
 	}
 	ar.requestStop("stopped by its owner")
@@ -497,7 +618,7 @@ func (m *Manager) Delete(ctx context.Context, owner, ref string) error {
 			return ctx.Err()
 		}
 	}
-	if err := m.cfg.Store.DeleteRun(run.ID); err != nil {
+	if err := m.cfg.Store.DeleteRun(owner, run.ID, run.Name); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(m.logDir(run.ID)); err != nil {
@@ -547,10 +668,4 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-func cloneRun(r *api.Run) *api.Run {
-	c := *r
-	c.Events = slices.Clone(r.Events)
-	return &c
 }

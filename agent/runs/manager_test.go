@@ -80,7 +80,7 @@ func (h *harness) secret(sec *store.Secret) {
 	}
 }
 
-func (h *harness) submit(name, command string, mod ...func(*api.CreateRunRequest)) *api.Run {
+func (h *harness) submit(name, command string, mod ...func(*api.CreateRunRequest)) *store.Run {
 	h.t.Helper()
 	req := &api.CreateRunRequest{Name: name, Command: command}
 	for _, f := range mod {
@@ -94,7 +94,7 @@ func (h *harness) submit(name, command string, mod ...func(*api.CreateRunRequest
 }
 
 // finish waits for a run to end and returns it with its whole log.
-func (h *harness) finish(run *api.Run) (*api.Run, string) {
+func (h *harness) finish(run *store.Run) (*store.Run, string) {
 	h.t.Helper()
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -152,9 +152,9 @@ func TestHelloSecret(t *testing.T) {
 	}
 }
 
-func hasEvent(r *api.Run, typ string) bool {
+func hasEvent(r *store.Run, typ string) bool {
 	for _, e := range r.Events {
-		if e.Type == typ {
+		if string(e.Type) == typ {
 			return true
 		}
 	}
@@ -318,7 +318,7 @@ func TestStopAndMaxDuration(t *testing.T) {
 	}
 }
 
-func eventText(r *api.Run) string {
+func eventText(r *store.Run) string {
 	var b strings.Builder
 	for _, e := range r.Events {
 		fmt.Fprintf(&b, "%s: %s\n", e.Type, e.Message)
@@ -405,12 +405,12 @@ func TestNamesAndValidation(t *testing.T) {
 
 func TestActiveRunsFailAfterRestart(t *testing.T) {
 	h := newHarness(t)
-	orphan := &api.Run{ID: "01ORPHAN", Name: "orphan", Owner: "alice", Status: api.RunRunning, CreatedAt: time.Now()}
-	if err := h.store.PutRun(orphan); err != nil {
+	orphan := &store.Run{ID: "01ORPHAN", Name: "orphan", Owner: "alice", Status: api.RunRunning, CreatedAt: time.Now()}
+	if err := h.store.CreateRun(orphan); err != nil {
 		t.Fatal(err)
 	}
 	h.manager()
-	got, err := h.store.GetRun(orphan.ID)
+	got, err := h.store.GetRun(orphan.Owner, orphan.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

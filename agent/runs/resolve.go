@@ -30,7 +30,7 @@ var resolveTimeout = 30 * time.Second
 // checked against the plugins' allow rules for the run's owner, as at
 // create: rules may have changed since, and a secret copied from another
 // cluster was checked there, if at all.
-func (m *Manager) resolveReferences(ctx context.Context, run *api.Run, secrets []*store.Secret) error {
+func (m *Manager) resolveReferences(ctx context.Context, run *store.Run, secrets []*store.Secret) error {
 	byProvider := map[string][]*store.Secret{}
 	for _, s := range secrets {
 		if s.From == "" {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
 )
 
@@ -60,11 +61,11 @@ func TestRunTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []*api.Run{root, sibling, child, grandchild} {
+	for _, r := range []*store.Run{root, sibling, child, grandchild} {
 		h.finish(r)
 	}
 	tests := map[string]struct {
-		run      *api.Run
+		run      *store.Run
 		ancestor string
 		want     bool
 	}{

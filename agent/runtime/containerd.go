@@ -217,11 +217,16 @@ func (r *Containerd) Start(ctx context.Context, spec *Spec) (Task, error) {
 	t.task = task
 	// Wait before Start, so that an instant exit is not missed. The wait
 	// outlives ctx, which ends when a stop is requested.
-	t.exitC, err = task.Wait(context.WithoutCancel(ctx))
+	exitC, err := task.Wait(context.WithoutCancel(ctx))
 	if err != nil {
 		t.Delete(ctx)
 		return nil, fmt.Errorf("wait for task: %w", err)
 	}
+	t.exited = make(chan struct{})
+	go func() {
+		t.exit = <-exitC
+		close(t.exited)
+	}()
 	if err := task.Start(ctx); err != nil {
 		t.Delete(ctx)
 		return nil, fmt.Errorf("start task: %w", err)
@@ -284,7 +289,10 @@ type containerdTask struct {
 	runtime   *Containerd
 	container client.Container
 	task      client.Task
-	exitC     <-chan client.ExitStatus
+	// exited is closed once the task has exited, and exit set: both Wait
+	// and Stop wait on it.
+	exited chan struct{}
+	exit   client.ExitStatus
 
 	once      sync.Once
 	deleteErr error
@@ -292,8 +300,8 @@ type containerdTask struct {
 
 func (t *containerdTask) Wait(ctx context.Context) (int, error) {
 	select {
-	case st := <-t.exitC:
-		code, _, err := st.Result()
+	case <-t.exited:
+		code, _, err := t.exit.Result()
 		if err != nil {
 			return -1, fmt.Errorf("wait for task: %w", err)
 		}
@@ -303,31 +311,39 @@ func (t *containerdTask) Wait(ctx context.Context) (int, error) {
 	}
 }
 
+// hasExited reports whether the task is known to have exited.
+func (t *containerdTask) hasExited() bool {
+	if t.exited == nil {
+		return false
+	}
+	select {
+	case <-t.exited:
+		return true
+	default:
+		return false
+	}
+}
+
 func (t *containerdTask) Stop(ctx context.Context, grace time.Duration) error {
+	if t.hasExited() {
+		return nil
+	}
 	ctx = t.runtime.ctx(ctx)
 	if err := t.task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("signal task: %w", err)
 	}
-	st, err := t.task.Status(ctx)
-	if err == nil && st.Status == client.Stopped {
-		return nil
-	}
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
-	for {
-		select {
-		case <-timer.C:
-			if err := t.task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
-				return fmt.Errorf("kill task: %w", err)
-			}
-			return nil
-		case <-time.After(50 * time.Millisecond):
-			if st, err := t.task.Status(ctx); err != nil || st.Status == client.Stopped {
-				return nil
-			}
-		case <-ctx.Done():
-			return ctx.Err()
+	select {
+	case <-t.exited:
+		return nil
+	case <-timer.C:
+		if err := t.task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("kill task: %w", err)
 		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -338,7 +354,13 @@ func (t *containerdTask) Delete(ctx context.Context) error {
 		ctx := t.runtime.ctx(context.WithoutCancel(ctx))
 		var errs []error
 		if t.task != nil {
-			if _, err := t.task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			var opts []client.ProcessDeleteOpts
+			if !t.hasExited() {
+				// A task that has exited has nothing left to kill: its
+				// processes went with its PID namespace.
+				opts = append(opts, client.WithProcessKill)
+			}
+			if _, err := t.task.Delete(ctx, opts...); err != nil && !errdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("delete task: %w", err))
 			}
 		}

@@ -41,7 +41,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, tok *store.To
 	if !s.runOK(w, r, err) {
 		return
 	}
-	writeJSON(w, http.StatusCreated, run)
+	writeJSON(w, http.StatusCreated, apiRun(run))
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, tok *store.Token) {
@@ -52,10 +52,11 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, tok *store.Tok
 	if tok.RunID != "" {
 		list = runs.Subtree(list, tok.RunID)
 	}
-	if list == nil {
-		list = []*api.Run{}
+	out := make([]*api.Run, len(list))
+	for i, r := range list {
+		out[i] = apiRun(r)
 	}
-	writeJSON(w, http.StatusOK, &api.ListRunsResponse{Runs: list})
+	writeJSON(w, http.StatusOK, &api.ListRunsResponse{Runs: out})
 }
 
 // maxWait bounds a blocking query on a run.
@@ -88,20 +89,20 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, tok *store.Token
 		if !s.runOK(w, r, err) {
 			return
 		}
-		writeJSON(w, http.StatusOK, run)
+		writeJSON(w, http.StatusOK, apiRun(run))
 		return
 	}
 	run, ok := s.findRun(w, r, tok)
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, run)
+	writeJSON(w, http.StatusOK, apiRun(run))
 }
 
 // findRun finds the run the path names among those tok reaches: all of its
 // user's runs, or for a run's token, that run and the runs it launched. It
 // answers the request itself when there is none.
-func (s *Server) findRun(w http.ResponseWriter, r *http.Request, tok *store.Token) (*api.Run, bool) {
+func (s *Server) findRun(w http.ResponseWriter, r *http.Request, tok *store.Token) (*store.Run, bool) {
 	run, err := s.runs.Get(tok.User, r.PathValue("id"))
 	if err == nil && tok.RunID != "" && !s.runs.Descends(run, tok.RunID) {
 		err = runs.ErrNotFound
@@ -118,7 +119,7 @@ func (s *Server) stopRun(w http.ResponseWriter, r *http.Request, tok *store.Toke
 	if !s.runOK(w, r, err) {
 		return
 	}
-	writeJSON(w, http.StatusAccepted, run)
+	writeJSON(w, http.StatusAccepted, apiRun(run))
 }
 
 func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request, tok *store.Token) {
@@ -158,6 +159,25 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, tok *store.Toke
 	if err := s.runs.Logs(r.Context(), tok.User, run.ID, follow, tail, w, flush); err != nil {
 		s.logger.Warn("stream run logs", "run", r.PathValue("id"), "error", err)
 	}
+}
+
+// apiRun is a run as the API reports it: the one place where the agent's
+// runs become the wire's.
+func apiRun(r *store.Run) *api.Run {
+	out := &api.Run{
+		ID: r.ID, Name: r.Name, Owner: r.Owner, Image: r.Image, Command: r.Command, Env: r.Env, Secrets: r.Secrets,
+		GPUs: r.GPUs, CPUs: r.CPUs, MemoryBytes: r.MemoryBytes, MaxDuration: api.Duration(r.MaxDuration),
+		API: r.API, MaxLogBytes: r.MaxLogBytes, Parent: r.Parent, Management: r.Management, SecretLimit: r.SecretLimit,
+		Runtime: r.Runtime, Status: r.Status, ExitCode: r.ExitCode, Error: r.Error,
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+	}
+	if len(r.Events) > 0 {
+		out.Events = make([]api.RunEvent, len(r.Events))
+		for i, e := range r.Events {
+			out.Events[i] = api.RunEvent{Time: e.Time, Type: string(e.Type), Message: e.Message}
+		}
+	}
+	return out
 }
 
 func (s *Server) importImage(w http.ResponseWriter, r *http.Request, tok *store.Token) {

@@ -130,12 +130,17 @@ func checkDBFile(path string) error {
 func (s *Store) init(hasKeyring bool) error {
 	path := filepath.Join(s.dir, DBFile)
 	keyPath := filepath.Join(s.dir, KeyringFile)
-	var initialized, legacy, sealed bool
+	var initialized, legacy, sealed, marked bool
+	var format byte
 	s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		// A 0.1 store has no marker, but has its buckets; it gets the
 		// marker once its records are migrated.
-		marked := meta != nil && meta.Get(keyFormat) != nil
+		if meta != nil {
+			if v := meta.Get(keyFormat); len(v) > 0 {
+				marked, format = true, v[0]
+			}
+		}
 		legacy = !marked && tx.Bucket(bucketSecrets) != nil
 		initialized = marked || legacy
 		sealed = meta != nil && meta.Get(keyCheck) != nil || holdsSealed(tx)
@@ -144,20 +149,22 @@ func (s *Store) init(hasKeyring bool) error {
 	switch {
 	case hasKeyring && !initialized:
 		return fmt.Errorf("store %s holds no hush data, but the data dir holds a keyring, so it held a store: %s", path, restoreHint)
+	case format > storeFormat:
+		return fmt.Errorf("store %s was written by a newer hush (format %d; this agent reads up to %d): upgrade this agent", path, format, storeFormat)
 	case !hasKeyring && sealed:
 		return fmt.Errorf("keyring %s is missing, and the store %s holds records sealed with it, which no new keyring can open: "+
 			"restore the keyring from a backup of the data dir (it is the file %s)", keyPath, path, KeyringFile)
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketSecrets, bucketValues, bucketTokens, bucketRuns, bucketTombstones, bucketMeta} {
+		for _, b := range [][]byte{bucketSecrets, bucketValues, bucketTokens, bucketRuns, bucketRunNames, bucketRunEvents, bucketTombstones, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		if legacy {
+		if legacy || marked {
 			return nil
 		}
-		return tx.Bucket(bucketMeta).Put(keyFormat, []byte{formatV2})
+		return tx.Bucket(bucketMeta).Put(keyFormat, []byte{storeFormat})
 	})
 	if err != nil {
 		return fmt.Errorf("create buckets: %w", err)
@@ -168,8 +175,11 @@ func (s *Store) init(hasKeyring bool) error {
 	if err := s.checkKeyring(); err != nil {
 		return err
 	}
-	if legacy {
+	switch {
+	case legacy:
 		return s.migrate()
+	case marked && format < storeFormat:
+		return s.db.Update(s.migrateRuns)
 	}
 	return nil
 }
@@ -244,9 +254,16 @@ func (s *Store) probe(tx *bolt.Tx) error {
 		last = err
 		return nil
 	}
-	err := tx.Bucket(bucketRuns).ForEach(func(k, v []byte) error {
-		_, err := s.openRun(string(k), v)
-		return try(err)
+	runs := tx.Bucket(bucketRuns)
+	err := runs.ForEach(func(k, v []byte) error {
+		if v != nil {
+			_, err := s.openLegacyRun(string(k), v)
+			return try(err)
+		}
+		return runs.Bucket(k).ForEach(func(id, rec []byte) error {
+			_, err := s.openRun(string(k), string(id), rec)
+			return try(err)
+		})
 	})
 	if err == nil {
 		secrets := tx.Bucket(bucketSecrets)

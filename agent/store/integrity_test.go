@@ -72,7 +72,7 @@ func TestWrongKeyringRefused(t *testing.T) {
 		"store with only a run": {dir: func(t *testing.T) string {
 			dir := filepath.Join(t.TempDir(), "data")
 			s := openStore(t, dir)
-			if err := s.PutRun(&api.Run{ID: "r1", Owner: "alice"}); err != nil {
+			if err := s.CreateRun(&Run{ID: "r1", Name: "r1", Owner: "alice"}); err != nil {
 				t.Fatal(err)
 			}
 			s.rawDelete(t, bucketMeta, keyCheck)
