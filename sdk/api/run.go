@@ -77,7 +77,7 @@ const (
 // parent was given, and write access only when its parent has it.
 type RunAPI struct {
 	// Secrets is AccessRead (or empty) or AccessWrite.
-	Secrets string `json:"secrets,omitempty" yaml:"secrets,omitempty"`
+	Secrets string `json:"secrets,omitempty"`
 }
 
 // SecretsWrite reports whether the run's token may create and delete
@@ -99,47 +99,47 @@ const MinLogSize = 64 << 10
 
 // Run is a run as the agent reports it.
 type Run struct {
-	ID          string            `json:"id" yaml:"id"`
-	Name        string            `json:"name" yaml:"name"`
-	Owner       string            `json:"owner" yaml:"owner"`
-	Image       string            `json:"image" yaml:"image"`
-	Command     string            `json:"command" yaml:"command"`
-	Env         map[string]string `json:"env,omitempty" yaml:"env,omitempty"`
-	Secrets     []string          `json:"secrets" yaml:"secrets,omitempty"`
-	GPUs        int               `json:"gpus,omitempty" yaml:"gpus,omitempty"`
-	CPUs        float64           `json:"cpus,omitempty" yaml:"cpus,omitempty"`
-	MemoryBytes int64             `json:"memory_bytes,omitempty" yaml:"memory_bytes,omitempty"`
-	MaxDuration Duration          `json:"max_duration,omitempty" yaml:"max_duration,omitempty"`
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Owner       string            `json:"owner"`
+	Image       string            `json:"image"`
+	Command     string            `json:"command"`
+	Env         map[string]string `json:"env,omitempty"`
+	Secrets     []string          `json:"secrets"`
+	GPUs        int               `json:"gpus,omitempty"`
+	CPUs        float64           `json:"cpus,omitempty"`
+	MemoryBytes int64             `json:"memory_bytes,omitempty"`
+	MaxDuration Duration          `json:"max_duration,omitempty"`
 	// API is what the run's token may do besides managing its own runs.
-	API RunAPI `json:"api,omitzero" yaml:"api,omitempty"`
+	API RunAPI `json:"api,omitzero"`
 	// MaxLogBytes is the cap on the run's log in bytes; older output is
 	// dropped past it.
-	MaxLogBytes int64 `json:"max_log_bytes,omitempty" yaml:"max_log_bytes,omitempty"`
+	MaxLogBytes int64 `json:"max_log_bytes,omitempty"`
 	// Parent is the id of the run that submitted this one, if any.
-	Parent string `json:"parent,omitempty" yaml:"parent,omitempty"`
+	Parent string `json:"parent,omitempty"`
 	// Management is set on a run submitted with a management token, or by
 	// a run that was: its provider references resolve whatever the
 	// plugins' allow rules say.
-	Management bool `json:"management,omitempty" yaml:"management,omitempty"`
+	Management bool `json:"management,omitempty"`
 	// SecretLimit, for a run with a Parent, names the secrets its parent
 	// was given: the most this run may receive.
-	SecretLimit []string  `json:"secret_limit,omitempty" yaml:"secret_limit,omitempty"`
-	Runtime     string    `json:"runtime" yaml:"runtime"`
-	Status      RunStatus `json:"status" yaml:"status"`
+	SecretLimit []string  `json:"secret_limit,omitempty"`
+	Runtime     string    `json:"runtime"`
+	Status      RunStatus `json:"status"`
 	// ExitCode is set once the workload has exited.
-	ExitCode  *int       `json:"exit_code,omitempty" yaml:"exit_code,omitempty"`
-	Error     string     `json:"error,omitempty" yaml:"error,omitempty"`
-	CreatedAt time.Time  `json:"created_at" yaml:"created_at"`
-	StartedAt *time.Time `json:"started_at,omitempty" yaml:"started_at,omitempty"`
-	EndedAt   *time.Time `json:"ended_at,omitempty" yaml:"ended_at,omitempty"`
-	Events    []RunEvent `json:"events,omitempty" yaml:"events,omitempty"`
+	ExitCode  *int       `json:"exit_code,omitempty"`
+	Error     string     `json:"error,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	Events    []RunEvent `json:"events,omitempty"`
 }
 
 // RunEvent is one thing that happened to a run.
 type RunEvent struct {
-	Time    time.Time `json:"time" yaml:"time"`
-	Type    string    `json:"type" yaml:"type"`
-	Message string    `json:"message" yaml:"message"`
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"`
+	Message string    `json:"message"`
 }
 
 // ListRunsResponse is the answer to listing runs.
