@@ -183,20 +183,24 @@ func yamlNode(v any) (*yaml.Node, error) {
 }
 
 // blockStyle turns the flow style that JSON parses into into YAML's block
-// style, in place.
+// style, in place. The times of the wire types (fields named time or
+// ending in _at) print as YAML times; any other string stays a string,
+// whatever it looks like.
 func blockStyle(n *yaml.Node) {
 	n.Style = 0
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
-		if _, err := time.Parse(time.RFC3339Nano, n.Value); err == nil {
-			n.Tag = "!!timestamp"
-		}
-	}
 	if n.Kind == yaml.MappingNode {
 		kept := n.Content[:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i+1].Tag != "!!null" {
-				kept = append(kept, n.Content[i], n.Content[i+1])
+			key, value := n.Content[i], n.Content[i+1]
+			if value.Tag == "!!null" {
+				continue
 			}
+			if value.Tag == "!!str" && (key.Value == "time" || strings.HasSuffix(key.Value, "_at")) {
+				if _, err := time.Parse(time.RFC3339Nano, value.Value); err == nil {
+					value.Tag = "!!timestamp"
+				}
+			}
+			kept = append(kept, key, value)
 		}
 		n.Content = kept
 	}

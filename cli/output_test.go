@@ -17,7 +17,7 @@ func TestYAMLFromJSON(t *testing.T) {
 	code := 3
 	runs := []*api.Run{{
 		ID: "01R", Name: "r", Owner: "alice", Image: "busybox", Command: "echo hi\necho 123\n",
-		Env: map[string]string{"A": "true"}, Secrets: []string{}, CPUs: 0.5, Runtime: "exec",
+		Env: map[string]string{"A": "true", "WHEN": "2026-01-02T15:04:05Z"}, Secrets: []string{}, CPUs: 0.5, Runtime: "exec",
 		Status: api.RunFailed, ExitCode: &code, CreatedAt: now,
 		Events: []api.RunEvent{{Time: now, Type: "submitted", Message: "x: y"}},
 	}}
@@ -34,6 +34,7 @@ func TestYAMLFromJSON(t *testing.T) {
     echo 123
   env:
     A: "true"
+    WHEN: "2026-01-02T15:04:05Z"
   secrets: []
   cpus: 0.5
   runtime: exec
