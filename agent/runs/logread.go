@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/hush-sh/hush/sdk/userfile"
 	"io"
 	"os"
 	"slices"
@@ -13,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/hush-sh/hush/agent/store"
+
+	"github.com/hush-sh/hush/sdk/userfile"
 )
 
 // errLogCorrupt marks a run log that was altered or damaged.

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hush-sh/hush/sdk/userfile"
 	"net/url"
 	"path"
 	"regexp"
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/hush-sh/hush/sdk/userfile"
 )
 
 // TypeSpec describes what a secret type holds: its non-sensitive fields, its

@@ -175,25 +175,24 @@ func (s *TypeSpec) FileInput(d string) *InputSpec {
 }
 
 // registry holds the specs of the known types. It is replaced, never
-// changed, so that readers need no lock.
+// changed, so that readers need no lock. The built-in types enter it at
+// its first use, not at start-up: every process pays package init, the
+// entrypoint of each run included.
 var (
 	registry   atomic.Pointer[[]*TypeSpec]
 	registerMu sync.Mutex
+	builtins   sync.Once
 )
 
-func init() {
-	for _, s := range builtinTypes {
-		if err := add(s); err != nil {
-			panic(err)
-		}
-	}
-}
-
 func types() []*TypeSpec {
-	if p := registry.Load(); p != nil {
-		return *p
-	}
-	return nil
+	builtins.Do(func() {
+		for _, s := range builtinTypes {
+			if err := add(s); err != nil {
+				panic(err)
+			}
+		}
+	})
+	return registered()
 }
 
 // Types returns the specs of every secret type, in DESIGN's order.
@@ -225,13 +224,14 @@ func TypeNames() []string {
 // parsed and injected with no other change; a type that hush ships belongs
 // in the built-in table, so that every binary knows it.
 func RegisterType(s *TypeSpec) (remove func(), err error) {
+	types() // the built-in types first
 	if err := add(s); err != nil {
 		return nil, err
 	}
 	return func() {
 		registerMu.Lock()
 		defer registerMu.Unlock()
-		next := slices.DeleteFunc(slices.Clone(types()), func(o *TypeSpec) bool { return o == s })
+		next := slices.DeleteFunc(slices.Clone(registered()), func(o *TypeSpec) bool { return o == s })
 		registry.Store(&next)
 	}, nil
 }
@@ -239,7 +239,8 @@ func RegisterType(s *TypeSpec) (remove func(), err error) {
 func add(s *TypeSpec) error {
 	registerMu.Lock()
 	defer registerMu.Unlock()
-	if _, ok := LookupType(s.Type); ok {
+	known := registered()
+	if slices.ContainsFunc(known, func(o *TypeSpec) bool { return o.Type == s.Type }) {
 		return fmt.Errorf("register secret type %s: there is one already", s.Type)
 	}
 	if err := s.check(); err != nil {
@@ -253,8 +254,16 @@ func add(s *TypeSpec) error {
 			}
 		}
 	}
-	next := append(slices.Clone(types()), s)
+	next := append(slices.Clone(known), s)
 	registry.Store(&next)
+	return nil
+}
+
+// registered returns the registry as it is, built-in types or not.
+func registered() []*TypeSpec {
+	if p := registry.Load(); p != nil {
+		return *p
+	}
 	return nil
 }
 
