@@ -131,13 +131,8 @@ type materializer struct {
 func (m *materializer) secret(sec *store.Secret, spec *api.TypeSpec) error {
 	// Checked at create too; this also covers provider values and
 	// secrets stored before that check.
-	for _, d := range spec.Data {
-		if !d.Env {
-			continue
-		}
-		if err := api.ValidateEnvValue(sec.Data[d.Name]); err != nil {
-			return fmt.Errorf("secret %s: %s %w", sec.Name, d.Name, err)
-		}
+	if err := spec.CheckEnvData(sec.Name, sec.Data); err != nil {
+		return err
 	}
 	rules := spec.Inject
 	seen := "" // where the run sees the secret: its file or its dir

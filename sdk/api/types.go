@@ -87,11 +87,23 @@ func (r *CreateSecretRequest) Validate() error {
 	} else {
 		errs = append(errs, spec.validateData(r.Data)...)
 	}
-	for _, d := range spec.Data {
-		if v, ok := r.Data[d.Name]; ok && d.Env {
-			if err := ValidateEnvValue(v); err != nil {
-				errs = append(errs, fmt.Errorf("secret %s: %s %w", r.Name, d.Name, err))
-			}
+	if err := spec.CheckEnvData(r.Name, r.Data); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// CheckEnvData checks the values of secret name that a run receives in
+// environment variables (ValidateEnvValue), naming the secret and the
+// value in each error.
+func (s *TypeSpec) CheckEnvData(name string, data map[string][]byte) error {
+	var errs []error
+	for _, d := range s.Data {
+		if !d.Env {
+			continue
+		}
+		if err := ValidateEnvValue(data[d.Name]); err != nil {
+			errs = append(errs, fmt.Errorf("secret %s: %s %w", name, d.Name, err))
 		}
 	}
 	return errors.Join(errs...)
