@@ -24,6 +24,25 @@ func secretOut(m *store.SecretMeta, withDigest bool) *api.Secret {
 	return out
 }
 
+// tombstoneOut describes a tombstone as the API shows it.
 func tombstoneOut(t *store.Tombstone) *api.Tombstone {
 	return &api.Tombstone{ID: t.ID, Name: t.Name, DeletedAt: t.DeletedAt}
+}
+
+// runOut describes a run as the API shows it, its events included.
+func runOut(r *store.Run) *api.Run {
+	out := &api.Run{
+		ID: r.ID, Name: r.Name, Owner: r.Owner, Image: r.Image, Command: r.Command, Env: r.Env, Secrets: r.Secrets,
+		GPUs: r.GPUs, CPUs: r.CPUs, MemoryBytes: r.MemoryBytes, MaxDuration: api.Duration(r.MaxDuration),
+		API: r.API, MaxLogBytes: r.MaxLogBytes, Parent: r.Parent, Management: r.Management, SecretLimit: r.SecretLimit,
+		Runtime: r.Runtime, Status: r.Status, ExitCode: r.ExitCode, Error: r.Error,
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+	}
+	if len(r.Events) > 0 {
+		out.Events = make([]api.RunEvent, len(r.Events))
+		for i, e := range r.Events {
+			out.Events[i] = api.RunEvent{Time: e.Time, Type: string(e.Type), Message: e.Message}
+		}
+	}
+	return out
 }

@@ -41,7 +41,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, tok *store.To
 	if !s.runOK(w, r, err) {
 		return
 	}
-	writeJSON(w, http.StatusCreated, apiRun(run))
+	writeJSON(w, http.StatusCreated, runOut(run))
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, tok *store.Token) {
@@ -54,7 +54,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, tok *store.Tok
 	}
 	out := make([]*api.Run, len(list))
 	for i, r := range list {
-		out[i] = apiRun(r)
+		out[i] = runOut(r)
 	}
 	writeJSON(w, http.StatusOK, &api.ListRunsResponse{Runs: out})
 }
@@ -89,14 +89,14 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, tok *store.Token
 		if !s.runOK(w, r, err) {
 			return
 		}
-		writeJSON(w, http.StatusOK, apiRun(run))
+		writeJSON(w, http.StatusOK, runOut(run))
 		return
 	}
 	run, ok := s.findRun(w, r, tok)
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, apiRun(run))
+	writeJSON(w, http.StatusOK, runOut(run))
 }
 
 // findRun finds the run the path names among those tok reaches: all of its
@@ -119,7 +119,7 @@ func (s *Server) stopRun(w http.ResponseWriter, r *http.Request, tok *store.Toke
 	if !s.runOK(w, r, err) {
 		return
 	}
-	writeJSON(w, http.StatusAccepted, apiRun(run))
+	writeJSON(w, http.StatusAccepted, runOut(run))
 }
 
 func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request, tok *store.Token) {
@@ -159,25 +159,6 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, tok *store.Toke
 	if err := s.runs.Logs(r.Context(), tok.User, run.ID, follow, tail, w, flush); err != nil {
 		s.logger.Warn("stream run logs", "run", r.PathValue("id"), "error", err)
 	}
-}
-
-// apiRun is a run as the API reports it: the one place where the agent's
-// runs become the wire's.
-func apiRun(r *store.Run) *api.Run {
-	out := &api.Run{
-		ID: r.ID, Name: r.Name, Owner: r.Owner, Image: r.Image, Command: r.Command, Env: r.Env, Secrets: r.Secrets,
-		GPUs: r.GPUs, CPUs: r.CPUs, MemoryBytes: r.MemoryBytes, MaxDuration: api.Duration(r.MaxDuration),
-		API: r.API, MaxLogBytes: r.MaxLogBytes, Parent: r.Parent, Management: r.Management, SecretLimit: r.SecretLimit,
-		Runtime: r.Runtime, Status: r.Status, ExitCode: r.ExitCode, Error: r.Error,
-		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
-	}
-	if len(r.Events) > 0 {
-		out.Events = make([]api.RunEvent, len(r.Events))
-		for i, e := range r.Events {
-			out.Events[i] = api.RunEvent{Time: e.Time, Type: string(e.Type), Message: e.Message}
-		}
-	}
-	return out
 }
 
 func (s *Server) importImage(w http.ResponseWriter, r *http.Request, tok *store.Token) {
