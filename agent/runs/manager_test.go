@@ -75,7 +75,7 @@ func (h *harness) secret(sec *store.Secret) {
 	h.t.Helper()
 	sec.Owner = "alice"
 	sec.ID = "id-" + sec.Name
-	if err := h.store.CreateSecret(sec); err != nil {
+	if _, err := h.store.CreateSecret(sec); err != nil {
 		h.t.Fatal(err)
 	}
 }

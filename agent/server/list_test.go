@@ -24,7 +24,7 @@ func TestListSecretsDoesNotOpenValues(t *testing.T) {
 	ctx := context.Background()
 	big := bytes.Repeat([]byte("x"), api.MaxSecretSize)
 	for i := range 16 {
-		if err := st.CreateSecret(&store.Secret{ID: fmt.Sprintf("id%d", i), Name: fmt.Sprintf("big%d", i), Type: api.TypeMounted,
+		if _, err := st.CreateSecret(&store.Secret{ID: fmt.Sprintf("id%d", i), Name: fmt.Sprintf("big%d", i), Type: api.TypeMounted,
 			Owner: "alice", Data: map[string][]byte{api.FieldValue: big}}); err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +55,7 @@ func TestListSecretsManyInOrder(t *testing.T) {
 		}
 		sec := &store.Secret{ID: fmt.Sprintf("id%04d", i), Name: fmt.Sprintf("s%04d", i), Type: typ, Owner: "alice",
 			Fields: map[string]string{api.FieldKey: "K"}, Data: map[string][]byte{api.FieldValue: []byte("v")}}
-		if err := st.CreateSecret(sec); err != nil {
+		if _, err := st.CreateSecret(sec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,7 +88,7 @@ func TestUnreadableSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"good", "bad", "worse"} {
-		if err := st.CreateSecret(&store.Secret{ID: "id-" + n, Name: n, Type: api.TypeEnv, Owner: "alice",
+		if _, err := st.CreateSecret(&store.Secret{ID: "id-" + n, Name: n, Type: api.TypeEnv, Owner: "alice",
 			Fields: map[string]string{api.FieldKey: "K"}, Data: map[string][]byte{api.FieldValue: []byte("v")}}); err != nil {
 			t.Fatal(err)
 		}

@@ -52,7 +52,7 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 	if sec.CreatedAt.IsZero() {
 		sec.CreatedAt = time.Now().UTC().Truncate(time.Second)
 	}
-	err := s.store.CreateSecret(sec)
+	created, err := s.store.CreateSecret(sec)
 	var unique *store.UniqueTypeError
 	switch {
 	case errors.As(err, &unique):
@@ -71,7 +71,9 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 		return
 	}
 	s.logger.Info("secret created", "user", sec.Owner, "name", sec.Name, "type", sec.Type, "id", sec.ID)
-	writeJSON(w, http.StatusCreated, s.metadata(sec, tok))
+	// A run's token gets no digests: a workload could test guesses at
+	// the values of secrets its run was not given.
+	writeJSON(w, http.StatusCreated, secretOut(created, tok.RunID == ""))
 }
 
 // decodeSecret reads and validates a secret of tok's user from the request
@@ -133,15 +135,6 @@ func (s *Server) exportSecret(w http.ResponseWriter, r *http.Request, tok *store
 		ID: sec.ID, CreatedAt: sec.CreatedAt, Name: sec.Name, Type: sec.Type,
 		Fields: sec.Fields, Data: sec.Data, From: sec.From,
 	})
-}
-
-// metadata describes a secret to tok's holder. A run's token gets no
-// digests: a workload could test guesses at the values of secrets its run
-// was not given.
-func (s *Server) metadata(sec *store.Secret, tok *store.Token) *api.Secret {
-	m := sec.Meta()
-	m.Digest = s.store.Digest(sec)
-	return secretOut(m, tok.RunID == "")
 }
 
 func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) {

@@ -21,7 +21,7 @@ func storeWithSecret(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	s := openStore(t, dir)
-	if err := s.CreateSecret(envSecret("alice", "a", "value-a")); err != nil {
+	if _, err := s.CreateSecret(envSecret("alice", "a", "value-a")); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -135,7 +135,7 @@ func TestInitializedDataDirWithoutStoreRefused(t *testing.T) {
 			// Enough records that the file has pages to cut.
 			s := openStore(t, dir)
 			for i := range 200 {
-				if err := s.CreateSecret(envSecret("alice", fmt.Sprintf("s%d", i), strings.Repeat("v", 512))); err != nil {
+				if _, err := s.CreateSecret(envSecret("alice", fmt.Sprintf("s%d", i), strings.Repeat("v", 512))); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -165,7 +165,7 @@ func TestFirstStartCrashStillStarts(t *testing.T) {
 	})
 	db.Close()
 	s := openStore(t, dir)
-	if err := s.CreateSecret(envSecret("alice", "b", "value-b")); err != nil {
+	if _, err := s.CreateSecret(envSecret("alice", "b", "value-b")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -242,7 +242,7 @@ func TestDataDirModes(t *testing.T) {
 func TestUnreadableRecord(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	for _, n := range []string{"a", "bad", "c"} {
-		if err := s.CreateSecret(envSecret("alice", n, "value-"+n)); err != nil {
+		if _, err := s.CreateSecret(envSecret("alice", n, "value-"+n)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -292,7 +292,7 @@ func TestUnreadableRecord(t *testing.T) {
 // damaged secret, reported as such, not a crash of the agent.
 func TestEmptyValueRecord(t *testing.T) {
 	s := openStore(t, t.TempDir())
-	if err := s.CreateSecret(envSecret("alice", "a", "value")); err != nil {
+	if _, err := s.CreateSecret(envSecret("alice", "a", "value")); err != nil {
 		t.Fatal(err)
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -308,7 +308,7 @@ func TestEmptyValueRecord(t *testing.T) {
 
 func TestUnknownFormatNamed(t *testing.T) {
 	s := openStore(t, t.TempDir())
-	if err := s.CreateSecret(envSecret("alice", "a", "value")); err != nil {
+	if _, err := s.CreateSecret(envSecret("alice", "a", "value")); err != nil {
 		t.Fatal(err)
 	}
 	s.rawUpdate(t, func(b *bolt.Bucket) {
@@ -325,7 +325,7 @@ func TestUnknownFormatNamed(t *testing.T) {
 func TestSwappedValueFails(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	for _, n := range []string{"a", "b"} {
-		if err := s.CreateSecret(envSecret("alice", n, "value-"+n)); err != nil {
+		if _, err := s.CreateSecret(envSecret("alice", n, "value-"+n)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -348,7 +348,7 @@ func TestListDoesNotOpenValues(t *testing.T) {
 	big := strings.Repeat("x", api.MaxSecretSize)
 	for i := range 16 {
 		sec := envSecret("alice", string(rune('a'+i)), big)
-		if err := s.CreateSecret(sec); err != nil {
+		if _, err := s.CreateSecret(sec); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -110,20 +110,23 @@ func (e *MissingError) Error() string {
 // Is makes errors.Is(err, ErrNotFound) hold.
 func (e *MissingError) Is(target error) bool { return target == ErrNotFound }
 
-// CreateSecret stores a new secret. It fails with ErrExists when the owner
-// holds a secret of that name, or one of a type the owner may hold only once.
-func (s *Store) CreateSecret(sec *Secret) error {
+// CreateSecret stores a new secret and returns its metadata, digest
+// included. It fails with ErrExists when the owner holds a secret of that
+// name, or one of a type the owner may hold only once.
+func (s *Store) CreateSecret(sec *Secret) (*SecretMeta, error) {
 	spec, ok := api.LookupType(sec.Type)
 	if !ok {
-		return fmt.Errorf("unknown secret type %q", sec.Type)
+		return nil, fmt.Errorf("unknown secret type %q", sec.Type)
 	}
 	// Sealing a 1 MiB value takes a while: do it before taking the write
 	// lock.
-	meta, value, err := s.encodeSecret(sec, s.Digest(sec))
+	m := sec.Meta()
+	m.Digest = s.Digest(sec)
+	meta, value, err := s.encodeSecret(sec, m.Digest)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return s.commits.write(func(tx *bolt.Tx) error {
+	err = s.commits.write(func(tx *bolt.Tx) error {
 		b, err := tx.Bucket(bucketSecrets).CreateBucketIfNotExists([]byte(sec.Owner))
 		if err != nil {
 			return err
@@ -147,6 +150,10 @@ func (s *Store) CreateSecret(sec *Secret) error {
 		}
 		return s.putSecret(tx, sec.Owner, sec.Name, meta, value)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 func (s *Store) putSecret(tx *bolt.Tx, owner, name string, meta, value []byte) error {

@@ -36,11 +36,11 @@ func TestSecretsRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
 	for _, sec := range []*Secret{envSecret("alice", "b", "value-b"), envSecret("alice", "a", "value-a"), envSecret("bob", "a", "bobs")} {
-		if err := s.CreateSecret(sec); err != nil {
+		if _, err := s.CreateSecret(sec); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.CreateSecret(envSecret("alice", "a", "again")); !errors.Is(err, ErrExists) {
+	if _, err := s.CreateSecret(envSecret("alice", "a", "again")); !errors.Is(err, ErrExists) {
 		t.Errorf("duplicate name: got %v, want ErrExists", err)
 	}
 	got, err := s.GetSecret("alice", "a")
@@ -77,10 +77,10 @@ func TestOneGitSSHPerOwner(t *testing.T) {
 		return &Secret{ID: name, Name: name, Type: api.TypeGitSSH, Owner: "alice",
 			Data: map[string][]byte{api.FieldValue: []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n")}}
 	}
-	if err := s.CreateSecret(key("one")); err != nil {
+	if _, err := s.CreateSecret(key("one")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateSecret(key("two")); !errors.Is(err, ErrExists) {
+	if _, err := s.CreateSecret(key("two")); !errors.Is(err, ErrExists) {
 		t.Errorf("second git-ssh secret: got %v, want ErrExists", err)
 	}
 }
@@ -89,7 +89,7 @@ func TestPlaintextNeverOnDisk(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
 	value := "plaintext-canary-8d1f0c"
-	if err := s.CreateSecret(envSecret("alice", "canary", value)); err != nil {
+	if _, err := s.CreateSecret(envSecret("alice", "canary", value)); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -110,7 +110,7 @@ func TestPlaintextNeverOnDisk(t *testing.T) {
 
 func TestTamperedRecordFails(t *testing.T) {
 	s := openStore(t, t.TempDir())
-	if err := s.CreateSecret(envSecret("alice", "a", "value")); err != nil {
+	if _, err := s.CreateSecret(envSecret("alice", "a", "value")); err != nil {
 		t.Fatal(err)
 	}
 	s.rawUpdate(t, func(b *bolt.Bucket) {
@@ -129,7 +129,7 @@ func TestSwappedRecordFails(t *testing.T) {
 	// secret's value be served as another's.
 	s := openStore(t, t.TempDir())
 	for _, n := range []string{"a", "b"} {
-		if err := s.CreateSecret(envSecret("alice", n, "value-"+n)); err != nil {
+		if _, err := s.CreateSecret(envSecret("alice", n, "value-"+n)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -155,7 +155,7 @@ func (s *Store) rawUpdate(t *testing.T, fn func(*bolt.Bucket)) {
 func TestKeyringPersistsAndIsPrivate(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
-	if err := s.CreateSecret(envSecret("alice", "a", "value")); err != nil {
+	if _, err := s.CreateSecret(envSecret("alice", "a", "value")); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -200,7 +200,7 @@ func TestTokens(t *testing.T) {
 func TestDeleteLeavesTombstone(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	sec := envSecret("alice", "a", "value-a")
-	if err := s.CreateSecret(sec); err != nil {
+	if _, err := s.CreateSecret(sec); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.DeleteSecret("alice", "a", "01Jother"); !errors.Is(err, ErrConflict) {
@@ -213,12 +213,12 @@ func TestDeleteLeavesTombstone(t *testing.T) {
 	if grave.ID != sec.ID || grave.Name != "a" || grave.DeletedAt.IsZero() {
 		t.Errorf("got tombstone %+v, want id %s, name a and a time", grave, sec.ID)
 	}
-	if err := s.CreateSecret(envSecret("alice", "a", "value-a")); !errors.Is(err, ErrDeleted) {
+	if _, err := s.CreateSecret(envSecret("alice", "a", "value-a")); !errors.Is(err, ErrDeleted) {
 		t.Errorf("recreate the deleted id: got %v, want ErrDeleted", err)
 	}
 	fresh := envSecret("alice", "a", "value-a")
 	fresh.ID = "01Jfresh"
-	if err := s.CreateSecret(fresh); err != nil {
+	if _, err := s.CreateSecret(fresh); err != nil {
 		t.Errorf("recreate under a new id: %v", err)
 	}
 	graves, err := s.ListTombstones("alice")
