@@ -3,7 +3,6 @@ package spec
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -370,31 +369,20 @@ func (d *secretDecl) setFile(pos Pos, name, path string) {
 		}
 		d.errorf(pos, "%s: read file %q (%s): %v: check the path, which is relative to the secrets file's directory", name, path, resolved, err)
 	}
-	f, err := userfile.Open(resolved)
+	b, err := userfile.ReadFile(resolved, api.MaxSecretSize)
 	var notRegular *userfile.NotRegularError
-	if errors.As(err, &notRegular) {
+	var tooLarge *userfile.TooLargeError
+	switch {
+	case errors.As(err, &notRegular):
 		d.errorf(pos, "%s: file %q (%s) is %s, not a regular file: give the path of a file, relative to the secrets file's directory",
 			name, path, resolved, userfile.Kind(notRegular.Mode))
 		return
-	}
-	if err != nil {
-		fail(err)
-		return
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		fail(err)
-		return
-	}
-	b, err := io.ReadAll(io.LimitReader(f, api.MaxSecretSize+1))
-	if err != nil {
-		fail(err)
-		return
-	}
-	if len(b) > api.MaxSecretSize {
+	case errors.As(err, &tooLarge):
 		d.errorf(pos, "%s: file %q (%s) is %d bytes, more than the %d a secret may hold: keep large files out of secrets, in the image or a volume",
-			name, path, resolved, max(st.Size(), int64(len(b))), api.MaxSecretSize)
+			name, path, resolved, tooLarge.Size, api.MaxSecretSize)
+		return
+	case err != nil:
+		fail(err)
 		return
 	}
 	d.setData(pos, name, b)
