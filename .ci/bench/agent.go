@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hush-sh/hush/sdk/api"
+)
+
+// agent is a running `hush agent` process.
+type agent struct {
+	cmd  *exec.Cmd
+	addr string
+	root string // its root token
+	done chan struct{}
+}
+
+// startAgent starts hush's agent on a free loopback port with its data in
+// data, and the config file config when it is not "", and returns it once
+// it serves. The config matters to a root agent, which since hush 0.2
+// starts only with a runtime "exec" block that says which users runs
+// execute as.
+func startAgent(hush, data, config string) (*agent, error) {
+	args := []string{"agent", "-data-dir", data, "-bind", "127.0.0.1:0", "-log-json"}
+	if config != "" {
+		args = append(args, "-config", config)
+	}
+	cmd := exec.Command(hush, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	a := &agent{cmd: cmd, done: make(chan struct{})}
+	started := make(chan string, 1)
+	var log strings.Builder // what it said before it started, for a failure
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line["@message"] == "agent started" {
+				started <- line["addr"].(string)
+			} else if log.Len() < 4096 {
+				log.WriteString(sc.Text() + "\n")
+			}
+		}
+		cmd.Wait()
+		close(a.done)
+	}()
+	select {
+	case a.addr = <-started:
+	case <-a.done:
+		return nil, fmt.Errorf("agent exited at start-up:\n%s", log.String())
+	case <-time.After(2 * time.Minute):
+		a.stop()
+		return nil, fmt.Errorf("agent did not start:\n%s", log.String())
+	}
+	b, err := os.ReadFile(filepath.Join(data, "root.token"))
+	if err != nil {
+		a.stop()
+		return nil, err
+	}
+	a.root = strings.TrimSpace(string(b))
+	return a, nil
+}
+
+// client returns a client of the agent with token, over transport (nil:
+// Go's default).
+func (a *agent) client(token string, transport http.RoundTripper) *api.Client {
+	c, _ := api.NewClient(&api.Config{Address: a.addr, Token: token, HTTPClient: &http.Client{Transport: transport, Timeout: 5 * time.Minute}})
+	return c
+}
+
+// token creates a token for user with the root token.
+func (a *agent) token(user string) (string, error) {
+	tok, err := a.client(a.root, nil).CreateToken(context.Background(), &api.CreateTokenRequest{User: user})
+	if err != nil {
+		return "", err
+	}
+	return tok.Secret, nil
+}
+
+// status reads a field of /proc/PID/status, in kB.
+func (a *agent) status(field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
+
+// stop ends the agent with SIGTERM, or SIGKILL if it takes too long.
+func (a *agent) stop() {
+	select {
+	case <-a.done:
+		return
+	default:
+	}
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.done:
+	case <-time.After(30 * time.Second):
+		a.cmd.Process.Kill()
+		<-a.done
+	}
+}
