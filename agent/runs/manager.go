@@ -514,11 +514,7 @@ func (m *Manager) Get(owner, ref string) (*store.Run, error) {
 // finds: names are indexed.
 func (m *Manager) lookup(owner, ref string) (*store.Run, *activeRun, chan struct{}, error) {
 	m.mu.Lock()
-	ar := m.active[ref]
-	if ar == nil || ar.run.Owner != owner {
-		ar = m.activeByName(owner, ref)
-	}
-	if ar != nil {
+	if ar := m.activeByName(owner, ref); ar != nil {
 		defer m.mu.Unlock()
 		return ar.run.Clone(), ar, ar.changed, nil
 	}

@@ -14,8 +14,9 @@ import (
 
 // migrate rewrites the secret records of hush 0.1, each the whole secret
 // sealed, as a metadata record and a value record, and marks the store with
-// its format, in one transaction with the migration of its runs. A record that does not open is left as it
-// is: reads report it, and its owner can delete it.
+// its format, in one transaction with the migration of its runs. A record
+// that does not open is left as it is: reads report it, and its owner can
+// delete it.
 func (s *Store) migrate() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		type old struct{ owner, name, rec []byte }
