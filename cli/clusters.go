@@ -70,12 +70,14 @@ func answered[T any](ui *UI, results []fleet.Result[T]) error {
 	return nil
 }
 
+// syncRepairs is how a write that some clusters missed is finished.
+const syncRepairs = "run `hush sync secrets` to repair"
+
 // reportFanOut says how a write to every cluster went. When every cluster
 // took it: "Synced to all clusters". Otherwise one failure line per cluster,
-// a summary pointing at `hush sync secrets` when some took it, and
-// errReported for exit code 1. A single cluster that failed gives its error
-// as it is.
-func reportFanOut[T any](ui *UI, results []fleet.Result[T]) error {
+// a summary with repair, how to finish, when some took it, and errReported
+// for exit code 1. A single cluster that failed gives its error as it is.
+func reportFanOut[T any](ui *UI, results []fleet.Result[T], repair string) error {
 	var failed []fleet.Result[T]
 	for _, r := range results {
 		if r.Err != nil {
@@ -95,7 +97,7 @@ func reportFanOut[T any](ui *UI, results []fleet.Result[T]) error {
 	if len(failed) == len(results) {
 		ui.Warn("No cluster took the change")
 	} else {
-		ui.Warn("Synced to %d of %d clusters; run `hush sync secrets` to repair", len(results)-len(failed), len(results))
+		ui.Warn("Synced to %d of %d clusters; %s", len(results)-len(failed), len(results), repair)
 	}
 	return errReported
 }

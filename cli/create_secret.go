@@ -266,7 +266,7 @@ func createSecret(ctx context.Context, f *fleet.Fleet, opts *createSecretOptions
 	if slices.ContainsFunc(results, func(r fleet.Result[*api.Secret]) bool { return r.Err == nil }) {
 		opts.UI.Success("Created %s secret: %s", spec.Label, req.Name)
 	}
-	return reportFanOut(opts.UI, append(results, failed...))
+	return reportFanOut(opts.UI, append(results, failed...), syncRepairs)
 }
 
 // checkNameFree fails when any cluster that answers holds a secret named

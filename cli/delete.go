@@ -131,7 +131,7 @@ func deleteSecrets(ctx context.Context, f *fleet.Fleet, opts *deleteSecretsOptio
 	if slices.ContainsFunc(results, func(r fleet.Result[struct{}]) bool { return r.Err == nil }) {
 		opts.UI.Success("%s %s(s): %s", a.done, a.noun, strings.Join(names, ", "))
 	}
-	return reportFanOut(opts.UI, append(results, failed...))
+	return reportFanOut(opts.UI, append(results, failed...), syncRepairs)
 }
 
 // deleteUserSecrets deletes another user's secrets from every cluster, with
@@ -176,28 +176,11 @@ func deleteUserSecrets(ctx context.Context, f *fleet.Fleet, opts *deleteSecretsO
 	}
 	// A cluster that did not answer may hold what the others lack: then
 	// its failure is the news.
-	var down []fleet.Result[struct{}]
-	for _, r := range failed {
-		if r.Err != nil {
-			down = append(down, r)
-		}
-	}
-	switch {
-	case len(down) == 0 && len(missing) > 0:
+	if len(missing) > 0 && !slices.ContainsFunc(failed, func(r fleet.Result[struct{}]) bool { return r.Err != nil }) {
 		return fmt.Errorf("user %s has no secret named %s: `hush get secrets` with that user's token lists them", opts.User, strings.Join(missing, ", "))
-	case len(down) == 0:
-		opts.UI.Success("Synced to all clusters")
-		return nil
-	case len(failed) == 1:
-		return down[0].Named()
 	}
-	// Sync repairs the caller's own secrets, not this user's: the way to
-	// finish is this command again.
-	for _, r := range down {
-		opts.UI.Fail("cluster %s: %v", r.Cluster.Name, r.Err)
-	}
-	opts.UI.Warn("Deleted on %d of %d clusters; run this command again once the others answer", len(failed)-len(down), len(failed))
-	return errReported
+	// Sync repairs the caller's own secrets, not this user's.
+	return reportFanOut(opts.UI, failed, "run this command again once the others answer")
 }
 
 // action names what applyEach does, for its messages.
