@@ -136,10 +136,6 @@ func getSecrets(ctx context.Context, f *fleet.Fleet, opts *getSecretsOptions) er
 // warnUnreadable warns of each secret a cluster holds but cannot read, and
 // says how to delete it.
 func warnUnreadable(ui *UI, f *fleet.Fleet, cluster string, unreadable []*api.UnreadableSecret) {
-	where := ""
-	if !f.Direct {
-		where = " on cluster " + cluster
-	}
 	for _, u := range unreadable {
 		id := ""
 		if u.ID != "" {
@@ -152,9 +148,9 @@ func warnUnreadable(ui *UI, f *fleet.Fleet, cluster string, unreadable []*api.Un
 		}
 		// A delete reaches every cluster, and its tombstones keep sync
 		// from bringing the secret back: say so before anyone does it.
-		ui.Warn("Secret %s%s%s cannot be read by that agent (%s): if the other clusters hold it whole, have that agent's keyring restored; "+
+		ui.Warn("Secret %s%s on cluster %s cannot be read by that agent (%s): if the other clusters hold it whole, have that agent's keyring restored; "+
 			"`hush delete secret %s` would delete it on every cluster",
-			u.Name, id, where, u.Error, u.Name)
+			u.Name, id, cluster, u.Error, u.Name)
 	}
 }
 
