@@ -54,7 +54,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 	if n, err := spec.ParseSize(c.MaxLogSize); err != nil {
 		bad("max_log_size", "Invalid log size", fmt.Sprintf("%q: %v.", c.MaxLogSize, err), nil)
 	} else if n < api.MinLogSize {
-		bad("max_log_size", "Invalid log size", fmt.Sprintf("%q is below the smallest log cap: give at least \"64KiB\".", c.MaxLogSize), nil)
+		bad("max_log_size", "Invalid log size", fmt.Sprintf("%q is below the smallest log cap: give at least \"%dKiB\".", c.MaxLogSize, api.MinLogSize>>10), nil)
 	}
 	if c.PluginDir != "" && !filepath.IsAbs(c.PluginDir) {
 		bad("plugin_dir", "Invalid plugin directory",
