@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -52,10 +53,14 @@ func startAgent(hush, data, config string) (*agent, error) {
 			var line map[string]any
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line["@message"] == "agent started" {
 				started <- line["addr"].(string)
+				break
 			} else if log.Len() < 4096 {
 				log.WriteString(sc.Text() + "\n")
 			}
 		}
+		// What it logs while measured is drained unread: parsing a line
+		// per request would take CPU from the agent being measured.
+		io.Copy(io.Discard, stderr)
 		cmd.Wait()
 		close(a.done)
 	}()
