@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/runlog"
 	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
@@ -106,13 +107,13 @@ type activeRun struct {
 	unsaved   chan struct{}
 	finish    chan struct{}
 	saverDone chan struct{}
-	log       *logWriter
+	log       *runlog.Writer
 	stopOnce  sync.Once
 	stop      chan string // receives why the run is being stopped
 	done      chan struct{}
 }
 
-func newActiveRun(run *store.Run, log *logWriter) *activeRun {
+func newActiveRun(run *store.Run, log *runlog.Writer) *activeRun {
 	return &activeRun{
 		run: run, log: log, saved: len(run.Events),
 		changed: make(chan struct{}), unsaved: make(chan struct{}, 1), finish: make(chan struct{}), saverDone: make(chan struct{}),
@@ -227,7 +228,7 @@ func (m *Manager) create(owner, name string, by Submitter, req *api.CreateRunReq
 		msg += "; launched by run " + parent
 	}
 	run.Events = []store.RunEvent{{Time: now, Type: store.EventSubmitted, Message: msg}}
-	log, err := createLog(m.logDir(run.ID), run.ID, m.cfg.Store.Keyring(), run.MaxLogBytes, m.logger.With("run_id", run.ID))
+	log, err := runlog.Create(m.logDir(run.ID), run.ID, m.cfg.Store.Keyring(), run.MaxLogBytes, m.logger.With("run_id", run.ID))
 	if err != nil {
 		return nil, err
 	}
@@ -634,19 +635,19 @@ func (m *Manager) Logs(ctx context.Context, owner, ref string, follow bool, tail
 	if err != nil {
 		return err
 	}
-	var live *logWriter
+	var live runlog.Progress
 	if ar != nil {
 		live = ar.log
-	} else if lr, err := openLegacyLog(m.legacyLogPath(run.ID), run.ID, m.cfg.Store.Keyring()); err == nil {
+	} else if lr, err := runlog.OpenLegacy(m.legacyLogPath(run.ID), run.ID, m.cfg.Store.Keyring()); err == nil {
 		defer lr.Close()
-		err := copyLegacyLog(lr, tail, w)
+		err := runlog.CopyLegacy(lr, tail, w)
 		flush()
 		return err
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	rl := &runLog{dir: m.logDir(run.ID), id: run.ID, keyring: m.cfg.Store.Keyring(), limit: run.MaxLogBytes}
-	return rl.copy(ctx, live, follow, tail, w, flush)
+	rl := runlog.NewLog(m.logDir(run.ID), run.ID, m.cfg.Store.Keyring(), run.MaxLogBytes)
+	return rl.Copy(ctx, live, follow, tail, w, flush)
 }
 
 // Shutdown stops every active run and waits for them to end, or for ctx.

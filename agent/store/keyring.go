@@ -76,6 +76,21 @@ func LoadKeyring(path string) (*Keyring, error) {
 	return newKeyring(&kf)
 }
 
+// ReadKeyring reads the keyring at path and changes nothing: for the
+// processes other than the agent, such as a run's logger, that seal with
+// the agent's keyring.
+func ReadKeyring(path string) (*Keyring, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read keyring: %w", err)
+	}
+	var kf keyringFile
+	if err := json.Unmarshal(b, &kf); err != nil {
+		return nil, fmt.Errorf("parse keyring %s: %w", path, err)
+	}
+	return newKeyring(&kf)
+}
+
 func (kf *keyringFile) addDigestKey(path string) error {
 	kf.DigestKey = make([]byte, 32)
 	if _, err := rand.Read(kf.DigestKey); err != nil {

@@ -1,4 +1,4 @@
-package runs
+package runlog
 
 import (
 	"bufio"
@@ -18,8 +18,8 @@ import (
 // marks the runs it finds active as failed), so their logs are read, never
 // written or followed.
 
-// legacyReader reads a hush 0.1 run log's records in order.
-type legacyReader struct {
+// LegacyReader reads a hush 0.1 run log's records in order.
+type LegacyReader struct {
 	id      string
 	keyring *store.Keyring
 	f       *os.File
@@ -28,22 +28,22 @@ type legacyReader struct {
 	pending []byte // a partly read record
 }
 
-func openLegacyLog(path, id string, kr *store.Keyring) (*legacyReader, error) {
+func OpenLegacy(path, id string, kr *store.Keyring) (*LegacyReader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open run log: %w", err)
 	}
-	return &legacyReader{id: id, keyring: kr, f: f, r: bufio.NewReader(f)}, nil
+	return &LegacyReader{id: id, keyring: kr, f: f, r: bufio.NewReader(f)}, nil
 }
 
-func (lr *legacyReader) Close() error { return lr.f.Close() }
+func (lr *LegacyReader) Close() error { return lr.f.Close() }
 
 func legacyAAD(id string, seq uint64) []byte {
 	return []byte("logs/" + id + "/" + strconv.FormatUint(seq, 10))
 }
 
 // next returns the next chunk, or io.EOF after the last whole record.
-func (lr *legacyReader) next() ([]byte, error) {
+func (lr *LegacyReader) next() ([]byte, error) {
 	for {
 		if len(lr.pending) >= 4 {
 			n := int(binary.BigEndian.Uint32(lr.pending))
@@ -70,11 +70,11 @@ func (lr *legacyReader) next() ([]byte, error) {
 	}
 }
 
-// copyLegacyLog writes a hush 0.1 log to w: its last tail lines, or all of
+// CopyLegacy writes a hush 0.1 log to w: its last tail lines, or all of
 // it when tail is negative. The log can only be read forwards, so a tail
 // scans all of it, but keeps no more than the lines it will print and the
 // chunk at hand.
-func copyLegacyLog(lr *legacyReader, tail int, w io.Writer) error {
+func CopyLegacy(lr *LegacyReader, tail int, w io.Writer) error {
 	var buf []byte
 	trimAt := 64 << 10
 	for {

@@ -1,4 +1,7 @@
-package runs
+// Package runlog writes and reads runs' logs: capped, sealed segments
+// that a run's logger process appends to, and that the agent reads,
+// follows and tails, whether the writer is in the same process or not.
+package runlog
 
 import (
 	"encoding/binary"
@@ -11,8 +14,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/agent/store"
-	"github.com/hush-sh/hush/sdk/api"
-	"github.com/hush-sh/hush/sdk/userfile"
 )
 
 // A run's log is a directory, logs/<run-id>/, of segment files named
@@ -47,25 +48,6 @@ const (
 	minSegment = 4 << 10
 	maxSegment = 8 << 20
 )
-
-// defaultLogSize caps run logs when Config.MaxLogSize is not set.
-const defaultLogSize = 64 << 20
-
-// checkLogSize checks the cap a run asks for (0 for the agent's) against
-// the agent's max_log_size.
-func (m *Manager) checkLogSize(n int64) error {
-	switch {
-	case n < 0:
-		return fmt.Errorf("max_log_bytes is %d: give a positive number of bytes, or 0 for this agent's max_log_size", n)
-	case n > 0 && n < api.MinLogSize:
-		return fmt.Errorf("max_log_size %s is below the smallest log cap of %s: ask for more, or leave it out for this agent's %s",
-			userfile.FormatSize(n), userfile.FormatSize(api.MinLogSize), userfile.FormatSize(m.cfg.MaxLogSize))
-	case n > m.cfg.MaxLogSize:
-		return fmt.Errorf("max_log_size %s (%d bytes) is over this agent's max_log_size of %s (%d bytes): ask for at most %s, or raise max_log_size in the agent's config",
-			userfile.FormatSize(n), n, userfile.FormatSize(m.cfg.MaxLogSize), m.cfg.MaxLogSize, userfile.FormatSize(m.cfg.MaxLogSize))
-	}
-	return nil
-}
 
 // segmentSize returns the length of one segment of a log capped at limit.
 func segmentSize(limit int64) int64 { return min(max(limit/8, minSegment), maxSegment) }
@@ -107,9 +89,9 @@ type segFile struct {
 	size  int64
 }
 
-// logWriter appends a run's output to its log, drops the oldest segments
+// Writer appends a run's output to its log, drops the oldest segments
 // past the cap, and wakes followers.
-type logWriter struct {
+type Writer struct {
 	dir, id string
 	keyring *store.Keyring
 	limit   int64 // the cap on the log's bytes on disk
@@ -125,18 +107,18 @@ type logWriter struct {
 	notify chan struct{} // closed and replaced at each write and at the end
 }
 
-// createLog creates the log directory dir for run id, capped at limit
-// bytes on disk.
-func createLog(dir, id string, kr *store.Keyring, limit int64, logger hclog.Logger) (*logWriter, error) {
-	if err := os.Mkdir(dir, 0o700); err != nil {
+// Create starts the log of run id in dir, capped at limit bytes on disk.
+// dir may exist, made by the agent before it starts the run's logger, but
+// must hold no log yet: a log has one writer.
+func Create(dir, id string, kr *store.Keyring, limit int64, logger hclog.Logger) (*Writer, error) {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create run log: %w", err)
 	}
 	f, err := createSegment(dir, 0)
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
-	return &logWriter{
+	return &Writer{
 		dir: dir, id: id, keyring: kr, limit: limit, segSize: segmentSize(limit), logger: logger,
 		f: f, end: logPos{at: segHeader, known: true}, notify: make(chan struct{}),
 	}, nil
@@ -159,7 +141,7 @@ func createSegment(dir string, index uint64) (*os.File, error) {
 // that cannot be written (a full disk, say) is lost, logged once, and the
 // log goes on in a new segment after the gap, which readers mark as
 // dropped output.
-func (l *logWriter) Write(p []byte) (int, error) {
+func (l *Writer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.done {
@@ -189,7 +171,7 @@ func (l *logWriter) Write(p []byte) (int, error) {
 // append seals data as one record at the end of the log. After output was
 // lost, it starts a new segment first: readers take a gap in the output
 // only at a segment's start. Callers hold l.mu.
-func (l *logWriter) append(data []byte) error {
+func (l *Writer) append(data []byte) error {
 	if l.broken {
 		if err := l.rotate(); err != nil {
 			return err
@@ -220,7 +202,7 @@ func (l *logWriter) append(data []byte) error {
 
 // rotate finishes the current segment, starts the next one and drops the
 // oldest segments past the cap. Callers hold l.mu.
-func (l *logWriter) rotate() error {
+func (l *Writer) rotate() error {
 	f, err := createSegment(l.dir, l.end.seg+1)
 	if err != nil {
 		return err
@@ -238,7 +220,7 @@ func (l *logWriter) rotate() error {
 // segment fit the cap. A segment that cannot be deleted stays until the
 // next rotation: the workload's output is never held up for the cap.
 // Callers hold l.mu.
-func (l *logWriter) trim() {
+func (l *Writer) trim() {
 	var total int64
 	for _, s := range l.sealed {
 		total += s.size
@@ -255,13 +237,13 @@ func (l *logWriter) trim() {
 }
 
 // wake tells followers that the log changed. Callers hold l.mu.
-func (l *logWriter) wake() {
+func (l *Writer) wake() {
 	close(l.notify)
 	l.notify = make(chan struct{})
 }
 
 // Close marks the log complete and closes its file.
-func (l *logWriter) Close() error {
+func (l *Writer) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.done {
@@ -272,9 +254,9 @@ func (l *logWriter) Close() error {
 	return l.f.Close()
 }
 
-// state returns whether the log is complete, a channel closed at the next
-// change, and where the records written so far end.
-func (l *logWriter) state() (bool, <-chan struct{}, logPos) {
+// progress returns whether the log is complete, a channel closed at the
+// next change, and where the records written so far end.
+func (l *Writer) progress() (bool, <-chan struct{}, logPos) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.done, l.notify, l.end

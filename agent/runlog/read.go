@@ -1,4 +1,4 @@
-package runs
+package runlog
 
 import (
 	"context"
@@ -19,12 +19,26 @@ import (
 // errLogCorrupt marks a run log that was altered or damaged.
 var errLogCorrupt = errors.New("run log is corrupt")
 
-// runLog reads a run's segmented log.
-type runLog struct {
+// Log reads a run's segmented log.
+type Log struct {
 	dir, id string
 	keyring *store.Keyring
 	// limit is the run's cap, which the dropped-output marker names.
 	limit int64
+}
+
+// NewLog returns the reader of run id's log in dir, sealed under kr and
+// capped at limit bytes.
+func NewLog(dir, id string, kr *store.Keyring, limit int64) *Log {
+	return &Log{dir: dir, id: id, keyring: kr, limit: limit}
+}
+
+// Progress tells a follower how far a log's writer has got: a *Writer in
+// the same process, or Watch for a writer in another.
+type Progress interface {
+	// progress returns whether the log is complete, a channel closed at
+	// the next change, and where the records written so far end.
+	progress() (done bool, changed <-chan struct{}, end logPos)
 }
 
 // record is one chunk of output and where it sits in the run's output.
@@ -35,12 +49,12 @@ type record struct {
 
 func (r record) end() uint64 { return r.off + uint64(len(r.data)) }
 
-func (rl *runLog) corrupt(seg uint64, at int64, format string, args ...any) error {
+func (rl *Log) corrupt(seg uint64, at int64, format string, args ...any) error {
 	return fmt.Errorf("%w: segment %d, byte %d: %s", errLogCorrupt, seg, at, fmt.Sprintf(format, args...))
 }
 
 // segments lists the indexes of the segments on disk, in order.
-func (rl *runLog) segments() ([]uint64, error) {
+func (rl *Log) segments() ([]uint64, error) {
 	entries, err := os.ReadDir(rl.dir)
 	if err != nil {
 		return nil, fmt.Errorf("read run log: %w", err)
@@ -59,7 +73,7 @@ func (rl *runLog) segments() ([]uint64, error) {
 
 // openSegment opens a segment; an error wraps os.ErrNotExist when the cap
 // dropped it.
-func (rl *runLog) openSegment(index uint64) (*os.File, error) {
+func (rl *Log) openSegment(index uint64) (*os.File, error) {
 	f, err := os.Open(segPath(rl.dir, index))
 	if err != nil {
 		return nil, fmt.Errorf("open run log: %w", err)
@@ -73,7 +87,7 @@ func (rl *runLog) openSegment(index uint64) (*os.File, error) {
 }
 
 // openFrom opens the first segment on disk from index on, up to last.
-func (rl *runLog) openFrom(index, last uint64) (*os.File, uint64, error) {
+func (rl *Log) openFrom(index, last uint64) (*os.File, uint64, error) {
 	for {
 		f, err := rl.openSegment(index)
 		if !errors.Is(err, os.ErrNotExist) {
@@ -93,7 +107,7 @@ func (rl *runLog) openFrom(index, last uint64) (*os.File, uint64, error) {
 }
 
 // decode opens the record whose head and sealed chunk are given.
-func (rl *runLog) decode(seg uint64, at int64, head, sealed []byte) (record, error) {
+func (rl *Log) decode(seg uint64, at int64, head, sealed []byte) (record, error) {
 	r := record{seq: binary.BigEndian.Uint64(head[4:12]), off: binary.BigEndian.Uint64(head[12:20])}
 	data, err := rl.keyring.Open(sealed, logAAD(rl.id, r.seq, r.off))
 	if err != nil {
@@ -105,7 +119,7 @@ func (rl *runLog) decode(seg uint64, at int64, head, sealed []byte) (record, err
 
 // readAt reads the record that starts at byte at, and returns it and where
 // the next one starts.
-func (rl *runLog) readAt(f *os.File, seg uint64, at int64) (record, int64, error) {
+func (rl *Log) readAt(f *os.File, seg uint64, at int64) (record, int64, error) {
 	head := make([]byte, recHead)
 	if _, err := f.ReadAt(head, at); err != nil {
 		return record{}, 0, rl.corrupt(seg, at, "truncated record: %v", err)
@@ -127,7 +141,7 @@ func (rl *runLog) readAt(f *os.File, seg uint64, at int64) (record, int64, error
 
 // readBefore reads the record that ends at byte end, and returns it and
 // where it starts.
-func (rl *runLog) readBefore(f *os.File, seg uint64, end int64) (record, int64, error) {
+func (rl *Log) readBefore(f *os.File, seg uint64, end int64) (record, int64, error) {
 	if end-recTail < segHeader {
 		return record{}, 0, rl.corrupt(seg, end, "no record ends here")
 	}
@@ -154,7 +168,7 @@ func (rl *runLog) readBefore(f *os.File, seg uint64, end int64) (record, int64, 
 // diskEnd returns where the records of an ended run's log end: the end of
 // the last whole record of its last segment. An agent that died while
 // writing may have left part of a record after it.
-func (rl *runLog) diskEnd() (logPos, error) {
+func (rl *Log) diskEnd() (logPos, error) {
 	segs, err := rl.segments()
 	if err != nil {
 		return logPos{}, err
@@ -197,7 +211,7 @@ func (rl *runLog) diskEnd() (logPos, error) {
 // forward reads records in order from a place in the log, moving on to
 // later segments as it reaches the end of one.
 type forward struct {
-	rl   *runLog
+	rl   *Log
 	f    *os.File // nil until the segment at pos is opened
 	size int64    // the segment's length once it is finished, else -1
 	pos  logPos
@@ -205,7 +219,7 @@ type forward struct {
 
 // forwardFrom starts reading at pos, or, when the cap has dropped pos's
 // segment, at the oldest segment left.
-func (rl *runLog) forwardFrom(pos logPos) *forward {
+func (rl *Log) forwardFrom(pos logPos) *forward {
 	return &forward{rl: rl, size: -1, pos: pos}
 }
 
@@ -297,9 +311,14 @@ type tailResult struct {
 
 // tail finds where the last n lines before end begin, walking back from
 // end, so that it reads no more than those lines.
-func (rl *runLog) tail(end logPos, n int) (tailResult, error) {
+func (rl *Log) tail(end logPos, n int) (tailResult, error) {
 	res := tailResult{from: end}
 	if n <= 0 {
+		return res, nil
+	}
+	if end.seg == 0 && end.at == segHeader {
+		// Nothing written yet, maybe not even the first segment.
+		res.atStart = true
 		return res, nil
 	}
 	f, err := rl.openSegment(end.seg)
@@ -431,10 +450,10 @@ func (mw *markWriter) dropped(n uint64, first bool) error {
 // negative), then, when follow is set and live is not nil, what the run
 // writes until it ends or ctx is done, going on exactly where the tail
 // ended. flush is called after each batch.
-func (rl *runLog) copy(ctx context.Context, live *logWriter, follow bool, tail int, w io.Writer, flush func()) error {
+func (rl *Log) Copy(ctx context.Context, live Progress, follow bool, tail int, w io.Writer, flush func()) error {
 	done, changed, end := true, (<-chan struct{})(nil), logPos{}
 	if live != nil {
-		done, changed, end = live.state()
+		done, changed, end = live.progress()
 	} else {
 		var err error
 		if end, err = rl.diskEnd(); err != nil {
@@ -449,7 +468,7 @@ func (rl *runLog) copy(ctx context.Context, live *logWriter, follow bool, tail i
 		for attempt := 0; errors.Is(err, os.ErrNotExist) && live != nil && attempt < 10; attempt++ {
 			// The writer dropped the segment at the end it reported before
 			// it could be read: ask again.
-			done, changed, end = live.state()
+			done, changed, end = live.progress()
 			res, err = rl.tail(end, tail)
 		}
 		if err != nil {
@@ -499,7 +518,7 @@ func (rl *runLog) copy(ctx context.Context, live *logWriter, follow bool, tail i
 		case <-ctx.Done():
 			return nil
 		}
-		done, changed, end = live.state()
+		done, changed, end = live.progress()
 		if err := drain(); err != nil {
 			return err
 		}

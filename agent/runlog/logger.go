@@ -1,0 +1,122 @@
+package runlog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/store"
+)
+
+// LoggerCommand is the hidden hush subcommand that writes a containerd
+// run's log: containerd's shim starts it as the task's binary logger
+// (cio.BinaryIO), so the log is written whether or not the agent is
+// running, and a workload never waits on an agent that is away.
+const LoggerCommand = "_logger"
+
+// Target says where a run's log goes, for a process other than the agent
+// that writes it.
+type Target struct {
+	// Dir is the run's log dir, ID the run's id.
+	Dir, ID string
+	// Keyring is the path of the agent's keyring, which seals the log.
+	Keyring string
+	// Limit caps the log's bytes on disk.
+	Limit int64
+}
+
+// Encode returns t as one argument. The shim passes a binary logger's
+// arguments from a map, in no fixed order, so the logger takes just one.
+func (t Target) Encode() string {
+	return url.Values{
+		"dir": {t.Dir}, "id": {t.ID}, "keyring": {t.Keyring}, "limit": {strconv.FormatInt(t.Limit, 10)},
+	}.Encode()
+}
+
+// ParseTarget reads what Encode wrote.
+func ParseTarget(s string) (Target, error) {
+	v, err := url.ParseQuery(s)
+	if err != nil {
+		return Target{}, fmt.Errorf("parse log target: %w", err)
+	}
+	t := Target{Dir: v.Get("dir"), ID: v.Get("id"), Keyring: v.Get("keyring")}
+	t.Limit, err = strconv.ParseInt(v.Get("limit"), 10, 64)
+	if err != nil || t.Limit <= 0 || t.Dir == "" || t.ID == "" || t.Keyring == "" {
+		return Target{}, fmt.Errorf("log target %q: want dir, id, keyring and a positive limit", s)
+	}
+	return t, nil
+}
+
+// Create starts the log that t names.
+func (t Target) Create(logger hclog.Logger) (*Writer, error) {
+	kr, err := store.ReadKeyring(t.Keyring)
+	if err != nil {
+		return nil, err
+	}
+	return Create(t.Dir, t.ID, kr, t.Limit, logger)
+}
+
+// The files containerd's shim gives its binary logger: the task's stdout
+// and stderr, and a pipe to close once ready.
+const (
+	loggerStdout = 3
+	loggerStderr = 4
+	loggerReady  = 5
+)
+
+// LoggerMain runs the logger with the arguments that follow
+// LoggerCommand, and returns its exit code. It writes what it reads from
+// the task's stdout and stderr until both end, which is when the shim
+// deletes the task: the shim's SIGTERM then only says that the end is
+// near, and the logger reads on to it.
+func LoggerMain(args []string, stderr io.Writer) int {
+	logger := hclog.New(&hclog.LoggerOptions{Name: "hush-logger", Output: stderr, JSONFormat: true})
+	if len(args) != 1 {
+		logger.Error("usage: hush " + LoggerCommand + " TARGET")
+		return 2
+	}
+	target, err := ParseTarget(args[0])
+	if err != nil {
+		logger.Error("cannot start the run's logger", "error", err)
+		return 2
+	}
+	signal.Ignore(syscall.SIGTERM)
+	w, err := target.Create(logger.With("run_id", target.ID))
+	if err != nil {
+		// Without a logger the shim cannot start the task: the run fails
+		// with this message in its error.
+		logger.Error("cannot start the run's logger", "run_id", target.ID, "error", err)
+		return 1
+	}
+	ready := os.NewFile(loggerReady, "ready")
+	ready.Write([]byte{1})
+	ready.Close()
+	if err := Drain(w, os.NewFile(loggerStdout, "stdout"), os.NewFile(loggerStderr, "stderr")); err != nil {
+		logger.Error("run output could not be read", "run_id", target.ID, "error", err)
+		return 1
+	}
+	return 0
+}
+
+// Drain writes what each reader gives to w until every one ends, then
+// closes w.
+func Drain(w *Writer, readers ...io.Reader) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(readers))
+	for i, r := range readers {
+		wg.Go(func() {
+			if _, err := io.Copy(w, r); err != nil && !errors.Is(err, os.ErrClosed) {
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(append(errs, w.Close())...)
+}
