@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hush-sh/hush/agent/runlog"
 	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
@@ -160,16 +161,19 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	}
 
 	spec := &runtime.Spec{
-		ID:          run.ID,
-		Image:       run.Image,
-		Command:     run.Command,
-		Env:         env,
-		RunDir:      runDir,
-		EnvFile:     envFile,
-		Mounts:      inj.mounts,
-		HushBinary:  m.cfg.HushBinary,
-		User:        owner,
-		Output:      ar.log,
+		ID:         run.ID,
+		Image:      run.Image,
+		Command:    run.Command,
+		Env:        env,
+		RunDir:     runDir,
+		EnvFile:    envFile,
+		Mounts:     inj.mounts,
+		HushBinary: m.cfg.HushBinary,
+		User:       owner,
+		Output:     ar.log,
+		Log: runlog.Target{
+			Dir: m.logDir(run.ID), ID: run.ID, Keyring: m.cfg.Store.KeyringPath(), Limit: run.MaxLogBytes,
+		},
 		GPUs:        run.GPUs,
 		CPUs:        run.CPUs,
 		MemoryBytes: run.MemoryBytes,

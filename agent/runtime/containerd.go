@@ -73,6 +73,10 @@ func (r *Containerd) Name() string { return "containerd" }
 // Isolated reports that containers see their own filesystem.
 func (r *Containerd) Isolated() bool { return true }
 
+// Adopt finds no workload: this runtime cannot yet adopt what an earlier
+// agent started.
+func (r *Containerd) Adopt(context.Context, string) (Task, error) { return nil, ErrNoWorkload }
+
 // Close closes the connection to containerd.
 func (r *Containerd) Close() error { return r.client.Close() }
 

@@ -84,6 +84,10 @@ func (r *Exec) Isolated() bool { return false }
 // agent's, and thus whether runs are kept apart at all.
 func (r *Exec) RunsAsOtherUsers() bool { return r.sandbox != nil }
 
+// Adopt finds no workload: this runtime cannot yet adopt what an earlier
+// agent started.
+func (r *Exec) Adopt(context.Context, string) (Task, error) { return nil, ErrNoWorkload }
+
 // Close does nothing.
 func (r *Exec) Close() error { return nil }
 

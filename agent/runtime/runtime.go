@@ -4,9 +4,16 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
+
+	"github.com/hush-sh/hush/agent/runlog"
 )
+
+// ErrNoWorkload is returned by Adopt when a run has no workload left in
+// the runtime: it never started, or it is gone.
+var ErrNoWorkload = errors.New("the run has no workload in the runtime")
 
 // Where the run's own tmpfs and the hush binary appear inside a container.
 const (
@@ -41,13 +48,21 @@ type Spec struct {
 	// User is the host user the workload runs as, from the runtime's
 	// UserAssigner; nil runs it as the runtime's default.
 	User *User
-	// Output receives the workload's stdout and stderr.
+	// Output receives the workload's stdout and stderr. Deprecated: it
+	// goes once the runtimes write Log from a process of their own.
 	Output io.Writer
+	// Log is where the workload's stdout and stderr go. A process of the
+	// runtime's, not the agent, writes it, so that the workload's output
+	// is kept while the agent is away: the shim's logger, or the exec
+	// supervisor.
+	Log runlog.Target
 	// Registry returns credentials for an image registry host, or false.
 	Registry func(host string) (user, password string, ok bool)
 	// Event records progress, such as an image pull.
 	Event func(typ, msg string)
 	GPUs  int
+	// Devices are the devices the run holds, each given to it whole.
+	Devices []Device
 	// CPUs and MemoryBytes limit the workload; zero means no limit.
 	CPUs        float64
 	MemoryBytes int64
@@ -72,12 +87,30 @@ type Runtime interface {
 	// Start creates and starts the workload. Once it returns a Task, the
 	// caller must Delete it.
 	Start(ctx context.Context, spec *Spec) (Task, error)
+	// Adopt finds the workload of run id that an earlier agent process
+	// started, whether it still runs or exited while no agent watched it,
+	// and returns its task, whose Wait gives its real exit code. It
+	// returns an error matching ErrNoWorkload when there is none.
+	Adopt(ctx context.Context, id string) (Task, error)
 	// Cleanup removes what is left of runs that no longer exist, such as
 	// containers from before an agent restart. keep reports run ids that
 	// are still active.
 	Cleanup(ctx context.Context, keep func(id string) bool) error
 	// Close releases the runtime's connections.
 	Close() error
+}
+
+// Device is a device node or a CDI device that a run gets whole, such as
+// a GPU.
+type Device struct {
+	// ID is what NVIDIA_VISIBLE_DEVICES and the node's listing call it: a
+	// CDI device's name, or the node's path.
+	ID string
+	// CDI is the device's fully qualified CDI name, as vendor.com/class=name;
+	// empty for a device node given without CDI.
+	CDI string
+	// Path is the host path of a device node given without CDI.
+	Path string
 }
 
 // User is a host identity a workload runs as: the uid, the gid, and no
@@ -107,6 +140,7 @@ type Task interface {
 	// if it is still running after grace.
 	Stop(ctx context.Context, grace time.Duration) error
 	// Delete removes the workload and everything the runtime made for it.
-	// It is safe to call more than once.
+	// Once it returns, the workload's log is complete. It is safe to call
+	// more than once.
 	Delete(ctx context.Context) error
 }

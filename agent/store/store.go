@@ -139,6 +139,10 @@ func openBolt(path string) (db *bolt.DB, err error) {
 // data kept in the data dir, such as run logs.
 func (s *Store) Keyring() *Keyring { return s.keyring }
 
+// KeyringPath returns the path of the store's keyring file, which
+// processes other than the agent read with ReadKeyring.
+func (s *Store) KeyringPath() string { return filepath.Join(s.dir, KeyringFile) }
+
 // Close closes the database.
 func (s *Store) Close() error {
 	s.commits.close()
