@@ -165,16 +165,17 @@ func (rl *Log) readBefore(f *os.File, seg uint64, end int64) (record, int64, err
 	return r, start, err
 }
 
-// diskEnd returns where the records of an ended run's log end: the end of
-// the last whole record of its last segment. An agent that died while
-// writing may have left part of a record after it.
+// diskEnd returns where the records of a log end on disk: the end of the
+// last whole record of its last segment. A writer may be writing the next
+// record, or have died while it wrote one, and left part of it after.
 func (rl *Log) diskEnd() (logPos, error) {
 	segs, err := rl.segments()
 	if err != nil {
 		return logPos{}, err
 	}
 	if len(segs) == 0 {
-		return logPos{}, fmt.Errorf("open run log: %s has no segments", rl.dir)
+		// The run ended before its logger started: its log is empty.
+		return logPos{at: segHeader, known: true}, nil
 	}
 	last := segs[len(segs)-1]
 	f, err := rl.openSegment(last)

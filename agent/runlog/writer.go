@@ -124,15 +124,25 @@ func Create(dir, id string, kr *store.Keyring, limit int64, logger hclog.Logger)
 	}, nil
 }
 
+// createSegment makes a segment appear whole, magic included, so that a
+// reader in another process never finds one half made, and fails when the
+// segment exists: a log has one writer.
 func createSegment(dir string, index uint64) (*os.File, error) {
-	f, err := os.OpenFile(segPath(dir, index), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
+	final := segPath(dir, index)
+	tmp := final + ".new"
+	os.Remove(tmp) // left by a writer that died here
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create run log segment: %w", err)
 	}
+	defer os.Remove(tmp)
 	if _, err := f.WriteString(segMagic); err != nil {
 		f.Close()
-		os.Remove(f.Name()) // so that the next try can create it
 		return nil, fmt.Errorf("write run log segment: %w", err)
+	}
+	if err := os.Link(tmp, final); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("create run log segment: %w", err)
 	}
 	return f, nil
 }

@@ -66,7 +66,8 @@ func (m *Manager) execute(ar *activeRun) {
 	if err := m.cfg.Store.RevokeRunTokens(id); err != nil {
 		logger.Error("could not revoke the run's token", "error", err)
 	}
-	ar.log.Close()
+	// The runtime has finished with the workload: its log is complete.
+	close(ar.logEnded)
 
 	// The run takes no stop requests once it has its final status, and
 	// leaves the active set only once that is saved, so that whoever does
@@ -170,7 +171,6 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		Mounts:     inj.mounts,
 		HushBinary: m.cfg.HushBinary,
 		User:       owner,
-		Output:     ar.log,
 		Log: runlog.Target{
 			Dir: m.logDir(run.ID), ID: run.ID, Keyring: m.cfg.Store.KeyringPath(), Limit: run.MaxLogBytes,
 		},

@@ -107,15 +107,17 @@ type activeRun struct {
 	unsaved   chan struct{}
 	finish    chan struct{}
 	saverDone chan struct{}
-	log       *runlog.Writer
-	stopOnce  sync.Once
-	stop      chan string // receives why the run is being stopped
-	done      chan struct{}
+	// logEnded is closed once the run's log is complete: the runtime
+	// has finished with its workload.
+	logEnded chan struct{}
+	stopOnce sync.Once
+	stop     chan string // receives why the run is being stopped
+	done     chan struct{}
 }
 
-func newActiveRun(run *store.Run, log *runlog.Writer) *activeRun {
+func newActiveRun(run *store.Run) *activeRun {
 	return &activeRun{
-		run: run, log: log, saved: len(run.Events),
+		run: run, logEnded: make(chan struct{}), saved: len(run.Events),
 		changed: make(chan struct{}), unsaved: make(chan struct{}, 1), finish: make(chan struct{}), saverDone: make(chan struct{}),
 		stop: make(chan string, 1), done: make(chan struct{}),
 	}
@@ -228,13 +230,13 @@ func (m *Manager) create(owner, name string, by Submitter, req *api.CreateRunReq
 		msg += "; launched by run " + parent
 	}
 	run.Events = []store.RunEvent{{Time: now, Type: store.EventSubmitted, Message: msg}}
-	log, err := runlog.Create(m.logDir(run.ID), run.ID, m.cfg.Store.Keyring(), run.MaxLogBytes, m.logger.With("run_id", run.ID))
-	if err != nil {
-		return nil, err
+	// The runtime's logger writes the log, in the dir made for it here.
+	if err := os.Mkdir(m.logDir(run.ID), 0o700); err != nil {
+		return nil, fmt.Errorf("create run log: %w", err)
 	}
 	// The run is active before it is recorded, so that whoever finds the
 	// record finds the run's live state.
-	ar := newActiveRun(run, log)
+	ar := newActiveRun(run)
 	m.mu.Lock()
 	m.active[run.ID] = ar
 	m.mu.Unlock()
@@ -243,7 +245,6 @@ func (m *Manager) create(owner, name string, by Submitter, req *api.CreateRunReq
 		delete(m.active, run.ID)
 		close(ar.done)
 		m.mu.Unlock()
-		log.Close()
 		os.RemoveAll(m.logDir(run.ID))
 		return nil, err
 	}
@@ -635,9 +636,12 @@ func (m *Manager) Logs(ctx context.Context, owner, ref string, follow bool, tail
 	if err != nil {
 		return err
 	}
+	rl := runlog.NewLog(m.logDir(run.ID), run.ID, m.cfg.Store.Keyring(), run.MaxLogBytes)
 	var live runlog.Progress
 	if ar != nil {
-		live = ar.log
+		w := runlog.Watch(rl, ar.logEnded)
+		defer w.Close()
+		live = w
 	} else if lr, err := runlog.OpenLegacy(m.legacyLogPath(run.ID), run.ID, m.cfg.Store.Keyring()); err == nil {
 		defer lr.Close()
 		err := runlog.CopyLegacy(lr, tail, w)
@@ -646,7 +650,6 @@ func (m *Manager) Logs(ctx context.Context, owner, ref string, follow bool, tail
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	rl := runlog.NewLog(m.logDir(run.ID), run.ID, m.cfg.Store.Keyring(), run.MaxLogBytes)
 	return rl.Copy(ctx, live, follow, tail, w, flush)
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/runlog"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -212,8 +213,13 @@ func (r *Containerd) Start(ctx context.Context, spec *Spec) (Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}
-	t := &containerdTask{runtime: r, container: container}
-	task, err := container.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, spec.Output, spec.Output)))
+	log, err := spec.Log.Create(r.logger.With("run_id", spec.ID))
+	if err != nil {
+		container.Delete(context.WithoutCancel(ctx), client.WithSnapshotCleanup)
+		return nil, err
+	}
+	t := &containerdTask{runtime: r, container: container, log: log}
+	task, err := container.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, log, log)))
 	if err != nil {
 		t.Delete(ctx)
 		return nil, fmt.Errorf("create task: %w", err)
@@ -293,6 +299,7 @@ type containerdTask struct {
 	runtime   *Containerd
 	container client.Container
 	task      client.Task
+	log       *runlog.Writer // nil for a task left by an earlier agent
 	// exited is closed once the task has exited, and exit set: both Wait
 	// and Stop wait on it.
 	exited chan struct{}
@@ -370,6 +377,10 @@ func (t *containerdTask) Delete(ctx context.Context) error {
 		}
 		if err := t.container.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete container: %w", err))
+		}
+		if t.log != nil {
+			// The task's output is copied to the log until its deletion.
+			t.log.Close()
 		}
 		t.deleteErr = errors.Join(errs...)
 	})

@@ -136,18 +136,24 @@ func (r *Exec) Start(_ context.Context, spec *Spec) (Task, error) {
 	}
 	cmd.Env = env
 	cmd.Dir = spec.RunDir
-	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
+	log, err := spec.Log.Create(r.logger.With("run_id", spec.ID))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
 	// The run ends when its command does, as a container ends with its
 	// first process: a process that left the session and still holds the
 	// output pipe gets outputDrain to finish writing, and then loses it.
 	cmd.WaitDelay = outputDrain
 	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
+		log.Close()
 		return nil, fmt.Errorf("start command: %w", err)
 	}
 	t := &execTask{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		t.err = cmd.Wait()
+		log.Close()
 		close(t.done)
 	}()
 	return t, nil

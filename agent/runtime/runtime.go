@@ -5,7 +5,6 @@ package runtime
 import (
 	"context"
 	"errors"
-	"io"
 	"time"
 
 	"github.com/hush-sh/hush/agent/runlog"
@@ -48,9 +47,6 @@ type Spec struct {
 	// User is the host user the workload runs as, from the runtime's
 	// UserAssigner; nil runs it as the runtime's default.
 	User *User
-	// Output receives the workload's stdout and stderr. Deprecated: it
-	// goes once the runtimes write Log from a process of their own.
-	Output io.Writer
 	// Log is where the workload's stdout and stderr go. A process of the
 	// runtime's, not the agent, writes it, so that the workload's output
 	// is kept while the agent is away: the shim's logger, or the exec

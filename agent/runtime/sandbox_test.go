@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -30,7 +29,7 @@ func TestSandboxedStart(t *testing.T) {
 	state := r.sandbox.StateDir
 	defer syscall.Umask(syscall.Umask(0o077))
 
-	start := func(id, command string) (*bytes.Buffer, Task) {
+	start := func(id, command string) (func() string, Task) {
 		t.Helper()
 		u, err := r.AssignUser(id)
 		if err != nil {
@@ -46,11 +45,10 @@ func TestSandboxedStart(t *testing.T) {
 		for _, p := range []string{dir, filepath.Join(dir, "token")} {
 			os.Chown(p, int(u.UID), int(u.GID))
 		}
-		// Read only after Wait, which waits for os/exec's copying.
-		out := &bytes.Buffer{}
+		target, out := testLog(t, id)
 		task, err := r.Start(context.Background(), &Spec{
 			ID: id, Command: command, RunDir: dir, EnvFile: "env", HushBinary: os.Args[0], User: u,
-			Output: out, Event: func(string, string) {},
+			Log: target, Event: func(string, string) {},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -66,7 +64,7 @@ ls %[1]s/runs; test -x %[1]s/bin/hush && echo binary; command -v hush; pwd; umas
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	code, err := task.Wait(ctx)
-	got := out.String()
+	got := out()
 	want := fmt.Sprintf(`310301
 value-of-bob
 token-of-bob
