@@ -111,8 +111,10 @@ func Run(ctx context.Context, opts *Options) error {
 		HushBinary: hushBin,
 		AgentAddr:  loopbackURL(ln.Addr()),
 		StopGrace:  cfg.Runtime(rt.Name()).StopGraceDuration(),
-		Resolver:   host,
-		Logger:     logger.Named("runs"),
+		// A dev agent's data dir goes with it: nothing could adopt its runs.
+		LeaveRunsOnShutdown: cfg.LeaveRunsOnShutdown && !opts.Dev,
+		Resolver:            host,
+		Logger:              logger.Named("runs"),
 	})
 	if err != nil {
 		return err
@@ -147,8 +149,8 @@ func Run(ctx context.Context, opts *Options) error {
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout+cfg.Runtime(rt.Name()).StopGraceDuration())
 	defer cancel()
-	// Runs first: their log followers end with them, and then the HTTP
-	// server has nothing left in flight.
+	// Runs first: their log followers end when the agent lets go of
+	// them, and then the HTTP server has nothing left in flight.
 	if err := manager.Shutdown(sctx); err != nil {
 		logger.Warn("runs still active at shutdown", "error", err)
 	}

@@ -177,6 +177,8 @@ func reportEnd(ui *UI, run *api.Run) error {
 		return nil
 	case api.RunStopped:
 		ui.Warn("Run %s was stopped", run.Name)
+	case api.RunLost:
+		ui.Fail("Run %s was lost: %s", run.Name, run.Error)
 	default:
 		ui.Fail("Run %s failed: %s", run.Name, run.Error)
 	}

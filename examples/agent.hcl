@@ -20,6 +20,11 @@ log_json  = false
 # for less with max_log_size, never more. Default "64MiB".
 max_log_size = "64MiB"
 
+# Runs outlive the agent: when it stops (SIGTERM for an upgrade, or a
+# crash), its runs go on, and the next agent on this data dir adopts them.
+# Set false to stop every run when the agent shuts down. Default true.
+leave_runs_on_shutdown = true
+
 # Provider plugins: executables named hush-provider-NAME.
 plugin_dir = "/opt/hush/plugins"
 

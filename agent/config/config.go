@@ -60,6 +60,11 @@ type Config struct {
 	// also the most a run spec's max_log_size may ask for. Default "64MiB";
 	// at least "64KiB".
 	MaxLogSize string `hcl:"max_log_size,optional"`
+	// LeaveRunsOnShutdown keeps runs going when the agent stops, as for
+	// an upgrade: the next agent on this data dir adopts them. Set it to
+	// false to stop every run first, as hush 0.2 did. Default true; a dev
+	// agent, whose data dir goes with it, always stops its runs.
+	LeaveRunsOnShutdown bool `hcl:"leave_runs_on_shutdown,optional"`
 	// PluginDir is searched for hush-provider-* executables. Default: none.
 	PluginDir string `hcl:"plugin_dir,optional"`
 	// Plugins declares provider plugins, one block per plugin name.
@@ -155,6 +160,8 @@ func DefaultConfig() *Config {
 		LogLevel:   DefaultLogLevel,
 		MaxLogSize: DefaultLogSize,
 		ranges:     map[string]hcl.Range{},
+
+		LeaveRunsOnShutdown: true,
 	}
 }
 

@@ -18,12 +18,14 @@ import (
 )
 
 // execute takes an active run from PENDING to a final status, and always
-// cleans up after it: task, tmpfs, token and log.
+// cleans up after it: task, tmpfs, token and log. When the agent leaves
+// its runs at shutdown, a started run is left running for the next agent
+// to adopt, and one not started yet is left to the next agent to start.
 func (m *Manager) execute(ar *activeRun) {
 	defer m.wg.Done()
-	id, logger := ar.run.ID, m.logger.With("run_id", ar.run.ID)
-	// ctx ends when a stop is requested before the workload has started,
-	// so that a long image pull does not hold the run.
+	// ctx ends when a stop is requested, or the agent leaves its runs,
+	// before the workload has started, so that a long image pull does not
+	// hold the run.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -32,43 +34,70 @@ func (m *Manager) execute(ar *activeRun) {
 		case reason := <-ar.stop:
 			ar.stop <- reason // handed on to wait
 			cancel()
+		case <-m.leaving:
+			cancel()
 		case <-ar.done:
 		}
 	}()
 
-	runDir := filepath.Join(m.cfg.StateDir, id)
+	runDir := m.runDir(ar.run.ID)
 	task, err := m.start(ctx, ar, runDir)
-	status, code, errMsg := api.RunFailed, (*int)(nil), ""
 	switch {
+	case err != nil && m.isLeaving():
+		m.unstart(ar, "the agent stopped before the run started; the next agent to start on this data dir starts it")
 	case err != nil && ctx.Err() != nil:
-		status = api.RunStopped
 		m.event(ar, store.EventStopped, "stopped before it started")
+		m.end(ar, api.RunStopped, nil, "")
 	case err != nil:
-		errMsg = err.Error()
-		m.event(ar, store.EventError, errMsg)
+		m.event(ar, store.EventError, err.Error())
+		m.end(ar, api.RunFailed, nil, err.Error())
 	default:
-		status, code, errMsg = m.wait(ar, task)
-		if err := task.Delete(context.Background()); err != nil {
-			logger.Warn("could not remove the run's workload", "error", err)
-			m.event(ar, store.EventError, "cleanup: "+err.Error())
-		}
+		m.follow(ar, task)
 	}
+}
 
+// follow waits for a started run's workload to end and then ends the run,
+// unless the agent leaves its runs first.
+func (m *Manager) follow(ar *activeRun, task runtime.Task) {
+	status, code, errMsg, left := m.wait(ar, task)
+	if left {
+		m.leave(ar)
+		return
+	}
+	if err := task.Delete(context.Background()); err != nil {
+		m.logger.Warn("could not remove the run's workload", "run_id", ar.run.ID, "error", err)
+		m.event(ar, store.EventError, "cleanup: "+err.Error())
+	}
+	m.end(ar, status, code, errMsg)
+}
+
+// runDir is where a run's tmpfs is mounted.
+func (m *Manager) runDir(id string) string { return filepath.Join(m.cfg.StateDir, id) }
+
+// release frees what a run holds that no ended or unstarted run may keep:
+// its user's processes, its secret tmpfs and its token.
+func (m *Manager) release(ar *activeRun) {
+	id := ar.run.ID
 	// No process of the run's user may outlive it: the next run given
 	// that user would find it.
 	if ua, ok := m.cfg.Runtime.(runtime.UserAssigner); ok {
 		ua.ReleaseUser(id)
 	}
-	if err := removeTmpfs(runDir); err != nil {
-		logger.Error("could not remove the run's secret tmpfs", "error", err)
+	if err := removeTmpfs(m.runDir(id)); err != nil {
+		m.logger.Error("could not remove the run's secret tmpfs", "run_id", id, "error", err)
 		m.event(ar, store.EventError, "cleanup: "+err.Error())
 	}
 	if err := m.cfg.Store.RevokeRunTokens(id); err != nil {
-		logger.Error("could not revoke the run's token", "error", err)
+		m.logger.Error("could not revoke the run's token", "run_id", id, "error", err)
 	}
+}
+
+// end gives a run its final status once the runtime is done with its
+// workload, and takes it out of the active set.
+func (m *Manager) end(ar *activeRun, status api.RunStatus, code *int, errMsg string) {
+	m.release(ar)
 	// The runtime has finished with the workload: its log is complete.
 	close(ar.logEnded)
-
 	// The run takes no stop requests once it has its final status, and
 	// leaves the active set only once that is saved, so that whoever does
 	// not find it active finds its final record.
@@ -76,13 +105,37 @@ func (m *Manager) execute(ar *activeRun) {
 		now := time.Now().UTC()
 		r.Status, r.ExitCode, r.Error, r.EndedAt = status, code, errMsg, &now
 	})
+	m.deactivate(ar)
+	m.logger.Info("run ended", "run_id", ar.run.ID, "status", status, "exit_code", derefInt(code))
+}
+
+// unstart puts a run that the agent left before it started back to
+// PENDING, with what its start made undone, for the next agent to start.
+func (m *Manager) unstart(ar *activeRun, why string) {
+	m.release(ar)
+	m.update(ar, func(r *store.Run) {
+		r.Status = api.RunPending
+		r.Events = append(r.Events, store.RunEvent{Time: time.Now().UTC(), Type: store.EventWarning, Message: why})
+	})
+	m.deactivate(ar)
+}
+
+// leave lets go of a started run that goes on without the agent: its
+// record is saved as it is, and the next agent adopts it.
+func (m *Manager) leave(ar *activeRun) {
+	m.deactivate(ar)
+	m.logger.Info("run left running for the next agent", "run_id", ar.run.ID, "name", ar.run.Name)
+}
+
+// deactivate saves what is left to save of a run and takes it out of the
+// active set.
+func (m *Manager) deactivate(ar *activeRun) {
 	close(ar.finish)
 	<-ar.saverDone
 	m.mu.Lock()
-	delete(m.active, id)
+	delete(m.active, ar.run.ID)
 	close(ar.done)
 	m.mu.Unlock()
-	logger.Info("run ended", "status", status, "exit_code", derefInt(code))
 }
 
 // start moves the run through STARTING: it resolves and materializes the
@@ -240,18 +293,23 @@ func (m *Manager) secretsFor(run *store.Run) ([]*store.Secret, []string, error) 
 }
 
 // wait waits for the workload to exit, stopping it when asked or when it
-// outlives its max_duration, and returns the final status.
-func (m *Manager) wait(ar *activeRun, task runtime.Task) (api.RunStatus, *int, string) {
+// outlives its max_duration, and returns the final status; or it returns
+// left when the agent leaves its runs first.
+func (m *Manager) wait(ar *activeRun, task runtime.Task) (status api.RunStatus, code *int, errMsg string, left bool) {
 	exited := make(chan struct{})
-	var code int
+	var exit int
 	var waitErr error
 	go func() {
-		code, waitErr = task.Wait(context.Background())
+		exit, waitErr = task.Wait(context.Background())
 		close(exited)
 	}()
 	var deadline <-chan time.Time
 	if d := time.Duration(ar.run.MaxDuration); d > 0 {
-		t := time.NewTimer(d)
+		// A run adopted by a restarted agent has had some of its time.
+		if started := ar.run.StartedAt; started != nil {
+			d -= time.Since(*started)
+		}
+		t := time.NewTimer(max(d, 0))
 		defer t.Stop()
 		deadline = t.C
 	}
@@ -262,6 +320,8 @@ func (m *Manager) wait(ar *activeRun, task runtime.Task) (api.RunStatus, *int, s
 	case stopReason = <-ar.stop:
 	case <-deadline:
 		stopReason = fmt.Sprintf("it ran longer than its max_duration of %s", time.Duration(ar.run.MaxDuration))
+	case <-m.leaving:
+		return "", nil, "", true
 	}
 	if stopReason != "" {
 		grace := m.cfg.StopGrace
@@ -277,16 +337,16 @@ func (m *Manager) wait(ar *activeRun, task runtime.Task) (api.RunStatus, *int, s
 	}
 
 	if waitErr != nil {
-		return api.RunFailed, nil, waitErr.Error()
+		return api.RunFailed, nil, waitErr.Error(), false
 	}
-	m.event(ar, store.EventExited, fmt.Sprintf("exited with code %d", code))
+	m.event(ar, store.EventExited, fmt.Sprintf("exited with code %d", exit))
 	switch {
 	case stopReason != "":
-		return api.RunStopped, &code, ""
-	case code == 0:
-		return api.RunCompleted, &code, ""
+		return api.RunStopped, &exit, "", false
+	case exit == 0:
+		return api.RunCompleted, &exit, "", false
 	}
-	return api.RunFailed, &code, fmt.Sprintf("the command exited with code %d", code)
+	return api.RunFailed, &exit, fmt.Sprintf("the command exited with code %d", exit), false
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -34,6 +34,9 @@ var (
 	// ErrForbidden is returned when a run asks for more than the run that
 	// launches it may give.
 	ErrForbidden = errors.New("not allowed")
+	// ErrShuttingDown is returned for a run submitted while the agent
+	// shuts down.
+	ErrShuttingDown = errors.New("the agent is shutting down: submit the run again once it is back")
 )
 
 // Submitter is the token that submits a run. A run launched by another run
@@ -73,6 +76,9 @@ type Config struct {
 	AgentAddr string
 	// StopGrace is the time between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+	// LeaveRunsOnShutdown makes Shutdown leave runs going, for the next
+	// agent on the same data dir to adopt, where it would stop them.
+	LeaveRunsOnShutdown bool
 	// Resolver fetches values of provider references; nil when the agent
 	// has no plugins.
 	Resolver Resolver
@@ -90,6 +96,10 @@ type Manager struct {
 	mu     sync.Mutex
 	active map[string]*activeRun
 	wg     sync.WaitGroup
+	// leaving is closed when the agent shuts down and leaves its runs
+	// going: whatever follows a run lets go of it.
+	leaving   chan struct{}
+	leaveOnce sync.Once
 }
 
 type activeRun struct {
@@ -123,9 +133,8 @@ func newActiveRun(run *store.Run) *activeRun {
 	}
 }
 
-// NewManager returns a manager, first settling runs that were active when
-// the agent last stopped: they are marked failed and their leftovers
-// removed.
+// NewManager returns a manager, first taking over the runs that were
+// active when the agent last stopped (see recover).
 func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	for _, dir := range []string{cfg.LogDir, cfg.StateDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -135,36 +144,27 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.MaxLogSize == 0 {
 		cfg.MaxLogSize = defaultLogSize
 	}
-	m := &Manager{cfg: cfg, logger: cfg.Logger, active: map[string]*activeRun{}}
+	m := &Manager{cfg: cfg, logger: cfg.Logger, active: map[string]*activeRun{}, leaving: make(chan struct{})}
 	if cfg.Runtime.Isolated() {
 		m.entrypointErr = checkStatic(cfg.HushBinary)
 		if m.entrypointErr != nil {
 			m.logger.Warn("runs cannot start in containers", "error", m.entrypointErr)
 		}
 	}
-	runs, err := cfg.Store.ListRuns("")
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	for _, r := range runs {
-		if r.Status.Done() {
-			continue
-		}
-		now := time.Now().UTC()
-		r.Status, r.EndedAt = api.RunFailed, &now
-		r.Error = "the agent stopped while the run was active"
-		r.Events = append(r.Events, store.RunEvent{Time: now, Type: store.EventError, Message: r.Error})
-		if err := cfg.Store.SaveRun(r, len(r.Events)-1, true); err != nil {
-			return nil, err
-		}
-		removeTmpfs(filepath.Join(cfg.StateDir, r.ID))
-		cfg.Store.RevokeRunTokens(r.ID)
-		m.logger.Warn("run was active when the agent stopped; marked failed", "run_id", r.ID, "name", r.Name)
-	}
-	if err := cfg.Runtime.Cleanup(ctx, func(string) bool { return false }); err != nil {
-		m.logger.Warn("could not remove leftovers of earlier runs", "error", err)
+	if err := m.recover(ctx); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// isLeaving reports whether the agent is leaving its runs.
+func (m *Manager) isLeaving() bool {
+	select {
+	case <-m.leaving:
+		return true
+	default:
+		return false
+	}
 }
 
 // checkStatic reports an error when the binary at path needs a dynamic
@@ -238,6 +238,11 @@ func (m *Manager) create(owner, name string, by Submitter, req *api.CreateRunReq
 	// record finds the run's live state.
 	ar := newActiveRun(run)
 	m.mu.Lock()
+	if m.isLeaving() {
+		m.mu.Unlock()
+		os.Remove(m.logDir(run.ID))
+		return nil, ErrShuttingDown
+	}
 	m.active[run.ID] = ar
 	m.mu.Unlock()
 	if err := m.cfg.Store.CreateRun(run.Clone()); err != nil {
@@ -639,6 +644,17 @@ func (m *Manager) Logs(ctx context.Context, owner, ref string, follow bool, tail
 	rl := runlog.NewLog(m.logDir(run.ID), run.ID, m.cfg.Store.Keyring(), run.MaxLogBytes)
 	var live runlog.Progress
 	if ar != nil {
+		// A follower lets go of the run with the agent.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-m.leaving:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		w := runlog.Watch(rl, ar.logEnded)
 		defer w.Close()
 		live = w
@@ -653,13 +669,25 @@ func (m *Manager) Logs(ctx context.Context, owner, ref string, follow bool, tail
 	return rl.Copy(ctx, live, follow, tail, w, flush)
 }
 
-// Shutdown stops every active run and waits for them to end, or for ctx.
+// Shutdown lets go of every active run, leaving it going for the next
+// agent when Config.LeaveRunsOnShutdown is set and stopping it otherwise,
+// and waits until that is done, or for ctx.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
-	for _, ar := range m.active {
-		ar.requestStop("the agent is shutting down")
+	n := len(m.active)
+	if m.cfg.LeaveRunsOnShutdown {
+		m.leaveOnce.Do(func() { close(m.leaving) })
+	} else {
+		for _, ar := range m.active {
+			ar.requestStop("the agent is shutting down")
+		}
 	}
 	m.mu.Unlock()
+	if m.cfg.LeaveRunsOnShutdown {
+		m.logger.Info("leaving runs going: the next agent on this data dir adopts them", "runs", n)
+	} else if n > 0 {
+		m.logger.Info("stopping the active runs (leave_runs_on_shutdown = false)", "runs", n)
+	}
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
 	select {

@@ -403,18 +403,30 @@ func TestNamesAndValidation(t *testing.T) {
 	}
 }
 
-func TestActiveRunsFailAfterRestart(t *testing.T) {
+// TestRestartWithoutWorkloads: a restarted agent whose runtime has no
+// workload for a run that had started marks it LOST, never FAILED, and
+// starts again a run that had not started.
+func TestRestartWithoutWorkloads(t *testing.T) {
 	h := newHarness(t)
-	orphan := &store.Run{ID: "01ORPHAN", Name: "orphan", Owner: "alice", Status: api.RunRunning, CreatedAt: time.Now()}
-	if err := h.store.CreateRun(orphan); err != nil {
-		t.Fatal(err)
+	gone := &store.Run{ID: "01GONE", Name: "gone", Owner: "alice", Status: api.RunRunning, CreatedAt: time.Now()}
+	queued := &store.Run{ID: "01QUEUED", Name: "queued", Owner: "alice", Command: "echo started again",
+		Status: api.RunStarting, CreatedAt: time.Now(), MaxLogBytes: 1 << 20}
+	for _, r := range []*store.Run{gone, queued} {
+		if err := h.store.CreateRun(r); err != nil {
+			t.Fatal(err)
+		}
 	}
-	h.manager()
-	got, err := h.store.GetRun(orphan.Owner, orphan.ID)
+	h.m = h.manager()
+	got, err := h.store.GetRun(gone.Owner, gone.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != api.RunFailed || !strings.Contains(got.Error, "agent stopped") {
-		t.Errorf("got %s %q, want FAILED because the agent stopped", got.Status, got.Error)
+	if got.Status != api.RunLost || !strings.Contains(got.Error, "workload was gone from the exec runtime") ||
+		got.Events[len(got.Events)-1].Type != store.EventLost {
+		t.Errorf("got %s %q, want LOST with an event saying its workload was gone", got.Status, got.Error)
+	}
+	again, out := h.finish(queued)
+	if again.Status != api.RunCompleted || out != "started again\n" {
+		t.Errorf("the run that had not started: got %s with output %q, want COMPLETED with its output", again.Status, out)
 	}
 }

@@ -193,6 +193,8 @@ func (s *Server) runOK(w http.ResponseWriter, r *http.Request, err error) bool {
 		writeError(w, api.CodeForbidden, err.Error())
 	case errors.Is(err, runs.ErrEnded):
 		writeError(w, api.CodeRunEnded, err.Error())
+	case errors.Is(err, runs.ErrShuttingDown):
+		writeError(w, api.CodeUnavailable, err.Error())
 	default:
 		s.internalError(w, "run request", err)
 	}

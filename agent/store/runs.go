@@ -91,6 +91,10 @@ const (
 	EventStopping  EventType = "stopping"
 	EventStopped   EventType = "stopped"
 	EventExited    EventType = "exited"
+	// EventAdopted: a restarted agent found the run's workload and follows
+	// it again; EventLost: it found none.
+	EventAdopted EventType = "adopted"
+	EventLost    EventType = "lost"
 )
 
 // RunEvent is one thing that happened to a run.

@@ -77,12 +77,15 @@ func execRuntime(attrs ...string) string {
 // startAgent starts an agent on a free loopback port with its data in
 // dataDir, or in dev mode when dataDir is empty, and waits until it serves.
 // Its runs on the exec runtime are isolated (execRuntime) unless args
-// give a config file with a runtime "exec" block of its own.
+// give a config file with a runtime "exec" block of its own, and it stops
+// its runs when it stops unless they set leave_runs_on_shutdown.
 func startAgent(t *testing.T, dataDir string, args ...string) *agent {
 	t.Helper()
 	a := &agent{t: t, dataDir: dataDir, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	// First, so that the test's own config files win.
-	harnessCfg := writeFile(t, t.TempDir(), "harness.hcl", execRuntime())
+	// First, so that the test's own config files win. A test's agent
+	// stops its runs when it stops, so that no test leaves workloads
+	// behind; the tests of runs that outlive the agent say otherwise.
+	harnessCfg := writeFile(t, t.TempDir(), "harness.hcl", "leave_runs_on_shutdown = false\n"+execRuntime())
 	argv := append([]string{"agent", "-bind", "127.0.0.1:0", "-log-json", "-config", harnessCfg}, args...)
 	if dataDir == "" {
 		argv = append(argv, "-dev")

@@ -7,7 +7,8 @@ import (
 
 // RunStatus is where a run is in its lifecycle:
 // PENDING → STARTING → RUNNING → COMPLETED | FAILED | STOPPED, with
-// TERMINATING while a stop is under way.
+// TERMINATING while a stop is under way, and LOST for a run whose
+// workload was gone when a restarted agent looked for it.
 type RunStatus string
 
 // The run statuses.
@@ -19,11 +20,12 @@ const (
 	RunCompleted   RunStatus = "COMPLETED"
 	RunFailed      RunStatus = "FAILED"
 	RunStopped     RunStatus = "STOPPED"
+	RunLost        RunStatus = "LOST"
 )
 
 // Done reports whether the status is final.
 func (s RunStatus) Done() bool {
-	return s == RunCompleted || s == RunFailed || s == RunStopped
+	return s == RunCompleted || s == RunFailed || s == RunStopped || s == RunLost
 }
 
 // Environment variables every run receives.

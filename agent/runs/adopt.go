@@ -1,0 +1,178 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hush-sh/hush/agent/runtime"
+	"github.com/hush-sh/hush/agent/store"
+	"github.com/hush-sh/hush/sdk/api"
+)
+
+// adoptRetry bounds the wait between tries to adopt a run whose runtime
+// could not say whether it has the run's workload.
+const adoptRetry = 30 * time.Second
+
+// recover takes over the runs that were active when the agent last
+// stopped, as the record of each says:
+//   - a run whose workload the runtime still has, running or exited since,
+//     is adopted: it keeps its status, token, tmpfs and log, and ends with
+//     its real exit code;
+//   - a run that had not started is started again;
+//   - a run whose workload is gone is LOST.
+//
+// Then it removes what the runtime holds of runs that are not active.
+func (m *Manager) recover(ctx context.Context) error {
+	list, err := m.cfg.Store.ListRuns("")
+	if err != nil {
+		return fmt.Errorf("list runs: %w", err)
+	}
+	var restart []*activeRun
+	for _, r := range list {
+		if r.Status.Done() {
+			continue
+		}
+		task, err := m.cfg.Runtime.Adopt(ctx, r.ID)
+		switch {
+		case err == nil:
+			m.adopt(r, task)
+		case errors.Is(err, runtime.ErrNoWorkload) && !hadStarted(r.Status):
+			restart = append(restart, m.reset(r))
+		case errors.Is(err, runtime.ErrNoWorkload):
+			if err := m.lose(r); err != nil {
+				return err
+			}
+		default:
+			m.logger.Warn("cannot tell yet whether the runtime still has the run's workload; trying again", "run_id", r.ID, "error", err)
+			m.adoptLater(r)
+		}
+	}
+	keep := func(id string) bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.active[id] != nil
+	}
+	if err := m.cfg.Runtime.Cleanup(ctx, keep); err != nil {
+		m.logger.Warn("could not remove leftovers of earlier runs", "error", err)
+	}
+	// Runs start again once what their first start left is gone.
+	for _, ar := range restart {
+		m.activate(ar)
+		m.wg.Add(2)
+		go m.saver(ar)
+		go m.execute(ar)
+	}
+	return nil
+}
+
+// activate puts a run in the active set.
+func (m *Manager) activate(ar *activeRun) {
+	m.mu.Lock()
+	m.active[ar.run.ID] = ar
+	m.mu.Unlock()
+}
+
+// adopt follows a run whose workload an earlier agent started.
+func (m *Manager) adopt(r *store.Run, task runtime.Task) {
+	ar := newActiveRun(r)
+	now := time.Now().UTC()
+	msg := "the agent restarted and follows the run's workload again"
+	if !hadStarted(r.Status) {
+		// The workload started after the run's last record was saved.
+		r.Status = api.RunRunning
+	}
+	if r.StartedAt == nil {
+		r.StartedAt = &now
+	}
+	ar.recordChanged = true
+	r.Events = append(r.Events, store.RunEvent{Time: now, Type: store.EventAdopted, Message: msg})
+	m.activate(ar)
+	m.wg.Add(2)
+	go m.saver(ar)
+	go func() {
+		defer m.wg.Done()
+		if r.Status == api.RunTerminating {
+			ar.requestStop("the agent restarted while the run was stopping")
+		}
+		m.follow(ar, task)
+	}()
+	m.logger.Info("run adopted", "run_id", r.ID, "name", r.Name)
+}
+
+// reset readies a run that had not started when the agent stopped to start
+// from the beginning: what its first start made is undone, and its log
+// emptied.
+func (m *Manager) reset(r *store.Run) *activeRun {
+	ar := newActiveRun(r)
+	m.release(ar)
+	os.RemoveAll(m.logDir(r.ID))
+	if err := os.Mkdir(m.logDir(r.ID), 0o700); err != nil {
+		m.logger.Warn("could not empty the run's log", "run_id", r.ID, "error", err)
+	}
+	r.Status = api.RunPending
+	ar.recordChanged = true
+	r.Events = append(r.Events, store.RunEvent{Time: time.Now().UTC(), Type: store.EventWarning,
+		Message: "the agent restarted before the run started; starting it again"})
+	m.logger.Info("run had not started when the agent stopped; starting it again", "run_id", r.ID, "name", r.Name)
+	return ar
+}
+
+// lose ends a run whose workload the runtime no longer has.
+func (m *Manager) lose(r *store.Run) error {
+	ar := newActiveRun(r)
+	m.release(ar)
+	now := time.Now().UTC()
+	r.Status, r.EndedAt = api.RunLost, &now
+	r.Error = fmt.Sprintf("its workload was gone from the %s runtime when the agent restarted", m.cfg.Runtime.Name())
+	r.Events = append(r.Events, store.RunEvent{Time: now, Type: store.EventLost, Message: r.Error})
+	if err := m.cfg.Store.SaveRun(r, ar.saved, true); err != nil {
+		return err
+	}
+	m.logger.Warn("run was lost while the agent was away", "run_id", r.ID, "name", r.Name)
+	return nil
+}
+
+// adoptLater keeps a run active while it tries again, with a growing
+// wait, to learn from the runtime whether it has the run's workload.
+func (m *Manager) adoptLater(r *store.Run) {
+	ar := newActiveRun(r)
+	m.activate(ar)
+	m.wg.Add(2)
+	go m.saver(ar)
+	go func() {
+		defer m.wg.Done()
+		for wait := time.Second; ; wait = min(2*wait, adoptRetry) {
+			select {
+			case <-time.After(wait):
+			case <-m.leaving:
+				m.leave(ar)
+				return
+			}
+			task, err := m.cfg.Runtime.Adopt(context.Background(), r.ID)
+			switch {
+			case err == nil:
+				m.event(ar, store.EventAdopted, "the agent restarted and follows the run's workload again")
+				m.follow(ar, task)
+				return
+			case errors.Is(err, runtime.ErrNoWorkload):
+				msg := fmt.Sprintf("its workload was gone from the %s runtime when the agent restarted", m.cfg.Runtime.Name())
+				m.event(ar, store.EventLost, msg)
+				close(ar.logEnded)
+				m.release(ar)
+				m.update(ar, func(r *store.Run) {
+					now := time.Now().UTC()
+					r.Status, r.Error, r.EndedAt = api.RunLost, msg, &now
+				})
+				m.deactivate(ar)
+				return
+			}
+			m.logger.Warn("cannot tell yet whether the runtime still has the run's workload; trying again", "run_id", r.ID, "error", err)
+		}
+	}()
+}
+
+// hadStarted reports whether a run's record says its workload started.
+func hadStarted(s api.RunStatus) bool { return s == api.RunRunning || s == api.RunTerminating }
