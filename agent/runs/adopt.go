@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/oklog/ulid/v2"
 )
 
 // adoptRetry bounds the wait between tries to adopt a run whose runtime
@@ -58,6 +60,7 @@ func (m *Manager) recover(ctx context.Context) error {
 	if err := m.cfg.Runtime.Cleanup(ctx, keep); err != nil {
 		m.logger.Warn("could not remove leftovers of earlier runs", "error", err)
 	}
+	m.removeLeftovers(list, keep)
 	// Runs start again once what their first start left is gone.
 	for _, ar := range restart {
 		m.activate(ar)
@@ -66,6 +69,42 @@ func (m *Manager) recover(ctx context.Context) error {
 		go m.execute(ar)
 	}
 	return nil
+}
+
+// removeLeftovers removes the tmpfs of every run that is not active, and
+// the log of every run the store does not hold: what an agent that died
+// while it ended or deleted a run left behind.
+func (m *Manager) removeLeftovers(list []*store.Run, active func(id string) bool) {
+	known := make(map[string]bool, len(list))
+	for _, r := range list {
+		known[r.ID] = true
+	}
+	for _, dir := range []struct {
+		path, what string
+		keep       func(id string) bool
+		remove     func(path string) error
+	}{
+		{m.cfg.StateDir, "secret tmpfs", active, removeTmpfs},
+		{m.cfg.LogDir, "log", func(id string) bool { return known[id] }, os.RemoveAll},
+	} {
+		entries, err := os.ReadDir(dir.path)
+		if err != nil {
+			m.logger.Warn("could not look for leftovers of earlier runs", "dir", dir.path, "error", err)
+			continue
+		}
+		for _, e := range entries {
+			// Only run ids: the state dir holds other things too.
+			if _, err := ulid.ParseStrict(e.Name()); err != nil || !e.IsDir() || dir.keep(e.Name()) {
+				continue
+			}
+			path := filepath.Join(dir.path, e.Name())
+			if err := dir.remove(path); err != nil {
+				m.logger.Warn("could not remove the "+dir.what+" of an earlier run", "run_id", e.Name(), "error", err)
+				continue
+			}
+			m.logger.Info("removed the "+dir.what+" of an earlier run", "run_id", e.Name())
+		}
+	}
 }
 
 // activate puts a run in the active set.

@@ -16,6 +16,7 @@ import (
 	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
+	"github.com/oklog/ulid/v2"
 )
 
 // TestMain lets the test binary serve as the hush entrypoint, which the
@@ -416,7 +417,22 @@ func TestRestartWithoutWorkloads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// What an agent that died while it ended or deleted a run left.
+	stray := ulid.Make().String()
+	for _, dir := range []string{filepath.Join(h.state, stray), filepath.Join(h.dataDir, "logs", stray), filepath.Join(h.state, "not-a-run")} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
 	h.m = h.manager()
+	for _, dir := range []string{filepath.Join(h.state, stray), filepath.Join(h.dataDir, "logs", stray)} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s is left after the restart: %v", dir, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(h.state, "not-a-run")); err != nil {
+		t.Errorf("a dir that is not a run's was removed: %v", err)
+	}
 	got, err := h.store.GetRun(gone.Owner, gone.ID)
 	if err != nil {
 		t.Fatal(err)
