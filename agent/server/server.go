@@ -139,9 +139,10 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) self(w http.ResponseWriter, _ *http.Request, tok *store.Token) {
+	capacity := s.runs.Capacity()
 	writeJSON(w, http.StatusOK, &api.AgentSelf{
 		Version: s.info.Version, Cluster: s.info.Cluster, Node: s.info.Node, User: tok.User,
-		Runtime: s.info.Runtime, Plugins: s.info.plugins(),
+		Runtime: s.info.Runtime, Plugins: s.info.plugins(), Capacity: &capacity,
 	})
 }
 
