@@ -161,7 +161,8 @@ func waitForStart(ctx context.Context, client *api.Client, run *api.Run, ui *UI)
 		}
 		run = next
 		for _, e := range run.Events[min(shown, len(run.Events)):] {
-			if e.Type == "image" || e.Type == "warning" || e.Type == "runtime" {
+			// Waits for room and for an image are the long ones.
+			if e.Type == "image" || e.Type == "warning" || e.Type == "runtime" || e.Type == "waiting" || e.Type == "admitted" {
 				ui.Info("%s", capitalize(e.Message))
 			}
 		}
