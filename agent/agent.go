@@ -114,6 +114,7 @@ func Run(ctx context.Context, opts *Options) error {
 		// A dev agent's data dir goes with it: nothing could adopt its runs.
 		LeaveRunsOnShutdown: cfg.LeaveRunsOnShutdown && !opts.Dev,
 		Resolver:            host,
+		Capacity:            runs.Capacity{CPUs: cfg.NodeCPUs, MemoryBytes: cfg.NodeMemoryBytes()},
 		Logger:              logger.Named("runs"),
 	})
 	if err != nil {
@@ -192,7 +193,7 @@ func openRuntime(ctx context.Context, cfg *config.Config, dev bool, logger hclog
 	rc := cfg.Runtime(config.RuntimeContainerd)
 	switch {
 	case hasContainerd:
-		c, err := runtime.NewContainerd(ctx, rc.Address, rc.Namespace, logger.Named("containerd"))
+		c, err := openContainerd(ctx, rc, logger.Named("containerd"))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -205,7 +206,7 @@ func openRuntime(ctx context.Context, cfg *config.Config, dev bool, logger hclog
 		}
 		return ex, nil, nil
 	}
-	c, err := runtime.NewContainerd(ctx, rc.Address, rc.Namespace, logger.Named("containerd"))
+	c, err := openContainerd(ctx, rc, logger.Named("containerd"))
 	if err == nil {
 		return c, c, nil
 	}
@@ -216,6 +217,19 @@ func openRuntime(ctx context.Context, cfg *config.Config, dev bool, logger hclog
 		return nil, nil, err
 	}
 	return ex, nil, nil
+}
+
+// openContainerd connects to containerd and finds the node's GPUs.
+func openContainerd(ctx context.Context, rc *config.RuntimeConfig, logger hclog.Logger) (*runtime.Containerd, error) {
+	c, err := runtime.NewContainerd(ctx, rc.Address, rc.Namespace, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.UseDevices(runtime.DeviceConfig{SpecDirs: rc.CDISpecDirs, Kinds: rc.GPUKinds, Paths: rc.GPUDevices}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("find GPUs: %w", err)
+	}
+	return c, nil
 }
 
 // openExec returns the exec runtime, sandboxed when the exec block says

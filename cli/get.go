@@ -45,7 +45,7 @@ func getCommand(ui *UI) *cli.Command {
 				}
 				return getSecrets(c.Context, f, opts)
 			},
-		}, getRunsCommand(ui), getPluginsCommand(ui), getClustersCommand(ui)},
+		}, getRunsCommand(ui), getPluginsCommand(ui), getClustersCommand(ui), getNodesCommand(ui)},
 	}
 }
 

@@ -151,22 +151,27 @@ const watchWait = 30 * time.Second
 // with it answers once the run has ended.
 const untilEnded = math.MaxInt32
 
-// waitForStart watches the run until it runs or ends, showing its events.
+// waitForStart watches the run until it runs or ends, showing its events
+// of progress, those the submit's answer already holds included.
 func waitForStart(ctx context.Context, client *api.Client, run *api.Run, ui *UI) (*api.Run, error) {
-	for run.Status == api.RunPending || run.Status == api.RunStarting {
-		shown := len(run.Events)
+	shown := 0
+	for {
+		for _, e := range run.Events[min(shown, len(run.Events)):] {
+			// Waits for room and for an image are the long ones.
+			if e.Type == "image" || e.Type == "warning" || e.Type == "runtime" || e.Type == "waiting" || e.Type == "admitted" {
+				ui.Info("%s", capitalize(e.Message))
+			}
+		}
+		shown = len(run.Events)
+		if run.Status != api.RunPending && run.Status != api.RunStarting {
+			return run, nil
+		}
 		next, err := client.WatchRun(ctx, run.ID, shown, watchWait)
 		if err != nil {
 			return run, err
 		}
 		run = next
-		for _, e := range run.Events[min(shown, len(run.Events)):] {
-			if e.Type == "image" || e.Type == "warning" || e.Type == "runtime" {
-				ui.Info("%s", capitalize(e.Message))
-			}
-		}
 	}
-	return run, nil
 }
 
 func reportEnd(ui *UI, run *api.Run) error {

@@ -170,6 +170,9 @@ func describeRun(ui *UI, r *api.Run) {
 	if r.Parent != "" {
 		fmt.Fprintf(w, "Parent:     %s\n", r.Parent)
 	}
+	if compute := describeCompute(r); compute != "" {
+		fmt.Fprintf(w, "Compute:    %s\n", compute)
+	}
 	if r.MaxDuration > 0 {
 		fmt.Fprintf(w, "Max time:   %s\n", time.Duration(r.MaxDuration))
 	}
@@ -215,6 +218,29 @@ func describeSecrets(r *api.Run) string {
 		return "those of its parent: " + list(r.SecretLimit)
 	}
 	return "all"
+}
+
+// describeCompute says what a run asked for, and which GPUs it was given:
+// "2 GPUs (0, 1), 4 CPUs, 8GiB of memory".
+func describeCompute(r *api.Run) string {
+	var parts []string
+	if r.GPUs > 0 {
+		gpus := fmt.Sprintf("%d GPU", r.GPUs)
+		if r.GPUs > 1 {
+			gpus += "s"
+		}
+		if len(r.Devices) > 0 {
+			gpus += " (" + strings.Join(r.Devices, ", ") + ")"
+		}
+		parts = append(parts, gpus)
+	}
+	if r.CPUs > 0 {
+		parts = append(parts, strconv.FormatFloat(r.CPUs, 'f', -1, 64)+" CPUs")
+	}
+	if r.MemoryBytes > 0 {
+		parts = append(parts, api.FormatMemory(r.MemoryBytes)+" of memory")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func stopCommand(ui *UI) *cli.Command {

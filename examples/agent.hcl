@@ -42,10 +42,26 @@ plugin_dir = "/opt/hush/plugins"
 #   }
 # }
 
+# What runs may ask for in total with compute: {cpus, memory}: a run that
+# asks for more is refused, one that asks for more than is free waits, in
+# submit order. Default: the host's CPUs and memory.
+# node_cpus   = 30
+# node_memory = "120GiB"
+
 runtime "containerd" {
   address    = "/run/containerd/containerd.sock"
   namespace  = "hush"
   stop_grace = "10s"
+
+  # GPUs, each given whole to one run at a time: the devices of these CDI
+  # kinds (but "all") in the Container Device Interface specs of these
+  # dirs, such as the one `nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`
+  # writes. These are the defaults; cdi_spec_dirs = [] finds none.
+  cdi_spec_dirs = ["/etc/cdi", "/var/run/cdi"]
+  gpu_kinds     = ["nvidia.com/gpu"]
+  # On a host without CDI specs, list the device nodes instead; each
+  # appears at its own path in the run's container, and nothing else does.
+  # gpu_devices = ["/dev/nvidia0", "/dev/nvidia1"]
 }
 
 # Without containerd, runs execute on the host through the exec runtime

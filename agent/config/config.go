@@ -65,6 +65,13 @@ type Config struct {
 	// false to stop every run first, as hush 0.2 did. Default true; a dev
 	// agent, whose data dir goes with it, always stops its runs.
 	LeaveRunsOnShutdown bool `hcl:"leave_runs_on_shutdown,optional"`
+	// NodeCPUs is how many CPUs the runs on this node may ask for in
+	// total, such as 6 on an 8-CPU host that keeps 2 for itself. Default:
+	// the host's CPUs.
+	NodeCPUs float64 `hcl:"node_cpus,optional"`
+	// NodeMemory is how much memory the runs on this node may ask for in
+	// total, as a size such as "28GiB". Default: the host's memory.
+	NodeMemory string `hcl:"node_memory,optional"`
 	// PluginDir is searched for hush-provider-* executables. Default: none.
 	PluginDir string `hcl:"plugin_dir,optional"`
 	// Plugins declares provider plugins, one block per plugin name.
@@ -135,6 +142,20 @@ type RuntimeConfig struct {
 	// Reserve the range for this agent: no account or group may use it.
 	// Default: none.
 	UIDRange string `hcl:"uid_range,optional"`
+	// CDISpecDirs, containerd only, are where the agent finds Container
+	// Device Interface specs, such as those `nvidia-ctk cdi generate`
+	// writes. Default ["/etc/cdi", "/var/run/cdi"]; [] finds no GPUs
+	// through CDI.
+	CDISpecDirs []string `hcl:"cdi_spec_dirs,optional"`
+	// GPUKinds, containerd only, are the CDI kinds (vendor.com/class)
+	// whose devices are GPUs; each kind's "all" device is not one.
+	// Default ["nvidia.com/gpu"].
+	GPUKinds []string `hcl:"gpu_kinds,optional"`
+	// GPUDevices, containerd only, are device nodes given to runs whole as
+	// GPUs without CDI, such as ["/dev/nvidia0", "/dev/nvidia1"]; each
+	// appears at its own path in the container, and nothing else comes
+	// with it. Default: none.
+	GPUDevices []string `hcl:"gpu_devices,optional"`
 	// User, exec only, names a host account that every run executes as
 	// (its uid and primary gid, no supplementary groups). Runs then share
 	// one uid and can read each other's /proc/PID/environ; UIDRange is

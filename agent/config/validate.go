@@ -56,6 +56,16 @@ func (c *Config) Validate() hcl.Diagnostics {
 	} else if n < api.MinLogSize {
 		bad("max_log_size", "Invalid log size", fmt.Sprintf("%q is below the smallest log cap: give at least \"%dKiB\".", c.MaxLogSize, api.MinLogSize>>10), nil)
 	}
+	if _, set := c.ranges["node_cpus"]; set && c.NodeCPUs <= 0 {
+		bad("node_cpus", "Invalid CPU count",
+			fmt.Sprintf("%v: give the number of CPUs runs may ask for in total, such as 6, or leave it out to use the host's.", c.NodeCPUs), nil)
+	}
+	if c.NodeMemory != "" {
+		if n, err := spec.ParseSize(c.NodeMemory); err != nil || n <= 0 {
+			bad("node_memory", "Invalid memory size",
+				fmt.Sprintf("%q: give the memory runs may ask for in total, such as \"28GiB\", or leave it out to use the host's.", c.NodeMemory), nil)
+		}
+	}
 	if c.PluginDir != "" && !filepath.IsAbs(c.PluginDir) {
 		bad("plugin_dir", "Invalid plugin directory",
 			fmt.Sprintf("%q must be an absolute path.", c.PluginDir), nil)
@@ -114,8 +124,12 @@ func (c *Config) Validate() hcl.Diagnostics {
 						fmt.Sprintf("runtime \"containerd\" has no %s; it isolates each run in a container. Set it in a runtime \"exec\" block.", attr), &decl)
 				}
 			}
+			for _, p := range r.validateGPUs() {
+				bad(at(p.attr), p.summary, p.detail, &decl)
+			}
 		case RuntimeExec:
-			for attr, v := range map[string]string{"address": r.Address, "namespace": r.Namespace} {
+			for attr, v := range map[string]string{"address": r.Address, "namespace": r.Namespace,
+				"cdi_spec_dirs": strings.Join(r.CDISpecDirs, ","), "gpu_kinds": strings.Join(r.GPUKinds, ","), "gpu_devices": strings.Join(r.GPUDevices, ",")} {
 				if v != "" {
 					bad(at(attr), "Unsupported argument",
 						fmt.Sprintf("runtime \"exec\" has no %s; it runs commands on the host.", attr), &decl)
@@ -160,6 +174,16 @@ func (c *Config) MaxLogBytes() int64 {
 	if err != nil {
 		n, _ = spec.ParseSize(DefaultLogSize)
 	}
+	return n
+}
+
+// NodeMemoryBytes returns node_memory in bytes, or 0 when it is not set.
+// Call it only on a validated config.
+func (c *Config) NodeMemoryBytes() int64 {
+	if c.NodeMemory == "" {
+		return 0
+	}
+	n, _ := spec.ParseSize(c.NodeMemory)
 	return n
 }
 

@@ -128,6 +128,8 @@ func (m *Manager) adopt(r *store.Run, task runtime.Task) {
 	}
 	ar.recordChanged = true
 	r.Events = append(r.Events, store.RunEvent{Time: now, Type: store.EventAdopted, Message: msg})
+	// It keeps its devices, CPUs and memory: no run admitted later gets them.
+	m.admit.restore(r)
 	m.activate(ar)
 	m.wg.Add(2)
 	go m.saver(ar)
@@ -178,6 +180,7 @@ func (m *Manager) lose(r *store.Run) error {
 // wait, to learn from the runtime whether it has the run's workload.
 func (m *Manager) adoptLater(r *store.Run) {
 	ar := newActiveRun(r)
+	m.admit.restore(r)
 	m.activate(ar)
 	m.wg.Add(2)
 	go m.saver(ar)

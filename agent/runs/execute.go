@@ -83,6 +83,7 @@ func (m *Manager) release(ar *activeRun) {
 	if ua, ok := m.cfg.Runtime.(runtime.UserAssigner); ok {
 		ua.ReleaseUser(id)
 	}
+	m.admit.release(id) // once the workload is gone: the next run may take its devices
 	if err := removeTmpfs(m.runDir(id)); err != nil {
 		m.logger.Error("could not remove the run's secret tmpfs", "run_id", id, "error", err)
 		m.event(ar, store.EventError, "cleanup: "+err.Error())
@@ -142,6 +143,10 @@ func (m *Manager) deactivate(ar *activeRun) {
 // secrets, issues the run's token, and starts the workload.
 func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runtime.Task, error) {
 	run := ar.run
+	devices, err := m.admitRun(ctx, ar) // a PENDING run waits here for room
+	if err != nil {
+		return nil, err
+	}
 	m.update(ar, func(r *store.Run) { r.Status = api.RunStarting })
 	if m.entrypointErr != nil {
 		return nil, m.entrypointErr
@@ -228,6 +233,7 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 			Dir: m.logDir(run.ID), ID: run.ID, Keyring: m.cfg.Store.KeyringPath(), Limit: run.MaxLogBytes,
 		},
 		GPUs:        run.GPUs,
+		Devices:     devices,
 		CPUs:        run.CPUs,
 		MemoryBytes: run.MemoryBytes,
 		Event:       func(typ, msg string) { m.event(ar, store.EventType(typ), msg) },

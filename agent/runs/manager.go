@@ -82,6 +82,8 @@ type Config struct {
 	// Resolver fetches values of provider references; nil when the agent
 	// has no plugins.
 	Resolver Resolver
+	// Capacity is what runs may ask for in total; see admit.go.
+	Capacity Capacity
 	Logger   hclog.Logger
 }
 
@@ -92,6 +94,7 @@ type Manager struct {
 	// entrypointErr is why the hush binary cannot serve as a container
 	// entrypoint, if it cannot.
 	entrypointErr error
+	admit         *admission // gives runs GPUs, CPUs and memory; see admit.go
 
 	mu     sync.Mutex
 	active map[string]*activeRun
@@ -145,6 +148,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.MaxLogSize = defaultLogSize
 	}
 	m := &Manager{cfg: cfg, logger: cfg.Logger, active: map[string]*activeRun{}, leaving: make(chan struct{})}
+	m.admit = newAdmission(cfg, m.logger)
 	if cfg.Runtime.Isolated() {
 		m.entrypointErr = checkStatic(cfg.HushBinary)
 		if m.entrypointErr != nil {
@@ -291,6 +295,9 @@ func (m *Manager) validate(req *api.CreateRunRequest) error {
 	}
 	if req.GPUs < 0 || req.CPUs < 0 || req.MemoryBytes < 0 || req.MaxDuration < 0 {
 		errs = append(errs, errors.New("gpus, cpus, memory and max_duration must not be negative"))
+	}
+	if err := m.admit.check(req.GPUs, req.CPUs, req.MemoryBytes); err != nil {
+		errs = append(errs, err)
 	}
 	if err := m.checkLogSize(req.MaxLogBytes); err != nil {
 		errs = append(errs, err)

@@ -39,6 +39,7 @@ type Containerd struct {
 	client    *client.Client
 	namespace string
 	logger    hclog.Logger
+	devices   []Device // the node's GPUs, from UseDevices in devices.go
 }
 
 var _ Runtime = (*Containerd)(nil)
@@ -171,9 +172,6 @@ func normalizeRef(ref string) string {
 // Start creates the container and starts its task.
 func (r *Containerd) Start(ctx context.Context, spec *Spec) (Task, error) {
 	ctx = r.ctx(ctx)
-	if spec.GPUs > 0 {
-		return nil, fmt.Errorf("the run asks for %d GPUs, but this agent has no GPU support configured", spec.GPUs)
-	}
 	// The lease keeps a pulled image's content from garbage collection
 	// until the container holds it.
 	lctx, done, err := r.client.WithLease(ctx)
@@ -198,6 +196,7 @@ func (r *Containerd) Start(ctx context.Context, spec *Spec) (Task, error) {
 		oci.WithHostResolvconf,
 		oci.WithMounts(r.mounts(spec)),
 	}
+	opts = append(opts, deviceOpts(spec)...)
 	if spec.MemoryBytes > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(spec.MemoryBytes)))
 	}

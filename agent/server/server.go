@@ -139,10 +139,15 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) self(w http.ResponseWriter, _ *http.Request, tok *store.Token) {
-	writeJSON(w, http.StatusOK, &api.AgentSelf{
+	self := &api.AgentSelf{
 		Version: s.info.Version, Cluster: s.info.Cluster, Node: s.info.Node, User: tok.User,
 		Runtime: s.info.Runtime, Plugins: s.info.plugins(),
-	})
+	}
+	if s.runs != nil { // nil in tests of the secret endpoints alone
+		capacity := s.runs.Capacity()
+		self.Capacity = &capacity
+	}
+	writeJSON(w, http.StatusOK, self)
 }
 
 func (s *Server) listPlugins(w http.ResponseWriter, _ *http.Request, _ *store.Token) {

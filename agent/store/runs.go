@@ -67,6 +67,10 @@ type Run struct {
 	EndedAt     *time.Time    `json:"ended_at,omitempty"`
 	// Events are kept in records of their own.
 	Events []RunEvent `json:"-"`
+
+	// Devices are the ids of the GPUs the run was given when it was
+	// admitted; it holds them while it is active.
+	Devices []string `json:"devices,omitempty"`
 }
 
 // Clone returns a copy of r that shares nothing that changes with r.

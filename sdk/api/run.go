@@ -135,6 +135,10 @@ type Run struct {
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
 	Events    []RunEvent `json:"events,omitempty"`
+
+	// Devices are the ids of the GPUs the run was given, as the node's
+	// agent names them: a CDI device's name, or a device node's path.
+	Devices []string `json:"devices,omitempty"`
 }
 
 // RunEvent is one thing that happened to a run.

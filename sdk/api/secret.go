@@ -146,6 +146,8 @@ type AgentSelf struct {
 	Runtime string `json:"runtime,omitempty"`
 	// Plugins are the agent's provider plugins.
 	Plugins []PluginStatus `json:"plugins"`
+	// Capacity is what the node's runs may hold and what is free.
+	Capacity *NodeCapacity `json:"capacity,omitempty"`
 }
 
 // Health is the answer of the health endpoint.

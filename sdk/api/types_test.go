@@ -248,3 +248,23 @@ func TestEveryCodeHasAKind(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatMemory(t *testing.T) {
+	tests := map[string]struct {
+		n    int64
+		want string
+	}{
+		"bytes":     {n: 512, want: "512B"},
+		"mebibytes": {n: 512 << 20, want: "512MiB"},
+		"gibibytes": {n: 28 << 30, want: "28GiB"},
+		"a half":    {n: 3 << 29, want: "1.5GiB"},
+		"rounded":   {n: 31_270_000_000, want: "29.1GiB"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := FormatMemory(tc.n); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
