@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -114,7 +115,8 @@ func (r *Exec) Cleanup(_ context.Context, keep func(string) bool) error {
 }
 
 // cleanupSupervisors ends the supervisors of runs that keep does not
-// accept and removes their state. Those it accepts keep their uids.
+// accept, all at once, and removes their state. Those it accepts keep
+// their uids.
 func (r *Exec) cleanupSupervisors(keep func(string) bool) error {
 	dir := r.dir
 	if dir == "" {
@@ -124,29 +126,38 @@ func (r *Exec) cleanupSupervisors(keep func(string) bool) error {
 	if err != nil {
 		return fmt.Errorf("list supervisors: %w", err)
 	}
-	var errs []error
+	var wg sync.WaitGroup
+	var gone []string
 	for _, e := range entries {
-		id, runDir := e.Name(), filepath.Join(dir, e.Name())
+		id := e.Name()
 		var st supervisorState
-		hasState := readJSON(filepath.Join(runDir, supervisorFile), &st) == nil
+		hasState := readJSON(filepath.Join(dir, id, supervisorFile), &st) == nil
 		if keep(id) {
 			if hasState {
 				r.reserveUser(id, st.UID)
 			}
 			continue
 		}
-		if hasState {
-			if proc, alive := attachSupervisor(st); alive {
-				r.logger.Warn("ending the workload of a run that no longer exists", "run_id", id, "pid", st.PID)
-				proc.signal(sigKill)
+		gone = append(gone, id)
+		if !hasState {
+			continue
+		}
+		if proc, alive := attachSupervisor(st); alive {
+			r.logger.Warn("ending the workload of a run that no longer exists", "run_id", id, "pid", st.PID)
+			proc.signal(sigKill)
+			wg.Go(func() {
 				if !waitTimeout(proc.wait, supervisorGrace) {
 					proc.signal(syscall.SIGKILL)
 					proc.wait()
 				}
 				proc.close()
-			}
+			})
 		}
-		if err := os.RemoveAll(runDir); err != nil {
+	}
+	wg.Wait()
+	var errs []error
+	for _, id := range gone {
+		if err := os.RemoveAll(filepath.Join(dir, id)); err != nil {
 			errs = append(errs, fmt.Errorf("remove supervisor state: %w", err))
 			continue
 		}
