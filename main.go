@@ -20,6 +20,8 @@ func main() {
 		switch os.Args[1] {
 		case runtime.EntrypointCommand:
 			os.Exit(runtime.EntrypointMain(os.Args[2:], os.Stderr))
+		case runtime.SuperviseCommand:
+			os.Exit(runtime.SuperviseMain(os.Args[2:], os.Stderr))
 		case runlog.LoggerCommand:
 			os.Exit(runlog.LoggerMain(os.Args[2:], os.Stderr))
 		}

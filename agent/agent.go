@@ -249,7 +249,7 @@ func openExec(cfg *config.Config, dev bool, why string, logger hclog.Logger) (*r
 	case !rc.RunsAsOtherUsers():
 		logger.Warn(`runs are not isolated: they run as the agent's user and can read whatever it can, each other's secrets and run tokens and the agent's data dir included; `+
 			`as root, set uid_range in a runtime "exec" block, or use containerd`, "uid", os.Geteuid())
-		return runtime.NewExec(logger), nil
+		return runtime.NewExecIn(logger, supervisorsDir(cfg))
 	}
 
 	sb := runtime.ExecSandbox{StateDir: cfg.StateDir}
@@ -277,11 +277,15 @@ func openExec(cfg *config.Config, dev bool, why string, logger hclog.Logger) (*r
 	if err := runtime.CheckSandboxPath(cfg.StateDir); err != nil {
 		return nil, err
 	}
-	return runtime.NewSandboxedExec(logger, sb)
+	return runtime.NewSandboxedExec(logger, supervisorsDir(cfg), sb)
 }
 
 // runsDir holds the active runs' tmpfs mounts.
 func runsDir(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "runs") }
+
+// supervisorsDir holds the state of exec runs' supervisors, which a
+// restarted agent reads to adopt them.
+func supervisorsDir(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "exec") }
 
 func findRuntime(cfg *config.Config, typ string) (*config.RuntimeConfig, bool) {
 	for _, r := range cfg.Runtimes {

@@ -19,9 +19,13 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
-// TestMain lets the test binary serve as the hush entrypoint, which the
-// exec runtime starts as `HUSH _entrypoint --env-file F -- argv...`.
+// TestMain lets the test binary serve as the hush entrypoint and exec
+// supervisor, which the exec runtime starts as `HUSH _supervise DIR` and
+// `HUSH _entrypoint --env-file F -- argv...`.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == runtime.SuperviseCommand {
+		os.Exit(runtime.SuperviseMain(os.Args[2:], os.Stderr))
+	}
 	if len(os.Args) > 4 && os.Args[1] == "_entrypoint" {
 		if err := runtime.Entrypoint(os.Args[3], os.Args[5:]); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,11 @@ import (
 // It ignores the image, and secret files stay on the run's tmpfs: the
 // environment variables that name them point there.
 //
+// Each workload has a supervisor of its own (SuperviseCommand), which owns
+// the process, its log and its exit status, so that the workload outlives
+// the agent and a later agent adopts it; the supervisors keep their state
+// in dirs under the runtime's supervisor dir.
+//
 // With a sandbox (NewSandboxedExec) each workload runs as an unprivileged
 // user, in a session and a mount namespace of its own where the agent's
 // state dir holds only the run's own tmpfs and the hush binary. Without
@@ -27,6 +33,10 @@ import (
 type Exec struct {
 	logger  hclog.Logger
 	sandbox *ExecSandbox
+
+	// dir holds a dir per run with its supervisor's state. Without one
+	// (NewExec) each run's state goes in a temporary dir of its own.
+	dir string
 
 	mu sync.Mutex
 	// uids holds the uid of each active run, with a per-run uid range.
@@ -55,12 +65,30 @@ var (
 )
 
 // NewExec returns the exec runtime that runs workloads as the agent's own
-// user, which isolates runs from each other only if the agent does.
-func NewExec(logger hclog.Logger) *Exec { return &Exec{logger: logger} }
+// user, which isolates runs from each other only if the agent does. It
+// keeps each supervisor's state in a temporary dir, where no other
+// instance finds it to adopt the run: an agent uses NewExecIn.
+func NewExec(logger hclog.Logger) *Exec {
+	return &Exec{logger: logger, uids: map[string]uint32{}, held: map[uint32]bool{}}
+}
+
+// NewExecIn returns the exec runtime that runs workloads as the agent's
+// own user and keeps its supervisors' state in dir, where an instance
+// started later on the same dir finds the runs to adopt.
+func NewExecIn(logger hclog.Logger, dir string) (*Exec, error) {
+	if err := makeSupervisorDir(dir); err != nil {
+		return nil, err
+	}
+	r := NewExec(logger)
+	r.dir = dir
+	return r, nil
+}
 
 // NewSandboxedExec returns the exec runtime that runs each workload as the
-// unprivileged user that sb gives it. The agent must be root.
-func NewSandboxedExec(logger hclog.Logger, sb ExecSandbox) (*Exec, error) {
+// unprivileged user that sb gives it, and keeps its supervisors' state in
+// dir, which must lie in sb.StateDir so that workloads cannot see it. The
+// agent must be root.
+func NewSandboxedExec(logger hclog.Logger, dir string, sb ExecSandbox) (*Exec, error) {
 	switch {
 	case os.Geteuid() != 0:
 		return nil, errors.New("the exec runtime can switch runs to other users only when the agent runs as root")
@@ -71,7 +99,29 @@ func NewSandboxedExec(logger hclog.Logger, sb ExecSandbox) (*Exec, error) {
 	case sb.User != nil && (sb.User.UID == 0 || sb.User.GID == 0):
 		return nil, errors.New("the run user must not be root or in its group")
 	}
-	return &Exec{logger: logger, sandbox: &sb, uids: map[string]uint32{}, held: map[uint32]bool{}}, nil
+	if rel, err := filepath.Rel(sb.StateDir, dir); err != nil || !filepath.IsLocal(rel) || rel == "." {
+		return nil, fmt.Errorf("supervisor dir %s is not inside state dir %s, which workloads cannot see", dir, sb.StateDir)
+	}
+	r, err := NewExecIn(logger, dir)
+	if err != nil {
+		return nil, err
+	}
+	r.sandbox = &sb
+	return r, nil
+}
+
+// makeSupervisorDir makes dir, readable by the agent's user alone.
+func makeSupervisorDir(dir string) error {
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("supervisor dir %q is not an absolute path", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create supervisor dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("restrict supervisor dir: %w", err)
+	}
+	return nil
 }
 
 // Name returns "exec".
@@ -84,19 +134,28 @@ func (r *Exec) Isolated() bool { return false }
 // agent's, and thus whether runs are kept apart at all.
 func (r *Exec) RunsAsOtherUsers() bool { return r.sandbox != nil }
 
-// Adopt finds no workload: this runtime cannot yet adopt what an earlier
-// agent started.
-func (r *Exec) Adopt(context.Context, string) (Task, error) { return nil, ErrNoWorkload }
-
-// Close does nothing.
+// Close does nothing: workloads run on, each with its supervisor.
 func (r *Exec) Close() error { return nil }
 
-// Start starts the command through the hush entrypoint, which reads the
-// secret variables from the tmpfs, in a session of its own so that a stop
-// reaches everything the command started. In a sandbox the entrypoint
-// starts as root in a new mount namespace, hides the state dir and takes
-// on the run's user before it runs the command.
-func (r *Exec) Start(_ context.Context, spec *Spec) (Task, error) {
+// supervisorDir returns the dir that holds the supervisor state of run
+// id, or "" when the runtime keeps no state to adopt runs from.
+func (r *Exec) supervisorDir(id string) (string, error) {
+	if !filepath.IsLocal(id) || strings.ContainsRune(id, filepath.Separator) {
+		return "", fmt.Errorf("run id %q cannot name a dir", id)
+	}
+	if r.dir == "" {
+		return "", nil
+	}
+	return filepath.Join(r.dir, id), nil
+}
+
+// Start starts the run's supervisor, which starts the command through the
+// hush entrypoint, which reads the secret variables from the tmpfs; the
+// command runs in a session of its own so that a stop reaches everything
+// it started. In a sandbox the entrypoint starts as root in a new mount
+// namespace, hides the state dir and takes on the run's user before it
+// runs the command.
+func (r *Exec) Start(ctx context.Context, spec *Spec) (Task, error) {
 	if spec.GPUs > 0 {
 		return nil, fmt.Errorf("the run asks for %d GPUs, but the exec runtime cannot assign GPUs", spec.GPUs)
 	}
@@ -106,24 +165,17 @@ func (r *Exec) Start(_ context.Context, spec *Spec) (Task, error) {
 	if spec.Image != "" {
 		spec.Event("runtime", fmt.Sprintf("the exec runtime runs the command on the host and ignores image %s", spec.Image))
 	}
-	args := []string{"_entrypoint", "--env-file", filepath.Join(spec.RunDir, spec.EnvFile)}
+	args := []string{spec.HushBinary, EntrypointCommand, "--env-file", filepath.Join(spec.RunDir, spec.EnvFile)}
 	binDir := filepath.Dir(spec.HushBinary)
-	// The command dies with the agent. What it started does not (the
-	// parent-death signal is not inherited): in a sandbox, the release of
-	// the run's uid or the next agent's Cleanup ends those.
-	attr := &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	sup := superviseSpec{Dir: spec.RunDir, Log: spec.Log}
 	if r.sandbox != nil {
 		args = append(args, "--state-dir", r.sandbox.StateDir, "--run-dir", spec.RunDir,
 			"--uid", strconv.FormatUint(uint64(spec.User.UID), 10), "--gid", strconv.FormatUint(uint64(spec.User.GID), 10))
 		binDir = filepath.Join(r.sandbox.StateDir, SandboxBinDir)
-		// Go makes every mount private in the new namespace, so what the
-		// entrypoint mounts stays inside it. Its own IPC namespace keeps
-		// the SysV shared memory and queues it makes from a later run
-		// given the same uid.
-		attr.Unshareflags = syscall.CLONE_NEWNS | syscall.CLONE_NEWIPC
+		sup.Sandboxed, sup.UID, sup.GID = true, spec.User.UID, spec.User.GID
 	}
-	cmd := exec.Command(spec.HushBinary, append(args, "--", "/bin/sh", "-c", spec.Command)...)
-	env := spec.Env
+	sup.Argv = append(args, "--", "/bin/sh", "-c", spec.Command)
+	env := slices.Clone(spec.Env)
 	hasPath := false
 	for i, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
@@ -134,98 +186,68 @@ func (r *Exec) Start(_ context.Context, spec *Spec) (Task, error) {
 	if !hasPath {
 		env = append(env, "PATH="+binDir+":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	}
-	cmd.Env = env
-	cmd.Dir = spec.RunDir
-	log, err := spec.Log.Create(r.logger.With("run_id", spec.ID))
+	sup.Env = env
+
+	dir, err := r.supervisorDir(spec.ID)
+	if err == nil && dir == "" {
+		dir, err = os.MkdirTemp("", "hush-exec-")
+	} else if err == nil {
+		err = os.Mkdir(dir, 0o700)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start run: create its supervisor dir: %w", err)
+	}
+	t, err := r.supervise(ctx, spec.HushBinary, dir, sup)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return t, nil
+}
+
+// Adopt returns the task of run id from its supervisor's state: running,
+// or ended with its exit status recorded while no agent watched. In a
+// sandbox the run's uid is reserved again. It returns an error matching
+// ErrNoWorkload when the run has no supervisor state, or its supervisor
+// died without recording how the workload ended.
+func (r *Exec) Adopt(_ context.Context, id string) (Task, error) {
+	dir, err := r.supervisorDir(id)
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stdout, cmd.Stderr = log, log
-	// The run ends when its command does, as a container ends with its
-	// first process: a process that left the session and still holds the
-	// output pipe gets outputDrain to finish writing, and then loses it.
-	cmd.WaitDelay = outputDrain
-	cmd.SysProcAttr = attr
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return nil, fmt.Errorf("start command: %w", err)
+	if dir == "" {
+		return nil, fmt.Errorf("adopt run %s: %w: this exec runtime keeps no supervisor state", id, ErrNoWorkload)
 	}
-	t := &execTask{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		t.err = cmd.Wait()
-		log.Close()
-		close(t.done)
-	}()
+	var st supervisorState
+	if err := readJSON(filepath.Join(dir, supervisorFile), &st); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("adopt run %s: %w: no supervisor state", id, ErrNoWorkload)
+		}
+		return nil, fmt.Errorf("adopt run %s: %w", id, err)
+	}
+	proc, alive := attachSupervisor(st)
+	logger := r.logger.With("run_id", id)
+	if alive {
+		r.reserveUser(id, st.UID)
+		t := newSupervisedTask(logger, dir, proc)
+		go t.finish(proc.wait)
+		return t, nil
+	}
+	var status exitStatus
+	if err := readJSON(filepath.Join(dir, exitFile), &status); err != nil {
+		logSupervisor(logger, dir)
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("adopt run %s: %w: its supervisor exited without recording how the workload ended", id, ErrNoWorkload)
+	}
+	r.reserveUser(id, st.UID)
+	t := newSupervisedTask(logger, dir, proc)
+	t.finish(func() {})
 	return t, nil
 }
 
 // outputDrain is how long the output of an exec workload is still read
 // after its command has exited.
 const outputDrain = 2 * time.Second
-
-type execTask struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	once sync.Once
-}
-
-func (t *execTask) Wait(ctx context.Context) (int, error) {
-	select {
-	case <-t.done:
-	case <-ctx.Done():
-		return -1, ctx.Err()
-	}
-	var exitErr *exec.ExitError
-	switch {
-	case t.err == nil, errors.Is(t.err, exec.ErrWaitDelay) && t.cmd.ProcessState.Success():
-		return 0, nil
-	case errors.As(t.err, &exitErr):
-		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
-		}
-		return exitErr.ExitCode(), nil
-	}
-	return -1, t.err
-}
-
-func (t *execTask) signal(sig syscall.Signal) {
-	// The negative pid addresses the whole process group: the session
-	// leader's, which everything the command starts joins unless it
-	// leaves; a sandbox's ReleaseUser ends those that left.
-	syscall.Kill(-t.cmd.Process.Pid, sig)
-}
-
-func (t *execTask) Stop(ctx context.Context, grace time.Duration) error {
-	select {
-	case <-t.done:
-		// Its group may be gone and its id taken by another.
-		return nil
-	default:
-	}
-	t.signal(syscall.SIGTERM)
-	select {
-	case <-t.done:
-	case <-time.After(grace):
-		t.signal(syscall.SIGKILL)
-	case <-ctx.Done():
-		t.signal(syscall.SIGKILL)
-		return ctx.Err()
-	}
-	return nil
-}
-
-func (t *execTask) Delete(context.Context) error {
-	t.once.Do(func() {
-		select {
-		case <-t.done:
-		default:
-			t.signal(syscall.SIGKILL)
-			<-t.done
-		}
-	})
-	return nil
-}
 
 // Entrypoint is what runs first in every workload: it adds the secret
 // variables in envFile (KEY=VALUE entries separated by NUL bytes) to the

@@ -17,7 +17,8 @@ func sandboxedExec(t *testing.T, first, last uint32) *Exec {
 	if os.Geteuid() != 0 {
 		t.Skip("switching runs to other users needs root")
 	}
-	r, err := NewSandboxedExec(hclog.NewNullLogger(), ExecSandbox{StateDir: t.TempDir(), FirstUID: first, LastUID: last})
+	state := t.TempDir()
+	r, err := NewSandboxedExec(hclog.NewNullLogger(), filepath.Join(state, "exec"), ExecSandbox{StateDir: state, FirstUID: first, LastUID: last})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,8 @@ func TestSharedUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("switching runs to other users needs root")
 	}
-	r, err := NewSandboxedExec(hclog.NewNullLogger(), ExecSandbox{StateDir: t.TempDir(), User: &User{UID: 65534, GID: 65534}})
+	state := t.TempDir()
+	r, err := NewSandboxedExec(hclog.NewNullLogger(), filepath.Join(state, "exec"), ExecSandbox{StateDir: state, User: &User{UID: 65534, GID: 65534}})
 	if err != nil {
 		t.Fatal(err)
 	}

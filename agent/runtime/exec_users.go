@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // AssignUser gives run id the lowest uid of the sandbox's range that no
@@ -68,18 +70,31 @@ func (r *Exec) ReleaseUser(id string) {
 	r.mu.Unlock()
 }
 
-// Cleanup kills processes left with uids of the sandbox's range by runs
-// from before the agent started, which would otherwise share their uid
-// with new runs. Exec workloads themselves die with the agent.
-func (r *Exec) Cleanup(_ context.Context, _ func(string) bool) error {
+// reserveUser holds uid for run id again, as a later agent adopts it.
+func (r *Exec) reserveUser(id string, uid uint32) {
+	sb := r.sandbox
+	if sb == nil || sb.User != nil || uid < sb.FirstUID || uid > sb.LastUID {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.uids[id], r.held[uid] = uid, true
+}
+
+// Cleanup removes what runs from before the agent started left behind,
+// unless keep accepts the run: it ends their supervisors (and so their
+// workloads) and removes their state; then it kills processes left with
+// uids of the sandbox's range that no kept run holds, which would
+// otherwise share their uid with new runs.
+func (r *Exec) Cleanup(_ context.Context, keep func(string) bool) error {
+	errs := []error{r.cleanupSupervisors(keep)}
 	if r.sandbox == nil || r.sandbox.User != nil {
-		return nil
+		return errors.Join(errs...)
 	}
 	uids, err := processUIDs()
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
-	var errs []error
 	for uid := range uids {
 		r.mu.Lock()
 		held := r.held[uid]
@@ -97,6 +112,70 @@ func (r *Exec) Cleanup(_ context.Context, _ func(string) bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// cleanupSupervisors ends the supervisors of runs that keep does not
+// accept, all at once, and removes their state. Those it accepts keep
+// their uids.
+func (r *Exec) cleanupSupervisors(keep func(string) bool) error {
+	dir := r.dir
+	if dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list supervisors: %w", err)
+	}
+	var wg sync.WaitGroup
+	var gone []string
+	for _, e := range entries {
+		id := e.Name()
+		var st supervisorState
+		hasState := readJSON(filepath.Join(dir, id, supervisorFile), &st) == nil
+		if keep(id) {
+			if hasState {
+				r.reserveUser(id, st.UID)
+			}
+			continue
+		}
+		gone = append(gone, id)
+		if !hasState {
+			continue
+		}
+		if proc, alive := attachSupervisor(st); alive {
+			r.logger.Warn("ending the workload of a run that no longer exists", "run_id", id, "pid", st.PID)
+			proc.signal(sigKill)
+			wg.Go(func() {
+				if !waitTimeout(proc.wait, supervisorGrace) {
+					proc.signal(syscall.SIGKILL)
+					proc.wait()
+				}
+				proc.close()
+			})
+		}
+	}
+	wg.Wait()
+	var errs []error
+	for _, id := range gone {
+		if err := os.RemoveAll(filepath.Join(dir, id)); err != nil {
+			errs = append(errs, fmt.Errorf("remove supervisor state: %w", err))
+			continue
+		}
+		r.logger.Info("removed the supervisor state of an earlier run", "run_id", id)
+	}
+	return errors.Join(errs...)
+}
+
+// waitTimeout runs wait and reports whether it returned within d.
+func waitTimeout(wait func(), d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 // killUser sends SIGKILL to every process of uid. A shell that runs as uid

@@ -79,7 +79,7 @@ func SandboxedEntrypoint(envFile string, sb Sandbox, argv []string) error {
 		return fmt.Errorf("sandbox: set parent-death signal: %w", err)
 	}
 	if os.Getppid() != ppid {
-		return errors.New("sandbox: the agent exited")
+		return errors.New("sandbox: the run's supervisor exited")
 	}
 	bin, err := exec.LookPath(argv[0])
 	if err != nil {

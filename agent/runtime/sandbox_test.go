@@ -11,12 +11,17 @@ import (
 	"time"
 )
 
-// TestMain lets the test binary serve as the hush entrypoint, which the
-// exec runtime starts as `HUSH _entrypoint --env-file F [sandbox flags] --
-// argv...`.
+// TestMain lets the test binary serve as the hush supervisor and
+// entrypoint, which the exec runtime starts as `HUSH _supervise DIR` and
+// `HUSH _entrypoint --env-file F [sandbox flags] -- argv...`.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == EntrypointCommand {
-		os.Exit(EntrypointMain(os.Args[2:], os.Stderr))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case EntrypointCommand:
+			os.Exit(EntrypointMain(os.Args[2:], os.Stderr))
+		case SuperviseCommand:
+			os.Exit(SuperviseMain(os.Args[2:], os.Stderr))
+		}
 	}
 	os.Exit(m.Run())
 }
