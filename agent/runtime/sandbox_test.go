@@ -9,16 +9,24 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hush-sh/hush/agent/runlog"
 )
 
 // TestMain lets the test binary serve as the hush entrypoint, which the
 // exec runtime starts as `HUSH _entrypoint --env-file F [sandbox flags] --
-// argv...`.
+// argv...`, and as the run logger that containerd's shim starts as
+// `HUSH _logger TARGET`.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == EntrypointCommand {
 		os.Exit(EntrypointMain(os.Args[2:], os.Stderr))
 	}
-	os.Exit(m.Run())
+	if len(os.Args) > 1 && os.Args[1] == runlog.LoggerCommand {
+		os.Exit(runlog.LoggerMain(os.Args[2:], os.Stderr))
+	}
+	code := m.Run()
+	removeHushBuild()
+	os.Exit(code)
 }
 
 // Two sandboxed workloads, started by an agent whose umask is 0077: each
