@@ -430,7 +430,7 @@ func TestContainerdCleanup(t *testing.T) {
 // task, which exited while containerd was down. A start while containerd
 // is down fails fast, and works again once it is back.
 func TestContainerdRestart(t *testing.T) {
-	r, image := testContainerd(t, hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Debug, IncludeLocation: false}))
+	r, image := testContainerd(t, hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Debug}))
 	daemon := os.Getenv("HUSH_TEST_CONTAINERD_DAEMON")
 	if daemon == "" {
 		t.Fatal("HUSH_TEST_CONTAINERD_DAEMON is not set: run this test through .ci/with-containerd")
