@@ -2,14 +2,11 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -23,6 +20,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/agent/runlog"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // DefaultContainerdAddress is containerd's standard socket.
@@ -34,9 +33,14 @@ const runLabel = "sh.hush.run-id"
 // cpuPeriod is the CFS period used to express CPU limits.
 const cpuPeriod = 100000
 
+// answerTimeout bounds the check that containerd answers, so that a run
+// submitted while containerd is down fails at once instead of hanging.
+const answerTimeout = 3 * time.Second
+
 // Containerd runs workloads as containerd containers.
 type Containerd struct {
 	client    *client.Client
+	address   string
 	namespace string
 	logger    hclog.Logger
 	devices   []Device // the node's GPUs, from UseDevices in devices.go
@@ -54,7 +58,14 @@ func NewContainerd(ctx context.Context, address, namespace string, logger hclog.
 	if _, err := os.Stat(address); err != nil {
 		return nil, fmt.Errorf("no containerd socket at %s (is containerd installed and running? set runtime \"containerd\" { address = ... })", address)
 	}
-	c, err := client.New(address, client.WithDefaultNamespace(namespace), client.WithTimeout(5*time.Second))
+	// gRPC redials a lost containerd by itself; a short cap on its
+	// backoff lets runs start again soon after containerd is back.
+	redial := grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 2, Jitter: 0.2, MaxDelay: time.Second},
+		MinConnectTimeout: 5 * time.Second,
+	})
+	c, err := client.New(address, client.WithDefaultNamespace(namespace), client.WithTimeout(5*time.Second),
+		client.WithExtraDialOpts([]grpc.DialOption{redial}))
 	if err != nil {
 		return nil, fmt.Errorf("connect to containerd at %s: %w", address, err)
 	}
@@ -66,7 +77,7 @@ func NewContainerd(ctx context.Context, address, namespace string, logger hclog.
 		return nil, fmt.Errorf("containerd at %s does not answer: %w (is it running? set runtime \"containerd\" { address = ... })", address, err)
 	}
 	logger.Info("connected to containerd", "address", address, "version", v.Version, "namespace", namespace)
-	return &Containerd{client: c, namespace: namespace, logger: logger}, nil
+	return &Containerd{client: c, address: address, namespace: namespace, logger: logger}, nil
 }
 
 // Name returns "containerd".
@@ -75,15 +86,26 @@ func (r *Containerd) Name() string { return "containerd" }
 // Isolated reports that containers see their own filesystem.
 func (r *Containerd) Isolated() bool { return true }
 
-// Adopt finds no workload: this runtime cannot yet adopt what an earlier
-// agent started.
-func (r *Containerd) Adopt(context.Context, string) (Task, error) { return nil, ErrNoWorkload }
-
 // Close closes the connection to containerd.
 func (r *Containerd) Close() error { return r.client.Close() }
 
 func (r *Containerd) ctx(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, r.namespace)
+}
+
+// answering checks, within answerTimeout, that containerd answers.
+func (r *Containerd) answering(ctx context.Context) error {
+	// Without its socket (containerd stopped, or not yet back) the client
+	// would retry the dial until the timeout: say so at once.
+	if _, err := os.Stat(r.address); err != nil {
+		return fmt.Errorf("containerd at %s is not answering: %w (is it running?)", r.address, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, answerTimeout)
+	defer cancel()
+	if _, err := r.client.Version(ctx); err != nil {
+		return fmt.Errorf("containerd at %s is not answering: %w (is it running?)", r.address, err)
+	}
+	return nil
 }
 
 // Import loads an OCI or Docker image archive and unpacks its images, and
@@ -172,6 +194,9 @@ func normalizeRef(ref string) string {
 // Start creates the container and starts its task.
 func (r *Containerd) Start(ctx context.Context, spec *Spec) (Task, error) {
 	ctx = r.ctx(ctx)
+	if err := r.answering(ctx); err != nil {
+		return nil, err
+	}
 	// The lease keeps a pulled image's content from garbage collection
 	// until the container holds it.
 	lctx, done, err := r.client.WithLease(ctx)
@@ -212,30 +237,30 @@ func (r *Containerd) Start(ctx context.Context, spec *Spec) (Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}
-	log, err := spec.Log.Create(r.logger.With("run_id", spec.ID))
+	// The shim starts `hush _logger TARGET` to write the task's output
+	// into the run's sealed log, so that the log is written, and the
+	// workload never blocks on a full pipe, whether the agent runs or not.
+	// The shim makes the logger's arguments from this map: key, value.
+	logIO := cio.BinaryIO(spec.HushBinary, map[string]string{runlog.LoggerCommand: spec.Log.Encode()})
+	task, err := container.NewTask(ctx, logIO)
 	if err != nil {
-		container.Delete(context.WithoutCancel(ctx), client.WithSnapshotCleanup)
-		return nil, err
-	}
-	t := &containerdTask{runtime: r, container: container, log: log}
-	task, err := container.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, log, log)))
-	if err != nil {
-		t.Delete(ctx)
+		r.remove(context.WithoutCancel(ctx), container)
 		return nil, fmt.Errorf("create task: %w", err)
 	}
-	t.task = task
-	// Wait before Start, so that an instant exit is not missed. The wait
-	// outlives ctx, which ends when a stop is requested.
-	exitC, err := task.Wait(context.WithoutCancel(ctx))
-	if err != nil {
-		t.Delete(ctx)
-		return nil, fmt.Errorf("wait for task: %w", err)
+	// containerd 1.6's shim goes on when the logger exits before it is
+	// ready, leaving the workload's output nowhere: a logger that started
+	// has made the first segment of the log.
+	if entries, err := os.ReadDir(spec.Log.Dir); err != nil || len(entries) == 0 {
+		r.remove(context.WithoutCancel(ctx), container)
+		return nil, fmt.Errorf("start the run's logger: `%s %s` wrote no log in %s (can the agent's user run it, and read the keyring %s?)",
+			spec.HushBinary, runlog.LoggerCommand, spec.Log.Dir, spec.Log.Keyring)
 	}
-	t.exited = make(chan struct{})
-	go func() {
-		t.exit = <-exitC
-		close(t.exited)
-	}()
+	// Wait before Start, so that an instant exit is not missed.
+	t, err := r.watch(container, task)
+	if err != nil {
+		r.remove(context.WithoutCancel(ctx), container)
+		return nil, err
+	}
 	if err := task.Start(ctx); err != nil {
 		t.Delete(ctx)
 		return nil, fmt.Errorf("start task: %w", err)
@@ -270,118 +295,4 @@ func withBinOnPath(_ context.Context, _ oci.Client, _ *containers.Container, s *
 	}
 	s.Process.Env = append(s.Process.Env, "PATH="+BinDir+":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	return nil
-}
-
-// Cleanup deletes hush's containers whose runs are not active.
-func (r *Containerd) Cleanup(ctx context.Context, keep func(id string) bool) error {
-	ctx = r.ctx(ctx)
-	containers, err := r.client.Containers(ctx, "labels."+runLabel)
-	if err != nil {
-		return fmt.Errorf("list containers: %w", err)
-	}
-	var errs []error
-	for _, c := range containers {
-		if keep(c.ID()) {
-			continue
-		}
-		r.logger.Info("removing container left from an earlier agent", "run_id", c.ID())
-		t := &containerdTask{runtime: r, container: c}
-		if task, err := c.Task(ctx, nil); err == nil {
-			t.task = task
-		}
-		errs = append(errs, t.Delete(ctx))
-	}
-	return errors.Join(errs...)
-}
-
-type containerdTask struct {
-	runtime   *Containerd
-	container client.Container
-	task      client.Task
-	log       *runlog.Writer // nil for a task left by an earlier agent
-	// exited is closed once the task has exited, and exit set: both Wait
-	// and Stop wait on it.
-	exited chan struct{}
-	exit   client.ExitStatus
-
-	once      sync.Once
-	deleteErr error
-}
-
-func (t *containerdTask) Wait(ctx context.Context) (int, error) {
-	select {
-	case <-t.exited:
-		code, _, err := t.exit.Result()
-		if err != nil {
-			return -1, fmt.Errorf("wait for task: %w", err)
-		}
-		return int(code), nil
-	case <-ctx.Done():
-		return -1, ctx.Err()
-	}
-}
-
-// hasExited reports whether the task is known to have exited.
-func (t *containerdTask) hasExited() bool {
-	if t.exited == nil {
-		return false
-	}
-	select {
-	case <-t.exited:
-		return true
-	default:
-		return false
-	}
-}
-
-func (t *containerdTask) Stop(ctx context.Context, grace time.Duration) error {
-	if t.hasExited() {
-		return nil
-	}
-	ctx = t.runtime.ctx(ctx)
-	if err := t.task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("signal task: %w", err)
-	}
-	timer := time.NewTimer(grace)
-	defer timer.Stop()
-	select {
-	case <-t.exited:
-		return nil
-	case <-timer.C:
-		if err := t.task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("kill task: %w", err)
-		}
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Delete kills what is left of the task and removes the container with its
-// snapshot; not-found counts as done.
-func (t *containerdTask) Delete(ctx context.Context) error {
-	t.once.Do(func() {
-		ctx := t.runtime.ctx(context.WithoutCancel(ctx))
-		var errs []error
-		if t.task != nil {
-			var opts []client.ProcessDeleteOpts
-			if !t.hasExited() {
-				// A task that has exited has nothing left to kill: its
-				// processes went with its PID namespace.
-				opts = append(opts, client.WithProcessKill)
-			}
-			if _, err := t.task.Delete(ctx, opts...); err != nil && !errdefs.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("delete task: %w", err))
-			}
-		}
-		if err := t.container.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete container: %w", err))
-		}
-		if t.log != nil {
-			// The task's output is copied to the log until its deletion.
-			t.log.Close()
-		}
-		t.deleteErr = errors.Join(errs...)
-	})
-	return t.deleteErr
 }

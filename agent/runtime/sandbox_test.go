@@ -9,11 +9,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hush-sh/hush/agent/runlog"
 )
 
-// TestMain lets the test binary serve as the hush supervisor and
-// entrypoint, which the exec runtime starts as `HUSH _supervise DIR` and
-// `HUSH _entrypoint --env-file F [sandbox flags] -- argv...`.
+// TestMain lets the test binary serve as the hush entrypoint, supervisor
+// and run logger: the exec runtime starts `HUSH _supervise DIR`, which
+// starts `HUSH _entrypoint --env-file F [sandbox flags] -- argv...`, and
+// containerd's shim starts `HUSH _logger TARGET`.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
@@ -21,9 +24,13 @@ func TestMain(m *testing.M) {
 			os.Exit(EntrypointMain(os.Args[2:], os.Stderr))
 		case SuperviseCommand:
 			os.Exit(SuperviseMain(os.Args[2:], os.Stderr))
+		case runlog.LoggerCommand:
+			os.Exit(runlog.LoggerMain(os.Args[2:], os.Stderr))
 		}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeHushBuild()
+	os.Exit(code)
 }
 
 // Two sandboxed workloads, started by an agent whose umask is 0077: each
