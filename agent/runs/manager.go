@@ -34,6 +34,9 @@ var (
 	// ErrForbidden is returned when a run asks for more than the run that
 	// launches it may give.
 	ErrForbidden = errors.New("not allowed")
+	// ErrUnavailable is returned for a run submitted while the runtime
+	// is known not to answer.
+	ErrUnavailable = errors.New("this agent cannot start runs now")
 	// ErrShuttingDown is returned for a run submitted while the agent
 	// shuts down.
 	ErrShuttingDown = errors.New("the agent is shutting down: submit the run again once it is back")
@@ -195,6 +198,11 @@ func (m *Manager) Submit(owner string, by Submitter, req *api.CreateRunRequest) 
 	}
 	if err := by.allows(req); err != nil {
 		return nil, err
+	}
+	if c, ok := m.cfg.Runtime.(runtime.Checker); ok {
+		if err := c.Available(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
 	}
 	// A name is taken for good only by the write that records the run: a
 	// run of the same name recorded in between makes the next try take

@@ -46,7 +46,10 @@ type Containerd struct {
 	devices   []Device // the node's GPUs, from UseDevices in devices.go
 }
 
-var _ Runtime = (*Containerd)(nil)
+var (
+	_ Runtime = (*Containerd)(nil)
+	_ Checker = (*Containerd)(nil)
+)
 
 // NewContainerd connects to the containerd daemon at address and checks
 // that it answers.
@@ -93,12 +96,21 @@ func (r *Containerd) ctx(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, r.namespace)
 }
 
-// answering checks, within answerTimeout, that containerd answers.
-func (r *Containerd) answering(ctx context.Context) error {
-	// Without its socket (containerd stopped, or not yet back) the client
-	// would retry the dial until the timeout: say so at once.
+// Available reports containerd as not answering when its socket is gone:
+// it is stopped, or not yet back.
+func (r *Containerd) Available() error {
 	if _, err := os.Stat(r.address); err != nil {
 		return fmt.Errorf("containerd at %s is not answering: %w (is it running?)", r.address, err)
+	}
+	return nil
+}
+
+// answering checks, within answerTimeout, that containerd answers.
+func (r *Containerd) answering(ctx context.Context) error {
+	// Without its socket the client would retry the dial until the
+	// timeout: say so at once.
+	if err := r.Available(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, answerTimeout)
 	defer cancel()

@@ -109,6 +109,13 @@ type Device struct {
 	Path string
 }
 
+// Checker is implemented by runtimes that depend on a daemon: Available
+// says at once, without waiting on the daemon, when it is known not to
+// answer, so that a run is refused at submit rather than failed at start.
+type Checker interface {
+	Available() error
+}
+
 // User is a host identity a workload runs as: the uid, the gid, and no
 // supplementary groups.
 type User struct {

@@ -193,7 +193,7 @@ func (s *Server) runOK(w http.ResponseWriter, r *http.Request, err error) bool {
 		writeError(w, api.CodeForbidden, err.Error())
 	case errors.Is(err, runs.ErrEnded):
 		writeError(w, api.CodeRunEnded, err.Error())
-	case errors.Is(err, runs.ErrShuttingDown):
+	case errors.Is(err, runs.ErrShuttingDown), errors.Is(err, runs.ErrUnavailable):
 		writeError(w, api.CodeUnavailable, err.Error())
 	default:
 		s.internalError(w, "run request", err)
