@@ -29,9 +29,10 @@ vet:
 	bin/staticcheck ./...
 
 ## test: every test, with the race detector, against a private containerd
-## (installed with apt when missing, started and stopped by .ci/with-containerd)
+## (installed with apt when missing, started and stopped by .ci/with-containerd;
+## the packages that drive it run one at a time, see .ci/test)
 test: vet
-	.ci/with-containerd $(GO) test -race -count=1 -timeout 20m ./...
+	GO=$(GO) .ci/with-containerd .ci/test
 
 ## demo: a dev agent, a secret, and a run that prints it; on containerd when
 ## it can be installed and started here, else on the exec runtime

@@ -61,6 +61,8 @@ type waiter struct {
 	id      string
 	want    demand
 	granted chan []runtime.Device
+	// why says what the run waits for, when it waits.
+	why string
 }
 
 // admission gives runs the node's GPUs, CPUs and memory: a run that asks
@@ -131,25 +133,43 @@ func (a *admission) check(gpus int, cpus float64, memory int64) error {
 }
 
 // acquire admits run id, waiting for room while what it wants is not
-// free or earlier runs wait, and returns the devices it is given. It calls
-// waiting once, with why, before it waits. When ctx ends first, the run
-// leaves the queue and acquire returns ctx's error.
+// free or earlier runs wait, and returns the devices it is given: enqueue
+// and then await.
 func (a *admission) acquire(ctx context.Context, id string, want demand, waiting func(why string)) ([]runtime.Device, error) {
+	return a.await(ctx, a.enqueue(id, want), waiting)
+}
+
+// enqueue takes run id's place in line: what it wants is granted at once
+// when no run waits and it fits, and it waits behind the others
+// otherwise. The manager enqueues a run when it accepts it, so that runs
+// are admitted in the order they were submitted, whichever starts first.
+func (a *admission) enqueue(id string, want demand) *waiter {
+	w := &waiter{id: id, want: want, granted: make(chan []runtime.Device, 1)}
 	if want.none() {
-		return nil, nil
+		w.granted <- nil
+		return w
 	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	if len(a.queue) == 0 && a.fitsLocked(want) {
-		devices := a.grantLocked(id, want)
-		a.mu.Unlock()
-		return devices, nil
+		w.granted <- a.grantLocked(id, want)
+		return w
 	}
-	w := &waiter{id: id, want: want, granted: make(chan []runtime.Device, 1)}
-	why := a.shortfallLocked(want)
+	w.why = a.shortfallLocked(want)
 	a.queue = append(a.queue, w)
-	a.mu.Unlock()
-	waiting(why)
+	return w
+}
 
+// await waits until w is granted and returns the devices it is given. It
+// calls waiting once, with why, before it waits. When ctx ends first, the
+// run leaves the queue and await returns ctx's error.
+func (a *admission) await(ctx context.Context, w *waiter, waiting func(why string)) ([]runtime.Device, error) {
+	select {
+	case devices := <-w.granted:
+		return devices, nil
+	default:
+	}
+	waiting(w.why)
 	select {
 	case devices := <-w.granted:
 		return devices, nil
@@ -160,7 +180,7 @@ func (a *admission) acquire(ctx context.Context, id string, want demand, waiting
 	select {
 	case <-w.granted:
 		// Admitted as it was being stopped: it gives the room back.
-		a.releaseLocked(id)
+		a.releaseLocked(w.id)
 	default:
 		a.queue = slices.DeleteFunc(a.queue, func(q *waiter) bool { return q == w })
 		// The runs behind it may fit now.
@@ -300,12 +320,16 @@ func (a *admission) snapshot() api.NodeCapacity {
 	}
 }
 
+// enqueue takes a run's place in line for the node's room.
+func (m *Manager) enqueue(ar *activeRun) {
+	ar.place = m.admit.enqueue(ar.run.ID, demandOf(ar.run.GPUs, ar.run.CPUs, ar.run.MemoryBytes))
+}
+
 // admitRun waits until the run may start, recording why it waits, and
 // records the devices it is given.
 func (m *Manager) admitRun(ctx context.Context, ar *activeRun) ([]runtime.Device, error) {
-	run := ar.run // its id and what it asks for do not change
 	start, waited := time.Now(), false
-	devices, err := m.admit.acquire(ctx, run.ID, demandOf(run.GPUs, run.CPUs, run.MemoryBytes), func(why string) {
+	devices, err := m.admit.await(ctx, ar.place, func(why string) {
 		waited = true
 		m.event(ar, EventWaiting, why)
 	})

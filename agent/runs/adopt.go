@@ -63,6 +63,7 @@ func (m *Manager) recover(ctx context.Context) error {
 	m.removeLeftovers(list, keep)
 	// Runs start again once what their first start left is gone.
 	for _, ar := range restart {
+		m.enqueue(ar)
 		m.activate(ar)
 		m.wg.Add(2)
 		go m.saver(ar)

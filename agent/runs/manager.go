@@ -126,6 +126,9 @@ type activeRun struct {
 	// logEnded is closed once the run's log is complete: the runtime
 	// has finished with its workload.
 	logEnded chan struct{}
+	// place is the run's place in line for the node's GPUs, CPUs and
+	// memory, taken when the run is accepted.
+	place *waiter
 	stopOnce sync.Once
 	stop     chan string // receives why the run is being stopped
 	done     chan struct{}
@@ -265,6 +268,7 @@ func (m *Manager) create(owner, name string, by Submitter, req *api.CreateRunReq
 		os.RemoveAll(m.logDir(run.ID))
 		return nil, err
 	}
+	m.enqueue(ar)
 	m.wg.Add(2)
 	go m.saver(ar)
 	go m.execute(ar)
