@@ -73,6 +73,17 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		defer os.RemoveAll(dir)
 		dataDir = dir
+		// A throwaway agent keeps its runs' state apart as well, so that
+		// dev agents side by side never take each other's runs for
+		// leftovers of their own.
+		if cfg.StateDir == config.DefaultConfig().StateDir {
+			state, err := os.MkdirTemp("", "hush-dev-state-")
+			if err != nil {
+				return fmt.Errorf("create dev state dir: %w", err)
+			}
+			defer os.RemoveAll(state)
+			cfg.StateDir = state
+		}
 	}
 
 	st, err := store.Open(dataDir, logger.Named("store"))
@@ -98,6 +109,15 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer rt.Close()
+	if c, ok := rt.(*runtime.Containerd); ok {
+		// Its containers carry this agent's data dir: another agent in
+		// the same namespace leaves them alone.
+		owner, err := filepath.Abs(dataDir)
+		if err != nil {
+			return fmt.Errorf("find the data dir: %w", err)
+		}
+		c.SetOwner(owner)
+	}
 	hushBin, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find the hush binary: %w", err)

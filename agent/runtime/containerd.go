@@ -27,8 +27,13 @@ import (
 // DefaultContainerdAddress is containerd's standard socket.
 const DefaultContainerdAddress = "/run/containerd/containerd.sock"
 
-// runLabel marks the containers hush made with the run's id.
-const runLabel = "sh.hush.run-id"
+// runLabel marks the containers hush made with the run's id, and
+// ownerLabel with the data dir of the agent that made them, so that agents
+// that share a namespace never take each other's containers for leftovers.
+const (
+	runLabel   = "sh.hush.run-id"
+	ownerLabel = "sh.hush.agent"
+)
 
 // cpuPeriod is the CFS period used to express CPU limits.
 const cpuPeriod = 100000
@@ -44,6 +49,7 @@ type Containerd struct {
 	namespace string
 	logger    hclog.Logger
 	devices   []Device // the node's GPUs, from UseDevices in devices.go
+	owner     string   // the data dir of the agent whose runs it holds
 }
 
 var (
@@ -81,6 +87,19 @@ func NewContainerd(ctx context.Context, address, namespace string, logger hclog.
 	}
 	logger.Info("connected to containerd", "address", address, "version", v.Version, "namespace", namespace)
 	return &Containerd{client: c, address: address, namespace: namespace, logger: logger}, nil
+}
+
+// SetOwner names the agent whose runs this runtime holds, by its data
+// dir: Cleanup leaves the containers of other agents' runs alone.
+func (r *Containerd) SetOwner(dataDir string) { r.owner = dataDir }
+
+// labels returns the labels of run id's container.
+func (r *Containerd) labels(id string) map[string]string {
+	labels := map[string]string{runLabel: id}
+	if r.owner != "" {
+		labels[ownerLabel] = r.owner
+	}
+	return labels
 }
 
 // Name returns "containerd".
@@ -243,7 +262,7 @@ func (r *Containerd) Start(ctx context.Context, spec *Spec) (Task, error) {
 	container, err := r.client.NewContainer(lctx, spec.ID,
 		client.WithImage(img),
 		client.WithNewSnapshot(spec.ID, img),
-		client.WithContainerLabels(map[string]string{runLabel: spec.ID}),
+		client.WithContainerLabels(r.labels(spec.ID)),
 		client.WithNewSpec(opts...),
 	)
 	if err != nil {

@@ -64,9 +64,11 @@ func (r *Containerd) Adopt(ctx context.Context, id string) (Task, error) {
 	return t, nil
 }
 
-// Cleanup kills and deletes every container that hush made whose run keep
-// does not report, with its task and snapshot. Containers without hush's
-// label are never touched.
+// Cleanup kills and deletes every container that hush made for this
+// agent whose run keep does not report, with its task and snapshot. It
+// never touches containers without hush's label, nor those labelled with
+// another agent's data dir; one made before hush labelled its agent
+// counts as this agent's.
 func (r *Containerd) Cleanup(ctx context.Context, keep func(id string) bool) error {
 	ctx = r.ctx(ctx)
 	containers, err := r.client.Containers(ctx, runFilter)
@@ -76,6 +78,14 @@ func (r *Containerd) Cleanup(ctx context.Context, keep func(id string) bool) err
 	var errs []error
 	for _, c := range containers {
 		if keep(c.ID()) {
+			continue
+		}
+		labels, err := c.Labels(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read labels of container %s: %w", c.ID(), err))
+			continue
+		}
+		if owner, ok := labels[ownerLabel]; ok && owner != r.owner {
 			continue
 		}
 		r.logger.Info("removing container left from an earlier agent", "run_id", c.ID())

@@ -361,7 +361,9 @@ func TestContainerdAdopt(t *testing.T) {
 // Cleanup lists hush's containers on containerd 1.6 (the label key has a
 // "-" that the filter must quote) and removes those of runs that are not
 // kept, task and snapshot included, with a line each; other containers in
-// the namespace stay.
+// the namespace stay, and so do those of another agent (its data dir in
+// their owner label). The runtime here has no owner: containers without
+// the owner label count as its own.
 func TestContainerdCleanup(t *testing.T) {
 	var logs bytes.Buffer
 	r, image := testContainerd(t, hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info}))
@@ -372,6 +374,8 @@ func TestContainerdCleanup(t *testing.T) {
 		"rt-clean-running":      newTestContainer(t, r, image, "rt-clean-running", hush("rt-clean-running"), "started"),
 		"rt-clean-without-task": newTestContainer(t, r, image, "rt-clean-without-task", hush("rt-clean-without-task"), ""),
 		"rt-clean-not-hush":     newTestContainer(t, r, image, "rt-clean-not-hush", map[string]string{"other": "x"}, "started"),
+		"rt-clean-other-agent": newTestContainer(t, r, image, "rt-clean-other-agent",
+			map[string]string{runLabel: "rt-clean-other-agent", ownerLabel: "/var/lib/other-agent"}, "started"),
 	}
 	snapshotters := map[string]string{}
 	for id, c := range containers {
@@ -390,6 +394,7 @@ func TestContainerdCleanup(t *testing.T) {
 		"rt-clean-running":      {true},
 		"rt-clean-without-task": {true},
 		"rt-clean-not-hush":     {false},
+		"rt-clean-other-agent":  {false},
 	}
 	for id, tc := range tests {
 		t.Run(id, func(t *testing.T) {
