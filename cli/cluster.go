@@ -188,14 +188,20 @@ type clusterStatus struct {
 }
 
 func getClustersCommand(ui *UI) *cli.Command {
+	return fleetGetCommand(ui, "clusters", "cluster", "list your clusters and whether they answer", getClusters)
+}
+
+// fleetGetCommand is a `get` command that takes no arguments and shows
+// what get reads from every cluster of the fleet.
+func fleetGetCommand(ui *UI, name, alias, usage string, get func(context.Context, *fleet.Fleet, string, *UI) error) *cli.Command {
 	return &cli.Command{
-		Name:    "clusters",
-		Aliases: []string{"cluster"},
-		Usage:   "list your clusters and whether they answer",
+		Name:    name,
+		Aliases: []string{alias},
+		Usage:   usage,
 		Flags:   []cli.Flag{outputFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageErrorf(c, "`hush get clusters` takes no arguments; got %q", c.Args().First())
+				return usageErrorf(c, "`hush get %s` takes no arguments; got %q", name, c.Args().First())
 			}
 			output := c.String("output")
 			if err := checkOutput(c, output); err != nil {
@@ -205,7 +211,7 @@ func getClustersCommand(ui *UI) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return getClusters(c.Context, f, output, ui)
+			return get(c.Context, f, output, ui)
 		},
 	}
 }

@@ -10,26 +10,8 @@ import (
 )
 
 func getNodesCommand(ui *UI) *cli.Command {
-	return &cli.Command{
-		Name:    "nodes",
-		Aliases: []string{"node"},
-		Usage:   "list the nodes of every cluster with their GPUs, CPUs and memory (free/total) and active runs",
-		Flags:   []cli.Flag{outputFlag()},
-		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usageErrorf(c, "`hush get nodes` takes no arguments; got %q", c.Args().First())
-			}
-			output := c.String("output")
-			if err := checkOutput(c, output); err != nil {
-				return err
-			}
-			f, err := ui.loadFleet()
-			if err != nil {
-				return err
-			}
-			return getNodes(c.Context, f, output, ui)
-		},
-	}
+	return fleetGetCommand(ui, "nodes", "node",
+		"list the nodes of every cluster with their GPUs, CPUs and memory (free/total) and active runs", getNodes)
 }
 
 // node is a node as `get nodes` shows it.

@@ -56,7 +56,14 @@ func (r *Exec) supervise(ctx context.Context, hushBinary, dir string, sup superv
 	logger := r.logger.With("run_id", sup.Log.ID)
 	// Only the agent may reap it: until then its pid is its own.
 	pid := cmd.Process.Pid
-	_, start, _ := procStat(pid)
+	_, start, err := procStat(pid)
+	if err != nil {
+		// Without its start time the supervisor could not be told from
+		// a later process with its pid: it must not go on.
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("start the run's supervisor: %w", err)
+	}
 	proc := newSupervisorProc(supervisorState{PID: pid, StartTime: start, BootID: currentBootID()})
 	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
 		proc.pidfd = fd

@@ -195,7 +195,9 @@ func (s *supervised) run() int {
 			waiting = false
 		}
 	}
-	signal.Stop(s.sigs)
+	// A stop that comes while the output drains must not end the
+	// supervisor (SIGTERM's default) before it records the exit status.
+	signal.Ignore(sigStop, sigKill)
 	status := exitStatus{Code: -1}
 	if err := s.cmd.Wait(); err != nil && !isExitError(err) {
 		status.Error = fmt.Sprintf("wait for the workload: %v", err)

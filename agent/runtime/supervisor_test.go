@@ -317,3 +317,18 @@ func TestSuperviseMainRefusesBadUse(t *testing.T) {
 		})
 	}
 }
+
+// A stop that reaches the supervisor while it still drains the output of
+// a background process that holds the pipe does not cost the run its
+// exit code.
+func TestStopWhileOutputDrains(t *testing.T) {
+	r := execIn(t, filepath.Join(t.TempDir(), "exec"))
+	task, _ := startRun(t, r, "draining", "sleep 5 & echo bye; exit 3")
+	time.Sleep(500 * time.Millisecond) // the command has exited; its output drains
+	if err := task.Stop(context.Background(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitCode(t, task, 10*time.Second); code != 3 {
+		t.Errorf("got exit code %d, want the command's 3", code)
+	}
+}
