@@ -131,8 +131,9 @@ func Run(ctx context.Context, opts *Options) error {
 		HushBinary: hushBin,
 		AgentAddr:  loopbackURL(ln.Addr()),
 		StopGrace:  cfg.Runtime(rt.Name()).StopGraceDuration(),
-		// A dev agent's data dir goes with it: nothing could adopt its runs.
-		LeaveRunsOnShutdown: cfg.LeaveRunsOnShutdown && !opts.Dev,
+		// A throwaway dev agent's data dir goes with it: nothing could
+		// adopt its runs.
+		LeaveRunsOnShutdown: cfg.LeaveRunsOnShutdown && cfg.DataDir != "",
 		Resolver:            host,
 		Capacity:            runs.Capacity{CPUs: cfg.NodeCPUs, MemoryBytes: cfg.NodeMemoryBytes()},
 		Logger:              logger.Named("runs"),
@@ -160,7 +161,8 @@ func Run(ctx context.Context, opts *Options) error {
 		printDevBanner(opts.Stdout, addr, rootToken, rtName, cfg.DataDir == "")
 	}
 	logger.Info("agent started", "addr", addr, "cluster", cfg.Cluster, "node", cfg.NodeName,
-		"data_dir", dataDir, "version", opts.Version, "dev", opts.Dev)
+		"data_dir", dataDir, "version", opts.Version, "dev", opts.Dev,
+		"leave_runs_on_shutdown", cfg.LeaveRunsOnShutdown && cfg.DataDir != "")
 
 	select {
 	case err := <-serveErr:

@@ -22,7 +22,8 @@ max_log_size = "64MiB"
 
 # Runs outlive the agent: when it stops (SIGTERM for an upgrade, or a
 # crash), its runs go on, and the next agent on this data dir adopts them.
-# Set false to stop every run when the agent shuts down. Default true.
+# Set false to stop every run when the agent shuts down. Default true
+# (a -dev agent without a data dir always stops its runs).
 leave_runs_on_shutdown = true
 
 # Provider plugins: executables named hush-provider-NAME.

@@ -63,7 +63,8 @@ type Config struct {
 	// LeaveRunsOnShutdown keeps runs going when the agent stops, as for
 	// an upgrade: the next agent on this data dir adopts them. Set it to
 	// false to stop every run first, as hush 0.2 did. Default true; a dev
-	// agent, whose data dir goes with it, always stops its runs.
+	// agent without a data dir, which it throws away, always stops its
+	// runs.
 	LeaveRunsOnShutdown bool `hcl:"leave_runs_on_shutdown,optional"`
 	// NodeCPUs is how many CPUs the runs on this node may ask for in
 	// total, such as 6 on an 8-CPU host that keeps 2 for itself. Default:

@@ -15,8 +15,8 @@ import (
 // Runs of hush 0.1 left their log as one file, logs/<run-id>.log, of
 // records [len u32][chunk sealed with AAD "logs/<run-id>/<seq>"], which
 // can only be read forwards. Those runs have all ended (an upgraded agent
-// marks the runs it finds active as failed), so their logs are read, never
-// written or followed.
+// cannot adopt their workloads, whose output nothing reads any more, and
+// marks them LOST), so their logs are read, never written or followed.
 
 // LegacyReader reads a hush 0.1 run log's records in order.
 type LegacyReader struct {

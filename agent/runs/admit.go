@@ -42,7 +42,7 @@ type demand struct {
 }
 
 func demandOf(gpus int, cpus float64, memory int64) demand {
-	return demand{gpus: gpus, millicpus: int64(math.Ceil(cpus * 1000)), memory: memory}
+	return demand{gpus: gpus, millicpus: int64(math.Round(cpus * 1000)), memory: memory}
 }
 
 // none reports whether the run asks for nothing that runs share: such a
@@ -90,7 +90,7 @@ type admission struct {
 func newAdmission(cfg Config, logger hclog.Logger) *admission {
 	a := &admission{
 		logger: logger, runtime: cfg.Runtime.Name(),
-		millicpus: int64(math.Floor(cfg.Capacity.CPUs * 1000)), memory: cfg.Capacity.MemoryBytes,
+		millicpus: int64(math.Round(cfg.Capacity.CPUs * 1000)), memory: cfg.Capacity.MemoryBytes,
 		holders: map[string]*holding{}, byDev: map[string]string{},
 	}
 	if dr, ok := cfg.Runtime.(runtime.DeviceRuntime); ok {
@@ -172,7 +172,11 @@ func (a *admission) await(ctx context.Context, w *waiter, waiting func(why strin
 	waiting(w.why)
 	select {
 	case devices := <-w.granted:
-		return devices, nil
+		if ctx.Err() == nil {
+			return devices, nil
+		}
+		// Granted as it was being stopped: a stop wins.
+		w.granted <- devices
 	case <-ctx.Done():
 	}
 	a.mu.Lock()
@@ -204,7 +208,9 @@ func (a *admission) releaseLocked(id string) {
 	}
 	delete(a.holders, id)
 	for _, d := range h.devices {
-		delete(a.byDev, d.ID)
+		if a.byDev[d.ID] == id {
+			delete(a.byDev, d.ID)
+		}
 	}
 	a.admitLocked()
 }
@@ -246,7 +252,7 @@ func (a *admission) admitLocked() {
 	}
 }
 
-// free returns what no run holds.
+// freeLocked returns what no run holds.
 func (a *admission) freeLocked() demand {
 	free := demand{gpus: len(a.devices) - len(a.byDev), millicpus: a.millicpus, memory: a.memory}
 	for _, h := range a.holders {

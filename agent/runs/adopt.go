@@ -40,16 +40,20 @@ func (m *Manager) recover(ctx context.Context) error {
 		task, err := m.cfg.Runtime.Adopt(ctx, r.ID)
 		switch {
 		case err == nil:
-			m.adopt(r, task)
+			m.adopt(newActiveRun(r), task)
 		case errors.Is(err, runtime.ErrNoWorkload) && !hadStarted(r.Status):
-			restart = append(restart, m.reset(r))
+			restart = append(restart, m.reset(newActiveRun(r)))
 		case errors.Is(err, runtime.ErrNoWorkload):
-			if err := m.lose(r); err != nil {
+			if err := m.lose(r, m.goneMessage()); err != nil {
 				return err
 			}
-		default:
+		case m.runtimeDown():
 			m.logger.Warn("cannot tell yet whether the runtime still has the run's workload; trying again", "run_id", r.ID, "error", err)
 			m.adoptLater(r)
+		default:
+			if err := m.lose(r, fmt.Sprintf("the agent restarted and could not take the run's workload back: %v", err)); err != nil {
+				return err
+			}
 		}
 	}
 	keep := func(id string) bool {
@@ -108,18 +112,39 @@ func (m *Manager) removeLeftovers(list []*store.Run, active func(id string) bool
 	}
 }
 
-// activate puts a run in the active set.
+// activate puts a run in the active set, and has its saver record what
+// changed while it was not active.
 func (m *Manager) activate(ar *activeRun) {
 	m.mu.Lock()
 	m.active[ar.run.ID] = ar
 	m.mu.Unlock()
+	select {
+	case ar.unsaved <- struct{}{}:
+	default:
+	}
 }
 
 // adopt follows a run whose workload an earlier agent started.
-func (m *Manager) adopt(r *store.Run, task runtime.Task) {
-	ar := newActiveRun(r)
+func (m *Manager) adopt(ar *activeRun, task runtime.Task) {
+	m.resume(ar)
+	m.admit.restore(ar.run)
+	m.activate(ar)
+	m.wg.Add(2)
+	go m.saver(ar)
+	go func() {
+		defer m.wg.Done()
+		m.follow(ar, task)
+	}()
+	m.logger.Info("run adopted", "run_id", ar.run.ID, "name", ar.run.Name)
+}
+
+// resume records that a run's workload is followed again: the run is
+// RUNNING, unless it was being stopped, which it then is again. The
+// caller has it keep the devices, CPUs and memory it was admitted with.
+func (m *Manager) resume(ar *activeRun) {
 	now := time.Now().UTC()
-	msg := "the agent restarted and follows the run's workload again"
+	m.mu.Lock()
+	r := ar.run
 	if !hadStarted(r.Status) {
 		// The workload started after the run's last record was saved.
 		r.Status = api.RunRunning
@@ -127,89 +152,106 @@ func (m *Manager) adopt(r *store.Run, task runtime.Task) {
 	if r.StartedAt == nil {
 		r.StartedAt = &now
 	}
+	r.Events = append(r.Events, store.RunEvent{Time: now, Type: store.EventAdopted,
+		Message: "the agent restarted and follows the run's workload again"})
 	ar.recordChanged = true
-	r.Events = append(r.Events, store.RunEvent{Time: now, Type: store.EventAdopted, Message: msg})
-	// It keeps its devices, CPUs and memory: no run admitted later gets them.
-	m.admit.restore(r)
-	m.activate(ar)
-	m.wg.Add(2)
-	go m.saver(ar)
-	go func() {
-		defer m.wg.Done()
-		if r.Status == api.RunTerminating {
-			ar.requestStop("the agent restarted while the run was stopping")
-		}
-		m.follow(ar, task)
-	}()
-	m.logger.Info("run adopted", "run_id", r.ID, "name", r.Name)
+	m.changedLocked(ar)
+	m.mu.Unlock()
+	if r.Status == api.RunTerminating {
+		ar.requestStop("the agent restarted while the run was stopping")
+	}
 }
 
 // reset readies a run that had not started when the agent stopped to start
 // from the beginning: what its first start made is undone, and its log
 // emptied.
-func (m *Manager) reset(r *store.Run) *activeRun {
-	ar := newActiveRun(r)
+func (m *Manager) reset(ar *activeRun) *activeRun {
 	m.release(ar)
-	os.RemoveAll(m.logDir(r.ID))
-	if err := os.Mkdir(m.logDir(r.ID), 0o700); err != nil {
-		m.logger.Warn("could not empty the run's log", "run_id", r.ID, "error", err)
+	os.RemoveAll(m.logDir(ar.run.ID))
+	if err := os.Mkdir(m.logDir(ar.run.ID), 0o700); err != nil {
+		m.logger.Warn("could not empty the run's log", "run_id", ar.run.ID, "error", err)
 	}
-	r.Status = api.RunPending
-	ar.recordChanged = true
-	r.Events = append(r.Events, store.RunEvent{Time: time.Now().UTC(), Type: store.EventWarning,
+	m.mu.Lock()
+	ar.run.Status = api.RunPending
+	ar.run.Devices = nil
+	ar.run.Events = append(ar.run.Events, store.RunEvent{Time: time.Now().UTC(), Type: store.EventWarning,
 		Message: "the agent restarted before the run started; starting it again"})
-	m.logger.Info("run had not started when the agent stopped; starting it again", "run_id", r.ID, "name", r.Name)
+	ar.recordChanged = true
+	m.mu.Unlock()
+	m.logger.Info("run had not started when the agent stopped; starting it again", "run_id", ar.run.ID, "name", ar.run.Name)
 	return ar
 }
 
-// lose ends a run whose workload the runtime no longer has.
-func (m *Manager) lose(r *store.Run) error {
+// goneMessage says why a run whose workload is gone is LOST.
+func (m *Manager) goneMessage() string {
+	return fmt.Sprintf("its workload was gone from the %s runtime when the agent restarted", m.cfg.Runtime.Name())
+}
+
+// lose ends a run, not active, whose workload the agent cannot follow.
+func (m *Manager) lose(r *store.Run, why string) error {
 	ar := newActiveRun(r)
 	m.release(ar)
 	now := time.Now().UTC()
-	r.Status, r.EndedAt = api.RunLost, &now
-	r.Error = fmt.Sprintf("its workload was gone from the %s runtime when the agent restarted", m.cfg.Runtime.Name())
-	r.Events = append(r.Events, store.RunEvent{Time: now, Type: store.EventLost, Message: r.Error})
+	r.Status, r.Error, r.EndedAt = api.RunLost, why, &now
+	r.Events = append(r.Events, store.RunEvent{Time: now, Type: store.EventLost, Message: why})
 	if err := m.cfg.Store.SaveRun(r, ar.saved, true); err != nil {
 		return err
 	}
-	m.logger.Warn("run was lost while the agent was away", "run_id", r.ID, "name", r.Name)
+	m.logger.Warn("run lost", "run_id", r.ID, "name", r.Name, "why", why)
 	return nil
 }
 
-// adoptLater keeps a run active while it tries again, with a growing
-// wait, to learn from the runtime whether it has the run's workload.
+// runtimeDown reports whether the runtime is known not to answer.
+func (m *Manager) runtimeDown() bool {
+	c, ok := m.cfg.Runtime.(runtime.Checker)
+	return ok && c.Available() != nil
+}
+
+// adoptLater keeps a run active while the runtime does not answer, and
+// tries again, with a growing wait, to learn whether it has the run's
+// workload; then the run goes on as at start. A stop asked for meanwhile
+// waits for that. A run that had started keeps its room meanwhile.
 func (m *Manager) adoptLater(r *store.Run) {
 	ar := newActiveRun(r)
-	m.admit.restore(r)
+	started := hadStarted(r.Status)
+	if started {
+		m.admit.restore(r)
+	}
 	m.activate(ar)
 	m.wg.Add(2)
 	go m.saver(ar)
 	go func() {
-		defer m.wg.Done()
 		for wait := time.Second; ; wait = min(2*wait, adoptRetry) {
 			select {
 			case <-time.After(wait):
 			case <-m.leaving:
 				m.leave(ar)
+				m.wg.Done()
 				return
 			}
 			task, err := m.cfg.Runtime.Adopt(context.Background(), r.ID)
 			switch {
 			case err == nil:
-				m.event(ar, store.EventAdopted, "the agent restarted and follows the run's workload again")
+				if !started {
+					m.admit.restore(r)
+				}
+				m.resume(ar)
 				m.follow(ar, task)
+				m.wg.Done()
 				return
-			case errors.Is(err, runtime.ErrNoWorkload):
-				msg := fmt.Sprintf("its workload was gone from the %s runtime when the agent restarted", m.cfg.Runtime.Name())
+			case errors.Is(err, runtime.ErrNoWorkload) && !started:
+				m.reset(ar)
+				m.enqueue(ar)
+				m.execute(ar) // its wg.Done is this goroutine's
+				return
+			case errors.Is(err, runtime.ErrNoWorkload), !m.runtimeDown():
+				msg := m.goneMessage()
+				if err != nil && !errors.Is(err, runtime.ErrNoWorkload) {
+					msg = fmt.Sprintf("the agent restarted and could not take the run's workload back: %v", err)
+				}
 				m.event(ar, store.EventLost, msg)
-				close(ar.logEnded)
-				m.release(ar)
-				m.update(ar, func(r *store.Run) {
-					now := time.Now().UTC()
-					r.Status, r.Error, r.EndedAt = api.RunLost, msg, &now
-				})
-				m.deactivate(ar)
+				m.end(ar, api.RunLost, nil, msg)
+				m.wg.Done()
 				return
 			}
 			m.logger.Warn("cannot tell yet whether the runtime still has the run's workload; trying again", "run_id", r.ID, "error", err)

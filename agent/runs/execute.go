@@ -246,6 +246,10 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 			return "", "", false
 		},
 	}
+	// A stop, or the agent leaving, while the run got ready: no workload.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	task, err := m.cfg.Runtime.Start(ctx, spec)
 	if err != nil {
 		return nil, err

@@ -102,6 +102,9 @@ type Manager struct {
 	mu     sync.Mutex
 	active map[string]*activeRun
 	wg     sync.WaitGroup
+	// closing is set when the agent shuts down: it accepts no more runs;
+	// guarded by mu.
+	closing bool
 	// leaving is closed when the agent shuts down and leaves its runs
 	// going: whatever follows a run lets go of it.
 	leaving   chan struct{}
@@ -253,23 +256,26 @@ func (m *Manager) create(owner, name string, by Submitter, req *api.CreateRunReq
 	// record finds the run's live state.
 	ar := newActiveRun(run)
 	m.mu.Lock()
-	if m.isLeaving() {
+	if m.closing {
 		m.mu.Unlock()
 		os.Remove(m.logDir(run.ID))
 		return nil, ErrShuttingDown
 	}
 	m.active[run.ID] = ar
+	// Counted with its activation, so that a shutdown that finds the run
+	// active waits for it.
+	m.wg.Add(2)
 	m.mu.Unlock()
 	if err := m.cfg.Store.CreateRun(run.Clone()); err != nil {
 		m.mu.Lock()
 		delete(m.active, run.ID)
 		close(ar.done)
 		m.mu.Unlock()
+		m.wg.Add(-2)
 		os.RemoveAll(m.logDir(run.ID))
 		return nil, err
 	}
 	m.enqueue(ar)
-	m.wg.Add(2)
 	go m.saver(ar)
 	go m.execute(ar)
 	m.logger.Info("run submitted", "run_id", run.ID, "name", run.Name, "user", owner)
@@ -615,6 +621,10 @@ func (m *Manager) Stop(owner, ref string) (*store.Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ar == nil && !run.Status.Done() && m.isLeaving() {
+		// The agent let go of it, still going: the next agent stops it.
+		return run, ErrShuttingDown
+	}
 	if ar == nil || run.Status.Done() {
 		return run, fmt.Errorf("%w: run %s is %s", ErrEnded, run.Name, run.Status)
 	}
@@ -638,6 +648,13 @@ func (m *Manager) Delete(ctx context.Context, owner, ref string) error {
 		case <-ar.done:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+	if m.isLeaving() {
+		if cur, err := m.cfg.Store.GetRun(owner, run.ID); err == nil && !cur.Status.Done() {
+			// The agent let go of it, still going: the next agent
+			// deletes it.
+			return ErrShuttingDown
 		}
 	}
 	if err := m.cfg.Store.DeleteRun(owner, run.ID, run.Name); err != nil {
@@ -674,9 +691,9 @@ func (m *Manager) Logs(ctx context.Context, owner, ref string, follow bool, tail
 			case <-ctx.Done():
 			}
 		}()
-		w := runlog.Watch(rl, ar.logEnded)
-		defer w.Close()
-		live = w
+		watch := runlog.Watch(rl, ar.logEnded)
+		defer watch.Close()
+		live = watch
 	} else if lr, err := runlog.OpenLegacy(m.legacyLogPath(run.ID), run.ID, m.cfg.Store.Keyring()); err == nil {
 		defer lr.Close()
 		err := runlog.CopyLegacy(lr, tail, w)
@@ -693,6 +710,7 @@ func (m *Manager) Logs(ctx context.Context, owner, ref string, follow bool, tail
 // and waits until that is done, or for ctx.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
+	m.closing = true
 	n := len(m.active)
 	if m.cfg.LeaveRunsOnShutdown {
 		m.leaveOnce.Do(func() { close(m.leaving) })

@@ -22,6 +22,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
 )
 
 // DefaultContainerdAddress is containerd's standard socket.
@@ -33,6 +34,10 @@ const DefaultContainerdAddress = "/run/containerd/containerd.sock"
 const (
 	runLabel   = "sh.hush.run-id"
 	ownerLabel = "sh.hush.agent"
+	// logLabel says where the task's output goes: logByLogger, the
+	// shim's hush _logger, which a restarted agent can leave it to.
+	logLabel    = "sh.hush.log"
+	logByLogger = "logger"
 )
 
 // cpuPeriod is the CFS period used to express CPU limits.
@@ -95,7 +100,7 @@ func (r *Containerd) SetOwner(dataDir string) { r.owner = dataDir }
 
 // labels returns the labels of run id's container.
 func (r *Containerd) labels(id string) map[string]string {
-	labels := map[string]string{runLabel: id}
+	labels := map[string]string{runLabel: id, logLabel: logByLogger}
 	if r.owner != "" {
 		labels[ownerLabel] = r.owner
 	}
@@ -115,11 +120,15 @@ func (r *Containerd) ctx(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, r.namespace)
 }
 
-// Available reports containerd as not answering when its socket is gone:
-// it is stopped, or not yet back.
+// Available reports containerd as not answering when its socket is gone
+// (it stopped, or is not yet back) or the client's connection to it has
+// failed (it died); it does not wait on containerd.
 func (r *Containerd) Available() error {
 	if _, err := os.Stat(r.address); err != nil {
 		return fmt.Errorf("containerd at %s is not answering: %w (is it running?)", r.address, err)
+	}
+	if conn, ok := r.client.Conn().(*grpc.ClientConn); ok && conn.GetState() == connectivity.TransientFailure {
+		return fmt.Errorf("containerd at %s is not answering: the connection to it failed (is it running?)", r.address)
 	}
 	return nil
 }

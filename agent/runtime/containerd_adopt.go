@@ -39,6 +39,12 @@ func (r *Containerd) Adopt(ctx context.Context, id string) (Task, error) {
 	if labels[runLabel] != id {
 		return nil, fmt.Errorf("adopt run %s: container %s is not this run's (label %s=%q): %w", id, id, runLabel, labels[runLabel], ErrNoWorkload)
 	}
+	if labels[logLabel] != logByLogger {
+		// Made by an older hush, whose output went to that agent: nothing
+		// reads it now, so the workload would block on it. Cleanup
+		// removes it.
+		return nil, fmt.Errorf("adopt run %s: its container was made by an older hush, whose output nothing reads now: %w", id, ErrNoWorkload)
+	}
 	task, err := container.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("adopt run %s: its container has no task: %w", id, ErrNoWorkload)

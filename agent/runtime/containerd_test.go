@@ -341,7 +341,7 @@ func TestContainerdAdopt(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			id := "rt-adopt-" + strings.ReplaceAll(name, " ", "-")
-			c := newTestContainer(t, r, image, id, map[string]string{runLabel: id}, tc.task)
+			c := newTestContainer(t, r, image, id, r.labels(id), tc.task)
 			if _, err := r.Adopt(context.Background(), id); !errors.Is(err, ErrNoWorkload) {
 				t.Fatalf("got %v, want ErrNoWorkload", err)
 			}
@@ -355,6 +355,11 @@ func TestContainerdAdopt(t *testing.T) {
 	}
 	if _, err := r.Adopt(context.Background(), "rt-adopt-none"); !errors.Is(err, ErrNoWorkload) {
 		t.Errorf("got %v adopting a run without a container, want ErrNoWorkload", err)
+	}
+	// A running task of an older hush, whose output went to that agent.
+	newTestContainer(t, r, image, "rt-adopt-older", map[string]string{runLabel: "rt-adopt-older"}, "started")
+	if _, err := r.Adopt(context.Background(), "rt-adopt-older"); !errors.Is(err, ErrNoWorkload) || !strings.Contains(err.Error(), "older hush") {
+		t.Errorf("got %v adopting an older hush's container, want ErrNoWorkload saying so", err)
 	}
 }
 
