@@ -113,6 +113,10 @@ func Run(ctx context.Context, opts *Options) error {
 		// Its containers carry this agent's data dir: another agent in
 		// the same namespace leaves them alone.
 		owner, err := filepath.Abs(dataDir)
+		if err == nil {
+			// The same dir by whatever path it is named.
+			owner, err = filepath.EvalSymlinks(owner)
+		}
 		if err != nil {
 			return fmt.Errorf("find the data dir: %w", err)
 		}

@@ -235,7 +235,11 @@ func describeCompute(r *api.Run) string {
 		parts = append(parts, gpus)
 	}
 	if r.CPUs > 0 {
-		parts = append(parts, strconv.FormatFloat(r.CPUs, 'f', -1, 64)+" CPUs")
+		unit := " CPUs"
+		if r.CPUs == 1 {
+			unit = " CPU"
+		}
+		parts = append(parts, strconv.FormatFloat(r.CPUs, 'f', -1, 64)+unit)
 	}
 	if r.MemoryBytes > 0 {
 		parts = append(parts, api.FormatMemory(r.MemoryBytes)+" of memory")

@@ -28,6 +28,8 @@ type LegacyReader struct {
 	pending []byte // a partly read record
 }
 
+// OpenLegacy opens run id's hush 0.1 log at path, sealed under kr; the
+// error wraps os.ErrNotExist when there is none.
 func OpenLegacy(path, id string, kr *store.Keyring) (*LegacyReader, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -36,6 +38,7 @@ func OpenLegacy(path, id string, kr *store.Keyring) (*LegacyReader, error) {
 	return &LegacyReader{id: id, keyring: kr, f: f, r: bufio.NewReader(f)}, nil
 }
 
+// Close closes the log.
 func (lr *LegacyReader) Close() error { return lr.f.Close() }
 
 func legacyAAD(id string, seq uint64) []byte {

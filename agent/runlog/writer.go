@@ -124,6 +124,13 @@ func Create(dir, id string, kr *store.Keyring, limit int64, logger hclog.Logger)
 	}, nil
 }
 
+// Started reports whether a writer has started the log in dir: its first
+// segment is there.
+func Started(dir string) bool {
+	_, err := os.Stat(segPath(dir, 0))
+	return err == nil
+}
+
 // createSegment makes a segment appear whole, magic included, so that a
 // reader in another process never finds one half made, and fails when the
 // segment exists: a log has one writer.

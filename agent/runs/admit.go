@@ -19,12 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Events of admission: a run that waits for room, and one given room.
-const (
-	EventWaiting  store.EventType = "waiting"
-	EventAdmitted store.EventType = "admitted"
-)
-
 // Capacity is what the runs on a node may ask for in total. A zero field
 // means the host's own: its CPUs, its memory. GPUs are the runtime's
 // devices (runtime.DeviceRuntime).
@@ -264,7 +258,9 @@ func (a *admission) freeLocked() demand {
 
 func (a *admission) fitsLocked(want demand) bool {
 	free := a.freeLocked()
-	return want.gpus <= free.gpus && want.millicpus <= free.millicpus && want.memory <= free.memory
+	// A node whose memory is unknown does not count it, as check does not.
+	memoryFits := a.memory <= 0 || want.memory <= free.memory
+	return want.gpus <= free.gpus && want.millicpus <= free.millicpus && memoryFits
 }
 
 // grantLocked gives run id what it wants, the first free devices in the
@@ -337,7 +333,7 @@ func (m *Manager) admitRun(ctx context.Context, ar *activeRun) ([]runtime.Device
 	start, waited := time.Now(), false
 	devices, err := m.admit.await(ctx, ar.place, func(why string) {
 		waited = true
-		m.event(ar, EventWaiting, why)
+		m.event(ar, store.EventWaiting, why)
 	})
 	if err != nil {
 		return nil, err
@@ -355,7 +351,7 @@ func (m *Manager) admitRun(ctx context.Context, ar *activeRun) ([]runtime.Device
 		msgs = append(msgs, fmt.Sprintf("holds %s %s", plural(len(ids), "GPU", "GPUs"), strings.Join(ids, ", ")))
 	}
 	if len(msgs) > 0 {
-		m.event(ar, EventAdmitted, strings.Join(msgs, "; "))
+		m.event(ar, store.EventAdmitted, strings.Join(msgs, "; "))
 	}
 	return devices, nil
 }

@@ -319,7 +319,7 @@ func TestGPUAdmission(t *testing.T) {
 		t.Errorf("run two was given %v, recorded %v; want [0 1]", got, r2.Devices)
 	}
 	if !slices.ContainsFunc(r2.Events, func(e store.RunEvent) bool {
-		return e.Type == EventAdmitted && strings.HasPrefix(e.Message, "admitted after waiting ") && strings.HasSuffix(e.Message, "; holds GPUs 0, 1")
+		return e.Type == store.EventAdmitted && strings.HasPrefix(e.Message, "admitted after waiting ") && strings.HasSuffix(e.Message, "; holds GPUs 0, 1")
 	}) {
 		t.Errorf("run two's events lack its admission: %+v", r2.Events)
 	}
@@ -344,7 +344,7 @@ func waitEvent(t *testing.T, m *Manager, id, msg string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if hasEventMsg(r, EventWaiting, msg) {
+		if hasEventMsg(r, store.EventWaiting, msg) {
 			return
 		}
 		if time.Now().After(deadline) {

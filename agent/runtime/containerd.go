@@ -290,7 +290,7 @@ func (r *Containerd) Start(ctx context.Context, spec *Spec) (Task, error) {
 	// containerd 1.6's shim goes on when the logger exits before it is
 	// ready, leaving the workload's output nowhere: a logger that started
 	// has made the first segment of the log.
-	if entries, err := os.ReadDir(spec.Log.Dir); err != nil || len(entries) == 0 {
+	if !runlog.Started(spec.Log.Dir) {
 		r.remove(context.WithoutCancel(ctx), container)
 		return nil, fmt.Errorf("start the run's logger: `%s %s` wrote no log in %s (can the agent's user run it, and read the keyring %s?)",
 			spec.HushBinary, runlog.LoggerCommand, spec.Log.Dir, spec.Log.Keyring)

@@ -215,8 +215,9 @@ func (t *containerdTask) Stop(ctx context.Context, grace time.Duration) error {
 
 // Delete kills what is left of the task, deletes it, and removes the
 // container with its snapshot; not-found counts as done. containerd's
-// shim deletes a task only once its logger has written all of the task's
-// output and exited, so the run's log is complete when Delete returns.
+// shim deletes a task once its logger has written all of the task's output
+// and exited, so the run's log is complete when Delete returns; only a
+// logger that takes more than 12 s to do so is killed by the shim first.
 func (t *containerdTask) Delete(ctx context.Context) error {
 	t.once.Do(func() {
 		ctx, cancel := context.WithTimeout(t.runtime.ctx(context.WithoutCancel(ctx)), retryTimeout)

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 )
 
 // AssignUser gives run id the lowest uid of the sandbox's range that no
@@ -144,14 +143,7 @@ func (r *Exec) cleanupSupervisors(keep func(string) bool) error {
 		}
 		if proc, alive := attachSupervisor(st); alive {
 			r.logger.Warn("ending the workload of a run that no longer exists", "run_id", id, "pid", st.PID)
-			proc.signal(sigKill)
-			wg.Go(func() {
-				if !waitTimeout(proc.wait, supervisorGrace) {
-					proc.signal(syscall.SIGKILL)
-					proc.wait()
-				}
-				proc.close()
-			})
+			wg.Go(func() { proc.terminate(supervisorGrace) })
 		}
 	}
 	wg.Wait()
@@ -164,18 +156,6 @@ func (r *Exec) cleanupSupervisors(keep func(string) bool) error {
 		r.logger.Info("removed the supervisor state of an earlier run", "run_id", id)
 	}
 	return errors.Join(errs...)
-}
-
-// waitTimeout runs wait and reports whether it returned within d.
-func waitTimeout(wait func(), d time.Duration) bool {
-	done := make(chan struct{})
-	go func() { wait(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-time.After(d):
-		return false
-	}
 }
 
 // killUser sends SIGKILL to every process of uid. A shell that runs as uid

@@ -222,6 +222,22 @@ func (p *supervisorProc) wait() {
 	}
 }
 
+// terminate kills the supervisor's workload, and the supervisor itself if
+// it is still there after grace, waits until it has exited, and releases
+// it: one wait, so that the pidfd is closed only once nothing polls it.
+func (p *supervisorProc) terminate(grace time.Duration) {
+	done := make(chan struct{})
+	go func() { p.wait(); close(done) }()
+	p.signal(sigKill)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		p.signal(syscall.SIGKILL)
+		<-done
+	}
+	p.close()
+}
+
 // close releases the pidfd; not while wait runs.
 func (p *supervisorProc) close() {
 	p.mu.Lock()

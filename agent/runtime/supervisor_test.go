@@ -332,3 +332,15 @@ func TestStopWhileOutputDrains(t *testing.T) {
 		t.Errorf("got exit code %d, want the command's 3", code)
 	}
 }
+
+// waitTimeout runs wait and reports whether it returned within d.
+func waitTimeout(wait func(), d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}

@@ -99,6 +99,10 @@ const (
 	// it again; EventLost: it found none.
 	EventAdopted EventType = "adopted"
 	EventLost    EventType = "lost"
+	// EventWaiting: the run waits for room (GPUs, CPUs, memory);
+	// EventAdmitted: it was given room.
+	EventWaiting  EventType = "waiting"
+	EventAdmitted EventType = "admitted"
 )
 
 // RunEvent is one thing that happened to a run.

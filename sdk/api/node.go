@@ -26,7 +26,8 @@ type NodeCapacity struct {
 }
 
 // FormatMemory renders a number of bytes for people, in the units run
-// specs use, to one decimal: "28GiB", "1.5GiB", "512MiB".
+// specs use, to one decimal rounded down, so that it never says more
+// than there is: "28GiB", "1.5GiB", "512MiB".
 func FormatMemory(n int64) string {
 	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
 	v, i := float64(n), 0
@@ -37,5 +38,5 @@ func FormatMemory(n int64) string {
 	if i == 0 {
 		return fmt.Sprintf("%dB", n)
 	}
-	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + units[i]
+	return strconv.FormatFloat(math.Floor(v*10)/10, 'f', -1, 64) + units[i]
 }
