@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"strings"
 	"time"
 
@@ -131,17 +133,33 @@ func submitRun(ctx context.Context, client *api.Client, opts *runOptions) error 
 		return detach(ui, run.Name)
 	}
 	if err != nil {
-		return fmt.Errorf("follow logs: %w", err)
+		return lostAgent(ui, run.Name, fmt.Errorf("follow logs: %w", err))
 	}
 	// The stream ends when the run does; its final state follows at once.
 	// An index past any run's events asks for the run once it has ended:
 	// one request, where waiting for each new event took one per event.
 	for !run.Status.Done() {
-		if run, err = client.WatchRun(ctx, run.ID, untilEnded, watchWait); err != nil {
-			return err
+		next, err := client.WatchRun(ctx, run.ID, untilEnded, watchWait)
+		if err != nil {
+			return lostAgent(ui, run.Name, err)
 		}
+		run = next
 	}
 	return reportEnd(ui, run)
+}
+
+// lostAgent reports err, and, when it is that the agent went away (it
+// stopped or restarted, as for an upgrade), that the run goes on without
+// the agent and how to follow it again.
+func lostAgent(ui *UI, name string, err error) error {
+	var uerr *url.Error
+	if !errors.As(err, &uerr) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return err
+	}
+	fmt.Fprintln(ui.out)
+	ui.Fail("Lost the agent while following run %s: %v", name, err)
+	ui.Info("The run goes on without the agent, which adopts it when it starts again. Follow it then with `hush logs %s -f`.", name)
+	return errReported
 }
 
 // watchWait bounds each blocking query on a run.

@@ -130,8 +130,28 @@ func TestRunsOutliveTheAgent(t *testing.T) {
 				r.mustHush(user, "", "run", "--no-follow", "-f", writeSpec(t, "counter", image, counterScript(50, 0)))
 				r.mustHush(user, "", "run", "--no-follow", "-f", writeSpec(t, "quick", image, "sleep 1; echo bye; exit 7"))
 				waitForLog(t, r.agent, user, "counter", "3\n")
+				// One who follows a run as the agent goes is told how to
+				// follow it again.
+				attached := make(chan result, 1)
+				addr := r.addr
+				go func() {
+					attached <- runHush(t, []string{"HUSH_ADDR=" + addr, "HUSH_TOKEN=" + user}, "", "run", "-f", writeSpec(t, "attached", image, "sleep 30"))
+				}()
+				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+					if code, body := r.request("GET", "/v1/runs/attached", user, ""); code == 200 && strings.Contains(body, `"RUNNING"`) {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the attached run did not start")
+					}
+				}
+				time.Sleep(300 * time.Millisecond) // hush run follows its logs
 
 				r.restart(sig, 2*time.Second)
+				if a := <-attached; a.code != 1 || !strings.Contains(a.stderr, "Lost the agent while following run attached") ||
+					!strings.Contains(a.stdout, "`hush logs attached -f`") {
+					t.Errorf("hush run following the run as the agent went: exit %d\nstdout:\n%s\nstderr:\n%s", a.code, a.stdout, a.stderr)
+				}
 				if st := runStatus(t, r.agent, user, "counter"); st["status"] != "RUNNING" {
 					t.Fatalf("after the restart the counter run is %v, want RUNNING: %v", st["status"], st)
 				}
