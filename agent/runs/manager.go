@@ -131,7 +131,7 @@ type activeRun struct {
 	logEnded chan struct{}
 	// place is the run's place in line for the node's GPUs, CPUs and
 	// memory, taken when the run is accepted.
-	place *waiter
+	place    *waiter
 	stopOnce sync.Once
 	stop     chan string // receives why the run is being stopped
 	done     chan struct{}
