@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,10 +15,23 @@ import (
 	"github.com/hush-sh/hush/sdk/spec"
 )
 
-var (
-	clusterRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
-	pluginRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-)
+// isClusterName reports whether s can name a cluster or a containerd
+// namespace: a name of up to 63 characters, with '.' and '-' inside.
+func isClusterName(s string) bool { return api.IsName(s, 63, ".-") }
+
+// isPluginName reports whether s can name a plugin: up to 63 lowercase
+// letters, digits and '-', a letter or digit first.
+func isPluginName(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 var logLevels = []string{"trace", "debug", "info", "warn", "error"}
 
@@ -40,7 +52,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 	if err := checkBind(c.Bind); err != nil {
 		bad("bind", "Invalid bind address", err.Error(), nil)
 	}
-	if !clusterRe.MatchString(c.Cluster) {
+	if !isClusterName(c.Cluster) {
 		bad("cluster", "Invalid cluster name",
 			fmt.Sprintf("%q must be lowercase letters, digits, '.' or '-', at most 63 characters, starting and ending with a letter or digit.", c.Cluster), nil)
 	}
@@ -85,7 +97,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 	for _, p := range c.Plugins {
 		at := func(attr string) string { return "plugin." + p.Name + "." + attr }
 		decl := p.DeclRange
-		if !pluginRe.MatchString(p.Name) {
+		if !isPluginName(p.Name) {
 			bad("", "Invalid plugin name",
 				fmt.Sprintf("plugin %q: names are lowercase letters, digits and '-', starting with a letter or digit.", p.Name), &decl)
 		}
@@ -114,7 +126,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 		decl := r.DeclRange
 		switch r.Type {
 		case RuntimeContainerd:
-			if r.Namespace != "" && !clusterRe.MatchString(r.Namespace) {
+			if r.Namespace != "" && !isClusterName(r.Namespace) {
 				bad(at("namespace"), "Invalid containerd namespace",
 					fmt.Sprintf("%q must be lowercase letters, digits, '.' or '-'.", r.Namespace), &decl)
 			}

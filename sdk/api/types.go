@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -59,14 +58,6 @@ const (
 	FieldKey       = "key"
 	FieldMountPath = "mount_path"
 	FieldValue     = "value"
-)
-
-var (
-	nameRe    = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
-	envKeyRe  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	profileRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-	userRe    = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$`)
-	fromRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*:.+$`)
 )
 
 // Validate checks a create request against its type's rules and returns
@@ -182,7 +173,7 @@ func (s *TypeSpec) validateFrom(from string, data map[string][]byte) []error {
 	if len(s.Data) != 1 {
 		errs = append(errs, fmt.Errorf("%s secrets hold several values and cannot come from a provider reference", s.Type))
 	}
-	if !fromRe.MatchString(from) {
+	if !isReference(from) {
 		errs = append(errs, fmt.Errorf("provider reference %q is not valid: write it as PROVIDER:REF, for example vault:secret/data/db#password", from))
 	}
 	return errs
@@ -201,7 +192,7 @@ func ValidateSecretName(name string) error {
 	if name == "" {
 		return errors.New("secret name is empty")
 	}
-	if !nameRe.MatchString(name) {
+	if !IsName(name, 253, ".-") {
 		return fmt.Errorf("secret name %q is not valid: use lowercase letters, digits, '.' and '-', start and end with a letter or digit, at most 253 characters", name)
 	}
 	return nil
@@ -210,7 +201,7 @@ func ValidateSecretName(name string) error {
 // ValidateUserName checks a user name: lowercase letters, digits, ".", "_"
 // and "-", alphanumeric first and last, at most 64 characters.
 func ValidateUserName(name string) error {
-	if !userRe.MatchString(name) {
+	if !IsName(name, 64, "._-") {
 		return fmt.Errorf("user name %q is not valid: use lowercase letters, digits, '.', '_' and '-', start and end with a letter or digit, at most 64 characters", name)
 	}
 	return nil
@@ -218,7 +209,7 @@ func ValidateUserName(name string) error {
 
 // ValidateEnvKey checks an environment variable name.
 func ValidateEnvKey(key string) error {
-	if !envKeyRe.MatchString(key) {
+	if !isEnvKey(key) {
 		return fmt.Errorf("environment variable name %q is not valid: use letters, digits and '_', not starting with a digit", key)
 	}
 	return nil
@@ -306,7 +297,7 @@ func checkRegistry(s string) error {
 }
 
 func checkProfile(s string) error {
-	if !profileRe.MatchString(s) {
+	if !isProfile(s) {
 		return fmt.Errorf("AWS profile %q is not valid: use letters, digits, '.', '_' and '-'", s)
 	}
 	return nil
