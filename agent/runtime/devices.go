@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -269,8 +268,14 @@ func deviceOpts(spec *Spec) []oci.SpecOpts {
 	return append(opts, oci.WithEnv(visibleEnv(spec.Devices)))
 }
 
-// nvidiaNode matches the device node of NVIDIA GPU N.
-var nvidiaNode = regexp.MustCompile(`^/dev/nvidia([0-9]+)$`)
+// nvidiaIndex returns N for /dev/nvidiaN, the device node of NVIDIA GPU N.
+func nvidiaIndex(path string) (string, bool) {
+	n, ok := strings.CutPrefix(path, "/dev/nvidia")
+	if !ok || n == "" || strings.Trim(n, "0123456789") != "" {
+		return "", false
+	}
+	return n, true
+}
 
 // visibleEnv returns the variables that name devices to GPU software.
 func visibleEnv(devices []Device) []string {
@@ -281,11 +286,12 @@ func visibleEnv(devices []Device) []string {
 	ordinals := make([]string, len(devices))
 	for i, d := range devices {
 		ordinals[i] = strconv.Itoa(i)
+		n, nvidia := nvidiaIndex(d.Path)
 		switch {
 		case d.CDI != "":
 			_, _, names[i] = parser.ParseDevice(d.CDI)
-		case nvidiaNode.MatchString(d.Path):
-			names[i] = nvidiaNode.FindStringSubmatch(d.Path)[1]
+		case nvidia:
+			names[i] = n
 		default:
 			names[i] = d.ID
 		}
