@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,12 +40,10 @@ devices:
 const showDevices = `echo "devices=[$(ls /dev | grep fakegpu | tr '\n' ' ')]"
 echo "NV=$NVIDIA_VISIBLE_DEVICES CUDA=$CUDA_VISIBLE_DEVICES"`
 
-// TestGPUAdmissionContainerd gives containerd two fake GPUs through a CDI
-// spec: a run of 3 GPUs is refused at submit; a run of 2 waits PENDING,
-// saying so, until a run of 1 ends; each container sees exactly its own
-// device nodes, and the variables name them.
-func TestGPUAdmissionContainerd(t *testing.T) {
-	socket, image := containerdEnv(t)
+// fakeGPUs makes two fake GPUs and a CDI spec of them, and returns the
+// spec's dir.
+func fakeGPUs(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	devDir, specDir := filepath.Join(dir, "dev"), filepath.Join(dir, "cdi")
 	os.Mkdir(devDir, 0o755)
@@ -59,6 +58,17 @@ func TestGPUAdmissionContainerd(t *testing.T) {
 		t.Cleanup(func() { os.Remove(node) })
 	}
 	writeFile(t, specDir, "fake-gpus.yaml", fmt.Sprintf(fakeGPUSpec, devDir))
+	return specDir
+}
+
+// TestGPUAdmissionContainerd gives containerd two fake GPUs through a CDI
+// spec: a run of 3 GPUs is refused at submit; a run of 2 waits PENDING,
+// saying so, until a run of 1 ends; each container sees exactly its own
+// device nodes, and the variables name them.
+func TestGPUAdmissionContainerd(t *testing.T) {
+	socket, image := containerdEnv(t)
+	dir := t.TempDir()
+	specDir := fakeGPUs(t)
 	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf(`state_dir = %q
 runtime "containerd" {
   address       = %q
@@ -149,5 +159,31 @@ runtime "containerd" {
 	nodes = a.mustHush(user, "", "get", "nodes").stdout
 	if !regexp.MustCompile(`(?m)^\S+\s+\S+\s+containerd\s+2/2\s+\S+\s+\S+\s+0$`).MatchString(nodes) {
 		t.Errorf("get nodes does not show the GPUs free again:\n%s", nodes)
+	}
+}
+
+// TestGPUsKeptAcrossRestart restarts the agent under a run that holds
+// both GPUs: the adopted run keeps them, so a run of 1 GPU waits until it
+// is stopped, and then gets one.
+func TestGPUsKeptAcrossRestart(t *testing.T) {
+	_, image := containerdEnv(t)
+	r := startRestartable(t, "containerd", fmt.Sprintf("cdi_spec_dirs = [%q]", fakeGPUs(t)))
+	user := r.newUser("alice")
+	r.mustHush(user, "", "run", "--no-follow", "-f", writeSpec(t, "big", image, "sleep 60", "gpus: 2"))
+	waitStatus(t, r.agent, user, "big", 30*time.Second, "RUNNING")
+
+	r.restart(syscall.SIGKILL, time.Second)
+	if nodes := r.mustHush(user, "", "get", "nodes").stdout; !regexp.MustCompile(`containerd\s+0/2\s`).MatchString(nodes) {
+		t.Errorf("after the restart, get nodes does not show both GPUs held:\n%s", nodes)
+	}
+	r.mustHush(user, "", "run", "--no-follow", "-f", writeSpec(t, "small", image, showDevices, "gpus: 1"))
+	time.Sleep(time.Second)
+	if st := runStatus(t, r.agent, user, "small"); st["status"] != "PENDING" || !strings.Contains(fmt.Sprint(st["events"]), "waiting for 1 GPU; 0 free") {
+		t.Errorf("the run of 1 GPU: got %v, want PENDING waiting for 1 GPU: %v", st["status"], st["events"])
+	}
+	r.mustHush(user, "", "stop", "run", "big")
+	small := waitStatus(t, r.agent, user, "small", 30*time.Second, "COMPLETED", "FAILED", "STOPPED", "LOST")
+	if out := r.mustHush(user, "", "logs", "small").stdout; small["status"] != "COMPLETED" || !strings.Contains(out, "devices=[fakegpu0 ]") {
+		t.Errorf("the run of 1 GPU once the big one stopped: got %v with log %q", small["status"], out)
 	}
 }

@@ -23,13 +23,15 @@ type restartable struct {
 	*agent
 }
 
-func startRestartable(t *testing.T, runtime string) *restartable {
+// startRestartable starts such an agent on runtime, with attrs added to
+// its runtime block.
+func startRestartable(t *testing.T, runtime string, attrs ...string) *restartable {
 	t.Helper()
 	dir := t.TempDir()
-	block := execRuntime(`stop_grace = "2s"`)
+	block := execRuntime(append([]string{`stop_grace = "2s"`}, attrs...)...)
 	if runtime == "containerd" {
 		socket, _ := containerdEnv(t)
-		block = fmt.Sprintf("runtime \"containerd\" {\n  address = %q\n  namespace = \"hush\"\n  stop_grace = \"2s\"\n}", socket)
+		block = fmt.Sprintf("runtime \"containerd\" {\n  address = %q\n  namespace = \"hush\"\n  stop_grace = \"2s\"\n  %s\n}", socket, strings.Join(attrs, "\n  "))
 	}
 	// A fixed port: a run's HUSH_ADDR must reach the restarted agent.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
