@@ -149,6 +149,11 @@ func Run(ctx context.Context, opts *Options) error {
 	srv := server.New(st, manager, images, host, server.Info{
 		Version: opts.Version, Cluster: cfg.Cluster, Node: cfg.NodeName, Runtime: rt.Name(), Plugins: host.Status,
 	}, logger.Named("http"))
+	metrics, err := serveMetrics(cfg, srv, logger.Named("metrics"), st, manager, host)
+	if err != nil {
+		return err
+	}
+	defer metrics.Close()
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,

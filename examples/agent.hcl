@@ -26,6 +26,11 @@ max_log_size = "64MiB"
 # (a -dev agent without a data dir always stops its runs).
 leave_runs_on_shutdown = true
 
+# Prometheus metrics: the API serves /v1/metrics to management tokens;
+# metrics_bind serves them here to anyone, for a Prometheus without a
+# token (see examples/prometheus.yml). Default: none.
+# metrics_bind = "127.0.0.1:9747"
+
 # Provider plugins: executables named hush-provider-NAME.
 plugin_dir = "/opt/hush/plugins"
 

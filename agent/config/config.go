@@ -73,6 +73,10 @@ type Config struct {
 	// NodeMemory is how much memory the runs on this node may ask for in
 	// total, as a size such as "28GiB". Default: the host's memory.
 	NodeMemory string `hcl:"node_memory,optional"`
+	// MetricsBind, when set, is a host:port where the agent serves
+	// /v1/metrics to anyone, for a Prometheus that holds no token; the API
+	// serves them to management tokens in any case. Default: none.
+	MetricsBind string `hcl:"metrics_bind,optional"`
 	// PluginDir is searched for hush-provider-* executables. Default: none.
 	PluginDir string `hcl:"plugin_dir,optional"`
 	// Plugins declares provider plugins, one block per plugin name.

@@ -48,12 +48,13 @@ type Host struct {
 	stop    chan struct{}
 	stopped sync.Once
 	wg      sync.WaitGroup
+	metrics *hostMetrics
 }
 
 // New prepares the plugins that cfg declares or that its plugin_dir holds.
 // Nothing is launched until Start.
 func New(cfg *config.Config, dev bool, logger hclog.Logger) (*Host, error) {
-	h := &Host{logger: logger, dev: dev, plugins: map[string]*plugin{}, stop: make(chan struct{})}
+	h := &Host{logger: logger, dev: dev, plugins: map[string]*plugin{}, stop: make(chan struct{}), metrics: newHostMetrics()}
 	for _, pc := range cfg.Plugins {
 		conf, diags := pc.ConfigJSON()
 		if diags.HasErrors() {
@@ -115,7 +116,13 @@ func (h *Host) Resolve(ctx context.Context, name string, refs []string) ([]provi
 	if p == nil {
 		return nil, fmt.Errorf("%w %q on this agent (it has: %s)", ErrUnknownProvider, name, strings.Join(h.names(), ", "))
 	}
-	return p.resolve(ctx, refs)
+	start := time.Now()
+	results, err := p.resolve(ctx, refs)
+	h.metrics.resolveSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	if err != nil {
+		h.metrics.resolveErrors.WithLabelValues(name).Inc()
+	}
+	return results, err
 }
 
 func (h *Host) names() []string {

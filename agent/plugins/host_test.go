@@ -19,6 +19,7 @@ import (
 	"github.com/hush-sh/hush/agent/config"
 	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/provider"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // testPlugin is the test plugin binary, built once by TestMain.
@@ -107,6 +108,12 @@ func TestResolve(t *testing.T) {
 	}
 	if string(res[0].Value) != "ABC" || string(res[2].Value) != "XYZ" || !errors.Is(res[1].Err, provider.ErrNotFound) {
 		t.Errorf("got %+v", res)
+	}
+	if n := testutil.CollectAndCount(h.metrics.resolveSeconds, "hush_plugin_resolve_seconds"); n != 1 {
+		t.Errorf("got %d resolve latency series, want 1 (plugin test)", n)
+	}
+	if got := testutil.ToFloat64(h.metrics.resolveErrors.WithLabelValues("test")); got != 0 {
+		t.Errorf("got %v resolve errors, want 0: a missing reference is a result, not a failed resolve", got)
 	}
 	if _, err := h.Resolve(context.Background(), "nope", []string{"x"}); !errors.Is(err, ErrUnknownProvider) {
 		t.Errorf("unknown provider: got %v", err)

@@ -197,6 +197,7 @@ func (m *Manager) lose(r *store.Run, why string) error {
 	if err := m.cfg.Store.SaveRun(r, ar.saved, true); err != nil {
 		return err
 	}
+	m.metrics.ended.WithLabelValues(string(api.RunLost)).Inc()
 	m.logger.Warn("run lost", "run_id", r.ID, "name", r.Name, "why", why)
 	return nil
 }

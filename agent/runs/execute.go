@@ -107,6 +107,7 @@ func (m *Manager) end(ar *activeRun, status api.RunStatus, code *int, errMsg str
 		r.Status, r.ExitCode, r.Error, r.EndedAt = status, code, errMsg, &now
 	})
 	m.deactivate(ar)
+	m.metrics.ended.WithLabelValues(string(status)).Inc()
 	m.logger.Info("run ended", "run_id", ar.run.ID, "status", status, "exit_code", derefInt(code))
 }
 
@@ -254,6 +255,7 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	if err != nil {
 		return nil, err
 	}
+	m.metrics.startSeconds.Observe(time.Since(run.CreatedAt).Seconds())
 	m.update(ar, func(r *store.Run) {
 		now := time.Now().UTC()
 		r.Status, r.StartedAt = api.RunRunning, &now

@@ -102,6 +102,8 @@ type Manager struct {
 	mu     sync.Mutex
 	active map[string]*activeRun
 	wg     sync.WaitGroup
+	metrics *runMetrics
+
 	// closing is set when the agent shuts down: it accepts no more runs;
 	// guarded by mu.
 	closing bool
@@ -156,7 +158,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.MaxLogSize == 0 {
 		cfg.MaxLogSize = defaultLogSize
 	}
-	m := &Manager{cfg: cfg, logger: cfg.Logger, active: map[string]*activeRun{}, leaving: make(chan struct{})}
+	m := &Manager{cfg: cfg, logger: cfg.Logger, active: map[string]*activeRun{}, leaving: make(chan struct{}), metrics: newRunMetrics()}
 	m.admit = newAdmission(cfg, m.logger)
 	if cfg.Runtime.Isolated() {
 		m.entrypointErr = checkStatic(cfg.HushBinary)

@@ -59,12 +59,15 @@ type Server struct {
 	info   Info
 	logger hclog.Logger
 	mux    *http.ServeMux
+	// requests counts and times the requests served.
+	requests *requestMetrics
 }
 
 // New returns a server over st and the run manager rm. images and refs may
 // be nil.
 func New(st *store.Store, rm *runs.Manager, images ImageImporter, refs ReferenceChecker, info Info, logger hclog.Logger) *Server {
-	s := &Server{store: st, runs: rm, images: images, refs: refs, info: info, logger: logger, mux: http.NewServeMux()}
+	s := &Server{store: st, runs: rm, images: images, refs: refs, info: info, logger: logger, mux: http.NewServeMux(),
+		requests: newRequestMetrics()}
 	s.mux.HandleFunc("GET /v1/health", s.health)
 	s.mux.Handle("GET /v1/agent/self", s.authed(s.self))
 	s.mux.Handle("POST /v1/secrets", s.authed(s.createSecret))
@@ -94,8 +97,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	s.mux.ServeHTTP(rec, r)
-	s.logger.Debug("request", "method", r.Method, "path", r.URL.Path,
-		"status", rec.status, "duration", time.Since(start))
+	d := time.Since(start)
+	s.requests.observe(r, rec.status, d)
+	s.logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", d)
 }
 
 type statusRecorder struct {

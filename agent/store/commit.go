@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -24,6 +25,9 @@ type committer struct {
 	stop    chan struct{}
 	stopped sync.Once
 	done    chan struct{}
+	// observe, when set, is told how long each commit took and how many
+	// writes it held.
+	observe func(d time.Duration, writes int)
 }
 
 type pendingWrite struct {
@@ -85,6 +89,7 @@ func (c *committer) run() {
 func (c *committer) commit(group []*pendingWrite) {
 	for len(group) > 0 {
 		failed := -1
+		start := time.Now()
 		err := c.db.Update(func(tx *bolt.Tx) error {
 			for i, w := range group {
 				if err := w.fn(tx); err != nil {
@@ -95,6 +100,9 @@ func (c *committer) commit(group []*pendingWrite) {
 			return nil
 		})
 		if failed < 0 {
+			if c.observe != nil {
+				c.observe(time.Since(start), len(group))
+			}
 			for _, w := range group {
 				w.err <- err
 			}

@@ -58,6 +58,7 @@ type Store struct {
 	keyring *Keyring
 	logger  hclog.Logger
 	dir     string
+	metrics *storeMetrics
 }
 
 // Open opens the store in dir, creating dir (0700), the database and the
@@ -95,7 +96,12 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.metrics = newStoreMetrics()
 	s.commits = newCommitter(db)
+	s.commits.observe = func(d time.Duration, writes int) {
+		s.metrics.commitSeconds.Observe(d.Seconds())
+		s.metrics.commitWrites.Observe(float64(writes))
+	}
 	logger.Debug("store opened", "path", path)
 	return s, nil
 }
