@@ -138,6 +138,7 @@ func Run(ctx context.Context, opts *Options) error {
 		// A throwaway dev agent's data dir goes with it: nothing could
 		// adopt its runs.
 		LeaveRunsOnShutdown: cfg.LeaveRunsOnShutdown && cfg.DataDir != "",
+		MaskSecrets:         cfg.MaskSecrets,
 		Resolver:            host,
 		Capacity:            runs.Capacity{CPUs: cfg.NodeCPUs, MemoryBytes: cfg.NodeMemoryBytes()},
 		Logger:              logger.Named("runs"),

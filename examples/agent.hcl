@@ -26,6 +26,10 @@ max_log_size = "64MiB"
 # (a -dev agent without a data dir always stops its runs).
 leave_runs_on_shutdown = true
 
+# Replace each secret value with *** in the logs of runs whose spec does
+# not set mask_secrets. Default false: a run that prints a secret shows it.
+# mask_secrets = true
+
 # Prometheus metrics: the API serves /v1/metrics to management tokens;
 # metrics_bind serves them here to anyone, for a Prometheus without a
 # token (see examples/prometheus.yml). Default: none.

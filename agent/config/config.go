@@ -73,6 +73,11 @@ type Config struct {
 	// NodeMemory is how much memory the runs on this node may ask for in
 	// total, as a size such as "28GiB". Default: the host's memory.
 	NodeMemory string `hcl:"node_memory,optional"`
+	// MaskSecrets replaces, in the logs of runs whose spec does not say
+	// otherwise (mask_secrets), each value of their secrets with ***: as
+	// it is, base64- and URL-encoded, and line by line. Default false, so
+	// that a run that prints its secret shows it.
+	MaskSecrets bool `hcl:"mask_secrets,optional"`
 	// MetricsBind, when set, is a host:port where the agent serves
 	// /v1/metrics to anyone, for a Prometheus that holds no token; the API
 	// serves them to management tokens in any case. Default: none.

@@ -30,14 +30,21 @@ type Target struct {
 	Keyring string
 	// Limit caps the log's bytes on disk.
 	Limit int64
+	// Masks, when set, is the path of the values to mask in the log
+	// (WriteMasks), which the writer reads as it starts.
+	Masks string
 }
 
 // Encode returns t as one argument. The shim passes a binary logger's
 // arguments from a map, in no fixed order, so the logger takes just one.
 func (t Target) Encode() string {
-	return url.Values{
+	v := url.Values{
 		"dir": {t.Dir}, "id": {t.ID}, "keyring": {t.Keyring}, "limit": {strconv.FormatInt(t.Limit, 10)},
-	}.Encode()
+	}
+	if t.Masks != "" {
+		v.Set("masks", t.Masks)
+	}
+	return v.Encode()
 }
 
 // ParseTarget reads what Encode wrote.
@@ -46,7 +53,7 @@ func ParseTarget(s string) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("parse log target: %w", err)
 	}
-	t := Target{Dir: v.Get("dir"), ID: v.Get("id"), Keyring: v.Get("keyring")}
+	t := Target{Dir: v.Get("dir"), ID: v.Get("id"), Keyring: v.Get("keyring"), Masks: v.Get("masks")}
 	t.Limit, err = strconv.ParseInt(v.Get("limit"), 10, 64)
 	if err != nil || t.Limit <= 0 || t.Dir == "" || t.ID == "" || t.Keyring == "" {
 		return Target{}, fmt.Errorf("log target %q: want dir, id, keyring and a positive limit", s)
@@ -60,7 +67,18 @@ func (t Target) Create(logger hclog.Logger) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Create(t.Dir, t.ID, kr, t.Limit, logger)
+	var masks *Masks
+	if t.Masks != "" {
+		if masks, err = readMasks(t.Masks); err != nil {
+			return nil, err
+		}
+	}
+	w, err := Create(t.Dir, t.ID, kr, t.Limit, logger)
+	if err != nil {
+		return nil, err
+	}
+	w.masks = masks
+	return w, nil
 }
 
 // The files containerd's shim gives its binary logger: the task's stdout
@@ -106,13 +124,21 @@ func LoggerMain(args []string, stderr io.Writer) int {
 }
 
 // Drain writes what each reader gives to w until every one ends, then
-// closes w.
+// closes w. Each reader is a stream of its own, masked on its own when w
+// masks values, so that a value split across two writes of one stream is
+// masked whatever the other streams write in between.
 func Drain(w *Writer, readers ...io.Reader) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(readers))
 	for i, r := range readers {
 		wg.Go(func() {
-			if _, err := io.Copy(w, r); err != nil && !errors.Is(err, os.ErrClosed) {
+			var dst io.Writer = w
+			if w.masks != nil {
+				f := w.masks.filter(w)
+				defer f.Close()
+				dst = f
+			}
+			if _, err := io.Copy(dst, r); err != nil && !errors.Is(err, os.ErrClosed) {
 				errs[i] = err
 			}
 		})

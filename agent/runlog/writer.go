@@ -98,6 +98,9 @@ type Writer struct {
 	segSize int64
 	logger  hclog.Logger
 
+	// masks, when not nil, are the values that Drain masks.
+	masks *Masks
+
 	mu     sync.Mutex
 	f      *os.File
 	end    logPos    // where the next record goes

@@ -203,6 +203,19 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 			return nil, fmt.Errorf("give the run's files to its user: %w", err)
 		}
 	}
+	logTarget := runlog.Target{Dir: m.logDir(run.ID), ID: run.ID, Keyring: m.cfg.Store.KeyringPath(), Limit: run.MaxLogBytes}
+	if run.MaskSecrets {
+		// The agent's own file, not the run's: written after the run's
+		// files were given to its user.
+		values, short := maskValues(secrets)
+		for _, name := range short {
+			m.event(ar, store.EventWarning, fmt.Sprintf("secret %s has a value or line shorter than %d characters, which is not masked in the run's logs", name, minMask))
+		}
+		logTarget.Masks = filepath.Join(runDir, masksFile)
+		if err := runlog.WriteMasks(logTarget.Masks, values); err != nil {
+			return nil, fmt.Errorf("write the values to mask: %w", err)
+		}
+	}
 	inRun := func(name string) string {
 		if isolated {
 			return path.Join(runtime.RunDir, name)
@@ -230,9 +243,7 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		Mounts:     inj.mounts,
 		HushBinary: m.cfg.HushBinary,
 		User:       owner,
-		Log: runlog.Target{
-			Dir: m.logDir(run.ID), ID: run.ID, Keyring: m.cfg.Store.KeyringPath(), Limit: run.MaxLogBytes,
-		},
+		Log:        logTarget,
 		GPUs:        run.GPUs,
 		Devices:     devices,
 		CPUs:        run.CPUs,

@@ -79,6 +79,9 @@ type Config struct {
 	AgentAddr string
 	// StopGrace is the time between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+	// MaskSecrets masks the secret values of runs whose spec does not say
+	// in their logs.
+	MaskSecrets bool
 	// LeaveRunsOnShutdown makes Shutdown leave runs going, for the next
 	// agent on the same data dir to adopt, where it would stop them.
 	LeaveRunsOnShutdown bool
@@ -237,6 +240,10 @@ func (m *Manager) create(owner, name string, by Submitter, req *api.CreateRunReq
 		GPUs: req.GPUs, CPUs: req.CPUs, MemoryBytes: req.MemoryBytes, MaxDuration: time.Duration(req.MaxDuration),
 		API: req.API, Management: by.Management, MaxLogBytes: cmp.Or(req.MaxLogBytes, m.cfg.MaxLogSize),
 		Runtime: m.cfg.Runtime.Name(), Status: api.RunPending, CreatedAt: now,
+		MaskSecrets: m.cfg.MaskSecrets,
+	}
+	if req.MaskSecrets != nil {
+		run.MaskSecrets = *req.MaskSecrets
 	}
 	parent := by.RunID
 	if parent != "" {

@@ -34,7 +34,7 @@ func runOut(r *store.Run) *api.Run {
 	out := &api.Run{
 		ID: r.ID, Name: r.Name, Owner: r.Owner, Image: r.Image, Command: r.Command, Env: r.Env, Secrets: r.Secrets,
 		GPUs: r.GPUs, CPUs: r.CPUs, MemoryBytes: r.MemoryBytes, MaxDuration: api.Duration(r.MaxDuration),
-		API: r.API, MaxLogBytes: r.MaxLogBytes, Parent: r.Parent, Management: r.Management, SecretLimit: r.SecretLimit,
+		API: r.API, MaxLogBytes: r.MaxLogBytes, MaskSecrets: r.MaskSecrets, Parent: r.Parent, Management: r.Management, SecretLimit: r.SecretLimit,
 		Devices: r.Devices, Runtime: r.Runtime, Status: r.Status, ExitCode: r.ExitCode, Error: r.Error,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
 	}

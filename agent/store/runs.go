@@ -50,6 +50,7 @@ type Run struct {
 	// API is what the run's token may do besides managing its own runs.
 	API         api.RunAPI `json:"api,omitzero"`
 	MaxLogBytes int64      `json:"max_log_bytes,omitempty"`
+	MaskSecrets bool       `json:"mask_secrets,omitempty"`
 	// Parent is the id of the run that submitted this one, if any.
 	Parent string `json:"parent,omitempty"`
 	// Management is set on a run submitted with a management token, or by

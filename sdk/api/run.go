@@ -63,6 +63,9 @@ type CreateRunRequest struct {
 	// API is what the run's own token may do besides submitting and
 	// inspecting the runs it launches.
 	API RunAPI `json:"api,omitzero"`
+	// MaskSecrets replaces the run's secret values in its logs with ***;
+	// nil means the agent's mask_secrets.
+	MaskSecrets *bool `json:"mask_secrets,omitempty"`
 }
 
 // Access levels of a run's token to its owner's secrets, in RunAPI.
@@ -117,6 +120,9 @@ type Run struct {
 	// MaxLogBytes is the cap on the run's log in bytes; older output is
 	// dropped past it.
 	MaxLogBytes int64 `json:"max_log_bytes,omitempty"`
+	// MaskSecrets is whether the run's secret values are masked in its
+	// logs.
+	MaskSecrets bool `json:"mask_secrets,omitempty"`
 	// Parent is the id of the run that submitted this one, if any.
 	Parent string `json:"parent,omitempty"`
 	// Management is set on a run submitted with a management token, or by

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-const knownTop = "known fields are name, image, command, gpus, compute, env_variables, secrets, scheduling, max_log_size, api"
+const knownTop = "known fields are name, image, command, gpus, compute, env_variables, secrets, scheduling, max_log_size, api, mask_secrets"
 
 func TestParseYAMLErrors(t *testing.T) {
 	const base = "name: a\nimage: b\ncommand: c\n" // lines 1-3

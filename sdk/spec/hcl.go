@@ -62,6 +62,17 @@ func (p *parser) parseHCL(src []byte) Pos {
 					return
 				}
 				p.setMaxLogSize(pos, ctyText(v))
+			case "mask_secrets":
+				v, pos, ok := p.hclValue(a.Expr, a.Name)
+				if !ok {
+					return
+				}
+				if v.Type() != cty.Bool {
+					p.errorf(pos, "%s must be true or false, got %s", a.Name, describeCty(v))
+					return
+				}
+				mask := v.True()
+				p.spec.MaskSecrets = &mask
 			}
 		},
 		func(b *hclsyntax.Block) {

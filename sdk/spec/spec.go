@@ -56,6 +56,9 @@ type RunSpec struct {
 	MaxLogSize string
 	// MaxLogBytes is MaxLogSize in bytes; 0 means the agent's default.
 	MaxLogBytes int64
+	// MaskSecrets is mask_secrets: nil when the spec leaves it to the
+	// agent.
+	MaskSecrets *bool
 }
 
 // Request turns the spec into a request to create the run. Cluster is not
@@ -73,6 +76,7 @@ func (s *RunSpec) Request() *api.CreateRunRequest {
 		MaxDuration: api.Duration(s.MaxDuration),
 		API:         s.API,
 		MaxLogBytes: s.MaxLogBytes,
+		MaskSecrets: s.MaskSecrets,
 	}
 }
 
@@ -200,7 +204,7 @@ func checkExt(kind, filename string) error {
 
 // Field names, in the order messages list them.
 var (
-	topFields        = []string{"name", "image", "command", "gpus", "compute", "env_variables", "secrets", "scheduling", "max_log_size", "api"}
+	topFields        = []string{"name", "image", "command", "gpus", "compute", "env_variables", "secrets", "scheduling", "max_log_size", "api", "mask_secrets"}
 	computeFields    = []string{"gpus", "cpus", "memory", "cluster"}
 	schedulingFields = []string{"max_duration"}
 	apiFields        = []string{"secrets"}

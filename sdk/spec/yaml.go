@@ -89,6 +89,13 @@ func (p *parser) parseYAML(src []byte) Pos {
 				return
 			}
 			p.setMaxLogSize(p.pos(v), v.Value)
+		case "mask_secrets":
+			if v.Kind != yaml.ScalarNode || v.ShortTag() != tagBool {
+				p.errorf(p.pos(v), "%s must be true or false, got %s", name, describe(v))
+				return
+			}
+			mask := v.Value == "true" || v.Value == "True" || v.Value == "TRUE"
+			p.spec.MaskSecrets = &mask
 		case "api":
 			p.yamlAPI(v)
 		}

@@ -1,0 +1,134 @@
+package runlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+)
+
+// Masked stands in a run's log for each value that was masked.
+const Masked = "***"
+
+// Masks are the values a run's log must not hold: the forms of its
+// secrets' values that the agent listed (see runs), none of them holding
+// a newline, so that no value crosses a line.
+type Masks struct {
+	values [][]byte // longest first, so that the longest match wins
+	max    int      // the length of the longest
+	first  [256]bool
+}
+
+// NewMasks returns the masks of values; empty values, and values with a
+// newline, are left out.
+func NewMasks(values [][]byte) *Masks {
+	m := &Masks{}
+	for _, v := range values {
+		if len(v) > 0 && bytes.IndexByte(v, '\n') < 0 && !slices.ContainsFunc(m.values, func(o []byte) bool { return bytes.Equal(o, v) }) {
+			m.values = append(m.values, bytes.Clone(v))
+			m.max = max(m.max, len(v))
+			m.first[v[0]] = true
+		}
+	}
+	slices.SortFunc(m.values, func(a, b []byte) int { return len(b) - len(a) })
+	return m
+}
+
+// WriteMasks writes the values to mask to path, readable by its owner
+// only, for the process that will write the run's log.
+func WriteMasks(path string, values [][]byte) error {
+	b, err := json.Marshal(values)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o400)
+}
+
+// readMasks reads what WriteMasks wrote.
+func readMasks(path string) (*Masks, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the values to mask: %w", err)
+	}
+	var values [][]byte
+	if err := json.Unmarshal(b, &values); err != nil {
+		return nil, fmt.Errorf("read the values to mask: %s: %w", path, err)
+	}
+	return NewMasks(values), nil
+}
+
+// match returns the length of the value that p starts with, or 0.
+func (m *Masks) match(p []byte) int {
+	for _, v := range m.values {
+		if bytes.HasPrefix(p, v) {
+			return len(v)
+		}
+	}
+	return 0
+}
+
+// partial reports whether p is the start of a value, shorter than it.
+func (m *Masks) partial(p []byte) bool {
+	for _, v := range m.values {
+		if len(p) < len(v) && bytes.HasPrefix(v, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// filter returns a writer that passes one stream of output on to w with
+// every value replaced by Masked. It holds back only the end of what it was
+// given that may be the start of a value split across writes, until the
+// next write shows, or Close flushes it.
+func (m *Masks) filter(w io.Writer) *maskFilter { return &maskFilter{m: m, w: w} }
+
+type maskFilter struct {
+	m    *Masks
+	w    io.Writer
+	held []byte
+}
+
+// Write never fails for the workload's sake: what w does not take is
+// w's to account for.
+func (f *maskFilter) Write(p []byte) (int, error) {
+	buf := append(f.held, p...)
+	var out []byte
+	i := 0
+	for i < len(buf) {
+		if !f.m.first[buf[i]] {
+			out = append(out, buf[i])
+			i++
+			continue
+		}
+		if n := f.m.match(buf[i:]); n > 0 {
+			out = append(out, Masked...)
+			i += n
+			continue
+		}
+		// The rest may be the start of a value: hold it, unless a newline
+		// ends it first.
+		if len(buf)-i < f.m.max && bytes.IndexByte(buf[i:], '\n') < 0 && f.m.partial(buf[i:]) {
+			break
+		}
+		out = append(out, buf[i])
+		i++
+	}
+	f.held = append([]byte(nil), buf[i:]...)
+	if len(out) > 0 {
+		f.w.Write(out)
+	}
+	return len(p), nil
+}
+
+// Close writes what is held back: the stream ended without the rest of a
+// value.
+func (f *maskFilter) Close() error {
+	if len(f.held) > 0 {
+		f.w.Write(f.held)
+		f.held = nil
+	}
+	return nil
+}
