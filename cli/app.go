@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/fleet"
 	"github.com/urfave/cli/v2"
 )
@@ -66,6 +67,10 @@ func RunEnv(ctx context.Context, version string, args []string, stdin io.Reader,
 		return exitUsage
 	}
 	ui.Fail("%s", err)
+	if apiErr := (*api.Error)(nil); errors.As(err, &apiErr) && apiErr.Code == api.CodeTokenExpired {
+		ui.Hint("Your token has expired. Once you have a new one, put it in %s, or in your cluster's token file "+
+			"(`hush cluster add NAME --address URL --token-file FILE`).", api.EnvToken)
+	}
 	return exitError
 }
 

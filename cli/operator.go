@@ -24,7 +24,8 @@ func operatorCommand(ui *UI) *cli.Command {
 				Usage: "mint a new root token into DIR/root.token, with the agent stopped",
 				Description: "Works offline on the agent's host: access to the data dir proves the right to a\n" +
 					"management token, as unseal keys do for Vault's generate-root. The agent must be\n" +
-					"stopped, since it holds the store. Older management tokens stay valid.",
+					"stopped, since it holds the store. Older management tokens stay valid: list them with\n" +
+					"`hush acl token list` and revoke the ones you no longer trust with `hush acl token revoke`.",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "data-dir", Usage: "the agent's data `DIR`", Required: true},
 				},

@@ -102,9 +102,9 @@ type Manager struct {
 	entrypointErr error
 	admit         *admission // gives runs GPUs, CPUs and memory; see admit.go
 
-	mu     sync.Mutex
-	active map[string]*activeRun
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	active  map[string]*activeRun
+	wg      sync.WaitGroup
 	metrics *runMetrics
 
 	// closing is set when the agent shuts down: it accepts no more runs;

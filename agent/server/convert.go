@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
 )
@@ -43,6 +45,23 @@ func runOut(r *store.Run) *api.Run {
 		for i, e := range r.Events {
 			out.Events[i] = api.RunEvent{Time: e.Time, Type: string(e.Type), Message: e.Message}
 		}
+	}
+	return out
+}
+
+// tokenOut describes a token as the API shows it, without its secret.
+func tokenOut(t *store.Token, now time.Time) *api.Token {
+	out := &api.Token{
+		Accessor: t.Accessor, User: t.User, Management: t.Management, Description: t.Description,
+		CreatedAt: t.CreatedAt, RunID: t.RunID, Expired: t.Expired(now),
+	}
+	if !t.ExpiresAt.IsZero() {
+		e := t.ExpiresAt
+		out.ExpiresAt = &e
+	}
+	if !t.LastUsedAt.IsZero() {
+		u := t.LastUsedAt
+		out.LastUsedAt = &u
 	}
 	return out
 }

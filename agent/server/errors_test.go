@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
 )
@@ -24,7 +25,9 @@ func TestErrorCodes(t *testing.T) {
 	}
 	waitDone(t, alice, run.ID)
 	secret, _, _ := st.IssueToken("alice", false, "")
-	root, _, _ := st.IssueToken("root", true, "")
+	root, rootTok, _ := st.IssueToken("root", true, "")
+	rootAccessor := rootTok.Accessor
+	expired, _, _ := st.IssueTokenTTL("alice", "", time.Nanosecond)
 
 	tests := map[string]struct {
 		method, path, token, body string
@@ -33,6 +36,8 @@ func TestErrorCodes(t *testing.T) {
 		kind                      error
 	}{
 		"no token":        {"GET", "/v1/secrets", "", "", 401, api.CodeUnauthenticated, "", api.ErrUnauthorized},
+		"token expired":   {"GET", "/v1/secrets", expired, "", 401, api.CodeTokenExpired, "", api.ErrUnauthorized},
+		"last management": {"DELETE", "/v1/acl/tokens/" + rootAccessor, root, "", 409, api.CodeLastManagementToken, "", api.ErrConflict},
 		"no such secret":  {"GET", "/v1/secrets/nope", secret, "", 404, api.CodeNotFound, "", api.ErrNotFound},
 		"not management":  {"POST", "/v1/acl/tokens", secret, `{"user":"bob"}`, 403, api.CodeForbidden, "", api.ErrForbidden},
 		"wrong JSON type": {"POST", "/v1/secrets", secret, `{"name":5}`, 400, api.CodeInvalid, "name", api.ErrInvalid},

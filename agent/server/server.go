@@ -78,6 +78,8 @@ func New(st *store.Store, rm *runs.Manager, images ImageImporter, refs Reference
 	s.mux.Handle("POST /v1/secrets/digest", s.authed(s.digestSecret))
 	s.mux.Handle("GET /v1/tombstones", s.authed(s.listTombstones))
 	s.mux.Handle("POST /v1/acl/tokens", s.authed(s.createToken))
+	s.mux.Handle("GET /v1/acl/tokens", s.authed(s.listTokens))
+	s.mux.Handle("DELETE /v1/acl/tokens/{accessor}", s.authed(s.revokeToken))
 	s.mux.Handle("GET /v1/plugins", s.authed(s.listPlugins))
 	s.routeRuns()
 	immutable := func(w http.ResponseWriter, r *http.Request) {
@@ -126,6 +128,10 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *store.Token)
 			return
 		}
 		tok, err := s.store.LookupToken(strings.TrimSpace(secret))
+		if errors.Is(err, store.ErrExpired) {
+			writeError(w, api.CodeTokenExpired, expiredMessage(tok))
+			return
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			writeError(w, api.CodeUnauthenticated, "token not valid: check HUSH_TOKEN, or ask your operator for a token")
 			return
@@ -156,31 +162,6 @@ func (s *Server) self(w http.ResponseWriter, _ *http.Request, tok *store.Token) 
 
 func (s *Server) listPlugins(w http.ResponseWriter, _ *http.Request, _ *store.Token) {
 	writeJSON(w, http.StatusOK, &api.ListPluginsResponse{Plugins: s.info.plugins()})
-}
-
-func (s *Server) createToken(w http.ResponseWriter, r *http.Request, tok *store.Token) {
-	if !tok.Management {
-		writeError(w, api.CodeForbidden, "creating tokens needs a management token, such as the agent's root token")
-		return
-	}
-	var req api.CreateTokenRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	if err := api.ValidateUserName(req.User); err != nil {
-		writeError(w, api.CodeInvalid, err.Error())
-		return
-	}
-	secret, created, err := s.store.IssueToken(req.User, false, req.Description)
-	if err != nil {
-		s.internalError(w, "create token", err)
-		return
-	}
-	s.logger.Info("token created", "accessor", created.Accessor, "user", created.User)
-	writeJSON(w, http.StatusCreated, &api.Token{
-		Accessor: created.Accessor, Secret: secret, User: created.User,
-		Description: created.Description, CreatedAt: created.CreatedAt,
-	})
 }
 
 // decodeJSON reads the request body into v, answering the request itself

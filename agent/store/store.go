@@ -56,6 +56,8 @@ type Store struct {
 	db      *bolt.DB
 	commits *committer
 	keyring *Keyring
+	// usage holds the times tokens were used, until flushUsage writes them.
+	usage   *tokenUsage
 	logger  hclog.Logger
 	dir     string
 	metrics *storeMetrics
@@ -91,7 +93,7 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, logger: logger, dir: dir}
+	s := &Store{db: db, logger: logger, dir: dir, usage: newTokenUsage()}
 	if err := s.init(hasKeyring); err != nil {
 		db.Close()
 		return nil, err
@@ -102,6 +104,7 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 		s.metrics.commitSeconds.Observe(d.Seconds())
 		s.metrics.commitWrites.Observe(float64(writes))
 	}
+	go s.flushUsage(logger)
 	logger.Debug("store opened", "path", path)
 	return s, nil
 }
@@ -149,8 +152,10 @@ func (s *Store) Keyring() *Keyring { return s.keyring }
 // processes other than the agent read with ReadKeyring.
 func (s *Store) KeyringPath() string { return filepath.Join(s.dir, KeyringFile) }
 
-// Close closes the database.
+// Close writes when tokens were last used and closes the database.
 func (s *Store) Close() error {
+	s.usage.stopOnce.Do(func() { close(s.usage.stop) })
+	<-s.usage.done
 	s.commits.close()
 	return s.db.Close()
 }

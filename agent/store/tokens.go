@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -18,8 +19,20 @@ import (
 // tell a hush token when they see one.
 const TokenPrefix = "hush_"
 
+// Errors of token lookups and revocations; check them with errors.Is.
+var (
+	// ErrExpired is returned, with the token, by LookupToken for a token
+	// past its expiry.
+	ErrExpired = errors.New("token expired")
+	// ErrLastManagement is returned by RevokeToken for the only
+	// management token, which would leave the agent without one.
+	ErrLastManagement = errors.New("it is the agent's only management token")
+)
+
 // Token is an ACL token as stored: the token itself is never kept, only its
-// SHA-256 hash, which is the record's key.
+// SHA-256 hash, which is the record's key. Records of older agents lack
+// ExpiresAt and LastUsedAt: such tokens never expire, and were never seen
+// used.
 type Token struct {
 	Accessor    string    `json:"accessor"`
 	Hash        []byte    `json:"hash"`
@@ -36,6 +49,16 @@ type Token struct {
 	// SecretsWrite, on a run's token, lets it create and delete its
 	// owner's secrets, as the run's spec granted.
 	SecretsWrite bool `json:"secrets_write,omitempty"`
+	// ExpiresAt is when the token stops working; zero means never.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// LastUsedAt is when the token last authenticated a request, as last
+	// flushed (see recordUse); zero means never.
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+}
+
+// Expired reports whether the token is past its expiry at now.
+func (t *Token) Expired(now time.Time) bool {
+	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
 }
 
 // InScope reports whether the token may see the secret name: a person's
@@ -67,9 +90,11 @@ func (s *Store) CreateToken(secret string, tok *Token) error {
 	})
 }
 
-// LookupToken finds the token for secret. The lookup is by hash, so the
-// time it takes can tell an attacker nothing about stored tokens; the final
-// comparison is constant-time all the same.
+// LookupToken finds the token for secret and records its use. The lookup is
+// by hash, so the time it takes can tell an attacker nothing about stored
+// tokens; the final comparison is constant-time all the same. A token past
+// its expiry is returned with an error matching ErrExpired, so that the
+// caller can say when it expired; its use is not recorded.
 func (s *Store) LookupToken(secret string) (*Token, error) {
 	h := hashToken(secret)
 	var tok Token
@@ -86,6 +111,11 @@ func (s *Store) LookupToken(secret string) (*Token, error) {
 	if subtle.ConstantTimeCompare(tok.Hash, h) != 1 {
 		return nil, fmt.Errorf("token: %w", ErrNotFound)
 	}
+	now := time.Now()
+	if tok.Expired(now) {
+		return &tok, fmt.Errorf("token %s: %w at %s", tok.Accessor, ErrExpired, tok.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	s.usage.record(h, now)
 	return &tok, nil
 }
 
@@ -108,14 +138,20 @@ func (s *Store) HasManagementToken() (bool, error) {
 // IssueToken creates a token for user with a fresh random secret and
 // returns the secret, which is shown once and never stored.
 func (s *Store) IssueToken(user string, management bool, description string) (string, *Token, error) {
-	return s.issueToken(&Token{User: user, Management: management, Description: description})
+	return s.issueToken(&Token{User: user, Management: management, Description: description}, 0)
+}
+
+// IssueTokenTTL creates a user's token as IssueToken does, which expires
+// ttl from now; a ttl of 0 means never.
+func (s *Store) IssueTokenTTL(user, description string, ttl time.Duration) (string, *Token, error) {
+	return s.issueToken(&Token{User: user, Description: description}, ttl)
 }
 
 // IssueRunToken creates a token for a run, acting as the run's owner
 // within scope: the names of the secrets the run was given.
 func (s *Store) IssueRunToken(user, runID string, scope []string, secretsWrite bool) (string, *Token, error) {
 	return s.issueToken(&Token{User: user, RunID: runID, Description: "run " + runID,
-		Scope: scope, SecretsWrite: secretsWrite})
+		Scope: scope, SecretsWrite: secretsWrite}, 0)
 }
 
 // RevokeRunTokens deletes every token issued to a run.
@@ -145,10 +181,15 @@ func (s *Store) RevokeRunTokens(runID string) error {
 	})
 }
 
-func (s *Store) issueToken(tok *Token) (string, *Token, error) {
+// issueToken mints and stores tok, which expires ttl after its creation
+// when ttl is not 0.
+func (s *Store) issueToken(tok *Token, ttl time.Duration) (string, *Token, error) {
 	secret, err := mintToken(tok)
 	if err != nil {
 		return "", nil, err
+	}
+	if ttl > 0 {
+		tok.ExpiresAt = tok.CreatedAt.Add(ttl)
 	}
 	if err := s.CreateToken(secret, tok); err != nil {
 		return "", nil, err

@@ -195,12 +195,6 @@ func (c *Client) DigestSecret(ctx context.Context, req *CreateSecretRequest) (st
 	return out.Digest, c.do(ctx, http.MethodPost, "/v1/secrets/digest", nil, req, &out)
 }
 
-// CreateToken creates a token for a user. It needs a management token.
-func (c *Client) CreateToken(ctx context.Context, req *CreateTokenRequest) (*Token, error) {
-	var out Token
-	return &out, c.do(ctx, http.MethodPost, "/v1/acl/tokens", nil, req, &out)
-}
-
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
 	var body io.Reader
 	if in != nil {

@@ -51,6 +51,12 @@ const (
 	// CodeImmutable (invalid): secrets cannot be changed, only deleted
 	// and created again.
 	CodeImmutable = "immutable"
+	// CodeTokenExpired (unauthenticated): the token was valid and has
+	// expired; its user needs a new one.
+	CodeTokenExpired = "token_expired"
+	// CodeLastManagementToken (conflict): revoking the token would leave
+	// the agent without a management token.
+	CodeLastManagementToken = "last_management_token"
 	// CodeSecretUnreadable (internal): the agent holds the secret but
 	// cannot read it; its owner can delete it.
 	CodeSecretUnreadable = "secret_unreadable"
@@ -75,6 +81,9 @@ var kinds = map[string]error{
 	CodeNoImages:         ErrConflict,
 	CodeImmutable:        ErrInvalid,
 	CodeSecretUnreadable: ErrInternal,
+
+	CodeTokenExpired:        ErrUnauthorized,
+	CodeLastManagementToken: ErrConflict,
 }
 
 // KindOf returns the sentinel of code's kind, or nil for a code this

@@ -118,23 +118,6 @@ type UnreadableSecret struct {
 	Error string     `json:"error"`
 }
 
-// CreateTokenRequest creates a token for a user. Only a management token may
-// create tokens.
-type CreateTokenRequest struct {
-	User        string `json:"user"`
-	Description string `json:"description,omitempty"`
-}
-
-// Token describes an ACL token. Secret is only set when the token is created.
-type Token struct {
-	Accessor    string    `json:"accessor"`
-	Secret      string    `json:"secret,omitempty"`
-	User        string    `json:"user"`
-	Management  bool      `json:"management"`
-	Description string    `json:"description,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-}
-
 // AgentSelf describes the agent that answers.
 type AgentSelf struct {
 	Version string `json:"version"`
