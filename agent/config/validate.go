@@ -52,6 +52,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 	if err := checkBind(c.Bind); err != nil {
 		bad("bind", "Invalid bind address", err.Error(), nil)
 	}
+	c.validateTLS(bad)
 	if !isClusterName(c.Cluster) {
 		bad("cluster", "Invalid cluster name",
 			fmt.Sprintf("%q must be lowercase letters, digits, '.' or '-', at most 63 characters, starting and ending with a letter or digit.", c.Cluster), nil)
