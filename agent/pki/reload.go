@@ -114,8 +114,12 @@ func (s *Server) load() error {
 	return nil
 }
 
-// CAPEM returns the CA file's content as last loaded, or nil without one.
+// CAPEM returns the CA file's content as last loaded, or nil without one
+// or on a nil Server (an agent without TLS).
 func (s *Server) CAPEM() []byte {
+	if s == nil {
+		return nil
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.caPEM
