@@ -249,3 +249,13 @@ func waitRunStatus(t *testing.T, status func() string, want string) {
 	}
 	t.Fatalf("run status: got %q, want %q", got, want)
 }
+
+// TestPlainHTTPOnNetworkRefused: an agent without TLS does not start on an
+// address other hosts reach, and says how to fix it. Validation fails
+// before it binds.
+func TestPlainHTTPOnNetworkRefused(t *testing.T) {
+	r := runHush(t, nil, "", "agent", "-dev", "-bind", "0.0.0.0:0")
+	if r.code != 1 || !strings.Contains(r.stderr, "Plain HTTP on a network address") || !strings.Contains(r.stderr, "-insecure-http") {
+		t.Errorf("got %s, want a refusal that names -insecure-http", r)
+	}
+}
