@@ -4,6 +4,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +58,13 @@ func Run(ctx context.Context, opts *Options) error {
 		return errors.New("no data dir: set -data-dir or data_dir in a config file, or use -dev for a throwaway agent")
 	}
 
+	tlsSrv, err := setupTLS(cfg, logger)
+	if err != nil {
+		return err
+	}
+	// From here on SIGHUP reloads, and no longer ends the agent.
+	defer reloadOnSIGHUP(tlsSrv, logger)()
+
 	// Bind before anything is created, so that a taken port leaves no
 	// half-made data dir behind.
 	ln, err := net.Listen("tcp", cfg.Bind)
@@ -64,7 +72,11 @@ func Run(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("listen on %s: %w (is another agent running? choose another address with -bind)", cfg.Bind, err)
 	}
 	defer ln.Close()
-	addr := "http://" + ln.Addr().String()
+	scheme := "http"
+	if tlsSrv != nil {
+		ln, scheme = tls.NewListener(ln, tlsSrv.Config()), "https"
+	}
+	addr := scheme + "://" + ln.Addr().String()
 
 	if dataDir == "" {
 		dir, err := os.MkdirTemp("", "hush-dev-")
@@ -133,7 +145,8 @@ func Run(ctx context.Context, opts *Options) error {
 		MaxLogSize: cfg.MaxLogBytes(),
 		StateDir:   runsDir(cfg),
 		HushBinary: hushBin,
-		AgentAddr:  loopbackURL(ln.Addr()),
+		AgentAddr:  loopbackURL(scheme, ln.Addr()),
+		AgentCA:    tlsSrv.CAPEM,
 		StopGrace:  cfg.Runtime(rt.Name()).StopGraceDuration(),
 		// A throwaway dev agent's data dir goes with it: nothing could
 		// adopt its runs.
@@ -172,7 +185,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	logger.Info("agent started", "addr", addr, "cluster", cfg.Cluster, "node", cfg.NodeName,
 		"data_dir", dataDir, "version", opts.Version, "dev", opts.Dev,
-		"leave_runs_on_shutdown", cfg.LeaveRunsOnShutdown && cfg.DataDir != "")
+		"leave_runs_on_shutdown", cfg.LeaveRunsOnShutdown && cfg.DataDir != "", "tls", tlsSrv != nil)
 
 	select {
 	case err := <-serveErr:
@@ -330,15 +343,15 @@ func findRuntime(cfg *config.Config, typ string) (*config.RuntimeConfig, bool) {
 
 // loopbackURL is the agent's URL for runs on this node: a wildcard bind
 // address is reached on loopback.
-func loopbackURL(addr net.Addr) string {
+func loopbackURL(scheme string, addr net.Addr) string {
 	tcp, ok := addr.(*net.TCPAddr)
 	if !ok {
-		return "http://" + addr.String()
+		return scheme + "://" + addr.String()
 	}
 	if tcp.IP.IsUnspecified() {
-		return fmt.Sprintf("http://127.0.0.1:%d", tcp.Port)
+		return fmt.Sprintf("%s://127.0.0.1:%d", scheme, tcp.Port)
 	}
-	return "http://" + tcp.String()
+	return scheme + "://" + tcp.String()
 }
 
 func printDevBanner(w io.Writer, addr, token, runtime string, throwaway bool) {

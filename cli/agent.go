@@ -26,6 +26,12 @@ func agentCommand(version string, ui *UI) *cli.Command {
 			&cli.StringFlag{Name: "node-name", Usage: "the `NAME` of this node (default: the host name)"},
 			&cli.StringFlag{Name: "log-level", Usage: "log `LEVEL`: trace, debug, info, warn or error (default " + config.DefaultLogLevel + ")"},
 			&cli.BoolFlag{Name: "log-json", Usage: "write logs as JSON lines"},
+			&cli.StringFlag{Name: "tls-cert-file", Usage: "serve HTTPS with the certificate in PEM `FILE` (tls { cert_file })"},
+			&cli.StringFlag{Name: "tls-key-file", Usage: "the certificate's key, PEM `FILE` (tls { key_file })"},
+			&cli.StringFlag{Name: "tls-ca-file", Usage: "CA certificates, PEM `FILE`, that sign client certificates (tls { ca_file })"},
+			&cli.BoolFlag{Name: "tls-verify-incoming", Usage: "require a client certificate signed by -tls-ca-file (mutual TLS)"},
+			&cli.StringFlag{Name: "tls-min-version", Usage: "the oldest TLS `VERSION` accepted: tls12 or tls13 (default tls12)"},
+			&cli.BoolFlag{Name: "insecure-http", Usage: "allow plain HTTP on an address other hosts reach, as behind a TLS-terminating proxy"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -52,6 +58,10 @@ func agentCommand(version string, ui *UI) *cli.Command {
 			if c.IsSet("log-json") {
 				cfg.LogJSON = c.Bool("log-json")
 			}
+			if c.IsSet("insecure-http") {
+				cfg.InsecureHTTP = c.Bool("insecure-http")
+			}
+			tlsFlags(c, cfg)
 			// Flags have no source ranges; report them by name.
 			if diags := cfg.Validate(); diags.HasErrors() {
 				return errors.New("invalid agent settings:\n" + config.FormatDiagnostics(diags))
@@ -60,5 +70,35 @@ func agentCommand(version string, ui *UI) *cli.Command {
 				Config: cfg, Dev: c.Bool("dev"), Version: version, Stdout: ui.out, Stderr: ui.err,
 			})
 		},
+	}
+}
+
+// tlsFlags applies the -tls-* flags over the config's tls block, making
+// one when the config has none.
+func tlsFlags(c *cli.Context, cfg *config.Config) {
+	files := map[string]func(*config.TLSConfig) *string{
+		"tls-cert-file": func(t *config.TLSConfig) *string { return &t.CertFile },
+		"tls-key-file":  func(t *config.TLSConfig) *string { return &t.KeyFile },
+		"tls-ca-file":   func(t *config.TLSConfig) *string { return &t.CAFile },
+	}
+	for flag, field := range files {
+		if c.IsSet(flag) {
+			if cfg.TLS == nil {
+				cfg.TLS = &config.TLSConfig{}
+			}
+			// Relative to where the agent is started, as people type them.
+			*field(cfg.TLS) = absPath(c.String(flag))
+		}
+	}
+	if c.IsSet("tls-verify-incoming") || c.IsSet("tls-min-version") {
+		if cfg.TLS == nil {
+			cfg.TLS = &config.TLSConfig{}
+		}
+		if c.IsSet("tls-verify-incoming") {
+			cfg.TLS.VerifyIncoming = c.Bool("tls-verify-incoming")
+		}
+		if c.IsSet("tls-min-version") {
+			cfg.TLS.MinVersion = c.String("tls-min-version")
+		}
 	}
 }

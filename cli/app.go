@@ -100,6 +100,7 @@ func newApp(version string, ui *UI) *cli.App {
 			clusterCommand(ui),
 			syncCommand(ui),
 			applyCommand(ui),
+			tlsCommand(ui),
 			versionCommand(version, ui),
 		},
 		Action: func(c *cli.Context) error {

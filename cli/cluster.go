@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -25,6 +26,8 @@ func clusterCommand(ui *UI) *cli.Command {
 				&cli.StringFlag{Name: "token", Usage: "your `TOKEN` for the cluster (- reads stdin; prompted for on a terminal)"},
 				&cli.StringFlag{Name: "token-file", Usage: "a `FILE` holding your token, read each time"},
 				&cli.StringFlag{Name: "ca-cert", Usage: "PEM `FILE` of the CA of the agent's certificate"},
+				&cli.StringFlag{Name: "client-cert", Usage: "PEM `FILE` of your client certificate, for an agent that requires mutual TLS"},
+				&cli.StringFlag{Name: "client-key", Usage: "PEM `FILE` of your client certificate's key"},
 				&cli.BoolFlag{Name: "default", Usage: "send runs here when no cluster is chosen"},
 			},
 			Action: func(c *cli.Context) error {
@@ -32,7 +35,11 @@ func clusterCommand(ui *UI) *cli.Command {
 					return err
 				}
 				cc := &fleet.ClusterConfig{Name: c.Args().First(), Address: c.String("address"),
-					TokenFile: c.String("token-file"), CACert: c.String("ca-cert")}
+					TokenFile: c.String("token-file"), CACert: absPath(c.String("ca-cert")),
+					ClientCert: absPath(c.String("client-cert")), ClientKey: absPath(c.String("client-key"))}
+				if (cc.ClientCert == "") != (cc.ClientKey == "") {
+					return usageErrorf(c, "give --client-cert and --client-key together: a certificate is of no use without its key")
+				}
 				if err := fleet.CheckClusterName(cc.Name); err != nil {
 					return usageErrorf(c, "%v", err)
 				}
@@ -273,4 +280,16 @@ func getClusters(ctx context.Context, f *fleet.Fleet, output string, ui *UI) err
 		}
 	}
 	return err
+}
+
+// absPath makes a file named on the command line absolute, so that the
+// config file names it wherever hush runs later. Empty stays empty.
+func absPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }

@@ -88,6 +88,12 @@ type Config struct {
 	Plugins []*PluginConfig `hcl:"plugin,block"`
 	// Runtimes configures the workload runtimes, one block per runtime.
 	Runtimes []*RuntimeConfig `hcl:"runtime,block"`
+	// TLS makes the agent serve HTTPS; see TLSConfig. Default: none, and
+	// then the agent serves plain HTTP on loopback only.
+	TLS *TLSConfig `hcl:"tls,block"`
+	// InsecureHTTP lets an agent without TLS bind to an address that
+	// other hosts reach, as behind a TLS-terminating proxy. Default false.
+	InsecureHTTP bool `hcl:"insecure_http,optional"`
 
 	// ranges records where each attribute was last set, for diagnostics.
 	ranges map[string]hcl.Range
@@ -235,6 +241,12 @@ func (c *Config) decode(filename string, src []byte) hcl.Diagnostics {
 		c.ranges[name] = attr.SrcRange
 	}
 	for _, b := range body.Blocks {
+		if b.Type == "tls" && c.TLS != nil {
+			for name, attr := range b.Body.Attributes {
+				c.ranges["tls."+name] = attr.SrcRange
+			}
+			c.TLS.DeclRange = b.DefRange()
+		}
 		if len(b.Labels) == 0 {
 			continue
 		}

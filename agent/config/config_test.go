@@ -41,6 +41,7 @@ func TestLaterFilesOverride(t *testing.T) {
 	a := writeFile(t, "a.hcl", `
 data_dir  = "/var/lib/hush"
 bind      = "0.0.0.0:4747"
+insecure_http = true
 cluster   = "east"
 log_json  = true
 plugin "vault" {

@@ -57,6 +57,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 			bad("metrics_bind", "Invalid metrics address", err.Error(), nil)
 		}
 	}
+	c.validateTLS(bad)
 	if !isClusterName(c.Cluster) {
 		bad("cluster", "Invalid cluster name",
 			fmt.Sprintf("%q must be lowercase letters, digits, '.' or '-', at most 63 characters, starting and ending with a letter or digit.", c.Cluster), nil)

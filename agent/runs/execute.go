@@ -198,6 +198,15 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	if err := os.WriteFile(filepath.Join(runDir, tokenFile), []byte(token+"\n"), 0o400); err != nil {
 		return nil, fmt.Errorf("write run token: %w", err)
 	}
+	var caPEM []byte
+	if m.cfg.AgentCA != nil {
+		caPEM = m.cfg.AgentCA()
+	}
+	if len(caPEM) > 0 {
+		if err := os.WriteFile(filepath.Join(runDir, caFile), caPEM, 0o400); err != nil {
+			return nil, fmt.Errorf("write the agent's CA: %w", err)
+		}
+	}
 	if owner != nil {
 		if err := chownRun(runDir, owner); err != nil {
 			return nil, fmt.Errorf("give the run's files to its user: %w", err)
@@ -227,6 +236,9 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		api.EnvRunID + "=" + run.ID,
 		api.EnvAddr + "=" + m.cfg.AgentAddr,
 		api.EnvTokenFile + "=" + inRun(tokenFile),
+	}
+	if len(caPEM) > 0 {
+		env = append(env, api.EnvCACert+"="+inRun(caFile))
 	}
 	env = append(env, inj.env...)
 	for _, k := range sortedKeys(run.Env) {

@@ -20,6 +20,7 @@ import (
 const (
 	envFile   = "env"
 	tokenFile = "token"
+	caFile    = "ca.pem"
 	filesDir  = "files"
 )
 

@@ -77,6 +77,10 @@ type Config struct {
 	HushBinary string
 	// AgentAddr is the agent's URL as seen from runs (HUSH_ADDR).
 	AgentAddr string
+	// AgentCA returns the PEM CA certificates that runs trust the agent
+	// by (HUSH_CACERT), or nil when the agent does not serve TLS or has
+	// no CA file; nil means none.
+	AgentCA func() []byte
 	// StopGrace is the time between SIGTERM and SIGKILL.
 	StopGrace time.Duration
 	// MaskSecrets masks the secret values of runs whose spec does not say

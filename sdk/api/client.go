@@ -44,16 +44,20 @@ type Config struct {
 	// Token is sent as a bearer token with every request.
 	Token string
 	// HTTPClient is used for requests; nil means a client with
-	// DefaultTimeout. Its timeout bounds ordinary requests, not streams or
-	// requests that last as long as a run's stop.
+	// DefaultTimeout that uses TLS. Its timeout bounds ordinary requests,
+	// not streams or requests that last as long as a run's stop.
 	HTTPClient *http.Client
+	// TLS names the files for https agents; ignored with an HTTPClient.
+	TLS TLSFiles
 }
 
 // DefaultConfig reads the address from HUSH_ADDR (default DefaultAddress)
 // and the token from HUSH_TOKEN or, when that is unset, the file named by
-// HUSH_TOKEN_FILE.
+// HUSH_TOKEN_FILE, and the TLS files from HUSH_CACERT, HUSH_CLIENT_CERT
+// and HUSH_CLIENT_KEY.
 func DefaultConfig() (*Config, error) {
-	cfg := &Config{Address: os.Getenv(EnvAddr), Token: os.Getenv(EnvToken)}
+	cfg := &Config{Address: os.Getenv(EnvAddr), Token: os.Getenv(EnvToken),
+		TLS: TLSFiles{CACert: os.Getenv(EnvCACert), ClientCert: os.Getenv(EnvClientCert), ClientKey: os.Getenv(EnvClientKey)}}
 	if cfg.Address == "" {
 		cfg.Address = DefaultAddress
 	}
@@ -94,7 +98,16 @@ func NewClient(cfg *Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
+		tlsCfg, err := cfg.TLS.ClientConfig()
+		if err != nil {
+			return nil, err
+		}
 		hc = &http.Client{Timeout: DefaultTimeout}
+		if tlsCfg != nil {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.TLSClientConfig = tlsCfg
+			hc.Transport = tr
+		}
 	}
 	stream := *hc
 	stream.Timeout = 0
@@ -253,6 +266,9 @@ func (c *Client) transportError(err error) error {
 	if errors.As(err, &uerr) && !uerr.Timeout() && errors.Is(uerr.Err, context.Canceled) {
 		return err
 	}
+	if hint := tlsHint(err); hint != "" {
+		return fmt.Errorf("cannot talk to the agent at %s: %w (%s)", c.base, err, hint)
+	}
 	return fmt.Errorf("cannot reach the agent at %s: %w (is `hush agent` running there, and is the address right?)", c.base, err)
 }
 
@@ -262,6 +278,9 @@ func decodeError(resp *http.Response) error {
 	var er ErrorResponse
 	if json.Unmarshal(b, &er) == nil {
 		e.Message, e.Code, e.Field = er.Error, er.Code, er.Field
+	} else if resp.StatusCode == http.StatusBadRequest && bytes.Contains(b, []byte("HTTP request to an HTTPS server")) {
+		// Go's TLS server answers a plain request so.
+		e.Message = "the agent serves HTTPS: use an https:// address"
 	}
 	return e
 }

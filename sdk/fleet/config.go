@@ -64,6 +64,8 @@ func (e Env) home() (string, error) {
 //	    address: https://hush.prod.example.com:4747
 //	    token_file: ~/.hush/prod.token
 //	    ca_cert: ~/.hush/prod-ca.pem
+//	    client_cert: ~/.hush/prod-client.pem
+//	    client_key: ~/.hush/prod-client-key.pem
 type Config struct {
 	// Default is the cluster runs go to when none is chosen.
 	Default string `yaml:"default,omitempty"`
@@ -91,6 +93,11 @@ type ClusterConfig struct {
 	// CACert is a PEM file of the CA that signed the agent's certificate,
 	// for https addresses.
 	CACert string `yaml:"ca_cert,omitempty"`
+	// ClientCert and ClientKey are PEM files of the client certificate
+	// and key that an agent with verify_incoming (mutual TLS) requires;
+	// both or neither.
+	ClientCert string `yaml:"client_cert,omitempty"`
+	ClientKey  string `yaml:"client_key,omitempty"`
 }
 
 var clusterNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
@@ -161,6 +168,9 @@ func (c *Config) validate() error {
 		}
 		if cl.Token != "" && cl.TokenFile != "" {
 			add("cluster %s has both token and token_file: keep one", cl.Name)
+		}
+		if (cl.ClientCert == "") != (cl.ClientKey == "") {
+			add("cluster %s has only one of client_cert and client_key: give both", cl.Name)
 		}
 	}
 	if c.Default != "" && !seen[c.Default] {

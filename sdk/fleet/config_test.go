@@ -47,6 +47,18 @@ func TestLoadReadsOnlyItsEnv(t *testing.T) {
 			want:   []string{"127.0.0.1:7 http://127.0.0.1:7"},
 			direct: true,
 		},
+		"HUSH_CACERT that is missing": {
+			env: map[string]string{"HUSH_ADDR": "https://127.0.0.1:7", "HUSH_TOKEN": "t", "HUSH_CACERT": filepath.Join(home, "missing.pem")},
+			err: "read CA certificate",
+		},
+		"HUSH_CLIENT_CERT without HUSH_CLIENT_KEY": {
+			env: map[string]string{"HUSH_ADDR": "https://127.0.0.1:7", "HUSH_TOKEN": "t", "HUSH_CLIENT_CERT": filepath.Join(home, "tok")},
+			err: "a client certificate needs its key",
+		},
+		"client_cert without client_key": {
+			env: map[string]string{"HUSH_CONFIG": writeConfig(t, "clusters:\n  - name: a\n    address: https://127.0.0.1:1\n    token: t\n    client_cert: /c.pem\n")},
+			err: "cluster a has only one of client_cert and client_key: give both",
+		},
 		"HUSH_ADDR without a token": {
 			env: map[string]string{"HUSH_ADDR": "http://127.0.0.1:7"},
 			err: "no token: set HUSH_TOKEN",
@@ -130,4 +142,13 @@ func TestConfigSaveAndErrors(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), path+": ") || !strings.Contains(err.Error(), "line 3: field adress not found") {
 		t.Errorf("got %v, want an error naming %s and line 3", err, path)
 	}
+}
+
+func writeConfig(t *testing.T, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

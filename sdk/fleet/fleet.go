@@ -2,8 +2,6 @@ package fleet
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,9 +13,6 @@ import (
 	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/userfile"
 )
-
-// maxCACertSize bounds a CA certificate file: a few PEM blocks.
-const maxCACertSize = 1 << 20
 
 // MaxFanOut bounds how many clusters FanOut talks to at once.
 const MaxFanOut = 16
@@ -87,7 +82,8 @@ func Load(env Env) (*Fleet, error) {
 // directClient returns a client for the agent that HUSH_ADDR and
 // HUSH_TOKEN (or HUSH_TOKEN_FILE) name.
 func directClient(env Env) (*api.Client, error) {
-	cfg := &api.Config{Address: env.Get(api.EnvAddr), Token: env.Get(api.EnvToken)}
+	cfg := &api.Config{Address: env.Get(api.EnvAddr), Token: env.Get(api.EnvToken), TLS: api.TLSFiles{
+		CACert: env.Get(api.EnvCACert), ClientCert: env.Get(api.EnvClientCert), ClientKey: env.Get(api.EnvClientKey)}}
 	if cfg.Address == "" {
 		cfg.Address = api.DefaultAddress
 	}
@@ -105,8 +101,8 @@ func directClient(env Env) (*api.Client, error) {
 }
 
 // Connect builds the client for one cluster of the config, each of whose
-// requests may take timeout. Its token_file and ca_cert may start with ~/,
-// which is HOME in env.
+// requests may take timeout. Its token_file, ca_cert, client_cert and
+// client_key may start with ~/, which is HOME in env.
 func (cc *ClusterConfig) Connect(env Env, timeout time.Duration) (*Cluster, error) {
 	token := cc.Token
 	if cc.TokenFile != "" {
@@ -120,16 +116,13 @@ func (cc *ClusterConfig) Connect(env Env, timeout time.Duration) (*Cluster, erro
 		return nil, fmt.Errorf("no token: give token or token_file (`hush cluster add %s --token-file FILE`)", cc.Name)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if cc.CACert != "" {
-		pem, err := userfile.ReadFile(env.expandHome(cc.CACert), maxCACertSize)
-		if err != nil {
-			return nil, fmt.Errorf("read ca_cert: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_cert %s holds no PEM certificate", cc.CACert)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	files := api.TLSFiles{CACert: env.expandHome(cc.CACert), ClientCert: env.expandHome(cc.ClientCert), ClientKey: env.expandHome(cc.ClientKey)}
+	tlsCfg, err := files.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	if tlsCfg != nil {
+		tr.TLSClientConfig = tlsCfg
 	}
 	client, err := api.NewClient(&api.Config{Address: cc.Address, Token: token,
 		HTTPClient: &http.Client{Transport: tr, Timeout: timeout}})
