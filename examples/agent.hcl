@@ -6,8 +6,17 @@
 # the keyring is the only key to the secrets in the store.
 data_dir = "/var/lib/hush"
 
-# The HTTP API. Keep it on loopback unless a TLS proxy sits in front.
+# The HTTP API. On an address other than loopback the agent serves HTTPS
+# (the tls block below), or plain HTTP only with insecure_http = true.
 bind = "127.0.0.1:4747"
+
+# tls {
+#   cert_file       = "/etc/hush/hush-server.pem"      # hush tls cert create -server
+#   key_file        = "/etc/hush/hush-server-key.pem"
+#   ca_file         = "/etc/hush/hush-ca.pem"
+#   verify_incoming = true                         # mutual TLS
+#   min_version     = "tls12"
+# }
 
 cluster   = "default"
 node_name = "gpu-node-1"
