@@ -79,6 +79,9 @@ type Config struct {
 	Plugins []*PluginConfig `hcl:"plugin,block"`
 	// Runtimes configures the workload runtimes, one block per runtime.
 	Runtimes []*RuntimeConfig `hcl:"runtime,block"`
+	// HTTP sets the API's timeouts, connection cap and rate limit; see
+	// HTTPConfig. Optional.
+	HTTP *HTTPConfig `hcl:"http,block"`
 
 	// ranges records where each attribute was last set, for diagnostics.
 	ranges map[string]hcl.Range
@@ -226,6 +229,11 @@ func (c *Config) decode(filename string, src []byte) hcl.Diagnostics {
 		c.ranges[name] = attr.SrcRange
 	}
 	for _, b := range body.Blocks {
+		if b.Type == "http" {
+			for name, attr := range b.Body.Attributes {
+				c.ranges["http."+name] = attr.SrcRange
+			}
+		}
 		if len(b.Labels) == 0 {
 			continue
 		}
