@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -149,13 +148,10 @@ func Run(ctx context.Context, opts *Options) error {
 	srv := server.New(st, manager, images, host, server.Info{
 		Version: opts.Version, Cluster: cfg.Cluster, Node: cfg.NodeName, Runtime: rt.Name(), Plugins: host.Status,
 	}, logger.Named("http"))
-	httpSrv := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
-	}
+	srv.SetLimits(cfg.HTTPLimits())
+	httpSrv := srv.HTTPServer(logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}))
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
+	go func() { serveErr <- httpSrv.Serve(server.LimitListener(ln, cfg.HTTPLimits().MaxConnections, logger.Named("http"))) }()
 
 	if opts.Dev {
 		rtName := rt.Name()
