@@ -150,8 +150,9 @@ func Run(ctx context.Context, opts *Options) error {
 	}, logger.Named("http"))
 	srv.SetLimits(cfg.HTTPLimits())
 	httpSrv := srv.HTTPServer(logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}))
+	limited := server.LimitListener(ln, cfg.HTTPLimits().MaxConnections, logger.Named("http"))
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(server.LimitListener(ln, cfg.HTTPLimits().MaxConnections, logger.Named("http"))) }()
+	go func() { serveErr <- httpSrv.Serve(limited) }()
 
 	if opts.Dev {
 		rtName := rt.Name()
