@@ -36,7 +36,7 @@ http {
   idle_timeout        = "2m"
   max_connections     = 1024
   rate_limit          = 100
-  rate_burst          = 200
+  rate_burst          = 1000
 }
 
 # Provider plugins: executables named hush-provider-NAME.

@@ -15,7 +15,7 @@ const (
 	DefaultIdleTimeout       = "2m"
 	DefaultMaxConnections    = 1024
 	DefaultRateLimit         = 100
-	DefaultRateBurst         = 200
+	DefaultRateBurst         = 1000
 )
 
 // HTTPConfig is the http block: how long the API waits on a client, how
@@ -46,7 +46,8 @@ type HTTPConfig struct {
 	// off. Default 100.
 	RateLimit *float64 `hcl:"rate_limit,optional"`
 	// RateBurst is how many requests one token may send at once above
-	// RateLimit. Default 200.
+	// RateLimit, such as a script creating hundreds of secrets in
+	// parallel. Default 1000.
 	RateBurst int `hcl:"rate_burst,optional"`
 }
 

@@ -9,7 +9,7 @@ import (
 func TestHTTPBlock(t *testing.T) {
 	defaults := HTTPLimits{
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute,
-		IdleTimeout: 2 * time.Minute, MaxConnections: 1024, RateLimit: 100, RateBurst: 200,
+		IdleTimeout: 2 * time.Minute, MaxConnections: 1024, RateLimit: 100, RateBurst: 1000,
 	}
 	tests := map[string]struct {
 		src  string
