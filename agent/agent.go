@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -168,13 +167,11 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer metrics.Close()
-	httpSrv := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
-	}
+	srv.SetLimits(cfg.HTTPLimits())
+	httpSrv := srv.HTTPServer(logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}))
+	limited := server.LimitListener(ln, cfg.HTTPLimits().MaxConnections, logger.Named("http"))
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
+	go func() { serveErr <- httpSrv.Serve(limited) }()
 
 	if opts.Dev {
 		rtName := rt.Name()

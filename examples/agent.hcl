@@ -44,6 +44,19 @@ leave_runs_on_shutdown = true
 # token (see examples/prometheus.yml). Default: none.
 # metrics_bind = "127.0.0.1:9747"
 
+# How long the API waits on a client, how many it serves at once, and how
+# fast one token may ask (past that: 429 with Retry-After). These are the
+# defaults; a followed log or a blocking query is never cut by them.
+http {
+  read_header_timeout = "10s"
+  read_timeout        = "30s"
+  write_timeout       = "60s"
+  idle_timeout        = "2m"
+  max_connections     = 1024
+  rate_limit          = 100
+  rate_burst          = 1000
+}
+
 # Provider plugins: executables named hush-provider-NAME.
 plugin_dir = "/opt/hush/plugins"
 

@@ -94,6 +94,9 @@ type Config struct {
 	// InsecureHTTP lets an agent without TLS bind to an address that
 	// other hosts reach, as behind a TLS-terminating proxy. Default false.
 	InsecureHTTP bool `hcl:"insecure_http,optional"`
+	// HTTP sets the API's timeouts, connection cap and rate limit; see
+	// HTTPConfig. Optional.
+	HTTP *HTTPConfig `hcl:"http,block"`
 
 	// ranges records where each attribute was last set, for diagnostics.
 	ranges map[string]hcl.Range
@@ -246,6 +249,11 @@ func (c *Config) decode(filename string, src []byte) hcl.Diagnostics {
 				c.ranges["tls."+name] = attr.SrcRange
 			}
 			c.TLS.DeclRange = b.DefRange()
+		}
+		if b.Type == "http" {
+			for name, attr := range b.Body.Attributes {
+				c.ranges["http."+name] = attr.SrcRange
+			}
 		}
 		if len(b.Labels) == 0 {
 			continue

@@ -100,6 +100,8 @@ func (c *Config) Validate() hcl.Diagnostics {
 			fmt.Sprintf("%q must be an absolute path.", c.StateDir), nil)
 	}
 
+	c.HTTP.validate(bad)
+
 	for _, p := range c.Plugins {
 		at := func(attr string) string { return "plugin." + p.Name + "." + attr }
 		decl := p.DeclRange

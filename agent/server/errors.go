@@ -17,6 +17,7 @@ var statuses = map[error]int{
 	api.ErrInvalid:      http.StatusBadRequest,
 	api.ErrTooLarge:     http.StatusRequestEntityTooLarge,
 	api.ErrUnavailable:  http.StatusServiceUnavailable,
+	api.ErrRateLimited:  http.StatusTooManyRequests,
 	api.ErrInternal:     http.StatusInternalServerError,
 }
 

@@ -83,7 +83,10 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, tok *store.Token
 		if !ok {
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), min(wait, maxWait))
+		wait = min(wait, maxWait)
+		// The answer may take as long as the wait, and then its time.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + s.limits.WriteTimeout))
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
 		run, err = s.runs.Watch(ctx, tok.User, run.ID, index)
 		if !s.runOK(w, r, err) {
@@ -153,12 +156,14 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, tok *store.Toke
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	rc := http.NewResponseController(w)
-	flush := func() { rc.Flush() }
+	// A follower may wait on a quiet run for hours: each write gets its
+	// own deadline rather than the whole answer one.
+	sw := newStreamWriter(w, s.limits.WriteTimeout)
 	// Once the body has begun, errors can only end it early.
-	if err := s.runs.Logs(r.Context(), tok.User, run.ID, follow, tail, w, flush); err != nil {
+	if err := s.runs.Logs(r.Context(), tok.User, run.ID, follow, tail, sw, sw.Flush); err != nil {
 		s.logger.Warn("stream run logs", "run", r.PathValue("id"), "error", err)
 	}
+	sw.extend() // for the end of the answer, which net/http writes
 }
 
 func (s *Server) importImage(w http.ResponseWriter, r *http.Request, tok *store.Token) {
@@ -170,6 +175,9 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request, tok *store.
 		writeError(w, api.CodeNoImages, "this agent runs workloads with the exec runtime, which uses no images")
 		return
 	}
+	// An archive of a few GiB takes longer than a request's timeouts;
+	// bound (limits.go) caps its size.
+	extendDeadlines(w, importTimeout)
 	names, err := s.images.Import(r.Context(), r.Body)
 	if err != nil {
 		writeError(w, api.CodeInvalid, err.Error())

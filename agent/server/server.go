@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/config"
 	"github.com/hush-sh/hush/agent/runs"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
@@ -61,6 +63,8 @@ type Server struct {
 	mux    *http.ServeMux
 	// requests counts and times the requests served.
 	requests *requestMetrics
+	limits   config.HTTPLimits
+	rates    *rateLimiter // nil: no rate limit
 }
 
 // New returns a server over st and the run manager rm. images and refs may
@@ -68,6 +72,7 @@ type Server struct {
 func New(st *store.Store, rm *runs.Manager, images ImageImporter, refs ReferenceChecker, info Info, logger hclog.Logger) *Server {
 	s := &Server{store: st, runs: rm, images: images, refs: refs, info: info, logger: logger, mux: http.NewServeMux(),
 		requests: newRequestMetrics()}
+	s.SetLimits((&config.Config{}).HTTPLimits())
 	s.mux.HandleFunc("GET /v1/health", s.health)
 	s.mux.Handle("GET /v1/agent/self", s.authed(s.self))
 	s.mux.Handle("POST /v1/secrets", s.authed(s.createSecret))
@@ -94,9 +99,11 @@ func New(st *store.Store, rm *runs.Manager, images ImageImporter, refs Reference
 	return s
 }
 
-// ServeHTTP logs each request (never its body) and routes it.
+// ServeHTTP caps each request's body, logs the request (never its
+// body) and routes it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	capBody(w, r)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	s.mux.ServeHTTP(rec, r)
 	d := time.Since(start)
@@ -140,6 +147,9 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *store.Token)
 			s.internalError(w, "look up token", err)
 			return
 		}
+		if !s.allow(w, tok) {
+			return
+		}
 		h(w, r, tok)
 	})
 }
@@ -172,6 +182,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		writeError(w, api.CodeTooLarge, bodyTooLarge(v))
+		return false
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		writeError(w, api.CodeInvalid, "request body did not arrive in time: the agent's http block sets read_timeout")
 		return false
 	}
 	if err != nil {

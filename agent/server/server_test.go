@@ -26,6 +26,16 @@ func newTestServer(t *testing.T) (*store.Store, *httptest.Server) {
 // newTestServerAt serves the store in dataDir.
 func newTestServerAt(t *testing.T, dataDir string) (*store.Store, *httptest.Server) {
 	t.Helper()
+	st, s := newHandler(t, dataDir)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return st, srv
+}
+
+// newHandler returns a Server over a store in dataDir, with an exec
+// runtime, not yet serving.
+func newHandler(t *testing.T, dataDir string) (*store.Store, *Server) {
+	t.Helper()
 	st, err := store.Open(dataDir, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -41,9 +51,7 @@ func newTestServerAt(t *testing.T, dataDir string) (*store.Store, *httptest.Serv
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(st, rm, nil, nil, Info{Version: "test", Cluster: "c", Node: "n"}, hclog.NewNullLogger()))
-	t.Cleanup(srv.Close)
-	return st, srv
+	return st, New(st, rm, nil, nil, Info{Version: "test", Cluster: "c", Node: "n"}, hclog.NewNullLogger())
 }
 
 func client(t *testing.T, st *store.Store, srv *httptest.Server, user string) *api.Client {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // The kinds of error the agent answers, one sentinel each. An *Error from
@@ -17,6 +18,7 @@ var (
 	ErrInvalid      = errors.New("invalid request")
 	ErrTooLarge     = errors.New("too large")
 	ErrUnavailable  = errors.New("unavailable")
+	ErrRateLimited  = errors.New("too many requests")
 	ErrInternal     = errors.New("internal error")
 )
 
@@ -31,6 +33,7 @@ const (
 	CodeInvalid         = "invalid"
 	CodeTooLarge        = "too_large"
 	CodeUnavailable     = "unavailable"
+	CodeRateLimited     = "rate_limited"
 	CodeInternal        = "internal"
 
 	// CodeSecretExists (exists): the user holds a secret of that name.
@@ -72,6 +75,7 @@ var kinds = map[string]error{
 	CodeInvalid:          ErrInvalid,
 	CodeTooLarge:         ErrTooLarge,
 	CodeUnavailable:      ErrUnavailable,
+	CodeRateLimited:      ErrRateLimited,
 	CodeInternal:         ErrInternal,
 	CodeSecretExists:     ErrExists,
 	CodeUniqueType:       ErrExists,
@@ -107,9 +111,15 @@ type Error struct {
 	// Code and Field are the answer's, when it has them.
 	Code  string
 	Field string
+	// RetryAfter, on a 429, is how long the agent asks the client to wait
+	// before it sends again; 0 when it did not say.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
+	if e.Message == "" && e.StatusCode == http.StatusTooManyRequests {
+		return fmt.Sprintf("the agent refused the request: this token sent more requests than the agent allows (429 Too Many Requests); retry in %s", max(e.RetryAfter, time.Second))
+	}
 	if e.Message == "" {
 		return fmt.Sprintf("agent answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
 	}
@@ -137,6 +147,8 @@ func (e *Error) Is(target error) bool {
 		return target == ErrInvalid
 	case http.StatusServiceUnavailable:
 		return target == ErrUnavailable
+	case http.StatusTooManyRequests:
+		return target == ErrRateLimited
 	case http.StatusInternalServerError:
 		return target == ErrInternal
 	}
