@@ -73,7 +73,7 @@ func Run(ctx context.Context, opts *Options) error {
 	defer ln.Close()
 	scheme := "http"
 	if tlsSrv != nil {
-		ln, scheme = tls.NewListener(ln, tlsSrv.Config()), "https"
+		scheme = "https"
 	}
 	addr := scheme + "://" + ln.Addr().String()
 
@@ -169,9 +169,15 @@ func Run(ctx context.Context, opts *Options) error {
 	defer metrics.Close()
 	srv.SetLimits(cfg.HTTPLimits())
 	httpSrv := srv.HTTPServer(logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}))
-	limited := server.LimitListener(ln, cfg.HTTPLimits().MaxConnections, logger.Named("http"))
+	// The cap counts raw connections; TLS wraps them outside it, so that
+	// the HTTP server sees TLS connections (their handshakes, client
+	// certificates, and its answer to plain HTTP).
+	serveLn := server.LimitListener(ln, cfg.HTTPLimits().MaxConnections, logger.Named("http"))
+	if tlsSrv != nil {
+		serveLn = tls.NewListener(serveLn, tlsSrv.Config())
+	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(limited) }()
+	go func() { serveErr <- httpSrv.Serve(serveLn) }()
 
 	if opts.Dev {
 		rtName := rt.Name()
