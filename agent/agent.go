@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/audit"
 	"github.com/hush-sh/hush/agent/config"
 	"github.com/hush-sh/hush/agent/plugins"
 	"github.com/hush-sh/hush/agent/runs"
@@ -62,7 +63,14 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	// From here on SIGHUP reloads, and no longer ends the agent.
-	defer reloadOnSIGHUP(tlsSrv, logger)()
+	hup := &reloads{}
+	if tlsSrv != nil {
+		hup.add(func() {
+			logger.Info("SIGHUP received; reloading TLS files")
+			tlsSrv.Reload() // logs its outcome
+		})
+	}
+	defer reloadOnSIGHUP(hup, logger)()
 
 	// Bind before anything is created, so that a taken port leaves no
 	// half-made data dir behind.
@@ -106,6 +114,21 @@ func Run(ctx context.Context, opts *Options) error {
 	rootToken, err := rootToken(st, opts.Dev, logger)
 	if err != nil {
 		return err
+	}
+	var auditLog *audit.Log
+	if cfg.Audit != nil {
+		if auditLog, err = audit.Open(cfg.Audit.Path, st.Keyring().AuditKey(), cfg.Cluster, cfg.NodeName); err != nil {
+			return err
+		}
+		defer auditLog.Close()
+		hup.add(func() {
+			if err := auditLog.Reopen(); err != nil {
+				logger.Error("SIGHUP received; could not reopen the audit log", "error", err)
+				return
+			}
+			logger.Info("SIGHUP received; reopened the audit log", "path", cfg.Audit.Path)
+		})
+		logger.Info("writing the audit log", "path", cfg.Audit.Path)
 	}
 
 	host, err := plugins.New(cfg, opts.Dev, logger.Named("plugins"))
@@ -151,6 +174,7 @@ func Run(ctx context.Context, opts *Options) error {
 		// adopt its runs.
 		LeaveRunsOnShutdown: cfg.LeaveRunsOnShutdown && cfg.DataDir != "",
 		MaskSecrets:         cfg.MaskSecrets,
+		Audit:               auditWriter(auditLog),
 		Resolver:            host,
 		Capacity:            runs.Capacity{CPUs: cfg.NodeCPUs, MemoryBytes: cfg.NodeMemoryBytes()},
 		Logger:              logger.Named("runs"),
@@ -162,7 +186,12 @@ func Run(ctx context.Context, opts *Options) error {
 	srv := server.New(st, manager, images, host, server.Info{
 		Version: opts.Version, Cluster: cfg.Cluster, Node: cfg.NodeName, Runtime: rt.Name(), Plugins: host.Status,
 	}, logger.Named("http"))
-	metrics, err := serveMetrics(cfg, srv, logger.Named("metrics"), st, manager, host)
+	sources := []metricSource{st, manager, host}
+	if auditLog != nil {
+		srv.SetAudit(auditLog)
+		sources = append(sources, auditLog)
+	}
+	metrics, err := serveMetrics(cfg, srv, logger.Named("metrics"), sources...)
 	if err != nil {
 		return err
 	}
@@ -365,4 +394,13 @@ func printDevBanner(w io.Writer, addr, token, runtime string, throwaway bool) {
 	fmt.Fprintf(w, "\n    Address:    %s\n    Root token: %s\n    Runtime:    %s\n\n", addr, token, runtime)
 	fmt.Fprintf(w, "Paste these lines into your shell to use the CLI with this agent:\n\n")
 	fmt.Fprintf(w, "    export HUSH_ADDR=%s\n    export HUSH_TOKEN=%s\n\n", addr, token)
+}
+
+// auditWriter returns what the run manager calls to audit runs: nothing
+// without an audit log.
+func auditWriter(l *audit.Log) func(*audit.Entry) error {
+	if l == nil {
+		return nil
+	}
+	return l.Write
 }

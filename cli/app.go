@@ -101,6 +101,7 @@ func newApp(version string, ui *UI) *cli.App {
 			syncCommand(ui),
 			applyCommand(ui),
 			tlsCommand(ui),
+			auditCommand(ui),
 			versionCommand(version, ui),
 		},
 		Action: func(c *cli.Context) error {

@@ -94,6 +94,9 @@ type Config struct {
 	// InsecureHTTP lets an agent without TLS bind to an address that
 	// other hosts reach, as behind a TLS-terminating proxy. Default false.
 	InsecureHTTP bool `hcl:"insecure_http,optional"`
+	// Audit, when set, makes the agent write an audit log; see
+	// AuditConfig.
+	Audit *AuditConfig `hcl:"audit,block"`
 	// HTTP sets the API's timeouts, connection cap and rate limit; see
 	// HTTPConfig. Optional.
 	HTTP *HTTPConfig `hcl:"http,block"`
@@ -249,6 +252,11 @@ func (c *Config) decode(filename string, src []byte) hcl.Diagnostics {
 				c.ranges["tls."+name] = attr.SrcRange
 			}
 			c.TLS.DeclRange = b.DefRange()
+		}
+		if b.Type == "audit" && c.Audit != nil {
+			for name, attr := range b.Body.Attributes {
+				c.ranges["audit."+name] = attr.SrcRange
+			}
 		}
 		if b.Type == "http" {
 			for name, attr := range b.Body.Attributes {

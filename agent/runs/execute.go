@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hush-sh/hush/agent/audit"
 	"github.com/hush-sh/hush/agent/runlog"
 	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/agent/store"
@@ -273,6 +274,11 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	// A stop, or the agent leaving, while the run got ready: no workload.
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if m.cfg.Audit != nil {
+		if err := m.cfg.Audit(&audit.Entry{Type: "run", Run: run.ID, User: run.Owner, Secrets: names}); err != nil {
+			return nil, fmt.Errorf("the run does not start while the agent's audit log cannot be written: %w", err)
+		}
 	}
 	task, err := m.cfg.Runtime.Start(ctx, spec)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/audit"
 	"github.com/hush-sh/hush/agent/runlog"
 	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/agent/store"
@@ -83,6 +84,10 @@ type Config struct {
 	AgentCA func() []byte
 	// StopGrace is the time between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+	// Audit, when set, records each run that starts with the secrets it
+	// is given, and each provider reference resolved; a run whose record
+	// cannot be written does not start.
+	Audit func(*audit.Entry) error
 	// MaskSecrets masks the secret values of runs whose spec does not say
 	// in their logs.
 	MaskSecrets bool

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/hush-sh/hush/agent/audit"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/provider"
@@ -58,6 +59,17 @@ func (m *Manager) resolveReferences(ctx context.Context, run *store.Run, secrets
 		if len(errs) > 0 {
 			sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 			return errors.Join(errs...)
+		}
+	}
+	if m.cfg.Audit != nil {
+		for name, group := range byProvider {
+			refs := make([]string, len(group))
+			for i, s := range group {
+				_, refs[i] = api.SplitReference(s.From)
+			}
+			if err := m.cfg.Audit(&audit.Entry{Type: "resolve", Run: run.ID, User: run.Owner, Plugin: name, Refs: refs}); err != nil {
+				return fmt.Errorf("references are not resolved while the agent's audit log cannot be written: %w", err)
+			}
 		}
 	}
 	type outcome struct{ errs []error }

@@ -37,6 +37,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, tok *store.To
 		}
 		by = runs.Submitter{RunID: tok.RunID, Secrets: tok.Scope, SecretsWrite: tok.SecretsWrite, Management: parent.Management}
 	}
+	noteSecrets(r, req.Secrets...)
 	run, err := s.runs.Submit(tok.User, by, &req)
 	if !s.runOK(w, r, err) {
 		return

@@ -52,6 +52,7 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 	if sec.CreatedAt.IsZero() {
 		sec.CreatedAt = time.Now().UTC().Truncate(time.Second)
 	}
+	noteSecrets(r, sec.Name)
 	created, err := s.store.CreateSecret(sec)
 	var unique *store.UniqueTypeError
 	switch {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/audit"
 	"github.com/hush-sh/hush/agent/config"
 	"github.com/hush-sh/hush/agent/runs"
 	"github.com/hush-sh/hush/agent/store"
@@ -64,6 +65,7 @@ type Server struct {
 	// requests counts and times the requests served.
 	requests *requestMetrics
 	limits   config.HTTPLimits
+	audit    *audit.Log   // nil: no audit log
 	rates    *rateLimiter // nil: no rate limit
 }
 
@@ -150,11 +152,17 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *store.Token)
 		if !s.allow(w, tok) {
 			return
 		}
-		h(w, r, tok)
+		s.audited(w, r, tok, secret, h)
 	})
 }
 
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	if s.audit != nil {
+		if err := s.audit.Err(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, &api.Health{Status: "failing", Error: err.Error() + "; the agent refuses requests until it can write it"})
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, &api.Health{Status: "ok"})
 }
 

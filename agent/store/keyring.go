@@ -152,6 +152,15 @@ func (k *Keyring) Digest(b []byte) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
+// AuditKey returns the key of the agent's audit hashes: derived from the
+// digest key, so that it stays the same while sealing keys come and go,
+// and differs from it, so that an audit hash is never a secret's digest.
+func (k *Keyring) AuditKey() []byte {
+	mac := hmac.New(sha256.New, k.digestKey)
+	mac.Write([]byte("hush audit key 1"))
+	return mac.Sum(nil)
+}
+
 // Seal encrypts plaintext under the active key with a fresh random nonce,
 // binding it to aad. The output is version, key id, nonce, ciphertext.
 func (k *Keyring) Seal(plaintext, aad []byte) ([]byte, error) {

@@ -136,6 +136,13 @@ func (c *Client) ListPlugins(ctx context.Context) ([]PluginStatus, error) {
 	return out.Plugins, c.do(ctx, http.MethodGet, "/v1/plugins", nil, nil, &out)
 }
 
+// AuditHash returns the agent's audit log hash of input, as the log
+// writes tokens (management tokens only).
+func (c *Client) AuditHash(ctx context.Context, input string) (string, error) {
+	var out AuditHash
+	return out.Hash, c.do(ctx, http.MethodPost, "/v1/audit/hash", nil, &AuditHashRequest{Input: input}, &out)
+}
+
 // CreateSecret creates a secret owned by the caller's user.
 func (c *Client) CreateSecret(ctx context.Context, req *CreateSecretRequest) (*Secret, error) {
 	var out Secret

@@ -135,7 +135,20 @@ type AgentSelf struct {
 
 // Health is the answer of the health endpoint.
 type Health struct {
+	// Status is "ok", or "failing" with Error saying why.
 	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// AuditHashRequest asks for the audit log's hash of Input.
+type AuditHashRequest struct {
+	Input string `json:"input"`
+}
+
+// AuditHash is the audit log's hash of a value, as it writes tokens: look
+// for it in the log.
+type AuditHash struct {
+	Hash string `json:"hash"`
 }
 
 // PluginState is where a provider plugin is in its life.
