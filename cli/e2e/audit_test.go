@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestAuditLog writes an agent's audit log on a small tmpfs of its own:
@@ -103,4 +104,19 @@ func TestAuditLog(t *testing.T) {
 	if code, _ := a.request("GET", "/v1/health", "", ""); code != 200 {
 		t.Errorf("health once the audit log is written again: %d", code)
 	}
+
+	// As logrotate does: move the log, then SIGHUP; the agent writes a
+	// new one.
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	a.cmd.Process.Signal(syscall.SIGHUP)
+	for range 100 {
+		a.mustHush(alice, "", "get", "secrets")
+		if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), `"GET /v1/secrets"`) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Error("no new audit log after SIGHUP")
 }
