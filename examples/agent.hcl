@@ -39,6 +39,13 @@ leave_runs_on_shutdown = true
 # not set mask_secrets. Default false: a run that prints a secret shows it.
 # mask_secrets = true
 
+# An audit log: a JSON line as each authenticated request comes and ends,
+# as runs start and as references resolve; tokens HMAC'd, never a value.
+# Requests are refused while it cannot be written. SIGHUP reopens it.
+# audit {
+#   path = "/var/log/hush/audit.log"
+# }
+
 # Prometheus metrics: the API serves /v1/metrics to management tokens;
 # metrics_bind serves them here to anyone, for a Prometheus without a
 # token (see examples/prometheus.yml). Default: none.
