@@ -94,7 +94,13 @@ type maskFilter struct {
 // Write never fails for the workload's sake: what w does not take is
 // w's to account for.
 func (f *maskFilter) Write(p []byte) (int, error) {
-	buf := append(f.held, p...)
+	f.pass(append(f.held, p...), true)
+	return len(p), nil
+}
+
+// pass writes buf on with every value in it masked, holding back, when
+// hold is set, an end of it that may be the start of a value.
+func (f *maskFilter) pass(buf []byte, hold bool) {
 	var out []byte
 	i := 0
 	for i < len(buf) {
@@ -110,7 +116,7 @@ func (f *maskFilter) Write(p []byte) (int, error) {
 		}
 		// The rest may be the start of a value: hold it, unless a newline
 		// ends it first.
-		if len(buf)-i < f.m.max && bytes.IndexByte(buf[i:], '\n') < 0 && f.m.partial(buf[i:]) {
+		if hold && len(buf)-i < f.m.max && bytes.IndexByte(buf[i:], '\n') < 0 && f.m.partial(buf[i:]) {
 			break
 		}
 		out = append(out, buf[i])
@@ -120,15 +126,14 @@ func (f *maskFilter) Write(p []byte) (int, error) {
 	if len(out) > 0 {
 		f.w.Write(out)
 	}
-	return len(p), nil
 }
 
-// Close writes what is held back: the stream ended without the rest of a
-// value.
+// Close writes what is held back, masked: the stream ended without the
+// rest of a value.
 func (f *maskFilter) Close() error {
-	if len(f.held) > 0 {
-		f.w.Write(f.held)
-		f.held = nil
-	}
+	// What is held may hold a whole shorter value after the start of a
+	// longer one.
+	f.pass(f.held, false)
+	f.held = nil
 	return nil
 }

@@ -29,17 +29,18 @@ func TestMaskFilter(t *testing.T) {
 		parts  []string
 		want   string
 	}{
-		"plain":                              {secret, []string{"pw=hunter22\n"}, "pw=***\n"},
-		"base64 form":                        {secret, []string{"echo aHVudGVyMjI= | base64 -d\n"}, "echo *** | base64 -d\n"},
-		"inside a longer line":               {secret, []string{"a hunter22 b hunter22c\n"}, "a *** b ***c\n"},
-		"split across writes":                {secret, []string{"pw=hun", "ter22\n"}, "pw=***\n"},
-		"split byte by byte":                 {secret, strings.Split("xhunter22y\n", ""), "x***y\n"},
-		"the longest wins":                   {secret, []string{"longer-hunter22-form\n"}, "***\n"},
-		"a prefix that is not":               {secret, []string{"hunt", "ing\n"}, "hunting\n"},
-		"held until the end":                 {secret, []string{"last words: hunt"}, "last words: hunt"},
-		"a newline ends a hold":              {secret, []string{"hunt\n", "er22\n"}, "hunt\ner22\n"},
-		"nothing to mask":                    {nil, []string{"hunter22\n"}, "hunter22\n"},
-		"values with a newline are left out": {[]string{"two\nlines"}, []string{"two\nlines\n"}, "two\nlines\n"},
+		"plain":                 {secret, []string{"pw=hunter22\n"}, "pw=***\n"},
+		"base64 form":           {secret, []string{"echo aHVudGVyMjI= | base64 -d\n"}, "echo *** | base64 -d\n"},
+		"inside a longer line":  {secret, []string{"a hunter22 b hunter22c\n"}, "a *** b ***c\n"},
+		"split across writes":   {secret, []string{"pw=hun", "ter22\n"}, "pw=***\n"},
+		"split byte by byte":    {secret, strings.Split("xhunter22y\n", ""), "x***y\n"},
+		"the longest wins":      {secret, []string{"longer-hunter22-form\n"}, "***\n"},
+		"a prefix that is not":  {secret, []string{"hunt", "ing\n"}, "hunting\n"},
+		"held until the end":    {secret, []string{"last words: hunt"}, "last words: hunt"},
+		"a newline ends a hold": {secret, []string{"hunt\n", "er22\n"}, "hunt\ner22\n"},
+		"nothing to mask":       {nil, []string{"hunter22\n"}, "hunter22\n"},
+		"a whole value inside a held start of another": {[]string{"aaaa-bbbb-long", "a-bbbb"}, []string{"aaaa-bbbb"}, "aaa***"},
+		"values with a newline are left out":           {[]string{"two\nlines"}, []string{"two\nlines\n"}, "two\nlines\n"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
