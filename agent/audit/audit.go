@@ -113,7 +113,8 @@ func (l *Log) Err() error {
 	return l.failing
 }
 
-// Reopen opens the log file again, as after logrotate moved it.
+// Reopen opens the log file again, as after logrotate moved it; the
+// next write tells whether the log works.
 func (l *Log) Reopen() error {
 	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -124,7 +125,7 @@ func (l *Log) Reopen() error {
 	if l.f != nil {
 		l.f.Close()
 	}
-	l.f = f
+	l.f, l.failing = f, nil
 	return nil
 }
 

@@ -109,15 +109,16 @@ func (f *maskFilter) pass(buf []byte, hold bool) {
 			i++
 			continue
 		}
+		// The rest may be the start of a value: hold it, unless a newline
+		// ends it first. Before matching: the rest may hold a whole value
+		// that starts a longer one whose end has not come yet.
+		if hold && len(buf)-i < f.m.max && bytes.IndexByte(buf[i:], '\n') < 0 && f.m.partial(buf[i:]) {
+			break
+		}
 		if n := f.m.match(buf[i:]); n > 0 {
 			out = append(out, Masked...)
 			i += n
 			continue
-		}
-		// The rest may be the start of a value: hold it, unless a newline
-		// ends it first.
-		if hold && len(buf)-i < f.m.max && bytes.IndexByte(buf[i:], '\n') < 0 && f.m.partial(buf[i:]) {
-			break
 		}
 		out = append(out, buf[i])
 		i++

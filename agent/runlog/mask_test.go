@@ -39,8 +39,9 @@ func TestMaskFilter(t *testing.T) {
 		"held until the end":    {secret, []string{"last words: hunt"}, "last words: hunt"},
 		"a newline ends a hold": {secret, []string{"hunt\n", "er22\n"}, "hunt\ner22\n"},
 		"nothing to mask":       {nil, []string{"hunter22\n"}, "hunter22\n"},
-		"a whole value inside a held start of another": {[]string{"aaaa-bbbb-long", "a-bbbb"}, []string{"aaaa-bbbb"}, "aaa***"},
-		"values with a newline are left out":           {[]string{"two\nlines"}, []string{"two\nlines\n"}, "two\nlines\n"},
+		"a shorter value that starts a longer one split across writes": {[]string{"abcd", "abcdefgh"}, []string{"x abcde", "fgh y\n"}, "x *** y\n"},
+		"a whole value inside a held start of another":                 {[]string{"aaaa-bbbb-long", "a-bbbb"}, []string{"aaaa-bbbb"}, "aaa***"},
+		"values with a newline are left out":                           {[]string{"two\nlines"}, []string{"two\nlines\n"}, "two\nlines\n"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

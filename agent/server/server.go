@@ -136,7 +136,9 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *store.Token)
 			writeError(w, api.CodeUnauthenticated, "missing token: send it as `Authorization: Bearer TOKEN` (the CLI reads HUSH_TOKEN or HUSH_TOKEN_FILE)")
 			return
 		}
-		tok, err := s.store.LookupToken(strings.TrimSpace(secret))
+		// One form of the token for its lookup and its audit hash.
+		secret = strings.TrimSpace(secret)
+		tok, err := s.store.LookupToken(secret)
 		if errors.Is(err, store.ErrExpired) {
 			writeError(w, api.CodeTokenExpired, expiredMessage(tok))
 			return
@@ -159,7 +161,8 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *store.Token)
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	if s.audit != nil {
 		if err := s.audit.Err(); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, &api.Health{Status: "failing", Error: err.Error() + "; the agent refuses requests until it can write it"})
+			writeJSON(w, http.StatusServiceUnavailable, &api.Health{Status: "failing",
+				Error: "the audit log cannot be written (the agent's log says why); the agent refuses requests until it can write it"})
 			return
 		}
 	}

@@ -137,7 +137,9 @@ func (s *Store) ListTokens(user string) ([]*Token, error) {
 			if err := json.Unmarshal(v, &tok); err != nil {
 				return fmt.Errorf("decode token: %w", err)
 			}
-			if user != "" && tok.User != user {
+			// A user's listing never shows management tokens, even of a
+			// user of the same name as theirs (root).
+			if user != "" && (tok.User != user || tok.Management) {
 				return nil
 			}
 			if t, ok := s.usage.lastUsed(k); ok && t.After(tok.LastUsedAt) {
@@ -187,7 +189,7 @@ func (s *Store) RevokeToken(accessor, user string) (*Token, error) {
 		switch {
 		case err != nil:
 			return err
-		case revoked == nil || user != "" && revoked.User != user:
+		case revoked == nil || user != "" && (revoked.User != user || revoked.Management):
 			revoked = nil
 			return fmt.Errorf("token %s: %w", accessor, ErrNotFound)
 		case revoked.Management && managers == 1:

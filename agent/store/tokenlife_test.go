@@ -157,6 +157,9 @@ func TestListAndRevokeTokens(t *testing.T) {
 	alice1Secret, alice1 := issue("alice", false)
 	alice2Secret, alice2 := issue("alice", false)
 	_, bob := issue("bob", false)
+	// A user token of the management tokens' user, root, reaches none of
+	// them.
+	_, rootUser := issue("root", false)
 	_, run, err := s.IssueRunToken("alice", "run1", nil, false)
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +168,8 @@ func TestListAndRevokeTokens(t *testing.T) {
 	for user, want := range map[string][]string{
 		"alice": {alice1.Accessor, alice2.Accessor, run.Accessor},
 		"bob":   {bob.Accessor},
-		"":      {root.Accessor, alice1.Accessor, alice2.Accessor, bob.Accessor, run.Accessor},
+		"root":  {rootUser.Accessor},
+		"":      {root.Accessor, alice1.Accessor, alice2.Accessor, bob.Accessor, rootUser.Accessor, run.Accessor},
 		"carol": nil,
 	} {
 		list, err := s.ListTokens(user)
@@ -190,9 +194,10 @@ func TestListAndRevokeTokens(t *testing.T) {
 		accessor, user string
 		wantErr        error
 	}{
-		"another user's":            {bob.Accessor, "alice", ErrNotFound},
-		"no such accessor":          {"01NOPE", "", ErrNotFound},
-		"the only management token": {root.Accessor, "", ErrLastManagement},
+		"another user's": {bob.Accessor, "alice", ErrNotFound},
+		"a management token by a user token of root": {root.Accessor, "root", ErrNotFound},
+		"no such accessor":                           {"01NOPE", "", ErrNotFound},
+		"the only management token":                  {root.Accessor, "", ErrLastManagement},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
