@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/hush-sh/hush/agent/store"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,41 +51,12 @@ type exitStatus struct {
 	Error string `json:"error,omitempty"`
 }
 
-// writeFileAtomic makes path hold data, all or nothing, and durably: a
-// reader never sees a half-written file, even after a crash.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".new"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
 func writeJSON(path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b)
+	return store.WriteFileAtomic(path, b, 0o600)
 }
 
 // readJSON reads what writeJSON wrote; a missing file is an error that

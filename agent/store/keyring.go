@@ -100,7 +100,7 @@ func (kf *keyringFile) addDigestKey(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, b, 0o600); err != nil {
+	if err := WriteFileAtomic(path, b, 0o600); err != nil {
 		return fmt.Errorf("write keyring: %w", err)
 	}
 	return nil
@@ -200,9 +200,9 @@ func (k *Keyring) Open(sealed, aad []byte) ([]byte, error) {
 	return plain, nil
 }
 
-// writeFileAtomic writes a file through a temporary file and a rename, so a
+// WriteFileAtomic writes a file through a temporary file and a rename, so a
 // crash leaves either the old file or the whole new one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err

@@ -41,13 +41,13 @@ func (s *Store) RegenerateRootToken() (string, error) {
 		// anything is stored.
 		return "", fmt.Errorf("write root token to %s: %w: it must be a file the agent can write, or not exist", path, readErr)
 	}
-	if err := writeFileAtomic(path, []byte(secret+"\n"), 0o600); err != nil {
+	if err := WriteFileAtomic(path, []byte(secret+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write root token to %s: %w: it must be a file the agent can write, or not exist", path, err)
 	}
 	if err := s.CreateToken(secret, tok); err != nil {
 		var undo error
 		if readErr == nil {
-			undo = writeFileAtomic(path, before, 0o600)
+			undo = WriteFileAtomic(path, before, 0o600)
 		} else {
 			undo = os.Remove(path)
 		}
