@@ -44,14 +44,14 @@ func (m *Manager) recover(ctx context.Context) error {
 		case errors.Is(err, runtime.ErrNoWorkload) && !hadStarted(r.Status):
 			restart = append(restart, m.reset(newActiveRun(r)))
 		case errors.Is(err, runtime.ErrNoWorkload):
-			if err := m.lose(r, m.goneMessage()); err != nil {
+			if err := m.lose(r, m.lostMessage(err)); err != nil {
 				return err
 			}
 		case m.runtimeDown():
 			m.logger.Warn("cannot tell yet whether the runtime still has the run's workload; trying again", "run_id", r.ID, "error", err)
 			m.adoptLater(r)
 		default:
-			if err := m.lose(r, fmt.Sprintf("the agent restarted and could not take the run's workload back: %v", err)); err != nil {
+			if err := m.lose(r, m.lostMessage(err)); err != nil {
 				return err
 			}
 		}
@@ -182,9 +182,13 @@ func (m *Manager) reset(ar *activeRun) *activeRun {
 	return ar
 }
 
-// goneMessage says why a run whose workload is gone is LOST.
-func (m *Manager) goneMessage() string {
-	return fmt.Sprintf("its workload was gone from the %s runtime when the agent restarted", m.cfg.Runtime.Name())
+// lostMessage says why a run is LOST: Adopt's err, which says either that
+// its workload is gone or why the agent cannot take it back.
+func (m *Manager) lostMessage(err error) string {
+	if errors.Is(err, runtime.ErrNoWorkload) {
+		return fmt.Sprintf("its workload was gone from the %s runtime when the agent restarted", m.cfg.Runtime.Name())
+	}
+	return fmt.Sprintf("the agent restarted and could not take the run's workload back: %v", err)
 }
 
 // lose ends a run, not active, whose workload the agent cannot follow.
@@ -246,10 +250,7 @@ func (m *Manager) adoptLater(r *store.Run) {
 				m.execute(ar) // its wg.Done is this goroutine's
 				return
 			case errors.Is(err, runtime.ErrNoWorkload), !m.runtimeDown():
-				msg := m.goneMessage()
-				if err != nil && !errors.Is(err, runtime.ErrNoWorkload) {
-					msg = fmt.Sprintf("the agent restarted and could not take the run's workload back: %v", err)
-				}
+				msg := m.lostMessage(err)
 				m.event(ar, store.EventLost, msg)
 				m.end(ar, api.RunLost, nil, msg)
 				m.wg.Done()
