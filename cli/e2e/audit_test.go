@@ -81,6 +81,14 @@ func TestAuditLog(t *testing.T) {
 	if !strings.HasPrefix(hash, "hmac-sha256:") || !strings.Contains(string(b), hash) {
 		t.Errorf("hush audit hash of alice's token: %q is not in the log", hash)
 	}
+	// A token sent with extra white space, which still authenticates, is
+	// hashed as it was looked up: its requests are found by the same hash.
+	if code, _ := a.request("GET", "/v1/secrets", "  "+alice+" ", ""); code != 200 {
+		t.Fatalf("a token with white space around it: %d", code)
+	}
+	if after, _ := os.ReadFile(path); strings.Count(string(after), hash) < strings.Count(string(b), hash)+2 {
+		t.Error("the request with white space around the token is not under its hash")
+	}
 
 	// Fill the audit log's file system: the agent refuses requests rather
 	// than serve them unrecorded, and says so.
