@@ -102,6 +102,40 @@ func TestUpgradeFrom01(t *testing.T) {
 	}
 }
 
+// TestUpgradeFrom02 starts this hush on a copy of a data dir that the
+// release before runs outlived the agent wrote, killed under a run: the
+// old tokens work and now list, the secrets reach a run, the ended run's
+// log reads, and the run whose workload died with that agent is LOST.
+func TestUpgradeFrom02(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.CopyFS(data, os.DirFS("../../agent/testdata/datadir-0.2")); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(data, "keyring"), 0o600)
+	b, err := os.ReadFile(filepath.Join(data, "alice.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := strings.TrimSpace(string(b))
+	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\n", filepath.Join(dir, "state")))
+	a := startAgent(t, data, "-config", cfg)
+
+	if r := a.mustHush(alice, "", "get", "secrets", "-o", "name"); r.stdout != "m\nsecret-stuff\n" {
+		t.Errorf("alice's secrets: got %q", r.stdout)
+	}
+	r := a.mustHush(alice, "", "run", "-f", writeSpec(t, "after-upgrade", "x", `echo "[$SECRET_STUFF]"; cat "$SECRET_PATH_M"; echo`))
+	wantContains(t, "run after upgrade", r.stdout, "[canary-env-value-41]\ncanary-mounted-43\n")
+	wantContains(t, "the ended run's log", a.mustHush(alice, "", "logs", "done-run").stdout, "line 0\nline 1\n")
+	if st := runStatus(t, a, alice, "left-run"); st["status"] != "LOST" || !strings.Contains(fmt.Sprint(st["error"]), "workload was gone") {
+		t.Errorf("the run that was RUNNING when the old agent died: got %v %v, want LOST", st["status"], st["error"])
+	}
+	if r := a.mustHush(a.token, "", "acl", "token", "list", "-o", "json"); !strings.Contains(r.stdout, `"user": "alice"`) {
+		t.Errorf("the old tokens do not list:\n%s", r.stdout)
+	}
+}
+
 // TestMissingKeyringRefusesStart is issue 10 item 6: an agent whose store
 // holds sealed records does not start without the keyring that sealed
 // them, and starts again once it is back.
