@@ -127,11 +127,11 @@ func TestAdoptExitedWorkload(t *testing.T) {
 
 	r := execIn(t, dir)
 	task := adopt(t, r, "quick")
-	if got := waitCode(t, task, time.Second); got != 7 {
+	if got := waitCode(t, task, 10*time.Second); got != 7 {
 		t.Errorf("got exit code %d, want 7", got)
 	}
 	// Adopted twice, as by an agent that restarts again before it ends.
-	if got := waitCode(t, adopt(t, execIn(t, dir), "quick"), time.Second); got != 7 {
+	if got := waitCode(t, adopt(t, execIn(t, dir), "quick"), 10*time.Second); got != 7 {
 		t.Errorf("adopted again: got exit code %d, want 7", got)
 	}
 }
