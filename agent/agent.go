@@ -166,6 +166,7 @@ func Run(ctx context.Context, opts *Options) error {
 		LogDir:     filepath.Join(dataDir, "logs"),
 		MaxLogSize: cfg.MaxLogBytes(),
 		StateDir:   runsDir(cfg),
+		KeyDir:     filepath.Join(cfg.StateDir, "logkeys"),
 		HushBinary: hushBin,
 		AgentAddr:  loopbackURL(scheme, ln.Addr()),
 		AgentCA:    tlsSrv.CAPEM,
@@ -182,6 +183,8 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+
+	st.StartRotation(store.Rotation{Files: manager, Rate: cfg.KeyringResealRate})
 
 	srv := server.New(st, manager, images, host, server.Info{
 		Version: opts.Version, Cluster: cfg.Cluster, Node: cfg.NodeName, Runtime: rt.Name(), Plugins: host.Status,

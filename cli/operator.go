@@ -36,7 +36,7 @@ func operatorCommand(ui *UI) *cli.Command {
 					return regenerateRootToken(c.String("data-dir"), ui)
 				},
 			}},
-		}},
+		}, keyringCommand(ui)},
 	}
 }
 

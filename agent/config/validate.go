@@ -79,6 +79,10 @@ func (c *Config) Validate() hcl.Diagnostics {
 		bad("node_cpus", "Invalid CPU count",
 			fmt.Sprintf("%v: give the number of CPUs runs may ask for in total, such as 6, or leave it out to use the host's.", c.NodeCPUs), nil)
 	}
+	if _, set := c.ranges["keyring_reseal_rate"]; set && c.KeyringResealRate <= 0 {
+		bad("keyring_reseal_rate", "Invalid rate",
+			fmt.Sprintf("%v: give the records per second a keyring rotation may seal again, such as 2000, or leave it out.", c.KeyringResealRate), nil)
+	}
 	if c.NodeMemory != "" {
 		if n, err := spec.ParseSize(c.NodeMemory); err != nil || n <= 0 {
 			bad("node_memory", "Invalid memory size",

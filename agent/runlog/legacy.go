@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/hush-sh/hush/agent/store"
@@ -127,4 +128,75 @@ func lastLines(b []byte, n int) []byte {
 		}
 	}
 	return b
+}
+
+// eachLegacyChunk calls fn with each whole record of a hush 0.1 log; sealed
+// is the record's chunk within b.
+func eachLegacyChunk(b []byte, fn func(seq uint64, sealed []byte) error) error {
+	var seq uint64
+	for at := 0; at+4 <= len(b); seq++ {
+		n := int(binary.BigEndian.Uint32(b[at:]))
+		if n > maxRecord+64 || at+4+n > len(b) {
+			return nil
+		}
+		if err := fn(seq, b[at+4:at+4+n]); err != nil {
+			return err
+		}
+		at += 4 + n
+	}
+	return nil
+}
+
+// LegacyKeysUsed returns the ids of the keyring keys that seal the hush
+// 0.1 log of run id at path.
+func LegacyKeysUsed(path string) ([]uint32, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read run log: %w", err)
+	}
+	var keys []uint32
+	err = eachLegacyChunk(b, func(_ uint64, sealed []byte) error {
+		if k, ok := store.KeyOf(sealed); ok && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	return keys, err
+}
+
+// ResealLegacy seals again under kr's active key the chunks of run id's
+// hush 0.1 log at path that another key sealed, rewriting the file whole
+// through a rename, and reports whether it did.
+func ResealLegacy(path, id string, kr *store.Keyring) (bool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("read run log: %w", err)
+	}
+	active, changed := kr.ActiveKey(), false
+	err = eachLegacyChunk(b, func(seq uint64, sealed []byte) error {
+		if k, ok := store.KeyOf(sealed); !ok || k == active {
+			return nil
+		}
+		plain, err := kr.Open(sealed, legacyAAD(id, seq))
+		if err != nil {
+			return fmt.Errorf("run log of run %s, record %d: %w", id, seq, err)
+		}
+		resealed, err := kr.Seal(plain, legacyAAD(id, seq))
+		if err != nil {
+			return err
+		}
+		if len(resealed) != len(sealed) {
+			return fmt.Errorf("run log of run %s, record %d: sealed again it is %d bytes, not %d", id, seq, len(resealed), len(sealed))
+		}
+		copy(sealed, resealed)
+		changed = true
+		return nil
+	})
+	if err != nil || !changed {
+		return false, err
+	}
+	if err := store.WriteFileAtomic(path, b, 0o600); err != nil {
+		return false, fmt.Errorf("write run log: %w", err)
+	}
+	return true, nil
 }

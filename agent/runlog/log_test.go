@@ -39,7 +39,15 @@ func newTestLog(t *testing.T, kr *store.Keyring, limit int64) (*Writer, *Log) {
 	t.Helper()
 	id := fmt.Sprintf("01RUN%d", testLogs.Add(1))
 	dir := filepath.Join(t.TempDir(), id)
-	w, err := Create(dir, id, kr, limit, hclog.NewNullLogger())
+	raw, err := NewKey(dir, id, kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := store.KeyringOf(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Create(dir, id, key, limit, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

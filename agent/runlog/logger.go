@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hush-sh/hush/agent/store"
 )
 
 // LoggerCommand is the hidden hush subcommand that writes a containerd
@@ -26,8 +25,9 @@ const LoggerCommand = "_logger"
 type Target struct {
 	// Dir is the run's log dir, ID the run's id.
 	Dir, ID string
-	// Keyring is the path of the agent's keyring, which seals the log.
-	Keyring string
+	// Key is the path of the file that hands the writer the log's key
+	// (WriteKey), which the writer removes once read.
+	Key string
 	// Limit caps the log's bytes on disk.
 	Limit int64
 	// Masks, when set, is the path of the values to mask in the log
@@ -39,7 +39,7 @@ type Target struct {
 // arguments from a map, in no fixed order, so the logger takes just one.
 func (t Target) Encode() string {
 	v := url.Values{
-		"dir": {t.Dir}, "id": {t.ID}, "keyring": {t.Keyring}, "limit": {strconv.FormatInt(t.Limit, 10)},
+		"dir": {t.Dir}, "id": {t.ID}, "key": {t.Key}, "limit": {strconv.FormatInt(t.Limit, 10)},
 	}
 	if t.Masks != "" {
 		v.Set("masks", t.Masks)
@@ -53,17 +53,17 @@ func ParseTarget(s string) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("parse log target: %w", err)
 	}
-	t := Target{Dir: v.Get("dir"), ID: v.Get("id"), Keyring: v.Get("keyring"), Masks: v.Get("masks")}
+	t := Target{Dir: v.Get("dir"), ID: v.Get("id"), Key: v.Get("key"), Masks: v.Get("masks")}
 	t.Limit, err = strconv.ParseInt(v.Get("limit"), 10, 64)
-	if err != nil || t.Limit <= 0 || t.Dir == "" || t.ID == "" || t.Keyring == "" {
-		return Target{}, fmt.Errorf("log target %q: want dir, id, keyring and a positive limit", s)
+	if err != nil || t.Limit <= 0 || t.Dir == "" || t.ID == "" || t.Key == "" {
+		return Target{}, fmt.Errorf("log target %q: want dir, id, key and a positive limit", s)
 	}
 	return t, nil
 }
 
 // Create starts the log that t names.
 func (t Target) Create(logger hclog.Logger) (*Writer, error) {
-	kr, err := store.ReadKeyring(t.Keyring)
+	key, err := takeKey(t.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func (t Target) Create(logger hclog.Logger) (*Writer, error) {
 			return nil, err
 		}
 	}
-	w, err := Create(t.Dir, t.ID, kr, t.Limit, logger)
+	w, err := Create(t.Dir, t.ID, key, t.Limit, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hush-sh/hush/agent/store"
 
@@ -25,10 +26,15 @@ type Log struct {
 	keyring *store.Keyring
 	// limit is the run's cap, which the dropped-output marker names.
 	limit int64
+
+	mu sync.Mutex
+	// chunks opens the log's chunks: its own key, or, for a log from
+	// before log keys, the keyring. Nil until a segment is opened.
+	chunks *store.Keyring
 }
 
-// NewLog returns the reader of run id's log in dir, sealed under kr and
-// capped at limit bytes.
+// NewLog returns the reader of run id's log in dir, sealed under the
+// agent's keyring kr and capped at limit bytes.
 func NewLog(dir, id string, kr *store.Keyring, limit int64) *Log {
 	return &Log{dir: dir, id: id, keyring: kr, limit: limit}
 }
@@ -79,11 +85,35 @@ func (rl *Log) openSegment(index uint64) (*os.File, error) {
 		return nil, fmt.Errorf("open run log: %w", err)
 	}
 	magic := make([]byte, segHeader)
-	if _, err := f.ReadAt(magic, 0); err != nil || string(magic) != segMagic {
+	if _, err := f.ReadAt(magic, 0); err != nil || string(magic) != segMagic && string(magic) != segMagicV2 {
 		f.Close()
 		return nil, rl.corrupt(index, 0, "not a run log segment")
 	}
+	if err := rl.openChunks(string(magic)); err != nil {
+		f.Close()
+		return nil, err
+	}
 	return f, nil
+}
+
+// openChunks readies what opens the log's chunks, which the magic of its
+// segments tells.
+func (rl *Log) openChunks(magic string) error {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	switch {
+	case rl.chunks != nil:
+		return nil
+	case magic == segMagicV2:
+		rl.chunks = rl.keyring
+		return nil
+	}
+	key, err := openKey(rl.dir, rl.id, rl.keyring)
+	if err != nil {
+		return err
+	}
+	rl.chunks = key
+	return nil
 }
 
 // openFrom opens the first segment on disk from index on, up to last.
@@ -109,7 +139,10 @@ func (rl *Log) openFrom(index, last uint64) (*os.File, uint64, error) {
 // decode opens the record whose head and sealed chunk are given.
 func (rl *Log) decode(seg uint64, at int64, head, sealed []byte) (record, error) {
 	r := record{seq: binary.BigEndian.Uint64(head[4:12]), off: binary.BigEndian.Uint64(head[12:20])}
-	data, err := rl.keyring.Open(sealed, logAAD(rl.id, r.seq, r.off))
+	rl.mu.Lock()
+	chunks := rl.chunks
+	rl.mu.Unlock()
+	data, err := chunks.Open(sealed, logAAD(rl.id, r.seq, r.off))
 	if err != nil {
 		return record{}, rl.corrupt(seg, at, "record %d: %v", r.seq, err)
 	}

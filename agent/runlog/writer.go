@@ -21,8 +21,8 @@ import (
 //
 //	[len u32][seq u64][off u64][sealed chunk: len bytes][len u32]
 //
-// all big-endian, where the chunk of output is sealed under the agent's
-// keyring with "logs/<run-id>/<seq>/<off>" as additional data: seq numbers
+// all big-endian, where the chunk of output is sealed under the log's own
+// key (key.go) with "logs/<run-id>/<seq>/<off>" as additional data: seq numbers
 // the run's records from 0 and off counts the output bytes before the
 // chunk. A workload that prints a secret thus leaves no plaintext in the
 // data dir, records cannot be moved between runs or altered, and a reader
@@ -35,10 +35,13 @@ import (
 // print a marker line saying so.
 
 const (
-	segMagic  = "hushlog2"
-	segHeader = int64(len(segMagic))
-	recHead   = 4 + 8 + 8 // len, seq, off
-	recTail   = 4         // len again
+	segMagic = "hushlog3"
+	// segMagicV2 begins the segments of logs from before log keys, whose
+	// chunks are sealed under the agent's keyring itself.
+	segMagicV2 = "hushlog2"
+	segHeader  = int64(len(segMagic))
+	recHead    = 4 + 8 + 8 // len, seq, off
+	recTail    = 4         // len again
 	// maxRecord bounds a sealed chunk, so that a corrupt length cannot ask
 	// for gigabytes.
 	maxRecord = 1 << 20
@@ -110,10 +113,11 @@ type Writer struct {
 	notify chan struct{} // closed and replaced at each write and at the end
 }
 
-// Create starts the log of run id in dir, capped at limit bytes on disk.
-// dir may exist, made by the agent before it starts the run's logger, but
-// must hold no log yet: a log has one writer.
-func Create(dir, id string, kr *store.Keyring, limit int64, logger hclog.Logger) (*Writer, error) {
+// Create starts the log of run id in dir, capped at limit bytes on disk,
+// sealing under key, the log's own key (NewKey). dir may exist, made by
+// the agent before it starts the run's logger, but must hold no log yet: a
+// log has one writer.
+func Create(dir, id string, key *store.Keyring, limit int64, logger hclog.Logger) (*Writer, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create run log: %w", err)
 	}
@@ -122,7 +126,7 @@ func Create(dir, id string, kr *store.Keyring, limit int64, logger hclog.Logger)
 		return nil, err
 	}
 	return &Writer{
-		dir: dir, id: id, keyring: kr, limit: limit, segSize: segmentSize(limit), logger: logger,
+		dir: dir, id: id, keyring: key, limit: limit, segSize: segmentSize(limit), logger: logger,
 		f: f, end: logPos{at: segHeader, known: true}, notify: make(chan struct{}),
 	}, nil
 }

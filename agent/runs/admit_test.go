@@ -267,7 +267,7 @@ func TestGPUAdmission(t *testing.T) {
 	h.m.Shutdown(context.Background())
 	rt := newGPUExec(2)
 	m, err := NewManager(context.Background(), Config{
-		Store: h.store, Runtime: rt, LogDir: filepath.Join(h.dataDir, "logs"), StateDir: h.state,
+		Store: h.store, Runtime: rt, LogDir: filepath.Join(h.dataDir, "logs"), StateDir: h.state, KeyDir: h.state + "-keys",
 		HushBinary: os.Args[0], AgentAddr: "http://127.0.0.1:1", StopGrace: 500 * time.Millisecond,
 		Logger: hclog.NewNullLogger(),
 	})

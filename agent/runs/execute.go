@@ -213,7 +213,13 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 			return nil, fmt.Errorf("give the run's files to its user: %w", err)
 		}
 	}
-	logTarget := runlog.Target{Dir: m.logDir(run.ID), ID: run.ID, Keyring: m.cfg.Store.KeyringPath(), Limit: run.MaxLogBytes}
+	logTarget, err := m.logTarget(run)
+	if err != nil {
+		return nil, err
+	}
+	// The writer removes the key's file once it has read it, which it
+	// has once the runtime has started it; this is for when it did not.
+	defer os.Remove(logTarget.Key)
 	if run.MaskSecrets {
 		// The agent's own file, not the run's: written after the run's
 		// files were given to its user.
@@ -291,6 +297,18 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		r.Events = append(r.Events, store.RunEvent{Time: now, Type: store.EventStarted, Message: "started on " + m.cfg.Runtime.Name()})
 	})
 	return task, nil
+}
+
+// logTarget makes run's log key, sealed in the run's log dir, and hands it
+// to the log's writer in a file of the key dir.
+func (m *Manager) logTarget(run *store.Run) (runlog.Target, error) {
+	dir := m.logDir(run.ID)
+	key, err := runlog.NewKey(dir, run.ID, m.cfg.Store.Keyring())
+	if err != nil {
+		return runlog.Target{}, err
+	}
+	t := runlog.Target{Dir: dir, ID: run.ID, Key: filepath.Join(m.cfg.KeyDir, run.ID), Limit: run.MaxLogBytes}
+	return t, runlog.WriteKey(t.Key, key)
 }
 
 // secretsFor returns the secrets a run gets, values included: those its

@@ -86,7 +86,7 @@ func TestLegacyLog(t *testing.T) {
 	defer st.Close()
 	m, err := NewManager(context.Background(), Config{
 		Store: st, Runtime: runtime.NewExec(hclog.NewNullLogger()), LogDir: filepath.Join(dir, "logs"),
-		StateDir: t.TempDir(), HushBinary: os.Args[0], Logger: hclog.NewNullLogger(),
+		StateDir: t.TempDir(), KeyDir: t.TempDir(), HushBinary: os.Args[0], Logger: hclog.NewNullLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -74,6 +74,9 @@ type Config struct {
 	MaxLogSize int64
 	// StateDir holds each active run's tmpfs.
 	StateDir string
+	// KeyDir holds, until its writer has read it, each run log's key
+	// (runlog.WriteKey). Workloads cannot see it.
+	KeyDir string
 	// HushBinary is the static hush binary that serves as entrypoint.
 	HushBinary string
 	// AgentAddr is the agent's URL as seen from runs (HUSH_ADDR).
@@ -162,7 +165,14 @@ func newActiveRun(run *store.Run) *activeRun {
 // NewManager returns a manager, first taking over the runs that were
 // active when the agent last stopped (see recover).
 func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
-	for _, dir := range []string{cfg.LogDir, cfg.StateDir} {
+	if cfg.KeyDir == "" {
+		return nil, errors.New("start runs: no log key dir configured")
+	}
+	// Keys left in the key dir are of writers that never started.
+	if err := os.RemoveAll(cfg.KeyDir); err != nil {
+		return nil, fmt.Errorf("clear log key dir: %w", err)
+	}
+	for _, dir := range []string{cfg.LogDir, cfg.StateDir, cfg.KeyDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}

@@ -66,7 +66,7 @@ func (h *harness) manager() *Manager {
 	h.t.Helper()
 	m, err := NewManager(context.Background(), Config{
 		Store: h.store, Runtime: runtime.NewExec(hclog.NewNullLogger()),
-		LogDir: filepath.Join(h.dataDir, "logs"), StateDir: h.state,
+		LogDir: filepath.Join(h.dataDir, "logs"), StateDir: h.state, KeyDir: h.state + "-keys",
 		HushBinary: os.Args[0], AgentAddr: "http://127.0.0.1:1", StopGrace: 500 * time.Millisecond,
 		Logger: hclog.NewNullLogger(),
 	})

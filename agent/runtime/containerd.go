@@ -292,8 +292,8 @@ func (r *Containerd) Start(ctx context.Context, spec *Spec) (Task, error) {
 	// has made the first segment of the log.
 	if !runlog.Started(spec.Log.Dir) {
 		r.remove(context.WithoutCancel(ctx), container)
-		return nil, fmt.Errorf("start the run's logger: `%s %s` wrote no log in %s (can the agent's user run it, and read the keyring %s?)",
-			spec.HushBinary, runlog.LoggerCommand, spec.Log.Dir, spec.Log.Keyring)
+		return nil, fmt.Errorf("start the run's logger: `%s %s` wrote no log in %s (can the agent's user run it, and read its key file %s?)",
+			spec.HushBinary, runlog.LoggerCommand, spec.Log.Dir, spec.Log.Key)
 	}
 	// Wait before Start, so that an instant exit is not missed.
 	t, err := r.watch(container, task)

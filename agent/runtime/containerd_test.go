@@ -225,12 +225,12 @@ func TestContainerdLogsThroughShimLogger(t *testing.T) {
 	}
 }
 
-// A logger that cannot start (here: it cannot read the keyring) fails the
+// A logger that cannot start (here: it cannot read its key) fails the
 // start, instead of leaving the run's output nowhere.
 func TestContainerdStartFailsWithoutLogger(t *testing.T) {
 	r, image := testContainerd(t, nil)
 	spec, _ := testSpec(t, image, "rt-nolog", "echo hello")
-	spec.Log.Keyring = filepath.Join(t.TempDir(), "missing")
+	spec.Log.Key = filepath.Join(t.TempDir(), "missing")
 	_, err := r.Start(context.Background(), spec)
 	if err == nil || !strings.Contains(err.Error(), "wrote no log") {
 		t.Fatalf("got %v, want an error saying the logger wrote no log", err)

@@ -20,7 +20,14 @@ func testLog(t *testing.T, id string) (runlog.Target, func() string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := runlog.Target{Dir: filepath.Join(dir, id), ID: id, Keyring: keyring, Limit: 1 << 20}
+	target := runlog.Target{Dir: filepath.Join(dir, id), ID: id, Key: filepath.Join(dir, id+".key"), Limit: 1 << 20}
+	key, err := runlog.NewKey(target.Dir, id, kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runlog.WriteKey(target.Key, key); err != nil {
+		t.Fatal(err)
+	}
 	return target, func() string {
 		t.Helper()
 		var out bytes.Buffer

@@ -89,6 +89,7 @@ func New(st *store.Store, rm *runs.Manager, images ImageImporter, refs Reference
 	s.mux.Handle("DELETE /v1/acl/tokens/{accessor}", s.authed(s.revokeToken))
 	s.mux.Handle("GET /v1/plugins", s.authed(s.listPlugins))
 	s.routeRuns()
+	s.keyringRoutes()
 	immutable := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, DELETE")
 		writeError(w, api.CodeImmutable, "secrets are immutable: delete the secret and create it again")

@@ -44,7 +44,7 @@ func newHandler(t *testing.T, dataDir string) (*store.Store, *Server) {
 	dir := t.TempDir()
 	rm, err := runs.NewManager(context.Background(), runs.Config{
 		Store: st, Runtime: runtime.NewExec(hclog.NewNullLogger()),
-		LogDir: filepath.Join(dir, "logs"), StateDir: filepath.Join(dir, "state"),
+		LogDir: filepath.Join(dir, "logs"), StateDir: filepath.Join(dir, "state"), KeyDir: filepath.Join(dir, "logkeys"),
 		HushBinary: "/bin/false", AgentAddr: "http://127.0.0.1:1", StopGrace: time.Second,
 		Logger: hclog.NewNullLogger(),
 	})

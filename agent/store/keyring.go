@@ -9,6 +9,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,11 +23,21 @@ const KeyringFile = "keyring"
 const sealVersion = 1
 
 // Keyring holds the AES-256 keys that seal records. New records are sealed
-// under the active key; older keys stay to open what they sealed.
+// under the active key; older keys stay to open what they sealed until
+// rotation has sealed it again under the active one. It is safe for
+// concurrent use: a change of keys swaps in a whole new key set.
 type Keyring struct {
-	active    uint32
-	aeads     map[uint32]cipher.AEAD
 	digestKey []byte
+	// mu serializes changes of the key set; Seal and Open only load it.
+	mu   sync.Mutex
+	keys atomic.Pointer[keySet]
+}
+
+// keySet is one version of a keyring's keys: what its file holds, and a
+// cipher for each key.
+type keySet struct {
+	file  keyringFile
+	aeads map[uint32]cipher.AEAD
 }
 
 type keyringFile struct {
@@ -39,31 +52,125 @@ type keyringKey struct {
 	ID        uint32    `json:"id"`
 	Key       []byte    `json:"key"`
 	CreatedAt time.Time `json:"created_at"`
+	// RetiredAt is when rotation found nothing left sealed under the key,
+	// which can then be pruned. Zero for the active key and for keys that
+	// still seal something.
+	RetiredAt time.Time `json:"retired_at,omitzero"`
 }
 
 func newKeyring(kf *keyringFile) (*Keyring, error) {
 	if len(kf.DigestKey) != 32 {
 		return nil, fmt.Errorf("keyring digest key is %d bytes, want 32", len(kf.DigestKey))
 	}
-	kr := &Keyring{active: kf.Active, aeads: make(map[uint32]cipher.AEAD), digestKey: kf.DigestKey}
-	for _, k := range kf.Keys {
-		if len(k.Key) != 32 {
-			return nil, fmt.Errorf("keyring key %d is %d bytes, want 32", k.ID, len(k.Key))
-		}
-		block, err := aes.NewCipher(k.Key)
-		if err != nil {
-			return nil, fmt.Errorf("keyring key %d: %w", k.ID, err)
-		}
-		aead, err := cipher.NewGCM(block)
-		if err != nil {
-			return nil, fmt.Errorf("keyring key %d: %w", k.ID, err)
-		}
-		kr.aeads[k.ID] = aead
+	ks, err := newKeySet(kf)
+	if err != nil {
+		return nil, err
 	}
-	if _, ok := kr.aeads[kr.active]; !ok {
-		return nil, fmt.Errorf("keyring names active key %d but does not hold it", kr.active)
-	}
+	kr := &Keyring{digestKey: kf.DigestKey}
+	kr.keys.Store(ks)
 	return kr, nil
+}
+
+func newKeySet(kf *keyringFile) (*keySet, error) {
+	ks := &keySet{file: *kf, aeads: make(map[uint32]cipher.AEAD, len(kf.Keys))}
+	ks.file.Keys = slices.Clone(kf.Keys)
+	for _, k := range kf.Keys {
+		aead, err := newAEAD(k.Key)
+		if err != nil {
+			return nil, fmt.Errorf("keyring key %d: %w", k.ID, err)
+		}
+		ks.aeads[k.ID] = aead
+	}
+	if _, ok := ks.aeads[kf.Active]; !ok {
+		return nil, fmt.Errorf("keyring names active key %d but does not hold it", kf.Active)
+	}
+	return ks, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("key is %d bytes, want 32", len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// KeyringOf returns a keyring of the one 32-byte key given, such as a run
+// log's own key: it seals and opens, in the keyring's format, and has no
+// digests.
+func KeyringOf(key []byte) (*Keyring, error) {
+	ks, err := newKeySet(&keyringFile{Active: 1, Keys: []keyringKey{{ID: 1, Key: key}}})
+	if err != nil {
+		return nil, err
+	}
+	kr := &Keyring{}
+	kr.keys.Store(ks)
+	return kr, nil
+}
+
+// NewDataKey returns a fresh random 32-byte key for KeyringOf.
+func NewDataKey() ([]byte, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("generate key: %w", err)
+	}
+	return key, nil
+}
+
+// ActiveKey returns the id of the key that seals new records.
+func (k *Keyring) ActiveKey() uint32 { return k.keys.Load().file.Active }
+
+// KeyOf returns the id of the key that sealed what Seal returned, and
+// false when sealed is not in the keyring's format.
+func KeyOf(sealed []byte) (uint32, bool) {
+	if len(sealed) < 5 || sealed[0] != sealVersion {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(sealed[1:5]), true
+}
+
+// KeyInfo describes one key of a keyring, never its bytes.
+type KeyInfo struct {
+	ID        uint32
+	Active    bool
+	CreatedAt time.Time
+	RetiredAt time.Time
+}
+
+// Keys describes the keyring's keys, oldest first.
+func (k *Keyring) Keys() []KeyInfo {
+	ks := k.keys.Load()
+	out := make([]KeyInfo, len(ks.file.Keys))
+	for i, key := range ks.file.Keys {
+		out[i] = KeyInfo{ID: key.ID, Active: key.ID == ks.file.Active, CreatedAt: key.CreatedAt, RetiredAt: key.RetiredAt}
+	}
+	return out
+}
+
+// change applies edit to a copy of the keyring's file, has save write it,
+// and then swaps in the new key set: readers see either the old keys or
+// the new ones, and the new ones only once they are on disk.
+func (k *Keyring) change(edit func(*keyringFile) error, save func(*keyringFile) error) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	old := k.keys.Load()
+	kf := old.file
+	kf.Keys = slices.Clone(old.file.Keys)
+	if err := edit(&kf); err != nil {
+		return err
+	}
+	ks, err := newKeySet(&kf)
+	if err != nil {
+		return err
+	}
+	if err := save(&kf); err != nil {
+		return err
+	}
+	k.keys.Store(ks)
+	return nil
 }
 
 // Digest returns a keyed digest of b (HMAC-SHA256 under the keyring's
@@ -87,10 +194,11 @@ func (k *Keyring) AuditKey() []byte {
 // Seal encrypts plaintext under the active key with a fresh random nonce,
 // binding it to aad. The output is version, key id, nonce, ciphertext.
 func (k *Keyring) Seal(plaintext, aad []byte) ([]byte, error) {
-	aead := k.aeads[k.active]
+	ks := k.keys.Load()
+	aead := ks.aeads[ks.file.Active]
 	out := make([]byte, 5, 5+aead.NonceSize()+len(plaintext)+aead.Overhead())
 	out[0] = sealVersion
-	binary.BigEndian.PutUint32(out[1:5], k.active)
+	binary.BigEndian.PutUint32(out[1:5], ks.file.Active)
 	nonce := out[5 : 5+aead.NonceSize()]
 	out = out[:5+aead.NonceSize()]
 	if _, err := rand.Read(nonce); err != nil {
@@ -108,7 +216,7 @@ func (k *Keyring) Open(sealed, aad []byte) ([]byte, error) {
 	case sealed[0] != sealVersion:
 		return nil, fmt.Errorf("%w: seal version %d (written by a newer hush?)", ErrUnknownFormat, sealed[0])
 	}
-	aead, ok := k.aeads[binary.BigEndian.Uint32(sealed[1:5])]
+	aead, ok := k.keys.Load().aeads[binary.BigEndian.Uint32(sealed[1:5])]
 	if !ok {
 		return nil, fmt.Errorf("%w: sealed under a key the keyring does not hold", ErrCorrupt)
 	}

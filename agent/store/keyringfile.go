@@ -61,6 +61,12 @@ func (kf *keyringFile) addDigestKey(path string) error {
 	if _, err := rand.Read(kf.DigestKey); err != nil {
 		return fmt.Errorf("generate digest key: %w", err)
 	}
+	return writeKeyringFile(path, kf)
+}
+
+// writeKeyringFile writes kf to the keyring file at path, whole or not at
+// all.
+func writeKeyringFile(path string, kf *keyringFile) error {
 	b, err := json.Marshal(kf)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -61,6 +62,7 @@ type Store struct {
 	logger  hclog.Logger
 	dir     string
 	metrics *storeMetrics
+	rotator atomic.Pointer[rotator]
 }
 
 // Open opens the store in dir, creating dir (0700), the database and the
@@ -156,6 +158,7 @@ func (s *Store) KeyringPath() string { return filepath.Join(s.dir, KeyringFile) 
 func (s *Store) Close() error {
 	s.usage.stopOnce.Do(func() { close(s.usage.stop) })
 	<-s.usage.done
+	s.stopRotation()
 	s.commits.close()
 	return s.db.Close()
 }

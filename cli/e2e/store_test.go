@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -100,6 +101,35 @@ func TestUpgradeFrom01(t *testing.T) {
 	if !strings.HasPrefix(r.stdout, "hush_") {
 		t.Errorf("the 0.1 root token cannot create tokens: %s", r)
 	}
+	// A rotation seals the 0.1 records and log again: with the old key
+	// pruned, both still read.
+	rotateAndPrune(t, a, data)
+	wantContains(t, "old run's log after a rotation", a.mustHush(alice, "", "logs", "old-run").stdout, "line 0\n", "line 4\n")
+	code, body = a.request("GET", "/v1/secrets/secret-stuff/export", alice, "")
+	if json.Unmarshal([]byte(body), &exp); code != 200 || string(exp.Data["value"]) != "canary-env-value-17" {
+		t.Errorf("export secret-stuff after a rotation: got %d, want 200 with its 0.1 value", code)
+	}
+}
+
+// rotateAndPrune rotates a's keyring, waits for key 1 to retire, prunes
+// it, and checks that its bytes are gone from the data dir.
+func rotateAndPrune(t *testing.T, a *agent, dataDir string) {
+	t.Helper()
+	old := keyringKeys(t, dataDir)[1]
+	a.mustHush(a.token, "", "operator", "keyring", "rotate")
+	deadline := time.Now().Add(30 * time.Second)
+	for a.keyring()[1].State != "retired" {
+		if time.Now().After(deadline) {
+			t.Fatalf("key 1 did not retire within 30s of a rotation: %+v", a.keyring())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	a.mustHush(a.token, "", "operator", "keyring", "prune")
+	for _, needle := range [][]byte{old, []byte(base64.StdEncoding.EncodeToString(old))} {
+		if hits := grepTree(t, dataDir, needle); len(hits) > 0 {
+			t.Errorf("the pruned key's bytes are still in %v", hits)
+		}
+	}
 }
 
 // TestUpgradeFrom02 starts this hush on a copy of a data dir that the
@@ -134,6 +164,9 @@ func TestUpgradeFrom02(t *testing.T) {
 	if r := a.mustHush(a.token, "", "acl", "token", "list", "-o", "json"); !strings.Contains(r.stdout, `"user": "alice"`) {
 		t.Errorf("the old tokens do not list:\n%s", r.stdout)
 	}
+	// Its logs, sealed chunk by chunk under the keyring, move to a new key.
+	rotateAndPrune(t, a, data)
+	wantContains(t, "the ended run's log after a rotation", a.mustHush(alice, "", "logs", "done-run").stdout, "line 0\nline 1\n")
 }
 
 // TestMissingKeyringRefusesStart is issue 10 item 6: an agent whose store

@@ -1,0 +1,156 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hush-sh/hush/sdk/api"
+	bolt "go.etcd.io/bbolt"
+)
+
+// waitKeyState waits until key id of s's keyring is in state.
+func waitKeyState(t *testing.T, s *Store, id uint32, state string) KeyStatus {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, err := s.KeyringStatus()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range status {
+			if k.ID == id && k.State == state {
+				return k
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key %d did not become %s within 10s: %+v", id, state, status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Records of every kind move to the new key while secrets are written
+// alongside; the old key retires, is pruned, and a store opened again
+// reads everything.
+func TestRotateKeyring(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	for i := range 50 {
+		if _, err := s.CreateSecret(envSecret("alice", fmt.Sprintf("s%d", i), fmt.Sprintf("value-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateRun(testRun("alice", "01R", "r")); err != nil {
+		t.Fatal(err)
+	}
+	before := waitKeyState(t, s, 1, KeyActive).Records
+	s.StartRotation(Rotation{Rate: 100000})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range 50 {
+			if _, err := s.CreateSecret(envSecret("bob", fmt.Sprintf("s%d", i), "bobs")); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	id, err := s.RotateKeyring()
+	if err != nil || id != 2 {
+		t.Fatalf("rotate: got key %d, %v; want key 2", id, err)
+	}
+	wg.Wait()
+	waitKeyState(t, s, 1, KeyRetired)
+	// Bob's 50 secrets are a metadata and a value record each.
+	if got := waitKeyState(t, s, 2, KeyActive); got.Records != before+100 {
+		t.Errorf("key 2 seals %d records, want the %d key 1 sealed and bob's 100", got.Records, before)
+	}
+	pruned, err := s.PruneKeyring()
+	if err != nil || len(pruned) != 1 || pruned[0] != 1 {
+		t.Fatalf("prune: got %v, %v; want key 1 pruned", pruned, err)
+	}
+	if _, err := s.PruneKeyring(); !errors.Is(err, ErrNothingToPrune) {
+		t.Errorf("a second prune: got %v, want ErrNothingToPrune", err)
+	}
+	s.Close()
+
+	s = openStore(t, dir)
+	if keys := s.Keyring().Keys(); len(keys) != 1 || keys[0].ID != 2 || !keys[0].Active {
+		t.Fatalf("got keys %+v after reopening, want key 2 alone", keys)
+	}
+	for i := range 50 {
+		sec, err := s.GetSecret("alice", fmt.Sprintf("s%d", i))
+		if err != nil || string(sec.Data[api.FieldValue]) != fmt.Sprintf("value-%d", i) {
+			t.Fatalf("secret s%d after the rotation: got %v", i, err)
+		}
+	}
+	if _, err := s.GetRun("alice", "01R"); err != nil {
+		t.Fatalf("run after the rotation: %v", err)
+	}
+}
+
+// A damaged record, which no key opens, does not keep the old key from
+// retiring, and stays reported as damaged.
+func TestRotateKeyringDamagedRecord(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	for _, n := range []string{"a", "b"} {
+		if _, err := s.CreateSecret(envSecret("alice", n, "value-"+n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketValues).Bucket([]byte("alice"))
+		v := bytes.Clone(b.Get([]byte("a")))
+		v[len(v)-1] ^= 1
+		return b.Put([]byte("a"), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.StartRotation(Rotation{})
+	if _, err := s.RotateKeyring(); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitKeyState(t, s, 1, KeyRetired); got.Records != 1 || got.Unreadable != 1 {
+		t.Errorf("got retired key 1 sealing %d records, %d unreadable; want the one damaged record", got.Records, got.Unreadable)
+	}
+	if _, err := s.GetSecret("alice", "a"); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("damaged secret: got %v, want ErrCorrupt", err)
+	}
+	if _, err := s.GetSecret("alice", "b"); err != nil {
+		t.Errorf("secret b: %v", err)
+	}
+}
+
+// A rotation interrupted before any record moved goes on when the store
+// opens again: the keyring alone says a rotation is under way.
+func TestRotationResumesAfterReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	if _, err := s.CreateSecret(envSecret("alice", "a", "value-a")); err != nil {
+		t.Fatal(err)
+	}
+	// No rotation work runs: as if the agent died right after the new
+	// key was written.
+	if _, err := s.RotateKeyring(); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitKeyState(t, s, 1, KeyRotating); got.Records == 0 {
+		t.Fatal("key 1 seals nothing before the rotation ran")
+	}
+	s.Close()
+	s = openStore(t, dir)
+	s.StartRotation(Rotation{})
+	waitKeyState(t, s, 1, KeyRetired)
+	if _, err := s.GetSecret("alice", "a"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, KeyringFile))
+	if err != nil || !bytes.Contains(b, []byte(`"retired_at"`)) {
+		t.Errorf("the keyring file does not record the retirement: %v", err)
+	}
+}
