@@ -156,6 +156,10 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		c.SetOwner(owner)
 	}
+	runCA, runCert, err := runCertIssuer(cfg, st)
+	if err != nil {
+		return err
+	}
 	hushBin, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find the hush binary: %w", err)
@@ -169,6 +173,7 @@ func Run(ctx context.Context, opts *Options) error {
 		HushBinary: hushBin,
 		AgentAddr:  loopbackURL(scheme, ln.Addr()),
 		AgentCA:    tlsSrv.CAPEM,
+		RunCert:    runCert,
 		StopGrace:  cfg.Runtime(rt.Name()).StopGraceDuration(),
 		// A throwaway dev agent's data dir goes with it: nothing could
 		// adopt its runs.
@@ -183,6 +188,9 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 
+	if runCA != nil {
+		tlsSrv.TrustRuns(runCA, manager.Live)
+	}
 	srv := server.New(st, manager, images, host, server.Info{
 		Version: opts.Version, Cluster: cfg.Cluster, Node: cfg.NodeName, Runtime: rt.Name(), Plugins: host.Status,
 	}, logger.Named("http"))
