@@ -3,8 +3,10 @@ package e2e
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -366,4 +368,58 @@ func TestMutualTLSSync(t *testing.T) {
 		t.Errorf("second sync: %s", r)
 	}
 	f.noValues("mtls-fanout-91d3", "mtls-missed-40be")
+}
+
+// TestMutualTLSRunAdopted: the run CA lives in the store, so a run that
+// outlives its agent (SIGKILL) keeps a certificate that the next agent on
+// the data dir accepts.
+func TestMutualTLSRunAdopted(t *testing.T) {
+	p := makePKI(t)
+	dir := t.TempDir()
+	// A fixed port: the run's HUSH_ADDR must reach the restarted agent.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\nleave_runs_on_shutdown = true\n%s\n",
+		filepath.Join(dir, "state"), execRuntime(`stop_grace = "2s"`)))
+	r := &restartable{t: t, dataDir: filepath.Join(dir, "data"), args: []string{"-config", cfg, "-bind", addr,
+		"-tls-cert-file", p.server + ".pem", "-tls-key-file", p.server + "-key.pem", "-tls-ca-file", p.ca + ".pem", "-tls-verify-incoming"}}
+	r.agent = startAgent(t, r.dataDir, r.args...)
+	t.Cleanup(func() {
+		r.restartWith(syscall.SIGTERM, 0, "leave_runs_on_shutdown = false\n")
+		r.stop()
+	})
+	user := r.newUserTLS(p)
+	hush := func(args ...string) result {
+		t.Helper()
+		return runHush(t, p.env(r.addr, user, p.client), "", args...)
+	}
+	// The second call retries until the agent is back; it ends only if
+	// the new agent takes the run's certificate.
+	script := `hush get runs -o name >/dev/null && echo before-ok
+sleep 3
+until hush get runs -o name >/dev/null 2>&1; do sleep 0.2; done
+echo after-ok`
+	if res := hush("run", "--no-follow", "-f", writeSpec(t, "adopted", "x", script)); res.code != 0 {
+		t.Fatal(res)
+	}
+	waitLog := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			out := hush("logs", "adopted").stdout
+			if strings.Contains(out, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run never printed %q; its log:\n%s", want, out)
+			}
+		}
+	}
+	waitLog("before-ok")
+	r.restart(syscall.SIGKILL, 0)
+	waitLog("after-ok")
+	waitRunStatus(t, func() string { return tlsRunStatus(t, p, r.addr, user, "adopted") }, "COMPLETED")
 }
