@@ -156,6 +156,10 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		c.SetOwner(owner)
 	}
+	runCA, runCert, err := runCertIssuer(cfg, st)
+	if err != nil {
+		return err
+	}
 	hushBin, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find the hush binary: %w", err)
@@ -170,6 +174,7 @@ func Run(ctx context.Context, opts *Options) error {
 		HushBinary: hushBin,
 		AgentAddr:  loopbackURL(scheme, ln.Addr()),
 		AgentCA:    tlsSrv.CAPEM,
+		RunCert:    runCert,
 		StopGrace:  cfg.Runtime(rt.Name()).StopGraceDuration(),
 		// A throwaway dev agent's data dir goes with it: nothing could
 		// adopt its runs.
@@ -185,6 +190,10 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 
 	st.StartRotation(store.Rotation{Files: manager, Rate: cfg.KeyringResealRate})
+
+	if runCA != nil {
+		tlsSrv.TrustRuns(runCA, manager.Live)
+	}
 
 	srv := server.New(st, manager, images, host, server.Info{
 		Version: opts.Version, Cluster: cfg.Cluster, Node: cfg.NodeName, Runtime: rt.Name(), Plugins: host.Status,

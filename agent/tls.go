@@ -6,6 +6,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/agent/config"
 	"github.com/hush-sh/hush/agent/pki"
+	"github.com/hush-sh/hush/agent/store"
 )
 
 // setupTLS loads the tls block's files, or returns nil without one. An
@@ -28,9 +29,31 @@ func setupTLS(cfg *config.Config, logger hclog.Logger) (*pki.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set up TLS: %w", err)
 	}
-	if t.VerifyIncoming {
-		// Runs get no client certificate of their own yet.
-		logger.Warn("verify_incoming is set: runs on this agent cannot call it, as they have no client certificate")
-	}
 	return srv, nil
+}
+
+// runCertIssuer returns, with verify_incoming, the agent's run CA and what
+// mints a client certificate for a run with it, so that runs can call
+// their agent; otherwise nil and nil. The CA lives sealed in the store,
+// the same across restarts, so that adopted runs keep working.
+func runCertIssuer(cfg *config.Config, st *store.Store) (*pki.RunCA, func(id string) ([]byte, []byte, error), error) {
+	if cfg.TLS == nil || !cfg.TLS.VerifyIncoming {
+		return nil, nil, nil
+	}
+	certPEM, keyPEM, err := st.RunCA()
+	if err != nil {
+		return nil, nil, fmt.Errorf("set up run certificates: %w", err)
+	}
+	ca, err := pki.LoadRunCA(&pki.PEM{Cert: certPEM, Key: keyPEM})
+	if err != nil {
+		return nil, nil, fmt.Errorf("set up run certificates: %w", err)
+	}
+	issue := func(id string) ([]byte, []byte, error) {
+		p, err := ca.Issue(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		return p.Cert, p.Key, nil
+	}
+	return ca, issue, nil
 }

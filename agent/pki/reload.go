@@ -41,6 +41,11 @@ type Server struct {
 	leaf  *x509.Certificate
 	pool  *x509.CertPool // nil without CAFile
 	caPEM []byte
+	// With TrustRuns: the run CA, whether a run is live, and the pool of
+	// client CAs, ca_file's and the run CA.
+	runCA      *RunCA
+	live       func(id string) bool
+	clientPool *x509.CertPool
 }
 
 // NewServer loads the files, and fails when they cannot be used.
@@ -110,8 +115,37 @@ func (s *Server) load() error {
 	}
 	s.mu.Lock()
 	s.cert, s.leaf, s.pool, s.caPEM = &cert, leaf, pool, caPEM
+	s.clientPool = withRunCA(pool, s.runCA)
 	s.mu.Unlock()
 	return nil
+}
+
+// TrustRuns makes the server accept client certificates that ca signed,
+// besides those of ca_file, for as long as live says their run is: a
+// run's certificate is refused at the handshake once its run has ended.
+// live is called on every handshake with such a certificate and must be
+// cheap. ca is never trusted to sign a server's certificate: it is not in
+// CAPEM.
+func (s *Server) TrustRuns(ca *RunCA, live func(id string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runCA, s.live = ca, live
+	s.clientPool = withRunCA(s.pool, ca)
+}
+
+// withRunCA returns pool with the run CA added, or pool itself without
+// one; pool is left as it is.
+func withRunCA(pool *x509.CertPool, ca *RunCA) *x509.CertPool {
+	if ca == nil {
+		return pool
+	}
+	if pool == nil {
+		pool = x509.NewCertPool()
+	} else {
+		pool = pool.Clone()
+	}
+	pool.AddCert(ca.cert)
+	return pool
 }
 
 // CAPEM returns the CA file's content as last loaded, or nil without one
@@ -134,7 +168,7 @@ func (s *Server) Config() *tls.Config {
 		NextProtos: []string{"http/1.1"},
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			s.mu.RLock()
-			cert, pool := s.cert, s.pool
+			cert, pool, runCA, live := s.cert, s.clientPool, s.runCA, s.live
 			s.mu.RUnlock()
 			cfg := &tls.Config{
 				MinVersion:   s.files.MinVersion,
@@ -145,6 +179,13 @@ func (s *Server) Config() *tls.Config {
 			}
 			if s.files.VerifyIncoming {
 				cfg.ClientAuth = tls.RequireAndVerifyClientCert
+			}
+			if runCA != nil {
+				// Also on resumed sessions: a run that has ended
+				// cannot resume its way in.
+				cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+					return verifyRun(runCA, live, cs.VerifiedChains)
+				}
 			}
 			return cfg, nil
 		},

@@ -208,6 +208,10 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 			return nil, fmt.Errorf("write the agent's CA: %w", err)
 		}
 	}
+	hasCert, err := m.writeRunCert(runDir, run.ID)
+	if err != nil {
+		return nil, err
+	}
 	if owner != nil {
 		if err := chownRun(runDir, owner); err != nil {
 			return nil, fmt.Errorf("give the run's files to its user: %w", err)
@@ -246,6 +250,9 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	}
 	if len(caPEM) > 0 {
 		env = append(env, api.EnvCACert+"="+inRun(caFile))
+	}
+	if hasCert {
+		env = append(env, api.EnvClientCert+"="+inRun(clientCertFile), api.EnvClientKey+"="+inRun(clientKeyFile))
 	}
 	env = append(env, inj.env...)
 	for _, k := range sortedKeys(run.Env) {

@@ -85,6 +85,10 @@ type Config struct {
 	// by (HUSH_CACERT), or nil when the agent does not serve TLS or has
 	// no CA file; nil means none.
 	AgentCA func() []byte
+	// RunCert mints a client certificate for run id (PEM certificate and
+	// key), for an agent with verify_incoming (HUSH_CLIENT_CERT and
+	// HUSH_CLIENT_KEY); nil means runs get none.
+	RunCert func(id string) (certPEM, keyPEM []byte, err error)
 	// StopGrace is the time between SIGTERM and SIGKILL.
 	StopGrace time.Duration
 	// Audit, when set, records each run that starts with the secrets it

@@ -19,6 +19,7 @@ type sealedAt struct {
 // by key, with their additional data. Each is the sealed bytes alone.
 var metaSealed = map[string][]byte{
 	string(keyCheck): checkAAD,
+	string(keyRunCA): runCAAAD,
 }
 
 // sealedRecord says how a record at path and key holds what the keyring

@@ -154,3 +154,29 @@ func TestRotationResumesAfterReopen(t *testing.T) {
 		t.Errorf("the keyring file does not record the retirement: %v", err)
 	}
 }
+
+// The run CA, which outlives agents as runs do, moves to the new key too.
+func TestRotateKeyringRunCA(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	cert, _, err := s.RunCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.StartRotation(Rotation{})
+	if _, err := s.RotateKeyring(); err != nil {
+		t.Fatal(err)
+	}
+	waitKeyState(t, s, 1, KeyRetired)
+	var sealed []byte
+	s.db.View(func(tx *bolt.Tx) error {
+		sealed = bytes.Clone(tx.Bucket(bucketMeta).Get(keyRunCA))
+		return nil
+	})
+	if id, ok := KeyOf(sealed); !ok || id != 2 {
+		t.Fatalf("the run CA is sealed under key %d, want 2", id)
+	}
+	again, _, err := s.RunCA()
+	if err != nil || !bytes.Equal(again, cert) {
+		t.Fatalf("the run CA after the rotation: %v, same: %v", err, bytes.Equal(again, cert))
+	}
+}

@@ -3,12 +3,15 @@ package e2e
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -258,4 +261,165 @@ func TestPlainHTTPOnNetworkRefused(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "Plain HTTP on a network address") || !strings.Contains(r.stderr, "-insecure-http") {
 		t.Errorf("got %s, want a refusal that names -insecure-http", r)
 	}
+}
+
+// startMTLSAgent starts an agent on dataDir ("" for a dev agent) that
+// requires client certificates of
+// p's CA (verify_incoming).
+func startMTLSAgent(t *testing.T, p *tlsPKI, dataDir string, args ...string) *agent {
+	t.Helper()
+	return startAgent(t, dataDir, append([]string{"-tls-cert-file", p.server + ".pem", "-tls-key-file", p.server + "-key.pem",
+		"-tls-ca-file", p.ca + ".pem", "-tls-verify-incoming"}, args...)...)
+}
+
+// pemBlocks matches the PEM blocks a run printed.
+var pemBlocks = regexp.MustCompile(`(?s)-----BEGIN ([A-Z ]+)-----\n.*?\n-----END ([A-Z ]+)-----\n`)
+
+// TestMutualTLSNestedRun: on an agent with verify_incoming, a run gets a
+// client certificate of its own (its key 0400 on its tmpfs) and uses it
+// to call its agent with hush and to launch a nested run, which gets its
+// own; once the run has ended, its certificate is refused at the
+// handshake.
+func TestMutualTLSNestedRun(t *testing.T) {
+	p := makePKI(t)
+	a := startMTLSAgent(t, p, "")
+	user := a.newUserTLS(p)
+	env := p.env(a.addr, user, p.client)
+	if r := runHush(t, env, "", "create", "secret", "env", "SECRET_STUFF=mtls-nested-5a2c"); r.code != 0 {
+		t.Fatal(r)
+	}
+	parent := `printf 'name: child\nimage: x\ncommand: echo child sees $SECRET_STUFF; hush get secrets -o name\n' > /tmp/child.yaml
+# The run trusts ca_file's CA alone for its agent, never the run CA.
+echo "key mode $(stat -c %a "$HUSH_CLIENT_KEY"), CA certificates $(grep -c BEGIN "$HUSH_CACERT")"
+hush get secrets -o name
+hush run -f /tmp/child.yaml
+cat "$HUSH_CLIENT_CERT" "$HUSH_CLIENT_KEY"`
+	r := runHush(t, env, "", "run", "-f", writeSpec(t, "parent", "x", parent))
+	if r.code != 0 {
+		t.Fatalf("parent run: %s", r)
+	}
+	for _, want := range []string{"key mode 400, CA certificates 1", "secret-stuff", "child sees mtls-nested-5a2c", "✔  Run child completed"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("parent run: no %q in:\n%s", want, r)
+		}
+	}
+	if strings.Count(r.stdout, "secret-stuff") < 2 {
+		t.Errorf("the child's hush get secrets: want secret-stuff listed by parent and child; got %s", r.stdout)
+	}
+
+	// The parent has ended: its certificate, valid by its dates and
+	// signed by a CA the agent trusts for clients, is refused.
+	blocks := pemBlocks.FindAllString(r.stdout, -1)
+	if len(blocks) != 2 {
+		t.Fatalf("got %d PEM blocks in the run's output, want its certificate and key:\n%s", len(blocks), r.stdout)
+	}
+	runCert := filepath.Join(t.TempDir(), "run")
+	if err := os.WriteFile(runCert+".pem", []byte(blocks[0]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(runCert+"-key.pem", []byte(blocks[1]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, answer, err := p.dial(t, a.addr, runCert); err == nil || !strings.Contains(err.Error(), "bad certificate") || answer != "" {
+		t.Errorf("ended run's certificate: got error %v and answer %q, want bad certificate and no answer", err, answer)
+	}
+	if r := runHush(t, p.env(a.addr, user, runCert), "", "get", "secrets"); r.code != 1 {
+		t.Errorf("CLI with the ended run's certificate: got %s, want exit 1", r)
+	}
+}
+
+// TestMutualTLSSync: two clusters, each requiring client certificates,
+// added with --ca-cert, --client-cert and --client-key; a create fans out
+// to both and sync repairs one that missed a secret.
+func TestMutualTLSSync(t *testing.T) {
+	p := makePKI(t)
+	f := &fleet{t: t, home: t.TempDir(), names: []string{"a", "b"}, agents: map[string]*agent{}, tokens: map[string]string{}}
+	for _, n := range f.names {
+		a := startMTLSAgent(t, p, t.TempDir(), "-cluster", n)
+		f.agents[n] = a
+		f.tokens[n] = a.newUserTLS(p)
+		tokenFile := writeFile(t, f.home, n+".token", f.tokens[n]+"\n")
+		f.mustHush("", "cluster", "add", n, "--address", a.addr, "--token-file", tokenFile,
+			"--ca-cert", p.ca+".pem", "--client-cert", p.client+".pem", "--client-key", p.client+"-key.pem")
+	}
+	on := func(n string, args ...string) result {
+		t.Helper()
+		r := runHush(t, p.env(f.agents[n].addr, f.tokens[n], p.client), "", args...)
+		if r.code != 0 {
+			t.Fatalf("hush %s on %s: %s", strings.Join(args, " "), n, r)
+		}
+		return r
+	}
+	if r := f.mustHush("", "create", "secret", "env", "FANOUT=mtls-fanout-91d3"); !strings.Contains(r.stdout, "Synced to all clusters") {
+		t.Errorf("create over mutual TLS: %s", r)
+	}
+	// Only on a, as a write that b missed.
+	on("a", "create", "secret", "env", "MISSED=mtls-missed-40be")
+	if r := on("b", "get", "secrets", "-o", "name"); strings.Contains(r.stdout, "missed") || !strings.Contains(r.stdout, "fanout") {
+		t.Fatalf("b before sync: got %q, want fanout and not missed", r.stdout)
+	}
+	if r := f.mustHush("", "sync", "secrets"); !strings.Contains(r.stdout, "+ missed") {
+		t.Errorf("sync: want missed copied to b; got %s", r)
+	}
+	if r := on("b", "get", "secrets", "-o", "name"); !strings.Contains(r.stdout, "missed") {
+		t.Errorf("b after sync: got %q, want missed", r.stdout)
+	}
+	if r := f.mustHush("", "sync", "secrets"); !strings.Contains(r.stdout, "All 2 clusters are in sync") {
+		t.Errorf("second sync: %s", r)
+	}
+	f.noValues("mtls-fanout-91d3", "mtls-missed-40be")
+}
+
+// TestMutualTLSRunAdopted: the run CA lives in the store, so a run that
+// outlives its agent (SIGKILL) keeps a certificate that the next agent on
+// the data dir accepts.
+func TestMutualTLSRunAdopted(t *testing.T) {
+	p := makePKI(t)
+	dir := t.TempDir()
+	// A fixed port: the run's HUSH_ADDR must reach the restarted agent.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\nleave_runs_on_shutdown = true\n%s\n",
+		filepath.Join(dir, "state"), execRuntime(`stop_grace = "2s"`)))
+	r := &restartable{t: t, dataDir: filepath.Join(dir, "data"), args: []string{"-config", cfg, "-bind", addr,
+		"-tls-cert-file", p.server + ".pem", "-tls-key-file", p.server + "-key.pem", "-tls-ca-file", p.ca + ".pem", "-tls-verify-incoming"}}
+	r.agent = startAgent(t, r.dataDir, r.args...)
+	t.Cleanup(func() {
+		r.restartWith(syscall.SIGTERM, 0, "leave_runs_on_shutdown = false\n")
+		r.stop()
+	})
+	user := r.newUserTLS(p)
+	hush := func(args ...string) result {
+		t.Helper()
+		return runHush(t, p.env(r.addr, user, p.client), "", args...)
+	}
+	// The second call retries until the agent is back; it ends only if
+	// the new agent takes the run's certificate.
+	script := `hush get runs -o name >/dev/null && echo before-ok
+sleep 3
+until hush get runs -o name >/dev/null 2>&1; do sleep 0.2; done
+echo after-ok`
+	if res := hush("run", "--no-follow", "-f", writeSpec(t, "adopted", "x", script)); res.code != 0 {
+		t.Fatal(res)
+	}
+	waitLog := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			out := hush("logs", "adopted").stdout
+			if strings.Contains(out, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run never printed %q; its log:\n%s", want, out)
+			}
+		}
+	}
+	waitLog("before-ok")
+	r.restart(syscall.SIGKILL, 0)
+	waitLog("after-ok")
+	waitRunStatus(t, func() string { return tlsRunStatus(t, p, r.addr, user, "adopted") }, "COMPLETED")
 }
