@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	_ "github.com/hush-sh/hush/agent/seal" // lets ReadKeyring open a seal "file" keyring
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
 	"github.com/oklog/ulid/v2"
@@ -103,7 +104,9 @@ func benchGetRun(hush, config string, count, n int) (p50, p99 float64, err error
 // target, as store format 2 kept them: each the API's run, sealed whole
 // under runs/<id>.
 func seedRuns(data string, count int) error {
-	kr, err := store.LoadKeyring(filepath.Join(data, store.KeyringFile))
+	// The agent wrapped the keyring with its default seal "file", which
+	// ReadKeyring opens from the key file's path that the keyring records.
+	kr, err := store.ReadKeyring(filepath.Join(data, store.KeyringFile))
 	if err != nil {
 		return err
 	}
