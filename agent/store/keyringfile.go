@@ -46,7 +46,8 @@ func loadKeyring(ctx context.Context, path string, seal Seal, logger hclog.Logge
 	kf.seal = seal
 	switch {
 	case len(kf.DigestKey) == 0:
-		// A keyring from before digests: give it a digest key.
+		// A keyring from before digests: give it a digest key (and wrap
+		// it, with a seal).
 		if err := kf.addDigestKey(path); err != nil {
 			return nil, err
 		}
@@ -54,6 +55,8 @@ func loadKeyring(ctx context.Context, path string, seal Seal, logger hclog.Logge
 		if err := writeKeyringFile(path, kf); err != nil {
 			return nil, err
 		}
+	}
+	if seal != nil && !wrapped {
 		logger.Info("wrapped the data dir's plain keyring with the seal; a copy of the data dir alone no longer opens it",
 			"path", path, "seal", seal.Kind())
 	}

@@ -232,3 +232,31 @@ func TestReadKeyringThroughSealOpener(t *testing.T) {
 type locatedSeal struct{ *testSeal }
 
 func (locatedSeal) Locator() string { return "here" }
+
+// TestSealWrapsKeyringWithoutDigestKey: a 0.1 keyring gets its digest key
+// and is wrapped in the same write.
+func TestSealWrapsKeyringWithoutDigestKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), KeyringFile)
+	key := bytes.Repeat([]byte{7}, 32)
+	old := `{"active":1,"keys":[{"id":1,"key":"` + jsonBytes(key) + `","created_at":"2026-01-01T00:00:00Z"}]}`
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	seal := newTestSeal(t, "file")
+	first, err := loadKeyring(context.Background(), path, seal, hclog.New(&hclog.LoggerOptions{Output: &logs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertWrapped(t, path, "file", [][]byte{key})
+	if !strings.Contains(logs.String(), "wrapped the data dir's plain keyring") {
+		t.Errorf("got logs %q, want the wrap said", logs.String())
+	}
+	again, err := loadKeyring(context.Background(), path, seal, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Digest([]byte("x")) != again.Digest([]byte("x")) {
+		t.Error("the digest key added while wrapping was not kept")
+	}
+}
