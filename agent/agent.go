@@ -19,6 +19,7 @@ import (
 	"github.com/hush-sh/hush/agent/plugins"
 	"github.com/hush-sh/hush/agent/runs"
 	"github.com/hush-sh/hush/agent/runtime"
+	"github.com/hush-sh/hush/agent/seal"
 	"github.com/hush-sh/hush/agent/server"
 	"github.com/hush-sh/hush/agent/store"
 )
@@ -105,7 +106,15 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 	}
 
-	st, err := store.Open(dataDir, logger.Named("store"))
+	var storeOpts []store.Option
+	if sc := cfg.SealFor(opts.Dev); sc != nil {
+		sl, err := seal.New(sc, dataDir, logger.Named("seal"))
+		if err != nil {
+			return err
+		}
+		storeOpts = append(storeOpts, store.WithSeal(sl))
+	}
+	st, err := store.Open(dataDir, logger.Named("store"), storeOpts...)
 	if err != nil {
 		return err
 	}

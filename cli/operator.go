@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/config"
+	"github.com/hush-sh/hush/agent/seal"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/urfave/cli/v2"
 )
@@ -25,29 +27,45 @@ func operatorCommand(ui *UI) *cli.Command {
 				Description: "Works offline on the agent's host: access to the data dir proves the right to a\n" +
 					"management token, as unseal keys do for Vault's generate-root. The agent must be\n" +
 					"stopped, since it holds the store. Older management tokens stay valid: list them with\n" +
-					"`hush acl token list` and revoke the ones you no longer trust with `hush acl token revoke`.",
+					"`hush acl token list` and revoke the ones you no longer trust with `hush acl token revoke`.\n" +
+					"Give the agent's -config files too when its seal is not the default (seal \"file\" with\n" +
+					"its key at DIR.seal.key): the keyring opens only with its seal.",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "data-dir", Usage: "the agent's data `DIR`", Required: true},
+					&cli.StringSliceFlag{Name: "config", Usage: "the agent's HCL config `FILE`, for its seal block (repeatable)"},
 				},
 				Action: func(c *cli.Context) error {
 					if c.NArg() > 0 {
 						return usageErrorf(c, "`hush operator root-token regenerate` takes no arguments; got %q", c.Args().First())
 					}
-					return regenerateRootToken(c.String("data-dir"), ui)
+					return regenerateRootToken(c.String("data-dir"), c.StringSlice("config"), ui)
 				},
 			}},
 		}, keyringCommand(ui)},
 	}
 }
 
-// regenerateRootToken opens the store in dataDir itself, mints a new
+// regenerateRootToken opens the store in dataDir itself, with the seal
+// that the agent's config files give (or the default one), mints a new
 // management token into its root.token and says where, never what, it is.
-func regenerateRootToken(dataDir string, ui *UI) error {
+func regenerateRootToken(dataDir string, configFiles []string, ui *UI) error {
 	if _, err := os.Stat(filepath.Join(dataDir, store.DBFile)); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s holds no agent store (%s): give the agent's -data-dir", dataDir, store.DBFile)
 	}
+	cfg, diags := config.LoadFiles(configFiles...)
+	if diags.HasErrors() {
+		return fmt.Errorf("invalid agent config:\n%s", config.FormatDiagnostics(diags))
+	}
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	cfg.DataDir = dataDir
 	logger := hclog.New(&hclog.LoggerOptions{Name: "store", Level: hclog.Warn, Output: ui.err})
-	st, err := store.Open(dataDir, logger)
+	sl, err := seal.New(cfg.SealFor(false), dataDir, logger)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(dataDir, logger, store.WithSeal(sl))
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("an agent is running on %s and holds its store: stop the agent first, then run this again", dataDir)
 	}

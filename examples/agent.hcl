@@ -46,6 +46,14 @@ leave_runs_on_shutdown = true
 #   path = "/var/log/hush/audit.log"
 # }
 
+# The key that wraps the keyring, kept outside the data dir, so that a copy
+# of the data dir alone opens nothing. Default: seal "file" with its key
+# beside the data dir, at <data_dir>.seal.key. Also seal "env" { var = ... }
+# and seal "transit" { address, token, key_name, mount_path } (Vault).
+# seal "file" {
+#   path = "/etc/hush/seal.key"
+# }
+
 # Prometheus metrics: the API serves /v1/metrics to management tokens;
 # metrics_bind serves them here to anyone, for a Prometheus without a
 # token (see examples/prometheus.yml). Default: none.

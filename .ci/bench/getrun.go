@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/config"
+	"github.com/hush-sh/hush/agent/seal"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
 	"github.com/oklog/ulid/v2"
@@ -103,7 +106,13 @@ func benchGetRun(hush, config string, count, n int) (p50, p99 float64, err error
 // target, as store format 2 kept them: each the API's run, sealed whole
 // under runs/<id>.
 func seedRuns(data string, count int) error {
-	kr, err := store.LoadKeyring(filepath.Join(data, store.KeyringFile))
+	// The agent wrapped the keyring with its default seal "file", whose
+	// key lies beside the data dir.
+	sl, err := seal.NewFile(data+config.DefaultSealKeySuffix, hclog.NewNullLogger())
+	if err != nil {
+		return err
+	}
+	kr, err := store.ReadKeyring(filepath.Join(data, store.KeyringFile), sl)
 	if err != nil {
 		return err
 	}

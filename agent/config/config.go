@@ -104,6 +104,9 @@ type Config struct {
 	// HTTP sets the API's timeouts, connection cap and rate limit; see
 	// HTTPConfig. Optional.
 	HTTP *HTTPConfig `hcl:"http,block"`
+	// Seal wraps the keyring with a key kept outside the data dir; see
+	// SealConfig. Default: seal "file" beside the data dir, outside dev.
+	Seal *SealConfig `hcl:"seal,block"`
 
 	// ranges records where each attribute was last set, for diagnostics.
 	ranges map[string]hcl.Range
@@ -261,6 +264,9 @@ func (c *Config) decode(filename string, src []byte) hcl.Diagnostics {
 			for name, attr := range b.Body.Attributes {
 				c.ranges["audit."+name] = attr.SrcRange
 			}
+		}
+		if b.Type == "seal" && c.Seal != nil {
+			c.Seal.DeclRange = b.DefRange()
 		}
 		if b.Type == "http" {
 			for name, attr := range b.Body.Attributes {

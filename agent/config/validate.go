@@ -59,6 +59,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 	}
 	c.validateTLS(bad)
 	c.validateAudit(bad)
+	c.validateSeal(bad)
 	if !isClusterName(c.Cluster) {
 		bad("cluster", "Invalid cluster name",
 			fmt.Sprintf("%q must be lowercase letters, digits, '.' or '-', at most 63 characters, starting and ending with a letter or digit.", c.Cluster), nil)

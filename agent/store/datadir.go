@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -169,7 +170,7 @@ func (s *Store) init(hasKeyring bool) error {
 	if err != nil {
 		return fmt.Errorf("create buckets: %w", err)
 	}
-	if s.keyring, err = LoadKeyring(keyPath); err != nil {
+	if s.keyring, err = loadKeyring(context.Background(), keyPath, s.seal, s.logger); err != nil {
 		return err
 	}
 	if err := s.checkKeyring(); err != nil {

@@ -46,6 +46,9 @@ type keyringFile struct {
 	// DigestKey keys the HMAC of secret digests. It is its own key, so that
 	// digests stay the same whichever sealing keys come and go.
 	DigestKey []byte `json:"digest_key"`
+
+	// seal, when set, wraps the file that writeKeyringFile writes.
+	seal Seal
 }
 
 type keyringKey struct {

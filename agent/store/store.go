@@ -63,14 +63,21 @@ type Store struct {
 	dir     string
 	metrics *storeMetrics
 	rotator atomic.Pointer[rotator]
+	// seal wraps the keyring file; nil keeps it plain.
+	seal Seal
 }
 
 // Open opens the store in dir, creating dir (0700), the database and the
 // keyring (0600) when they do not exist, and migrating records of older
 // formats. It refuses a data dir that held a store it can no longer read
 // as it was: a keyring without its database, a database without the
-// keyring that sealed its records, or with another keyring.
-func Open(dir string, logger hclog.Logger) (*Store, error) {
+// keyring that sealed its records, or with another keyring. WithSeal
+// keeps the keyring wrapped.
+func Open(dir string, logger hclog.Logger, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := prepareDir(dir, logger); err != nil {
 		return nil, err
 	}
@@ -95,7 +102,7 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, logger: logger, dir: dir, usage: newTokenUsage()}
+	s := &Store{db: db, logger: logger, dir: dir, usage: newTokenUsage(), seal: o.seal}
 	if err := s.init(hasKeyring); err != nil {
 		db.Close()
 		return nil, err

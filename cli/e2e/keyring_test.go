@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -11,14 +12,35 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/config"
+	"github.com/hush-sh/hush/agent/seal"
 )
 
-// keyringKeys reads the keys of the keyring file in dataDir, by id.
+// keyringKeys reads the keys of the keyring file in dataDir, by id,
+// unwrapping it with the default seal's key file beside the data dir.
 func keyringKeys(t *testing.T, dataDir string) map[uint32][]byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dataDir, "keyring"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var wrapped struct {
+		Seal       string
+		Ciphertext []byte
+	}
+	if err := json.Unmarshal(b, &wrapped); err != nil {
+		t.Fatalf("parse keyring: %v", err)
+	}
+	if wrapped.Seal != "" {
+		sl, err := seal.NewFile(dataDir+config.DefaultSealKeySuffix, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err = sl.Unwrap(context.Background(), wrapped.Ciphertext); err != nil {
+			t.Fatalf("unwrap keyring: %v", err)
+		}
 	}
 	var kf struct {
 		Keys []struct {

@@ -125,6 +125,9 @@ func rotateAndPrune(t *testing.T, a *agent, dataDir string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	a.mustHush(a.token, "", "operator", "keyring", "prune")
+	if _, ok := keyringKeys(t, dataDir)[1]; ok {
+		t.Error("key 1 is still in the keyring after prune")
+	}
 	for _, needle := range [][]byte{old, []byte(base64.StdEncoding.EncodeToString(old))} {
 		if hits := grepTree(t, dataDir, needle); len(hits) > 0 {
 			t.Errorf("the pruned key's bytes are still in %v", hits)
