@@ -250,6 +250,7 @@ func Run(ctx context.Context, opts *Options) error {
 	defer cancel()
 	// Runs first: their log followers end when the agent lets go of
 	// them, and then the HTTP server has nothing left in flight.
+	st.StopRotation()
 	if err := manager.Shutdown(sctx); err != nil {
 		logger.Warn("runs still active at shutdown", "error", err)
 	}

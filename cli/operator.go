@@ -61,11 +61,17 @@ func regenerateRootToken(dataDir string, configFiles []string, ui *UI) error {
 	}
 	cfg.DataDir = dataDir
 	logger := hclog.New(&hclog.LoggerOptions{Name: "store", Level: hclog.Warn, Output: ui.err})
-	sl, err := seal.New(cfg.SealFor(false), dataDir, logger)
-	if err != nil {
-		return err
+	// A plain keyring stays plain unless the config names a seal: the
+	// agent wraps it at its next start, and a dev agent's never is.
+	var opts []store.Option
+	if cfg.Seal != nil || store.KeyringSeal(dataDir) != "" {
+		sl, err := seal.New(cfg.SealFor(false), dataDir, logger)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, store.WithSeal(sl))
 	}
-	st, err := store.Open(dataDir, logger, store.WithSeal(sl))
+	st, err := store.Open(dataDir, logger, opts...)
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("an agent is running on %s and holds its store: stop the agent first, then run this again", dataDir)
 	}

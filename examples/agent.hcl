@@ -35,6 +35,10 @@ max_log_size = "64MiB"
 # (a -dev agent without a data dir always stops its runs).
 leave_runs_on_shutdown = true
 
+# After `hush operator keyring rotate`, at most this many records a second
+# are sealed again under the new key in the background. Default 2000.
+# keyring_reseal_rate = 2000
+
 # Replace each secret value with *** in the logs of runs whose spec does
 # not set mask_secrets. Default false: a run that prints a secret shows it.
 # mask_secrets = true

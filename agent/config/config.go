@@ -78,9 +78,9 @@ type Config struct {
 	// it is, base64- and URL-encoded, and line by line. Default false, so
 	// that a run that prints its secret shows it.
 	MaskSecrets bool `hcl:"mask_secrets,optional"`
-	// KeyringResealRate bounds the records per second that a keyring
-	// rotation seals again under the new key, so that a rotation does not
-	// crowd out requests. Default 2000.
+	// KeyringResealRate bounds the database records per second that a
+	// keyring rotation seals again under the new key, so that a rotation
+	// does not crowd out requests; run logs go at disk speed. Default 2000.
 	KeyringResealRate int `hcl:"keyring_reseal_rate,optional"`
 	// MetricsBind, when set, is a host:port where the agent serves
 	// /v1/metrics to anyone, for a Prometheus that holds no token; the API

@@ -75,6 +75,11 @@ type SealConfig struct {
 // DefaultSealPath returns a non-dev agent's default seal key file for
 // dataDir: beside it, with DefaultSealKeySuffix.
 func DefaultSealPath(dataDir string) string {
+	// Absolute, so that the agent and offline tools started elsewhere
+	// find the same key.
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
 	return filepath.Clean(dataDir) + DefaultSealKeySuffix
 }
 

@@ -20,10 +20,11 @@ const (
 	// agent restarts, and no person renews it.
 	RunCADays = 10 * 365
 	// RunCertLifetime bounds a run's certificate. It is not what revokes
-	// it: the agent refuses it as soon as the run ends (see
-	// Server.TrustRuns); the bound limits what a copy is worth should that
-	// check ever be lost.
-	RunCertLifetime = 30 * 24 * time.Hour
+	// it: the agent refuses it at the first handshake after the run ends
+	// (see Server.TrustRuns); the bound limits what a copy is worth should
+	// that check ever be lost. Long, as training runs can be, since
+	// nothing renews a run's certificate.
+	RunCertLifetime = 365 * 24 * time.Hour
 )
 
 // runURIPrefix starts the URI SAN that names a run's certificate's run.

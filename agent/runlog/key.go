@@ -64,6 +64,7 @@ func openKey(dir, id string, kr *store.Keyring) (*store.Keyring, error) {
 // see and which the writer removes once it has read it.
 func WriteKey(path string, key []byte) error {
 	if err := os.WriteFile(path, key, 0o400); err != nil {
+		os.Remove(path)
 		return fmt.Errorf("write run log key: %w", err)
 	}
 	return nil
@@ -196,6 +197,11 @@ func eachSegment(dir string, fn func(b []byte) (changed bool, err error)) error 
 			return fmt.Errorf("segment %d: %w", index, err)
 		}
 		if changed {
+			// A writer the caller did not know of would lose what it
+			// appends to the file that the rename replaces.
+			if fi, err := os.Stat(path); err != nil || fi.Size() != int64(len(b)) {
+				return fmt.Errorf("segment %d changed while it was sealed again: does its run still write it?", index)
+			}
 			if err := store.WriteFileAtomic(path, b, 0o600); err != nil {
 				return fmt.Errorf("write run log: %w", err)
 			}

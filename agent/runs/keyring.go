@@ -2,7 +2,9 @@ package runs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,13 +42,17 @@ func (m *Manager) logFiles() ([]logFile, error) {
 	return out, nil
 }
 
-// KeysUsed returns how many logs each keyring key seals.
-func (m *Manager) KeysUsed() (map[uint32]int, error) {
+// KeysUsed returns how many logs each keyring key seals, and how many of
+// those are damaged: a rotation could not open them.
+func (m *Manager) KeysUsed() (used, damaged map[uint32]int, err error) {
 	files, err := m.logFiles()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	counts := map[uint32]int{}
+	m.mu.Lock()
+	bad := maps.Clone(m.damagedLogs)
+	m.mu.Unlock()
+	used, damaged = map[uint32]int{}, map[uint32]int{}
 	for _, f := range files {
 		var keys []uint32
 		if f.legacy {
@@ -55,13 +61,19 @@ func (m *Manager) KeysUsed() (map[uint32]int, error) {
 			keys, err = runlog.KeysUsed(f.path, f.id)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("log of run %s: %w", f.id, err)
+			// The log's keys cannot be known: it is damaged whatever
+			// key sealed it.
+			m.logger.Debug("could not tell the keys of a run's log", "run_id", f.id, "error", err)
+			continue
 		}
 		for _, k := range keys {
-			counts[k]++
+			used[k]++
+			if bad[f.id] {
+				damaged[k]++
+			}
 		}
 	}
-	return counts, nil
+	return used, damaged, nil
 }
 
 // Reseal seals the runs' logs again under kr's active key. The log of a
@@ -81,14 +93,23 @@ func (m *Manager) Reseal(ctx context.Context, kr *store.Keyring) (int, error) {
 		switch {
 		case f.legacy:
 			done, err = runlog.ResealLegacy(f.path, f.id, kr)
-		case runlog.HasKey(f.path) || !m.isActive(f.id):
+		case runlog.HasKey(f.path) || !m.Live(f.id):
 			done, err = runlog.Reseal(f.path, f.id, kr)
 		}
-		if err != nil {
-			// One damaged log keeps its key in use, which the keyring's
-			// list shows; the others go on.
-			m.logger.Warn("could not seal a run's log again under the keyring's active key", "run_id", f.id, "error", err)
+		m.mu.Lock()
+		switch {
+		case errors.Is(err, store.ErrCorrupt):
+			if !m.damagedLogs[f.id] {
+				m.logger.Warn("a run's log is damaged and cannot be sealed again under the keyring's active key; it stays as it is",
+					"run_id", f.id, "error", err)
+			}
+			m.damagedLogs[f.id] = true
+		case err != nil:
+			m.logger.Warn("could not seal a run's log again under the keyring's active key; the next pass tries again", "run_id", f.id, "error", err)
+		default:
+			delete(m.damagedLogs, f.id)
 		}
+		m.mu.Unlock()
 		if done {
 			resealed++
 		}
@@ -97,11 +118,4 @@ func (m *Manager) Reseal(ctx context.Context, kr *store.Keyring) (int, error) {
 		m.logger.Info("sealed run logs again under the keyring's active key", "key", kr.ActiveKey(), "logs", resealed)
 	}
 	return resealed, nil
-}
-
-// isActive reports whether run id is active.
-func (m *Manager) isActive(id string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.active[id] != nil
 }

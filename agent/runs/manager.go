@@ -120,6 +120,9 @@ type Manager struct {
 
 	mu      sync.Mutex
 	active  map[string]*activeRun
+	// damagedLogs are the runs whose logs a keyring rotation found
+	// damaged.
+	damagedLogs map[string]bool
 	wg      sync.WaitGroup
 	metrics *runMetrics
 
@@ -184,7 +187,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.MaxLogSize == 0 {
 		cfg.MaxLogSize = defaultLogSize
 	}
-	m := &Manager{cfg: cfg, logger: cfg.Logger, active: map[string]*activeRun{}, leaving: make(chan struct{}), metrics: newRunMetrics()}
+	m := &Manager{cfg: cfg, logger: cfg.Logger, active: map[string]*activeRun{}, damagedLogs: map[string]bool{}, leaving: make(chan struct{}), metrics: newRunMetrics()}
 	m.admit = newAdmission(cfg, m.logger)
 	if cfg.Runtime.Isolated() {
 		m.entrypointErr = checkStatic(cfg.HushBinary)

@@ -108,7 +108,7 @@ func (f *File) create() error {
 	if _, err := rand.Read(key); err != nil {
 		return fmt.Errorf("generate seal key: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
+	if err := mkdirDurable(filepath.Dir(f.path)); err != nil {
 		return fmt.Errorf("create seal key dir: %w", err)
 	}
 	out, err := os.OpenFile(f.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o400)
@@ -122,6 +122,12 @@ func (f *File) create() error {
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		// The keyring is wrapped under this key next: the key's name must
+		// be on disk before that, or a crash could leave a wrapped keyring
+		// and no key.
+		err = syncDir(filepath.Dir(f.path))
+	}
 	if err != nil {
 		os.Remove(f.path)
 		return fmt.Errorf("write seal key file %s: %w", f.path, err)
@@ -132,4 +138,31 @@ func (f *File) create() error {
 	f.logger.Info("created the seal key file; keep it, and back it up apart from the data dir: without it the keyring does not open",
 		"path", f.path)
 	return nil
+}
+
+// mkdirDurable makes dir and its missing parents (0700), each synced into
+// its parent.
+func mkdirDurable(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirDurable(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

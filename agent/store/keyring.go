@@ -102,8 +102,8 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 }
 
 // KeyringOf returns a keyring of the one 32-byte key given, such as a run
-// log's own key: it seals and opens, in the keyring's format, and has no
-// digests.
+// log's own key: it seals and opens, in the keyring's format. It has no
+// digest key: do not take digests with it.
 func KeyringOf(key []byte) (*Keyring, error) {
 	ks, err := newKeySet(&keyringFile{Active: 1, Keys: []keyringKey{{ID: 1, Key: key}}})
 	if err != nil {

@@ -197,3 +197,14 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	defer dir.Close()
 	return dir.Sync()
 }
+
+// removeKeyringTemps removes the temporary files that writes of the keyring
+// in dir left behind when the agent died.
+func removeKeyringTemps(dir string, logger hclog.Logger) {
+	temps, _ := filepath.Glob(filepath.Join(dir, "."+KeyringFile+".tmp-*"))
+	for _, p := range temps {
+		if err := os.Remove(p); err != nil {
+			logger.Warn("could not remove a leftover temporary keyring file", "path", p, "error", err)
+		}
+	}
+}

@@ -130,6 +130,7 @@ func bucketAt(tx *bolt.Tx, path [][]byte) *bolt.Bucket {
 // changed or deleted since it was listed is taken as it now is; one that
 // does not open is left as it is (reads report it) and counted in failed.
 func (s *Store) resealRecords(batch []sealedAt) (resealed, failed int, err error) {
+	defer s.sealing()()
 	active := s.keyring.ActiveKey()
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		resealed, failed = 0, 0

@@ -28,10 +28,6 @@ const DefaultResealRate = 2000
 const (
 	// resealBatch is the most records sealed again in one transaction.
 	resealBatch = 256
-	// settle is how long after a rotation its key must have been active
-	// before older keys can retire: a record sealed under the old key just
-	// before the rotation, but written later, is written by then.
-	settle = time.Second
 	// resealRetry is how often a rotation that found older keys still in
 	// use, by the logs of runs that have not ended, looks again.
 	resealRetry = time.Minute
@@ -40,8 +36,9 @@ const (
 // SealedFiles is what holds data sealed under the keyring outside the
 // database, such as run logs, for rotations to seal again.
 type SealedFiles interface {
-	// KeysUsed returns how many items each key seals.
-	KeysUsed() (map[uint32]int, error)
+	// KeysUsed returns how many items each key seals, and how many of
+	// those are damaged: no key opens them.
+	KeysUsed() (used, damaged map[uint32]int, err error)
 	// Reseal seals again under kr's active key what another key sealed,
 	// except what is in use, which it leaves for a later pass, and returns
 	// how many items it sealed again.
@@ -63,6 +60,8 @@ type rotator struct {
 	kick   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
+	// failed is how many records the last pass found damaged.
+	failed int
 }
 
 // StartRotation starts the store's background rotation work, which goes
@@ -78,8 +77,10 @@ func (s *Store) StartRotation(cfg Rotation) {
 	go s.rotate(ctx, r)
 }
 
-// stopRotation stops the background rotation work and waits for it.
-func (s *Store) stopRotation() {
+// StopRotation stops the background rotation work and waits for it: before
+// the agent leaves its runs, whose loggers go on writing logs that a
+// rotation must then not rewrite. A later start goes on with it.
+func (s *Store) StopRotation() {
 	if r := s.rotator.Load(); r != nil {
 		r.cancel()
 		<-r.done
@@ -132,6 +133,16 @@ func (s *Store) rotating() bool {
 // keys that seal nothing any more. It returns how many records and files
 // it sealed again.
 func (s *Store) resealPass(ctx context.Context, r *rotator) (int, error) {
+	n, err := s.reseal(ctx, r)
+	if err != nil {
+		return n, err
+	}
+	return n, s.retire(ctx)
+}
+
+// reseal seals again under the active key the records and files that
+// older keys sealed, and returns how many.
+func (s *Store) reseal(ctx context.Context, r *rotator) (int, error) {
 	logger := s.logger.Named("keyring")
 	active := s.keyring.ActiveKey()
 	var stale []sealedAt
@@ -163,9 +174,13 @@ func (s *Store) resealPass(ctx context.Context, r *rotator) (int, error) {
 		}
 		total, failed = total+n, failed+f
 	}
-	if len(stale) > 0 {
-		logger.Info("sealed records again under the active key", "key", active, "records", total, "unreadable", failed)
+	if total > 0 {
+		logger.Info("sealed records again under the active key", "key", active, "records", total)
 	}
+	if failed > 0 && failed != r.failed {
+		logger.Warn("some records sealed under an older key do not open: they are damaged, and stay as they are", "records", failed)
+	}
+	r.failed = failed
 	if r.cfg.Files != nil {
 		n, err := r.cfg.Files.Reseal(ctx, s.keyring)
 		total += n
@@ -173,19 +188,22 @@ func (s *Store) resealPass(ctx context.Context, r *rotator) (int, error) {
 			return total, err
 		}
 	}
-	return total, s.retire(ctx)
+	return total, nil
 }
 
-// retire marks retired the older keys that seal nothing any more.
-func (s *Store) retire(ctx context.Context) error {
-	if wait := settle - time.Since(s.activeSince()); wait > 0 {
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	status, err := s.KeyringStatus()
+// sealing holds off changes of the keyring's keys while a write seals
+// records and commits them; call the function it returns once committed.
+func (s *Store) sealing() func() {
+	s.keysMu.RLock()
+	return s.keysMu.RUnlock
+}
+
+// retire marks retired the older keys that seal nothing any more, but
+// damaged records and files, which no key opens.
+func (s *Store) retire(context.Context) error {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	status, err := s.keyringStatus(true)
 	if err != nil {
 		return err
 	}
@@ -210,26 +228,17 @@ func (s *Store) retire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	logger := s.logger.Named("keyring")
 	for _, k := range status {
 		if slices.Contains(done, k.ID) {
 			if k.Unreadable > 0 {
-				s.logger.Named("keyring").Warn("retired a key that seals only records no key opens: they stay unreadable",
-					"key", k.ID, "records", k.Unreadable)
+				logger.Warn("retiring a key that seals only damaged records or logs, which no key opens: they stay unreadable",
+					"key", k.ID, "damaged", k.Unreadable)
 			}
-			s.logger.Named("keyring").Info("retired a key that seals nothing any more; `hush operator keyring prune` removes it", "key", k.ID)
+			logger.Info("retired a key that seals nothing any more; `hush operator keyring prune` removes it", "key", k.ID)
 		}
 	}
 	return nil
-}
-
-// activeSince returns when the active key was made.
-func (s *Store) activeSince() time.Time {
-	for _, k := range s.keyring.Keys() {
-		if k.Active {
-			return k.CreatedAt
-		}
-	}
-	return time.Time{}
 }
 
 func (s *Store) saveKeyring(kf *keyringFile) error { return writeKeyringFile(s.KeyringPath(), kf) }
@@ -249,27 +258,35 @@ type KeyStatus struct {
 	RetiredAt time.Time
 	// Records counts the records and files sealed under the key.
 	Records int
-	// Unreadable counts those of Records that the key does not open, for
-	// an older key: damaged records, which no rotation can help.
+	// Unreadable counts those of Records that are damaged: no key opens
+	// them, so no rotation can seal them again. As of the rotation's
+	// last look.
 	Unreadable int
 }
 
 // KeyringStatus describes the keyring's keys, oldest first, with how much
-// each seals.
-func (s *Store) KeyringStatus() ([]KeyStatus, error) {
+// each seals. It only counts: which records are damaged is as the
+// rotation last found.
+func (s *Store) KeyringStatus() ([]KeyStatus, error) { return s.keyringStatus(false) }
+
+// keyringStatus is KeyringStatus; with verify, it opens each record and
+// file sealed under an older key to count the damaged ones, and keeps the
+// counts for KeyringStatus.
+func (s *Store) keyringStatus(verify bool) ([]KeyStatus, error) {
 	keys := s.keyring.Keys()
+	active := s.keyring.ActiveKey()
 	counts := map[uint32]int{}
-	unreadable := map[uint32]int{}
+	damaged := map[uint32]int{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return s.eachSealed(tx, func(at sealedAt, key uint32) error {
 			counts[key]++
-			if key == s.keyring.ActiveKey() {
+			if !verify || key == active {
 				return nil
 			}
 			v := bucketAt(tx, at.path).Get(at.key)
 			prefix, aad, _ := s.sealedRecord(tx, at.path, at.key, v)
 			if _, err := s.keyring.Open(v[prefix:], aad); err != nil {
-				unreadable[key]++
+				damaged[key]++
 			}
 			return nil
 		})
@@ -277,18 +294,29 @@ func (s *Store) KeyringStatus() ([]KeyStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("count sealed records: %w", err)
 	}
-	if r := s.rotator.Load(); r != nil && r.cfg.Files != nil {
-		files, err := r.cfg.Files.KeysUsed()
+	r := s.rotator.Load()
+	if r != nil && r.cfg.Files != nil {
+		used, bad, err := r.cfg.Files.KeysUsed()
 		if err != nil {
 			return nil, err
 		}
-		for k, n := range files {
+		for k, n := range used {
 			counts[k] += n
 		}
+		for k, n := range bad {
+			damaged[k] += n
+		}
 	}
+	s.damagedMu.Lock()
+	if verify {
+		s.damaged = damaged
+	} else {
+		damaged = s.damaged
+	}
+	s.damagedMu.Unlock()
 	out := make([]KeyStatus, len(keys))
 	for i, k := range keys {
-		st := KeyStatus{ID: k.ID, CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt, Records: counts[k.ID], Unreadable: unreadable[k.ID]}
+		st := KeyStatus{ID: k.ID, CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt, Records: counts[k.ID]}
 		switch {
 		case k.Active:
 			st.State = KeyActive
@@ -296,6 +324,9 @@ func (s *Store) KeyringStatus() ([]KeyStatus, error) {
 			st.State = KeyRetired
 		default:
 			st.State = KeyRotating
+		}
+		if !k.Active {
+			st.Unreadable = min(damaged[k.ID], st.Records)
 		}
 		out[i] = st
 	}
@@ -306,6 +337,8 @@ func (s *Store) KeyringStatus() ([]KeyStatus, error) {
 // on, and starts sealing again under it what older keys sealed. It returns
 // the new key's id.
 func (s *Store) RotateKeyring() (uint32, error) {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
 	var id uint32
 	err := s.keyring.change(func(kf *keyringFile) error {
 		key, err := NewDataKey()
@@ -324,51 +357,79 @@ func (s *Store) RotateKeyring() (uint32, error) {
 		return 0, fmt.Errorf("rotate keyring: %w", err)
 	}
 	s.logger.Named("keyring").Info("rotated the keyring: a new key seals new records, and older records are sealed again under it in the background", "key", id)
+	s.kickRotation()
+	return id, nil
+}
+
+func (s *Store) kickRotation() {
 	if r := s.rotator.Load(); r != nil {
 		select {
 		case r.kick <- struct{}{}:
 		default:
 		}
 	}
-	return id, nil
 }
 
 // ErrNothingToPrune is returned by PruneKeyring when no key is retired.
 var ErrNothingToPrune = errors.New("no retired keys to prune")
 
 // PruneKeyring removes the retired keys from the keyring and returns their
-// ids. A key that seals something again (which only a restored backup
-// could do) is not removed.
+// ids. A retired key found sealing something again, as after a restored
+// backup, is not removed but goes back to rotating.
 func (s *Store) PruneKeyring() ([]uint32, error) {
-	status, err := s.KeyringStatus()
+	if r := s.rotator.Load(); r == nil {
+		return nil, errors.New("prune keyring: the store's rotation has not started, so its sealed files are not known")
+	}
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	status, err := s.keyringStatus(true)
 	if err != nil {
 		return nil, err
 	}
-	var prune, busy []string
-	var ids []uint32
+	var prune, busy, again []uint32
+	var busyDesc []string
 	for _, k := range status {
 		switch {
-		case k.State == KeyRetired && k.Records == k.Unreadable:
-			ids = append(ids, k.ID)
-			prune = append(prune, fmt.Sprint(k.ID))
-		case k.State != KeyActive:
-			busy = append(busy, fmt.Sprintf("%d (%d records)", k.ID, k.Records))
+		case k.State == KeyActive:
+		case k.Records > k.Unreadable:
+			busy = append(busy, k.ID)
+			busyDesc = append(busyDesc, fmt.Sprintf("%d (%d records)", k.ID, k.Records-k.Unreadable))
+			if k.State == KeyRetired {
+				again = append(again, k.ID)
+			}
+		case k.State == KeyRetired:
+			prune = append(prune, k.ID)
 		}
 	}
-	if len(ids) == 0 {
+	if len(again) > 0 {
+		err := s.keyring.change(func(kf *keyringFile) error {
+			for i := range kf.Keys {
+				if slices.Contains(again, kf.Keys[i].ID) {
+					kf.Keys[i].RetiredAt = time.Time{}
+				}
+			}
+			return nil
+		}, s.saveKeyring)
+		if err != nil {
+			return nil, fmt.Errorf("prune keyring: %w", err)
+		}
+		s.logger.Named("keyring").Warn("retired keys seal records again; they are rotated again", "keys", fmt.Sprint(again))
+		s.kickRotation()
+	}
+	if len(prune) == 0 {
 		if len(busy) > 0 {
-			return nil, fmt.Errorf("%w: key %s still seal records; the rotation seals them again in the background, see `hush operator keyring list`",
-				ErrNothingToPrune, strings.Join(busy, ", "))
+			return nil, fmt.Errorf("%w: key(s) %s still seal data, which the rotation seals again under the active key in the background; "+
+				"`hush operator keyring list` shows how far it is", ErrNothingToPrune, strings.Join(busyDesc, ", "))
 		}
 		return nil, fmt.Errorf("%w: the keyring holds only its active key", ErrNothingToPrune)
 	}
 	err = s.keyring.change(func(kf *keyringFile) error {
-		kf.Keys = slices.DeleteFunc(kf.Keys, func(k keyringKey) bool { return slices.Contains(ids, k.ID) })
+		kf.Keys = slices.DeleteFunc(kf.Keys, func(k keyringKey) bool { return slices.Contains(prune, k.ID) })
 		return nil
 	}, s.saveKeyring)
 	if err != nil {
 		return nil, fmt.Errorf("prune keyring: %w", err)
 	}
-	s.logger.Named("keyring").Info("pruned retired keys from the keyring", "keys", strings.Join(prune, ","))
-	return ids, nil
+	s.logger.Named("keyring").Info("pruned retired keys from the keyring", "keys", fmt.Sprint(prune))
+	return prune, nil
 }

@@ -48,8 +48,10 @@ func (s *Store) runCA() (*runCARecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode run CA: %w", err)
 	}
+	unlock := s.sealing()
 	sealed, err := s.keyring.Seal(plain, runCAAAD)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("seal run CA: %w", err)
 	}
 	err = s.commits.write(func(tx *bolt.Tx) error {
@@ -60,6 +62,7 @@ func (s *Store) runCA() (*runCARecord, error) {
 		}
 		return meta.Put(keyRunCA, sealed)
 	})
+	unlock()
 	if err != nil {
 		return nil, fmt.Errorf("store run CA: %w", err)
 	}

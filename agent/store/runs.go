@@ -129,6 +129,7 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) 
 // CreateRun records a new run and its events. It fails with ErrExists
 // when its owner has a run of that name.
 func (s *Store) CreateRun(run *Run) error {
+	defer s.sealing()()
 	rec, err := s.sealRun(run)
 	if err != nil {
 		return err
@@ -156,6 +157,7 @@ func (s *Store) CreateRun(run *Run) error {
 // set, rewrites the run's record, in one write. Writing the same events
 // again is harmless: each has its own key.
 func (s *Store) SaveRun(run *Run, saved int, record bool) error {
+	defer s.sealing()()
 	var rec []byte
 	if record {
 		var err error

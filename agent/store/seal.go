@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 )
 
 // Seal wraps the keyring with a key-encryption key kept outside the data
@@ -35,4 +38,18 @@ func WithSeal(s Seal) Option { return func(o *options) { o.seal = s } }
 type sealedKeyring struct {
 	Seal       string `json:"seal"`
 	Ciphertext []byte `json:"ciphertext"`
+}
+
+// KeyringSeal returns the kind of seal that wraps the keyring in the data
+// dir dir, or "" when the keyring is plain or missing.
+func KeyringSeal(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, KeyringFile))
+	if err != nil {
+		return ""
+	}
+	var sk sealedKeyring
+	if json.Unmarshal(b, &sk) != nil {
+		return ""
+	}
+	return sk.Seal
 }

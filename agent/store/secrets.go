@@ -120,6 +120,7 @@ func (s *Store) CreateSecret(sec *Secret) (*SecretMeta, error) {
 	}
 	// Sealing a 1 MiB value takes a while: do it before taking the write
 	// lock.
+	defer s.sealing()()
 	m := sec.Meta()
 	m.Digest = s.Digest(sec)
 	meta, value, err := s.encodeSecret(sec, m.Digest)

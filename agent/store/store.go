@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +64,15 @@ type Store struct {
 	dir     string
 	metrics *storeMetrics
 	rotator atomic.Pointer[rotator]
+	// keysMu orders writes against changes of the keyring's keys: a write
+	// holds it for reading from sealing its records to their commit, and
+	// a change of keys for writing, so that no record sealed under a key
+	// is written after the key was retired or pruned.
+	keysMu sync.RWMutex
+	// damaged counts, by key, the damaged records and files that a
+	// rotation last found.
+	damagedMu sync.Mutex
+	damaged   map[uint32]int
 	// seal wraps the keyring file; nil keeps it plain.
 	seal Seal
 }
@@ -102,6 +112,10 @@ func Open(dir string, logger hclog.Logger, opts ...Option) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// Holding the database, this agent is the only writer of the keyring:
+	// a temporary keyring file is a crash's leftover, and may hold keys
+	// since pruned, or the keyring unwrapped.
+	removeKeyringTemps(dir, logger)
 	s := &Store{db: db, logger: logger, dir: dir, usage: newTokenUsage(), seal: o.seal}
 	if err := s.init(hasKeyring); err != nil {
 		db.Close()
@@ -157,15 +171,14 @@ func openBolt(path string) (db *bolt.DB, err error) {
 // data kept in the data dir, such as run logs.
 func (s *Store) Keyring() *Keyring { return s.keyring }
 
-// KeyringPath returns the path of the store's keyring file, which
-// processes other than the agent read with ReadKeyring.
+// KeyringPath returns the path of the store's keyring file.
 func (s *Store) KeyringPath() string { return filepath.Join(s.dir, KeyringFile) }
 
 // Close writes when tokens were last used and closes the database.
 func (s *Store) Close() error {
 	s.usage.stopOnce.Do(func() { close(s.usage.stop) })
 	<-s.usage.done
-	s.stopRotation()
+	s.StopRotation()
 	s.commits.close()
 	return s.db.Close()
 }

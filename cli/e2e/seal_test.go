@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hush-sh/hush/agent/store"
 )
 
 // TestSealedDataDirCopy is issue 13 item 7: with seal "file", a copy of
@@ -134,4 +136,28 @@ func TestEnvSealRunsAndRotates(t *testing.T) {
 	}
 	b := startAgent(t, data, "-config", cfg)
 	wantContains(t, "the run's log after a rotation and a restart", b.mustHush(alice, "", "logs", "env-sealed-run").stdout, "[env-sealed-canary-31]")
+}
+
+// A dev agent's data dir has no seal, and `root-token regenerate` without
+// a config leaves it so: the dev agent starts on it again.
+func TestRegenerateKeepsDevDataDirPlain(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "data")
+	// No dataDir for the harness: it reads a dev agent's token from its
+	// banner.
+	a := startAgent(t, "", "-data-dir", data)
+	a.stop()
+	if kind := store.KeyringSeal(data); kind != "" {
+		t.Fatalf("a dev agent wrapped its keyring with a %q seal", kind)
+	}
+	if r := runHush(t, nil, "", "operator", "root-token", "regenerate", "-data-dir", data); r.code != 0 {
+		t.Fatalf("regenerate: %s", r)
+	}
+	if kind := store.KeyringSeal(data); kind != "" {
+		t.Errorf("regenerate wrapped the dev agent's keyring with a %q seal", kind)
+	}
+	if _, err := os.Stat(data + ".seal.key"); err == nil {
+		t.Error("regenerate made a seal key for a dev agent's data dir")
+	}
+	startAgent(t, "", "-data-dir", data)
 }
