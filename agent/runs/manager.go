@@ -118,13 +118,13 @@ type Manager struct {
 	entrypointErr error
 	admit         *admission // gives runs GPUs, CPUs and memory; see admit.go
 
-	mu      sync.Mutex
-	active  map[string]*activeRun
+	mu     sync.Mutex
+	active map[string]*activeRun
 	// damagedLogs are the runs whose logs a keyring rotation found
 	// damaged.
 	damagedLogs map[string]bool
-	wg      sync.WaitGroup
-	metrics *runMetrics
+	wg          sync.WaitGroup
+	metrics     *runMetrics
 
 	// closing is set when the agent shuts down: it accepts no more runs;
 	// guarded by mu.
