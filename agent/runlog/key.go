@@ -144,26 +144,15 @@ func Reseal(dir, id string, kr *store.Keyring) (bool, error) {
 // before log keys that another key sealed, rewriting the segments that
 // hold one.
 func resealChunks(dir, id string, kr *store.Keyring) (bool, error) {
-	active, changed := kr.ActiveKey(), false
+	changed := false
 	err := eachSegment(dir, func(b []byte) (bool, error) {
 		rewrite := false
 		err := eachChunk(b, func(seq, off uint64, sealed []byte) error {
-			if k, ok := store.KeyOf(sealed); !ok || k == active {
-				return nil
-			}
-			plain, err := kr.Open(sealed, logAAD(id, seq, off))
+			done, err := resealChunk(kr, sealed, logAAD(id, seq, off))
 			if err != nil {
 				return fmt.Errorf("run log of run %s, record %d: %w", id, seq, err)
 			}
-			resealed, err := kr.Seal(plain, logAAD(id, seq, off))
-			if err != nil {
-				return err
-			}
-			if len(resealed) != len(sealed) {
-				return fmt.Errorf("run log of run %s, record %d: sealed again it is %d bytes, not %d", id, seq, len(resealed), len(sealed))
-			}
-			copy(sealed, resealed)
-			rewrite = true
+			rewrite = rewrite || done
 			return nil
 		})
 		changed = changed || rewrite
@@ -232,4 +221,26 @@ func eachChunk(b []byte, fn func(seq, off uint64, sealed []byte) error) error {
 func HasKey(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, keyFile))
 	return err == nil
+}
+
+// resealChunk seals sealed again under kr's active key, in place, when
+// another key sealed it, and reports whether it did. A chunk sealed again
+// keeps its length, so the records around it keep their places.
+func resealChunk(kr *store.Keyring, sealed, aad []byte) (bool, error) {
+	if k, ok := store.KeyOf(sealed); !ok || k == kr.ActiveKey() {
+		return false, nil
+	}
+	plain, err := kr.Open(sealed, aad)
+	if err != nil {
+		return false, err
+	}
+	resealed, err := kr.Seal(plain, aad)
+	if err != nil {
+		return false, err
+	}
+	if len(resealed) != len(sealed) {
+		return false, fmt.Errorf("sealed again it is %d bytes, not %d", len(resealed), len(sealed))
+	}
+	copy(sealed, resealed)
+	return true, nil
 }

@@ -172,24 +172,13 @@ func ResealLegacy(path, id string, kr *store.Keyring) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read run log: %w", err)
 	}
-	active, changed := kr.ActiveKey(), false
+	changed := false
 	err = eachLegacyChunk(b, func(seq uint64, sealed []byte) error {
-		if k, ok := store.KeyOf(sealed); !ok || k == active {
-			return nil
-		}
-		plain, err := kr.Open(sealed, legacyAAD(id, seq))
+		done, err := resealChunk(kr, sealed, legacyAAD(id, seq))
 		if err != nil {
 			return fmt.Errorf("run log of run %s, record %d: %w", id, seq, err)
 		}
-		resealed, err := kr.Seal(plain, legacyAAD(id, seq))
-		if err != nil {
-			return err
-		}
-		if len(resealed) != len(sealed) {
-			return fmt.Errorf("run log of run %s, record %d: sealed again it is %d bytes, not %d", id, seq, len(resealed), len(sealed))
-		}
-		copy(sealed, resealed)
-		changed = true
+		changed = changed || done
 		return nil
 	})
 	if err != nil || !changed {

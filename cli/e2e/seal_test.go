@@ -79,21 +79,11 @@ func TestSealedDataDirCopy(t *testing.T) {
 // data dir: its plain keyring is wrapped, said at INFO, and it reads on.
 func TestUpgradeFrom02Seals(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if err := os.CopyFS(data, os.DirFS("../../agent/testdata/datadir-0.2")); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(filepath.Join(data, "keyring"), 0o600)
-	tok, err := os.ReadFile(filepath.Join(data, "alice.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\n", filepath.Join(dir, "state")))
+	data, cfg, alice := copyDataDir(t, "0.2")
 	// No seal block: a non-dev agent's default, seal "file" beside the
 	// data dir.
 	a := startAgent(t, data, "-config", cfg)
-	if r := a.mustHush(strings.TrimSpace(string(tok)), "", "get", "secrets", "-o", "name"); r.stdout != "m\nsecret-stuff\n" {
+	if r := a.mustHush(alice, "", "get", "secrets", "-o", "name"); r.stdout != "m\nsecret-stuff\n" {
 		t.Errorf("alice's secrets after wrapping: got %q", r.stdout)
 	}
 	wantContains(t, "agent log", a.stderr.String(), "wrapped the data dir's plain keyring", `"@level":"info"`, "created the seal key file")

@@ -58,18 +58,7 @@ func wantContains(t *testing.T, what, got string, wants ...string) {
 // and the old run's sealed log reads.
 func TestUpgradeFrom01(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if err := os.CopyFS(data, os.DirFS("../../agent/testdata/datadir-0.1")); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(filepath.Join(data, "keyring"), 0o600)
-	b, err := os.ReadFile(filepath.Join(data, "alice.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice := strings.TrimSpace(string(b))
-	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\n", filepath.Join(dir, "state")))
+	data, cfg, alice := copyDataDir(t, "0.1")
 	a := startAgent(t, data, "-config", cfg)
 
 	r := a.mustHush(alice, "", "get", "secrets", "-o", "name")
@@ -111,6 +100,25 @@ func TestUpgradeFrom01(t *testing.T) {
 	}
 }
 
+// copyDataDir copies the test data dir of hush version to a temp dir and
+// returns it, an agent config with a state dir of its own, and alice's
+// token.
+func copyDataDir(t *testing.T, version string) (data, cfg, alice string) {
+	t.Helper()
+	dir := t.TempDir()
+	data = filepath.Join(dir, "data")
+	if err := os.CopyFS(data, os.DirFS("../../agent/testdata/datadir-"+version)); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(data, "keyring"), 0o600)
+	b, err := os.ReadFile(filepath.Join(data, "alice.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\n", filepath.Join(dir, "state")))
+	return data, cfg, strings.TrimSpace(string(b))
+}
+
 // rotateAndPrune rotates a's keyring, waits for key 1 to retire, prunes
 // it, and checks that its bytes are gone from the data dir.
 func rotateAndPrune(t *testing.T, a *agent, dataDir string) {
@@ -141,18 +149,7 @@ func rotateAndPrune(t *testing.T, a *agent, dataDir string) {
 // log reads, and the run whose workload died with that agent is LOST.
 func TestUpgradeFrom02(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if err := os.CopyFS(data, os.DirFS("../../agent/testdata/datadir-0.2")); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(filepath.Join(data, "keyring"), 0o600)
-	b, err := os.ReadFile(filepath.Join(data, "alice.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice := strings.TrimSpace(string(b))
-	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\n", filepath.Join(dir, "state")))
+	data, cfg, alice := copyDataDir(t, "0.2")
 	a := startAgent(t, data, "-config", cfg)
 
 	if r := a.mustHush(alice, "", "get", "secrets", "-o", "name"); r.stdout != "m\nsecret-stuff\n" {
