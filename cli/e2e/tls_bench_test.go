@@ -81,7 +81,8 @@ func makePKIB(b *testing.B) *tlsPKI {
 }
 
 // benchAgent starts a dev agent with args and returns its address and
-// root token; it stops with the benchmark.
+// root token; it stops with the benchmark. A benchmark asks as fast as it
+// can: the per-token rate limit is off.
 func benchAgent(b *testing.B, args ...string) (string, string) {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -91,7 +92,7 @@ func benchAgent(b *testing.B, args ...string) (string, string) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	cfg := filepath.Join(b.TempDir(), "harness.hcl")
-	if err := os.WriteFile(cfg, []byte("leave_runs_on_shutdown = false\n"+execRuntime()), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("leave_runs_on_shutdown = false\nhttp {\n  rate_limit = 0\n}\n"+execRuntime()), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	cmd := exec.Command(hushBin, append([]string{"agent", "-dev", "-bind", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "-config", cfg}, args...)...)
