@@ -83,14 +83,18 @@ func (c *committer) run() {
 	}
 }
 
-// commit runs group in one transaction. A write that fails rolls the
+// commit runs group in one transaction; see commitGroup.
+func (c *committer) commit(group []*pendingWrite) { commitGroup(c.db, group, c.observe) }
+
+// commitGroup runs group in one transaction. A write that fails rolls the
 // transaction back; it then runs alone, for an answer of its own, and the
-// others are committed without it.
-func (c *committer) commit(group []*pendingWrite) {
+// others are committed without it. observe, when set, learns how long each
+// transaction that committed a group took.
+func commitGroup(db *bolt.DB, group []*pendingWrite, observe func(time.Duration, int)) {
 	for len(group) > 0 {
 		failed := -1
 		start := time.Now()
-		err := c.db.Update(func(tx *bolt.Tx) error {
+		err := db.Update(func(tx *bolt.Tx) error {
 			for i, w := range group {
 				if err := w.fn(tx); err != nil {
 					failed = i
@@ -100,8 +104,8 @@ func (c *committer) commit(group []*pendingWrite) {
 			return nil
 		})
 		if failed < 0 {
-			if c.observe != nil {
-				c.observe(time.Since(start), len(group))
+			if observe != nil {
+				observe(time.Since(start), len(group))
 			}
 			for _, w := range group {
 				w.err <- err
@@ -109,7 +113,7 @@ func (c *committer) commit(group []*pendingWrite) {
 			return
 		}
 		w := group[failed]
-		w.err <- c.db.Update(w.fn)
+		w.err <- db.Update(w.fn)
 		group = append(group[:failed:failed], group[failed+1:]...)
 	}
 }

@@ -126,14 +126,15 @@ func bucketAt(tx *bolt.Tx, path [][]byte) *bolt.Bucket {
 }
 
 // resealRecords seals again, under the active key, the records at the
-// given places that another key sealed, in one transaction. A record
-// changed or deleted since it was listed is taken as it now is; one that
-// does not open is left as it is (reads report it) and counted in failed.
+// given places that another key sealed, in one write. A record changed or
+// deleted since it was sealed again is left as it now is, for the next
+// pass; one that does not open is left as it is (reads report it) and
+// counted in failed.
 func (s *Store) resealRecords(batch []sealedAt) (resealed, failed int, err error) {
 	defer s.sealing()()
 	active := s.keyring.ActiveKey()
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		resealed, failed = 0, 0
+	var changes []resealChange
+	err = s.db.View(func(tx *bolt.Tx) error {
 		for _, at := range batch {
 			b := bucketAt(tx, at.path)
 			if b == nil {
@@ -156,12 +157,30 @@ func (s *Store) resealRecords(batch []sealedAt) (resealed, failed int, err error
 			if err != nil {
 				return err
 			}
-			if err := b.Put(bytes.Clone(at.key), append(bytes.Clone(v[:prefix]), sealed...)); err != nil {
-				return fmt.Errorf("write %s: %w", bytes.Join(append(at.path, at.key), []byte("/")), err)
-			}
-			resealed++
+			changes = append(changes, resealChange{Path: at.path, Key: at.key, Old: bytes.Clone(v), New: append(bytes.Clone(v[:prefix]), sealed...)})
 		}
 		return nil
 	})
+	if err != nil || len(changes) == 0 {
+		return 0, failed, err
+	}
+	err = s.apply(&command{Op: opReseal, Reseal: changes}, &resealed)
 	return resealed, failed, err
+}
+
+// applyReseal puts each change's New record in place of its Old one, where
+// the record is still Old, and returns how many it put.
+func applyReseal(tx *bolt.Tx, c *command) (int, error) {
+	n := 0
+	for _, ch := range c.Reseal {
+		b := bucketAt(tx, ch.Path)
+		if b == nil || !bytes.Equal(b.Get(ch.Key), ch.Old) {
+			continue
+		}
+		if err := b.Put(ch.Key, ch.New); err != nil {
+			return n, fmt.Errorf("write %s: %w", bytes.Join(append(ch.Path, ch.Key), []byte("/")), err)
+		}
+		n++
+	}
+	return n, nil
 }

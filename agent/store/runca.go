@@ -54,14 +54,7 @@ func (s *Store) runCA() (*runCARecord, error) {
 		unlock()
 		return nil, fmt.Errorf("seal run CA: %w", err)
 	}
-	err = s.commits.write(func(tx *bolt.Tx) error {
-		// Two callers at once: the first one's CA stays.
-		meta := tx.Bucket(bucketMeta)
-		if meta.Get(keyRunCA) != nil {
-			return nil
-		}
-		return meta.Put(keyRunCA, sealed)
-	})
+	err = s.apply(&command{Op: opRunCA, Value: sealed}, nil)
 	unlock()
 	if err != nil {
 		return nil, fmt.Errorf("store run CA: %w", err)
@@ -91,4 +84,14 @@ func (s *Store) readRunCA() (*runCARecord, error) {
 		return nil, fmt.Errorf("read run CA: %w: not a run CA record", ErrCorrupt)
 	}
 	return &rec, nil
+}
+
+// applyRunCA stores the sealed run CA Value, unless there is one: when two
+// make one at once, the first one's stays.
+func applyRunCA(tx *bolt.Tx, c *command) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta.Get(keyRunCA) != nil {
+		return nil
+	}
+	return meta.Put(keyRunCA, c.Value)
 }

@@ -138,19 +138,23 @@ func (s *Store) CreateRun(run *Run) error {
 	if err != nil {
 		return err
 	}
-	return s.commits.write(func(tx *bolt.Tx) error {
-		names, err := tx.Bucket(bucketRunNames).CreateBucketIfNotExists([]byte(run.Owner))
-		if err != nil {
-			return err
-		}
-		if id := names.Get([]byte(run.Name)); id != nil && string(id) != run.ID {
-			return fmt.Errorf("run %s: %w", run.Name, ErrExists)
-		}
-		if err := names.Put([]byte(run.Name), []byte(run.ID)); err != nil {
-			return err
-		}
-		return putRun(tx, run.Owner, run.ID, rec, events, 0)
-	})
+	return s.apply(&command{Op: opRunCreate, Owner: run.Owner, ID: run.ID, Name: run.Name, Record: rec, Events: events}, nil)
+}
+
+// applyRunCreate records run Owner/ID named Name: its sealed Record and
+// Events.
+func applyRunCreate(tx *bolt.Tx, c *command) error {
+	names, err := tx.Bucket(bucketRunNames).CreateBucketIfNotExists([]byte(c.Owner))
+	if err != nil {
+		return err
+	}
+	if id := names.Get([]byte(c.Name)); id != nil && string(id) != c.ID {
+		return fmt.Errorf("run %s: %w", c.Name, ErrExists)
+	}
+	if err := names.Put([]byte(c.Name), []byte(c.ID)); err != nil {
+		return err
+	}
+	return putRun(tx, c.Owner, c.ID, c.Record, c.Events, 0)
 }
 
 // SaveRun appends run's events from the saved-th on and, when record is
@@ -169,13 +173,17 @@ func (s *Store) SaveRun(run *Run, saved int, record bool) error {
 	if err != nil {
 		return err
 	}
-	return s.commits.write(func(tx *bolt.Tx) error {
-		runs := tx.Bucket(bucketRuns).Bucket([]byte(run.Owner))
-		if runs == nil || runs.Get([]byte(run.ID)) == nil {
-			return fmt.Errorf("run %s: %w", run.ID, ErrNotFound)
-		}
-		return putRun(tx, run.Owner, run.ID, rec, events, uint64(saved))
-	})
+	return s.apply(&command{Op: opRunSave, Owner: run.Owner, ID: run.ID, Record: rec, Events: events, First: uint64(saved)}, nil)
+}
+
+// applyRunSave puts run Owner/ID's sealed Record, unless it is nil, and
+// its Events from sequence number First on.
+func applyRunSave(tx *bolt.Tx, c *command) error {
+	runs := tx.Bucket(bucketRuns).Bucket([]byte(c.Owner))
+	if runs == nil || runs.Get([]byte(c.ID)) == nil {
+		return fmt.Errorf("run %s: %w", c.ID, ErrNotFound)
+	}
+	return putRun(tx, c.Owner, c.ID, c.Record, c.Events, c.First)
 }
 
 // putRun puts a run's record, unless rec is nil, and its events from
@@ -384,22 +392,27 @@ func (s *Store) ListRuns(owner string) ([]*Run, error) {
 // DeleteRun removes one of owner's runs: its record, its events, and its
 // name, when the name is the run's.
 func (s *Store) DeleteRun(owner, id, name string) error {
-	return s.commits.write(func(tx *bolt.Tx) error {
-		runs := tx.Bucket(bucketRuns).Bucket([]byte(owner))
-		if runs == nil || runs.Get([]byte(id)) == nil {
-			return fmt.Errorf("run %s: %w", id, ErrNotFound)
-		}
-		if err := runs.Delete([]byte(id)); err != nil {
+	return s.apply(&command{Op: opRunDelete, Owner: owner, ID: id, Name: name}, nil)
+}
+
+// applyRunDelete removes run Owner/ID: its record, its events, and its
+// name, when Name is the run's.
+func applyRunDelete(tx *bolt.Tx, c *command) error {
+	owner, id, name := c.Owner, c.ID, c.Name
+	runs := tx.Bucket(bucketRuns).Bucket([]byte(owner))
+	if runs == nil || runs.Get([]byte(id)) == nil {
+		return fmt.Errorf("run %s: %w", id, ErrNotFound)
+	}
+	if err := runs.Delete([]byte(id)); err != nil {
+		return err
+	}
+	if names := tx.Bucket(bucketRunNames).Bucket([]byte(owner)); names != nil && string(names.Get([]byte(name))) == id {
+		if err := names.Delete([]byte(name)); err != nil {
 			return err
 		}
-		if names := tx.Bucket(bucketRunNames).Bucket([]byte(owner)); names != nil && string(names.Get([]byte(name))) == id {
-			if err := names.Delete([]byte(name)); err != nil {
-				return err
-			}
-		}
-		if events := tx.Bucket(bucketRunEvents).Bucket([]byte(owner)); events != nil && events.Bucket([]byte(id)) != nil {
-			return events.DeleteBucket([]byte(id))
-		}
-		return nil
-	})
+	}
+	if events := tx.Bucket(bucketRunEvents).Bucket([]byte(owner)); events != nil && events.Bucket([]byte(id)) != nil {
+		return events.DeleteBucket([]byte(id))
+	}
+	return nil
 }

@@ -114,8 +114,7 @@ func (e *MissingError) Is(target error) bool { return target == ErrNotFound }
 // included. It fails with ErrExists when the owner holds a secret of that
 // name, or one of a type the owner may hold only once.
 func (s *Store) CreateSecret(sec *Secret) (*SecretMeta, error) {
-	spec, ok := api.LookupType(sec.Type)
-	if !ok {
+	if _, ok := api.LookupType(sec.Type); !ok {
 		return nil, fmt.Errorf("unknown secret type %q", sec.Type)
 	}
 	// Sealing a 1 MiB value takes a while: do it before taking the write
@@ -127,34 +126,38 @@ func (s *Store) CreateSecret(sec *Secret) (*SecretMeta, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = s.commits.write(func(tx *bolt.Tx) error {
-		b, err := tx.Bucket(bucketSecrets).CreateBucketIfNotExists([]byte(sec.Owner))
-		if err != nil {
-			return err
-		}
-		if b.Get([]byte(sec.Name)) != nil {
-			return fmt.Errorf("secret %s: %w", sec.Name, ErrExists)
-		}
-		if graves := tx.Bucket(bucketTombstones).Bucket([]byte(sec.Owner)); graves != nil && graves.Get([]byte(sec.ID)) != nil {
-			return fmt.Errorf("secret %s with id %s: %w", sec.Name, sec.ID, ErrDeleted)
-		}
-		if spec.UniquePerOwner {
-			err := b.ForEach(func(k, v []byte) error {
-				if h := s.recordHeader(sec.Owner, string(k), v); h != nil && h.Type == sec.Type {
-					return &UniqueTypeError{Type: sec.Type, Existing: string(k)}
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return s.putSecret(tx, sec.Owner, sec.Name, meta, value)
-	})
+	err = s.apply(&command{Op: opSecretCreate, Owner: sec.Owner, Name: sec.Name, ID: sec.ID, Type: sec.Type, Record: meta, Value: value}, nil)
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// applySecretCreate stores secret Owner/Name, of id ID and type Type, from
+// its sealed metadata Record and value Value.
+func (s *Store) applySecretCreate(tx *bolt.Tx, c *command) error {
+	b, err := tx.Bucket(bucketSecrets).CreateBucketIfNotExists([]byte(c.Owner))
+	if err != nil {
+		return err
+	}
+	if b.Get([]byte(c.Name)) != nil {
+		return fmt.Errorf("secret %s: %w", c.Name, ErrExists)
+	}
+	if graves := tx.Bucket(bucketTombstones).Bucket([]byte(c.Owner)); graves != nil && graves.Get([]byte(c.ID)) != nil {
+		return fmt.Errorf("secret %s with id %s: %w", c.Name, c.ID, ErrDeleted)
+	}
+	if spec, ok := api.LookupType(c.Type); ok && spec.UniquePerOwner {
+		err := b.ForEach(func(k, v []byte) error {
+			if h := s.recordHeader(c.Owner, string(k), v); h != nil && h.Type == c.Type {
+				return &UniqueTypeError{Type: c.Type, Existing: string(k)}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return s.putSecret(tx, c.Owner, c.Name, c.Record, c.Value)
 }
 
 func (s *Store) putSecret(tx *bolt.Tx, owner, name string, meta, value []byte) error {
@@ -348,41 +351,46 @@ func (s *Store) OpenSecrets(owner string, names []string) ([]*Secret, []*RecordE
 // read is deleted too, with a tombstone when its id can be read.
 func (s *Store) DeleteSecret(owner, name, id string) (*Tombstone, error) {
 	var grave *Tombstone
-	err := s.commits.write(func(tx *bolt.Tx) error {
-		rec, _ := s.records(tx, owner, name)
-		if rec == nil {
-			return fmt.Errorf("secret %s: %w", name, ErrNotFound)
-		}
-		h := s.recordHeader(owner, name, rec)
-		switch {
-		case id != "" && h == nil:
-			return fmt.Errorf("secret %s cannot be read, so its id cannot be compared with %s; delete it without an id: %w", name, id, ErrConflict)
-		case id != "" && h.ID != id:
-			return fmt.Errorf("secret %s holds id %s, not %s: %w", name, h.ID, id, ErrConflict)
-		}
-		grave = &Tombstone{Name: name, DeletedAt: time.Now().UTC()}
-		if h != nil && h.ID != "" {
-			grave.ID = h.ID
-			graves, err := tx.Bucket(bucketTombstones).CreateBucketIfNotExists([]byte(owner))
-			if err != nil {
-				return err
-			}
-			v, err := json.Marshal(grave)
-			if err != nil {
-				return err
-			}
-			if err := graves.Put([]byte(h.ID), v); err != nil {
-				return err
-			}
-		}
-		if vb := tx.Bucket(bucketValues).Bucket([]byte(owner)); vb != nil {
-			if err := vb.Delete([]byte(name)); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(bucketSecrets).Bucket([]byte(owner)).Delete([]byte(name))
-	})
+	err := s.apply(&command{Op: opSecretDelete, Owner: owner, Name: name, ID: id, Time: time.Now().UTC()}, &grave)
 	return grave, err
+}
+
+// applySecretDelete deletes secret Owner/Name, holding id ID unless ID is
+// empty, and leaves a tombstone dated Time.
+func (s *Store) applySecretDelete(tx *bolt.Tx, c *command) (*Tombstone, error) {
+	owner, name, id := c.Owner, c.Name, c.ID
+	rec, _ := s.records(tx, owner, name)
+	if rec == nil {
+		return nil, fmt.Errorf("secret %s: %w", name, ErrNotFound)
+	}
+	h := s.recordHeader(owner, name, rec)
+	switch {
+	case id != "" && h == nil:
+		return nil, fmt.Errorf("secret %s cannot be read, so its id cannot be compared with %s; delete it without an id: %w", name, id, ErrConflict)
+	case id != "" && h.ID != id:
+		return nil, fmt.Errorf("secret %s holds id %s, not %s: %w", name, h.ID, id, ErrConflict)
+	}
+	grave := &Tombstone{Name: name, DeletedAt: c.Time}
+	if h != nil && h.ID != "" {
+		grave.ID = h.ID
+		graves, err := tx.Bucket(bucketTombstones).CreateBucketIfNotExists([]byte(owner))
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(grave)
+		if err != nil {
+			return nil, err
+		}
+		if err := graves.Put([]byte(h.ID), v); err != nil {
+			return nil, err
+		}
+	}
+	if vb := tx.Bucket(bucketValues).Bucket([]byte(owner)); vb != nil {
+		if err := vb.Delete([]byte(name)); err != nil {
+			return nil, err
+		}
+	}
+	return grave, tx.Bucket(bucketSecrets).Bucket([]byte(owner)).Delete([]byte(name))
 }
 
 // ListTombstones returns owner's tombstones, oldest first.

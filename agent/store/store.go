@@ -73,6 +73,8 @@ type Store struct {
 	// rotation last found.
 	damagedMu sync.Mutex
 	damaged   map[uint32]int
+	// replicator, when set, replicates writes through a cluster's log.
+	replicator Replicator
 	// seal wraps the keyring file; nil keeps it plain.
 	seal Seal
 }

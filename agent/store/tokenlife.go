@@ -88,32 +88,11 @@ func (s *Store) flushTokenUse() error {
 	if len(pending) == 0 {
 		return nil
 	}
-	err := s.commits.write(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketTokens)
-		for h, t := range pending {
-			v := b.Get([]byte(h))
-			if v == nil {
-				continue
-			}
-			var tok Token
-			if err := json.Unmarshal(v, &tok); err != nil {
-				return fmt.Errorf("decode token: %w", err)
-			}
-			if !t.After(tok.LastUsedAt) {
-				continue
-			}
-			tok.LastUsedAt = t
-			out, err := json.Marshal(&tok)
-			if err != nil {
-				return err
-			}
-			if err := b.Put([]byte(h), out); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	uses := make([]tokenUse, 0, len(pending))
+	for h, t := range pending {
+		uses = append(uses, tokenUse{Key: []byte(h), At: t})
+	}
+	if err := s.apply(&command{Op: opTokenTouch, Uses: uses}, nil); err != nil {
 		return err
 	}
 	// A use recorded during the write stays for the next flush.
@@ -168,38 +147,70 @@ func (s *Store) ListTokens(user string) ([]*Token, error) {
 // and answers ErrNotFound for a token of another user.
 func (s *Store) RevokeToken(accessor, user string) (*Token, error) {
 	var revoked *Token
-	err := s.commits.write(func(tx *bolt.Tx) error {
-		revoked = nil
-		b := tx.Bucket(bucketTokens)
-		var key []byte
-		managers := 0
-		err := b.ForEach(func(k, v []byte) error {
-			var tok Token
-			if err := json.Unmarshal(v, &tok); err != nil {
-				return fmt.Errorf("decode token: %w", err)
-			}
-			if tok.Management {
-				managers++
-			}
-			if tok.Accessor == accessor {
-				key, revoked = append([]byte(nil), k...), &tok
-			}
-			return nil
-		})
-		switch {
-		case err != nil:
-			return err
-		case revoked == nil || user != "" && (revoked.User != user || revoked.Management):
-			revoked = nil
-			return fmt.Errorf("token %s: %w", accessor, ErrNotFound)
-		case revoked.Management && managers == 1:
-			return fmt.Errorf("revoke token %s: %w", accessor, ErrLastManagement)
-		}
-		return b.Delete(key)
-	})
-	if err != nil {
+	if err := s.apply(&command{Op: opTokenRevoke, ID: accessor, User: user}, &revoked); err != nil {
 		return nil, err
 	}
 	s.usage.forget(revoked.Hash)
 	return revoked, nil
+}
+
+// applyTokenTouch records the last uses of tokens, Uses by hash, that are
+// later than those recorded.
+func applyTokenTouch(tx *bolt.Tx, c *command) error {
+	b := tx.Bucket(bucketTokens)
+	for _, u := range c.Uses {
+		h, t := u.Key, u.At
+		v := b.Get(h)
+		if v == nil {
+			continue
+		}
+		var tok Token
+		if err := json.Unmarshal(v, &tok); err != nil {
+			return fmt.Errorf("decode token: %w", err)
+		}
+		if !t.After(tok.LastUsedAt) {
+			continue
+		}
+		tok.LastUsedAt = t
+		out, err := json.Marshal(&tok)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(h, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyTokenRevoke deletes the token of accessor ID, when it belongs to
+// User or User is "", and returns it.
+func applyTokenRevoke(tx *bolt.Tx, c *command) (*Token, error) {
+	accessor, user := c.ID, c.User
+	b := tx.Bucket(bucketTokens)
+	var key []byte
+	var revoked *Token
+	managers := 0
+	err := b.ForEach(func(k, v []byte) error {
+		var tok Token
+		if err := json.Unmarshal(v, &tok); err != nil {
+			return fmt.Errorf("decode token: %w", err)
+		}
+		if tok.Management {
+			managers++
+		}
+		if tok.Accessor == accessor {
+			key, revoked = append([]byte(nil), k...), &tok
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case revoked == nil || user != "" && (revoked.User != user || revoked.Management):
+		return nil, fmt.Errorf("token %s: %w", accessor, ErrNotFound)
+	case revoked.Management && managers == 1:
+		return nil, fmt.Errorf("revoke token %s: %w", accessor, ErrLastManagement)
+	}
+	return revoked, b.Delete(key)
 }

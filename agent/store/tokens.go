@@ -81,13 +81,16 @@ func (s *Store) CreateToken(secret string, tok *Token) error {
 	if err != nil {
 		return err
 	}
-	return s.commits.write(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketTokens)
-		if bk.Get(tok.Hash) != nil {
-			return fmt.Errorf("token: %w", ErrExists)
-		}
-		return bk.Put(tok.Hash, b)
-	})
+	return s.apply(&command{Op: opTokenCreate, Key: tok.Hash, Record: b}, nil)
+}
+
+// applyTokenCreate stores token Record under its hash Key.
+func applyTokenCreate(tx *bolt.Tx, c *command) error {
+	bk := tx.Bucket(bucketTokens)
+	if bk.Get(c.Key) != nil {
+		return fmt.Errorf("token: %w", ErrExists)
+	}
+	return bk.Put(c.Key, c.Record)
 }
 
 // LookupToken finds the token for secret and records its use. The lookup is
@@ -156,29 +159,32 @@ func (s *Store) IssueRunToken(user, runID string, scope []string, secretsWrite b
 
 // RevokeRunTokens deletes every token issued to a run.
 func (s *Store) RevokeRunTokens(runID string) error {
-	return s.commits.write(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketTokens)
-		var doomed [][]byte
-		err := b.ForEach(func(k, v []byte) error {
-			var tok Token
-			if err := json.Unmarshal(v, &tok); err != nil {
-				return err
-			}
-			if tok.RunID == runID {
-				doomed = append(doomed, k)
-			}
-			return nil
-		})
-		if err != nil {
+	return s.apply(&command{Op: opTokenRevokeRun, ID: runID}, nil)
+}
+
+// applyTokenRevokeRun deletes the tokens of run ID.
+func applyTokenRevokeRun(tx *bolt.Tx, c *command) error {
+	b := tx.Bucket(bucketTokens)
+	var doomed [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		var tok Token
+		if err := json.Unmarshal(v, &tok); err != nil {
 			return err
 		}
-		for _, k := range doomed {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
+		if tok.RunID == c.ID {
+			doomed = append(doomed, k)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, k := range doomed {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // issueToken mints and stores tok, which expires ttl after its creation

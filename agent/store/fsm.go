@@ -1,0 +1,155 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The store is the state machine of a cluster's Raft log: every server
+// applies the log's commands, in order, to its own database. The database
+// records the index of the last command applied, in the same transaction
+// as the command, so that applying the log again after a restart skips
+// what is already applied.
+
+// keyApplied holds the index of the last command applied, big-endian.
+var keyApplied = []byte("raft-applied-index")
+
+// Entry is one committed command of a replicated log.
+type Entry struct {
+	Index uint64
+	Cmd   []byte
+}
+
+// AppliedIndex returns the index of the last command applied.
+func (s *Store) AppliedIndex() uint64 {
+	var idx uint64
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyApplied); len(v) == 8 {
+			idx = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	return idx
+}
+
+// Apply applies one committed command; see ApplyBatch.
+func (s *Store) Apply(index uint64, cmd []byte) []byte {
+	return s.ApplyBatch([]Entry{{Index: index, Cmd: cmd}})[0]
+}
+
+// ApplyBatch applies committed commands, in order, in as few transactions
+// as it can, and returns each one's encoded result. Commands at or below
+// the applied index are skipped, with an empty result. A command that
+// fails changes nothing, as a write that fails on one agent does; its
+// result says why, and the index moves past it all the same.
+func (s *Store) ApplyBatch(entries []Entry) [][]byte {
+	out := make([][]byte, len(entries))
+	applied := s.AppliedIndex()
+	var group []*pendingWrite
+	last := applied
+	for i, e := range entries {
+		if e.Index <= applied {
+			continue
+		}
+		last = max(last, e.Index)
+		var c command
+		if err := json.Unmarshal(e.Cmd, &c); err != nil {
+			out[i] = encodeResult(nil, fmt.Errorf("%w: command at index %d: %v", ErrUnknownFormat, e.Index, err))
+			continue
+		}
+		group = append(group, &pendingWrite{err: make(chan error, 1), fn: func(tx *bolt.Tx) error {
+			v, err := s.applyTx(tx, &c)
+			out[i] = encodeResult(v, err)
+			return err
+		}})
+	}
+	if last == applied {
+		return out
+	}
+	// The index moves with the last transaction, whatever else fails.
+	group = append(group, &pendingWrite{err: make(chan error, 1), fn: func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyApplied, binary.BigEndian.AppendUint64(nil, last))
+	}})
+	commitGroup(s.db, group, nil)
+	for _, w := range group[:len(group)-1] {
+		<-w.err
+	}
+	if err := <-group[len(group)-1].err; err != nil {
+		// The database cannot be written: the log cannot be applied, and
+		// serving on would serve a state that is not the log's.
+		panic(fmt.Sprintf("store: record the applied index %d: %v", last, err))
+	}
+	return out
+}
+
+// Snapshot writes a consistent copy of the whole database to w. It holds
+// sealed records only, as the database does.
+func (s *Store) Snapshot(w io.Writer) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		_, err := tx.WriteTo(w)
+		return err
+	})
+}
+
+// Restore replaces the database's contents with a snapshot's, in one
+// transaction: readers see the old state or the new one.
+func (s *Store) Restore(r io.Reader) error {
+	tmp, err := os.CreateTemp(s.dir, ".restore-*")
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = io.Copy(tmp, r)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	snap, err := bolt.Open(tmp.Name(), 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("restore snapshot: open it: %w", err)
+	}
+	defer snap.Close()
+	return snap.View(func(from *bolt.Tx) error {
+		return s.db.Update(func(to *bolt.Tx) error {
+			var names [][]byte
+			to.ForEach(func(name []byte, _ *bolt.Bucket) error {
+				names = append(names, bytes.Clone(name))
+				return nil
+			})
+			for _, name := range names {
+				if err := to.DeleteBucket(name); err != nil {
+					return err
+				}
+			}
+			return from.ForEach(func(name []byte, b *bolt.Bucket) error {
+				dst, err := to.CreateBucket(name)
+				if err != nil {
+					return err
+				}
+				return copyBucket(dst, b)
+			})
+		})
+	})
+}
+
+// copyBucket copies what src holds, nested buckets included, into dst.
+func copyBucket(dst, src *bolt.Bucket) error {
+	return src.ForEach(func(k, v []byte) error {
+		if v != nil {
+			return dst.Put(bytes.Clone(k), bytes.Clone(v))
+		}
+		sub, err := dst.CreateBucket(bytes.Clone(k))
+		if err != nil {
+			return err
+		}
+		return copyBucket(sub, src.Bucket(k))
+	})
+}
