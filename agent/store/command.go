@@ -22,17 +22,17 @@ import (
 
 // Command operations.
 const (
-	opSecretCreate    = "secret.create"
-	opSecretDelete    = "secret.delete"
-	opTokenCreate     = "token.create"
-	opTokenRevoke     = "token.revoke"
-	opTokenRevokeRun  = "token.revoke-run"
-	opTokenTouch      = "token.touch"
-	opRunCreate       = "run.create"
-	opRunSave         = "run.save"
-	opRunDelete       = "run.delete"
-	opRunCA           = "run-ca.put"
-	opReseal          = "reseal"
+	opSecretCreate   = "secret.create"
+	opSecretDelete   = "secret.delete"
+	opTokenCreate    = "token.create"
+	opTokenRevoke    = "token.revoke"
+	opTokenRevokeRun = "token.revoke-run"
+	opTokenTouch     = "token.touch"
+	opRunCreate      = "run.create"
+	opRunSave        = "run.save"
+	opRunDelete      = "run.delete"
+	opRunCA          = "run-ca.put"
+	opReseal         = "reseal"
 )
 
 // command is one write. Which fields an operation uses is said at its
