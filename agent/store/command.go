@@ -33,6 +33,7 @@ const (
 	opRunDelete      = "run.delete"
 	opRunCA          = "run-ca.put"
 	opReseal         = "reseal"
+	opKeyringPut     = "keyring.put"
 )
 
 // command is one write. Which fields an operation uses is said at its
@@ -58,6 +59,10 @@ type command struct {
 	Uses []tokenUse `json:"uses,omitempty"`
 	// Reseal are records sealed again under the active key.
 	Reseal []resealChange `json:"reseal,omitempty"`
+	// SealedWith is the key that sealed what the command writes; a
+	// command sealed under a key the keyring has since retired, or never
+	// held, is refused with errStaleKey, and sealed again.
+	SealedWith uint32 `json:"sealed_with,omitempty"`
 }
 
 // tokenUse is when the token of hash Key was last used.
@@ -118,8 +123,38 @@ func (s *Store) apply(c *command, out any) error {
 	return decodeResult(res, out)
 }
 
+// errStaleKey refuses a write sealed under a key that the keyring has
+// retired, or does not hold: another server rotated the keyring while the
+// write was sealed.
+var errStaleKey = errors.New("sealed under a key that the keyring has retired")
+
+// write seals a command with build and applies it, holding off changes of
+// keys meanwhile; when the cluster's keyring retired the key before the
+// command reached it, it seals the command again.
+func (s *Store) write(build func() (*command, error), out any) error {
+	for attempt := 1; ; attempt++ {
+		unlock := s.sealing()
+		active := s.keyring.ActiveKey()
+		c, err := build()
+		if err == nil {
+			c.SealedWith = active
+			err = s.apply(c, out)
+		}
+		unlock()
+		if !errors.Is(err, errStaleKey) || attempt == 3 {
+			return err
+		}
+		// This server learns of the new key from the log, behind the
+		// server that refused the command.
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	}
+}
+
 // applyTx applies c in tx and returns what the operation returns.
 func (s *Store) applyTx(tx *bolt.Tx, c *command) (any, error) {
+	if c.SealedWith != 0 && !s.keyring.sealsWith(c.SealedWith) {
+		return nil, fmt.Errorf("%s: key %d: %w", c.Op, c.SealedWith, errStaleKey)
+	}
 	switch c.Op {
 	case opSecretCreate:
 		return nil, s.applySecretCreate(tx, c)
@@ -143,6 +178,8 @@ func (s *Store) applyTx(tx *bolt.Tx, c *command) (any, error) {
 		return nil, applyRunCA(tx, c)
 	case opReseal:
 		return applyReseal(tx, c)
+	case opKeyringPut:
+		return nil, s.applyKeyring(tx, c)
 	}
 	return nil, fmt.Errorf("%w: command %q (written by a newer hush?)", ErrUnknownFormat, c.Op)
 }
@@ -166,6 +203,7 @@ type resultError struct {
 var sentinels = map[string]error{
 	"exists": ErrExists, "not_found": ErrNotFound, "corrupt": ErrCorrupt, "deleted": ErrDeleted,
 	"conflict": ErrConflict, "last_management": ErrLastManagement, "unknown_format": ErrUnknownFormat,
+	"stale_key": errStaleKey,
 }
 
 func encodeResult(v any, err error) []byte {

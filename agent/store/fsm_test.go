@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -170,5 +171,48 @@ func TestReplicatedWrites(t *testing.T) {
 	sameState(t, "a restored snapshot", a, c)
 	if entries, _ := filepath.Glob(filepath.Join(dirC, ".restore-*")); len(entries) > 0 {
 		t.Errorf("the restore left %v", entries)
+	}
+}
+
+// Servers made with keyrings of their own share the first leader's once
+// it is in the log, and every rotation after it; a stale key is refused.
+func TestClusterKeyringShared(t *testing.T) {
+	dirB := t.TempDir()
+	a, b := openStore(t, t.TempDir()), openStore(t, dirB)
+	log := &testLog{replicas: []*Store{a, b}}
+	a.SetReplicator(log)
+	if b.HasClusterKeyring() {
+		t.Fatal("a new store has a cluster keyring")
+	}
+	if err := a.EnsureClusterKeyring(); err != nil {
+		t.Fatal(err)
+	}
+	if !b.HasClusterKeyring() {
+		t.Fatal("the replica has no cluster keyring after the leader put its own")
+	}
+	if _, err := a.CreateSecret(envSecret("alice", "shared", "shared-value")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RotateKeyring(); err != nil {
+		t.Fatal(err)
+	}
+	if b.Keyring().ActiveKey() != a.Keyring().ActiveKey() {
+		t.Fatalf("the replica's active key is %d, the leader's %d", b.Keyring().ActiveKey(), a.Keyring().ActiveKey())
+	}
+	if _, err := a.CreateSecret(envSecret("alice", "after", "after-value")); err != nil {
+		t.Fatal(err)
+	}
+	// A command sealed under a key the keyring does not hold is refused.
+	c := &command{Op: opRunCA, Value: []byte("x"), SealedWith: 999}
+	raw, _ := json.Marshal(c)
+	if res, _ := log.Apply(context.Background(), raw); !errors.Is(decodeResult(res, nil), errStaleKey) {
+		t.Errorf("a command sealed under key 999: got %s, want errStaleKey", res)
+	}
+	b.Close()
+	b = openStore(t, dirB)
+	for _, name := range []string{"shared", "after"} {
+		if _, err := b.GetSecret("alice", name); err != nil {
+			t.Errorf("the replica, reopened, reads %s: %v", name, err)
+		}
 	}
 }

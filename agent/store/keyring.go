@@ -27,7 +27,6 @@ const sealVersion = 1
 // rotation has sealed it again under the active one. It is safe for
 // concurrent use: a change of keys swaps in a whole new key set.
 type Keyring struct {
-	digestKey []byte
 	// mu serializes changes of the key set; Seal and Open only load it.
 	mu   sync.Mutex
 	keys atomic.Pointer[keySet]
@@ -69,7 +68,7 @@ func newKeyring(kf *keyringFile) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	kr := &Keyring{digestKey: kf.DigestKey}
+	kr := &Keyring{}
 	kr.keys.Store(ks)
 	return kr, nil
 }
@@ -153,6 +152,37 @@ func (k *Keyring) Keys() []KeyInfo {
 	return out
 }
 
+// install makes kf the keyring's keys, as a cluster's log gives them.
+func (k *Keyring) install(kf *keyringFile) error {
+	if len(kf.DigestKey) != 32 {
+		return fmt.Errorf("keyring digest key is %d bytes, want 32", len(kf.DigestKey))
+	}
+	ks, err := newKeySet(kf)
+	if err != nil {
+		return err
+	}
+	k.keys.Store(ks)
+	return nil
+}
+
+// file returns a copy of what the keyring's file holds.
+func (k *Keyring) file() *keyringFile {
+	kf := k.keys.Load().file
+	kf.Keys = slices.Clone(kf.Keys)
+	return &kf
+}
+
+// sealsWith reports whether key id may seal what is written: the
+// keyring holds it, and it is not retired.
+func (k *Keyring) sealsWith(id uint32) bool {
+	for _, key := range k.keys.Load().file.Keys {
+		if key.ID == id {
+			return key.RetiredAt.IsZero()
+		}
+	}
+	return false
+}
+
 // change applies edit to a copy of the keyring's file, has save write it,
 // and then swaps in the new key set: readers see either the old keys or
 // the new ones, and the new ones only once they are on disk.
@@ -180,7 +210,7 @@ func (k *Keyring) change(edit func(*keyringFile) error, save func(*keyringFile) 
 // digest key), hex encoded. Equal inputs give equal digests on one
 // agent, and a digest tells nothing about b to whoever lacks the keyring.
 func (k *Keyring) Digest(b []byte) string {
-	mac := hmac.New(sha256.New, k.digestKey)
+	mac := hmac.New(sha256.New, k.keys.Load().file.DigestKey)
 	mac.Write(b)
 	return hex.EncodeToString(mac.Sum(nil))
 }
@@ -189,7 +219,7 @@ func (k *Keyring) Digest(b []byte) string {
 // digest key, so that it stays the same while sealing keys come and go,
 // and differs from it, so that an audit hash is never a secret's digest.
 func (k *Keyring) AuditKey() []byte {
-	mac := hmac.New(sha256.New, k.digestKey)
+	mac := hmac.New(sha256.New, k.keys.Load().file.DigestKey)
 	mac.Write([]byte("hush audit key 1"))
 	return mac.Sum(nil)
 }

@@ -138,29 +138,43 @@ func createKeyring(path string, seal Seal) (*Keyring, error) {
 // write a plain keyring over a wrapped one, so that no path can undo a
 // seal by leaving kf's seal out.
 func writeKeyringFile(path string, kf *keyringFile) error {
-	b, err := json.Marshal(kf)
+	b, err := encodeKeyringFile(kf)
 	if err != nil {
-		return fmt.Errorf("encode keyring: %w", err)
+		return err
 	}
-	if kf.seal != nil {
-		ct, err := kf.seal.Wrap(context.Background(), b)
-		if err != nil {
-			return fmt.Errorf("wrap keyring with the %q seal: %w", kf.seal.Kind(), err)
-		}
-		sk := sealedKeyring{Seal: kf.seal.Kind(), Ciphertext: ct}
-		if b, err = json.Marshal(sk); err != nil {
-			return fmt.Errorf("encode keyring: %w", err)
-		}
-	} else if old, err := os.ReadFile(path); err == nil {
-		var sk sealedKeyring
-		if json.Unmarshal(old, &sk) == nil && sk.Seal != "" {
-			return fmt.Errorf("write keyring %s: it is wrapped by a %q seal, and this write has none", path, sk.Seal)
+	if kf.seal == nil {
+		if old, err := os.ReadFile(path); err == nil {
+			var sk sealedKeyring
+			if json.Unmarshal(old, &sk) == nil && sk.Seal != "" {
+				return fmt.Errorf("write keyring %s: it is wrapped by a %q seal, and this write has none", path, sk.Seal)
+			}
 		}
 	}
 	if err := WriteFileAtomic(path, b, 0o600); err != nil {
 		return fmt.Errorf("write keyring: %w", err)
 	}
 	return nil
+}
+
+// encodeKeyringFile returns what the keyring file holds for kf: kf as
+// JSON, wrapped by kf's seal when it has one.
+func encodeKeyringFile(kf *keyringFile) ([]byte, error) {
+	b, err := json.Marshal(kf)
+	if err != nil {
+		return nil, fmt.Errorf("encode keyring: %w", err)
+	}
+	if kf.seal == nil {
+		return b, nil
+	}
+	ct, err := kf.seal.Wrap(context.Background(), b)
+	if err != nil {
+		return nil, fmt.Errorf("wrap keyring with the %q seal: %w", kf.seal.Kind(), err)
+	}
+	sk := sealedKeyring{Seal: kf.seal.Kind(), Ciphertext: ct}
+	if b, err = json.Marshal(sk); err != nil {
+		return nil, fmt.Errorf("encode keyring: %w", err)
+	}
+	return b, nil
 }
 
 // WriteFileAtomic writes a file through a temporary file and a rename, so a

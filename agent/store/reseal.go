@@ -164,7 +164,7 @@ func (s *Store) resealRecords(batch []sealedAt) (resealed, failed int, err error
 	if err != nil || len(changes) == 0 {
 		return 0, failed, err
 	}
-	err = s.apply(&command{Op: opReseal, Reseal: changes}, &resealed)
+	err = s.apply(&command{Op: opReseal, Reseal: changes, SealedWith: active}, &resealed)
 	return resealed, failed, err
 }
 

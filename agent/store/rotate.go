@@ -241,8 +241,6 @@ func (s *Store) retire(context.Context) error {
 	return nil
 }
 
-func (s *Store) saveKeyring(kf *keyringFile) error { return writeKeyringFile(s.KeyringPath(), kf) }
-
 // Key states, as KeyringStatus reports them.
 const (
 	KeyActive   = "active"

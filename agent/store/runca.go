@@ -48,14 +48,13 @@ func (s *Store) runCA() (*runCARecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode run CA: %w", err)
 	}
-	unlock := s.sealing()
-	sealed, err := s.keyring.Seal(plain, runCAAAD)
-	if err != nil {
-		unlock()
-		return nil, fmt.Errorf("seal run CA: %w", err)
-	}
-	err = s.apply(&command{Op: opRunCA, Value: sealed}, nil)
-	unlock()
+	err = s.write(func() (*command, error) {
+		sealed, err := s.keyring.Seal(plain, runCAAAD)
+		if err != nil {
+			return nil, fmt.Errorf("seal run CA: %w", err)
+		}
+		return &command{Op: opRunCA, Value: sealed}, nil
+	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store run CA: %w", err)
 	}

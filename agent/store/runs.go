@@ -129,16 +129,14 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) 
 // CreateRun records a new run and its events. It fails with ErrExists
 // when its owner has a run of that name.
 func (s *Store) CreateRun(run *Run) error {
-	defer s.sealing()()
-	rec, err := s.sealRun(run)
-	if err != nil {
-		return err
-	}
-	events, err := s.sealEvents(run, 0)
-	if err != nil {
-		return err
-	}
-	return s.apply(&command{Op: opRunCreate, Owner: run.Owner, ID: run.ID, Name: run.Name, Record: rec, Events: events}, nil)
+	return s.write(func() (*command, error) {
+		rec, err := s.sealRun(run)
+		if err != nil {
+			return nil, err
+		}
+		events, err := s.sealEvents(run, 0)
+		return &command{Op: opRunCreate, Owner: run.Owner, ID: run.ID, Name: run.Name, Record: rec, Events: events}, err
+	}, nil)
 }
 
 // applyRunCreate records run Owner/ID named Name: its sealed Record and
@@ -161,19 +159,17 @@ func applyRunCreate(tx *bolt.Tx, c *command) error {
 // set, rewrites the run's record, in one write. Writing the same events
 // again is harmless: each has its own key.
 func (s *Store) SaveRun(run *Run, saved int, record bool) error {
-	defer s.sealing()()
-	var rec []byte
-	if record {
-		var err error
-		if rec, err = s.sealRun(run); err != nil {
-			return err
+	return s.write(func() (*command, error) {
+		var rec []byte
+		if record {
+			var err error
+			if rec, err = s.sealRun(run); err != nil {
+				return nil, err
+			}
 		}
-	}
-	events, err := s.sealEvents(run, saved)
-	if err != nil {
-		return err
-	}
-	return s.apply(&command{Op: opRunSave, Owner: run.Owner, ID: run.ID, Record: rec, Events: events, First: uint64(saved)}, nil)
+		events, err := s.sealEvents(run, saved)
+		return &command{Op: opRunSave, Owner: run.Owner, ID: run.ID, Record: rec, Events: events, First: uint64(saved)}, err
+	}, nil)
 }
 
 // applyRunSave puts run Owner/ID's sealed Record, unless it is nil, and

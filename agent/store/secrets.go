@@ -117,16 +117,13 @@ func (s *Store) CreateSecret(sec *Secret) (*SecretMeta, error) {
 	if _, ok := api.LookupType(sec.Type); !ok {
 		return nil, fmt.Errorf("unknown secret type %q", sec.Type)
 	}
-	// Sealing a 1 MiB value takes a while: do it before taking the write
-	// lock.
-	defer s.sealing()()
+	// Sealing a 1 MiB value takes a while: it is done before the write.
 	m := sec.Meta()
 	m.Digest = s.Digest(sec)
-	meta, value, err := s.encodeSecret(sec, m.Digest)
-	if err != nil {
-		return nil, err
-	}
-	err = s.apply(&command{Op: opSecretCreate, Owner: sec.Owner, Name: sec.Name, ID: sec.ID, Type: sec.Type, Record: meta, Value: value}, nil)
+	err := s.write(func() (*command, error) {
+		meta, value, err := s.encodeSecret(sec, m.Digest)
+		return &command{Op: opSecretCreate, Owner: sec.Owner, Name: sec.Name, ID: sec.ID, Type: sec.Type, Record: meta, Value: value}, err
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
