@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
@@ -22,7 +23,7 @@ func clusterCommand(ui *UI) *cli.Command {
 			Usage:     "add a cluster, or change one",
 			ArgsUsage: "NAME",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "address", Usage: "an agent of the cluster, as `URL` (http://HOST:4747)"},
+				&cli.StringSliceFlag{Name: "address", Usage: "an agent of the cluster, as `URL` (http://HOST:4747); repeat it, or separate by commas, for each of its servers"},
 				&cli.StringFlag{Name: "token", Usage: "your `TOKEN` for the cluster (- reads stdin; prompted for on a terminal)"},
 				&cli.StringFlag{Name: "token-file", Usage: "a `FILE` holding your token, read each time"},
 				&cli.StringFlag{Name: "ca-cert", Usage: "PEM `FILE` of the CA of the agent's certificate"},
@@ -34,7 +35,7 @@ func clusterCommand(ui *UI) *cli.Command {
 				if err := exactArgs(c, 1, "one cluster NAME"); err != nil {
 					return err
 				}
-				cc := &fleet.ClusterConfig{Name: c.Args().First(), Address: c.String("address"),
+				cc := &fleet.ClusterConfig{Name: c.Args().First(), Address: strings.Join(c.StringSlice("address"), ","),
 					TokenFile: c.String("token-file"), CACert: absPath(c.String("ca-cert")),
 					ClientCert: absPath(c.String("client-cert")), ClientKey: absPath(c.String("client-key"))}
 				if (cc.ClientCert == "") != (cc.ClientKey == "") {

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hush-sh/hush/sdk/userfile"
@@ -40,7 +42,10 @@ const DefaultTimeout = 30 * time.Second
 
 // Config says how to reach one agent.
 type Config struct {
-	// Address is the agent's base URL, such as http://127.0.0.1:4747.
+	// Address is the agent's base URL, such as http://127.0.0.1:4747, or
+	// the base URLs of a cluster's servers, separated by commas: the
+	// client goes on to the next one that answers when one cannot be
+	// reached.
 	Address string
 	// Token is sent as a bearer token with every request.
 	Token string
@@ -74,9 +79,11 @@ func DefaultConfig() (*Config, error) {
 	return cfg, nil
 }
 
-// Client calls one agent's HTTP API.
+// Client calls one agent's HTTP API, or one of several servers'.
 type Client struct {
-	base  *url.URL
+	// bases are the agents' base URLs; at is the one that last answered.
+	bases []*url.URL
+	at    atomic.Int32
 	token string
 	http  *http.Client
 	// stream is http without its timeout, for responses that last as long
@@ -86,16 +93,13 @@ type Client struct {
 
 // NewClient returns a client for the agent that cfg names.
 func NewClient(cfg *Config) (*Client, error) {
-	addr := cfg.Address
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
-	}
-	u, err := url.Parse(addr)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("agent address %q is not a URL: give it as http://HOST:PORT", cfg.Address)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("agent address %q: scheme must be http or https", cfg.Address)
+	var bases []*url.URL
+	for addr := range strings.SplitSeq(cfg.Address, ",") {
+		u, err := parseAddress(strings.TrimSpace(addr))
+		if err != nil {
+			return nil, err
+		}
+		bases = append(bases, u)
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -112,11 +116,26 @@ func NewClient(cfg *Config) (*Client, error) {
 	}
 	stream := *hc
 	stream.Timeout = 0
-	return &Client{base: u, token: cfg.Token, http: hc, stream: &stream}, nil
+	return &Client{bases: bases, token: cfg.Token, http: hc, stream: &stream}, nil
 }
 
-// Address returns the agent's base URL.
-func (c *Client) Address() string { return c.base.String() }
+func parseAddress(addr string) (*url.URL, error) {
+	in := addr
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("agent address %q is not a URL: give it as http://HOST:PORT", in)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("agent address %q: scheme must be http or https", in)
+	}
+	return u, nil
+}
+
+// Address returns the base URL of the agent in use.
+func (c *Client) Address() string { return c.bases[c.at.Load()].String() }
 
 // Health reports whether the agent is up. It needs no token.
 func (c *Client) Health(ctx context.Context) (*Health, error) {
@@ -246,7 +265,37 @@ func decodeJSONBody(resp *http.Response, out any) error {
 // send sends a request and returns the response when its status is a
 // success, and the agent's error otherwise.
 func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, query url.Values, body io.Reader, contentType string) (*http.Response, error) {
-	u := c.base.JoinPath(path)
+	// Another server is tried when one cannot be reached, as long as the
+	// body can be sent again.
+	seeker, rewindable := body.(io.Seeker)
+	rewindable = rewindable || body == nil
+	first := int(c.at.Load())
+	for i := 0; ; i++ {
+		at := (first + i) % len(c.bases)
+		resp, err := c.sendTo(ctx, c.bases[at], hc, method, path, query, body, contentType)
+		var reach *unreachableError
+		if !errors.As(err, &reach) || !rewindable || i == len(c.bases)-1 || ctx.Err() != nil {
+			if err == nil {
+				c.at.Store(int32(at))
+			}
+			return resp, err
+		}
+		if seeker != nil {
+			if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+				return nil, reach
+			}
+		}
+	}
+}
+
+// unreachableError is a request that did not reach the agent.
+type unreachableError struct{ err error }
+
+func (e *unreachableError) Error() string { return e.err.Error() }
+func (e *unreachableError) Unwrap() error { return e.err }
+
+func (c *Client) sendTo(ctx context.Context, base *url.URL, hc *http.Client, method, path string, query url.Values, body io.Reader, contentType string) (*http.Response, error) {
+	u := base.JoinPath(path)
 	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
@@ -260,7 +309,7 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, c.transportError(err)
+		return nil, transportError(base, err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
@@ -269,15 +318,20 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 	return resp, nil
 }
 
-func (c *Client) transportError(err error) error {
+func transportError(base *url.URL, err error) error {
 	var uerr *url.Error
 	if errors.As(err, &uerr) && !uerr.Timeout() && errors.Is(uerr.Err, context.Canceled) {
 		return err
 	}
 	if hint := tlsHint(err); hint != "" {
-		return fmt.Errorf("cannot talk to the agent at %s: %w (%s)", c.base, err, hint)
+		return fmt.Errorf("cannot talk to the agent at %s: %w (%s)", base, err, hint)
 	}
-	return fmt.Errorf("cannot reach the agent at %s: %w (is `hush agent` running there, and is the address right?)", c.base, err)
+	err = fmt.Errorf("cannot reach the agent at %s: %w (is `hush agent` running there, and is the address right?)", base, err)
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return &unreachableError{err}
+	}
+	return err
 }
 
 func decodeError(resp *http.Response) error {

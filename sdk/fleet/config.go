@@ -250,9 +250,11 @@ func CheckClusterName(name string) error {
 
 // CheckAddress fails unless addr is an http(s)://HOST:PORT URL.
 func CheckAddress(addr string) error {
-	u, err := url.Parse(addr)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("address %q is not a URL: give it as http://HOST:PORT or https://HOST:PORT", addr)
+	for one := range strings.SplitSeq(addr, ",") {
+		u, err := url.Parse(strings.TrimSpace(one))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("address %q is not a URL: give it as http://HOST:PORT or https://HOST:PORT (several servers' separated by commas)", one)
+		}
 	}
 	return nil
 }
