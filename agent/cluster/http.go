@@ -221,7 +221,6 @@ func (n *Node) do(ctx context.Context, apiAddr, method, op, ctype string, body [
 	return nil, fmt.Errorf("answered %s: %s", resp.Status, eb.Error)
 }
 
-
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(v); err != nil {
 		return fmt.Errorf("decode request: %w", err)
