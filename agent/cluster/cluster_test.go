@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -109,7 +111,7 @@ func (s *testServer) start(t *testing.T, expect int, tweak func(*Config)) {
 			}
 			(*h).ServeHTTP(w, r)
 		}),
-		ErrorLog: nil,
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	go s.http.Serve(tls.NewListener(ln, apiTLS))
 	s.fsm = newTestFSM(t, s.dir)
