@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -249,6 +250,19 @@ func TestClusterForwardAndFailover(t *testing.T) {
 				t.Errorf("%s lacks %s after failover", s.id, k)
 			}
 		}
+	}
+
+	// The dead server goes, through a follower that forwards to the
+	// leader; a name that is no server is refused.
+	follower := followers(f, newLeader)[0]
+	if err := follower.node.RemovePeer(t.Context(), leader.id); err != nil {
+		t.Fatalf("remove peer: %v", err)
+	}
+	if err := follower.node.RemovePeer(t.Context(), "nobody"); err == nil || !strings.Contains(err.Error(), "no such server") {
+		t.Errorf("remove unknown peer: got %v, want no such server", err)
+	}
+	if ms, err := newLeader.node.Members(t.Context()); err != nil || len(ms) != 2 {
+		t.Errorf("got members %+v, %v after removing %s, want 2", ms, err, leader.id)
 	}
 
 	// Without a quorum, writes fail with ErrNoLeader once the wait ends.
