@@ -24,7 +24,7 @@ type testCA struct {
 	pool *x509.CertPool
 }
 
-func newTestCA(t *testing.T) *testCA {
+func newTestCA(t testing.TB) *testCA {
 	t.Helper()
 	p, err := pki.NewCA(pki.CAOptions{})
 	if err != nil {
@@ -35,7 +35,7 @@ func newTestCA(t *testing.T) *testCA {
 	return &testCA{pem: p, pool: pool}
 }
 
-func (ca *testCA) cert(t *testing.T, opts pki.CertOptions) tls.Certificate {
+func (ca *testCA) cert(t testing.TB, opts pki.CertOptions) tls.Certificate {
 	t.Helper()
 	p, err := pki.NewCert(ca.pem, opts)
 	if err != nil {
@@ -49,7 +49,7 @@ func (ca *testCA) cert(t *testing.T, opts pki.CertOptions) tls.Certificate {
 }
 
 // tlsConfig is a server's cluster TLS: its certificate, the CA as roots.
-func (ca *testCA) tlsConfig(t *testing.T) *tls.Config {
+func (ca *testCA) tlsConfig(t testing.TB) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{ca.cert(t, pki.CertOptions{Server: true})}, RootCAs: ca.pool}
 }
 
@@ -68,7 +68,7 @@ type testServer struct {
 }
 
 // freeAddr returns a loopback address nobody listens on.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -80,7 +80,7 @@ func freeAddr(t *testing.T) string {
 
 // newTestServers makes n servers that retry_join each other. They are
 // not started.
-func newTestServers(t *testing.T, ca *testCA, n int) []*testServer {
+func newTestServers(t testing.TB, ca *testCA, n int) []*testServer {
 	var servers []*testServer
 	var apis []string
 	for i := range n {
@@ -94,7 +94,7 @@ func newTestServers(t *testing.T, ca *testCA, n int) []*testServer {
 	return servers
 }
 
-func (s *testServer) start(t *testing.T, expect int, tweak func(*Config)) {
+func (s *testServer) start(t testing.TB, expect int, tweak func(*Config)) {
 	t.Helper()
 	ln, err := net.Listen("tcp", s.apiAddr)
 	if err != nil {
@@ -144,7 +144,7 @@ func (s *testServer) stop() {
 
 // waitLeader waits until every live server agrees on one leader, and
 // returns it.
-func waitLeader(t *testing.T, servers []*testServer, within time.Duration) *testServer {
+func waitLeader(t testing.TB, servers []*testServer, within time.Duration) *testServer {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
@@ -174,7 +174,7 @@ func waitLeader(t *testing.T, servers []*testServer, within time.Duration) *test
 	return nil
 }
 
-func startCluster(t *testing.T, ca *testCA, n int, tweak func(*Config)) []*testServer {
+func startCluster(t testing.TB, ca *testCA, n int, tweak func(*Config)) []*testServer {
 	t.Helper()
 	servers := newTestServers(t, ca, n)
 	for _, s := range servers {

@@ -31,7 +31,7 @@ type fsmState struct {
 
 var _ FSM = (*testFSM)(nil)
 
-func newTestFSM(t *testing.T, dir string) *testFSM {
+func newTestFSM(t testing.TB, dir string) *testFSM {
 	t.Helper()
 	f := &testFSM{path: filepath.Join(dir, "fsm.json"), state: fsmState{KV: map[string]string{}}}
 	b, err := os.ReadFile(f.path)

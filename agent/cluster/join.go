@@ -71,7 +71,9 @@ func (n *Node) setupServer() (raft.ServerAddress, error) {
 		Transport: &http.Transport{
 			TLSClientConfig:     clientTLS,
 			TLSHandshakeTimeout: 5 * time.Second,
-			MaxIdleConnsPerHost: 4,
+			// Forwarded writes from many API requests at once reuse
+			// connections instead of paying a handshake each.
+			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     time.Minute,
 		},
 		Timeout: 30 * time.Second,
