@@ -1,0 +1,95 @@
+package cluster
+
+import (
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// FSM is the state machine the node replicates commands into (the agent's
+// store implements it).
+type FSM interface {
+	// Apply applies one committed command at raft index idx and returns
+	// its encoded result. It must be idempotent for idx <= AppliedIndex():
+	// the FSM persists its state, and raft replays the log tail after a
+	// restart.
+	Apply(idx uint64, cmd []byte) []byte
+	// AppliedIndex is the raft index of the last command applied.
+	AppliedIndex() uint64
+	// Snapshot writes a consistent copy of the whole state, including its
+	// applied index. It runs while Apply goes on (raft persists snapshots
+	// off its apply loop), so it must take its own consistent view; a
+	// copy that is ahead of the index raft files it under is harmless,
+	// since Apply skips what the copy already holds.
+	Snapshot(w io.Writer) error
+	// Restore replaces the state with a snapshot's.
+	Restore(r io.Reader) error
+}
+
+// fsmAdapter is the raft.FSM over an FSM. It also wakes waiters each time
+// the applied index moves, for Barrier on followers.
+type fsmAdapter struct {
+	fsm FSM
+
+	mu      sync.Mutex
+	applied chan struct{} // closed and replaced after every apply or restore
+}
+
+var _ raft.FSM = (*fsmAdapter)(nil)
+
+func newFSMAdapter(fsm FSM) *fsmAdapter {
+	return &fsmAdapter{fsm: fsm, applied: make(chan struct{})}
+}
+
+// Apply passes a command entry on with its index; raft hands the FSM no
+// other kind of entry.
+func (a *fsmAdapter) Apply(l *raft.Log) any {
+	res := a.fsm.Apply(l.Index, l.Data)
+	a.notify()
+	return res
+}
+
+func (a *fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{fsm: a.fsm}, nil
+}
+
+func (a *fsmAdapter) Restore(r io.ReadCloser) error {
+	defer r.Close()
+	if err := a.fsm.Restore(r); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	a.notify()
+	return nil
+}
+
+func (a *fsmAdapter) notify() {
+	a.mu.Lock()
+	close(a.applied)
+	a.applied = make(chan struct{})
+	a.mu.Unlock()
+}
+
+// changed returns a channel closed the next time the applied index moves.
+func (a *fsmAdapter) changed() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.applied
+}
+
+// fsmSnapshot writes the FSM's state when raft persists the snapshot,
+// which it does off the apply loop, so writes are not held up.
+type fsmSnapshot struct {
+	fsm FSM
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.fsm.Snapshot(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}
