@@ -58,6 +58,9 @@ func Run(ctx context.Context, opts *Options) error {
 	if dataDir == "" && !opts.Dev {
 		return errors.New("no data dir: set -data-dir or data_dir in a config file, or use -dev for a throwaway agent")
 	}
+	if err := cfg.CheckServer(opts.Dev); err != nil {
+		return err
+	}
 
 	tlsSrv, err := setupTLS(cfg, logger)
 	if err != nil {
@@ -119,6 +122,31 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer st.Close()
+
+	// The API serves from now on: servers form their cluster through it
+	// before the agent is ready, and the rest answers 503 until then.
+	front := &frontHandler{}
+	httpSrv := server.NewHTTPServer(front, cfg.HTTPLimits(), logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}))
+	// The cap counts raw connections; TLS wraps them outside it, so that
+	// the HTTP server sees TLS connections (their handshakes, client
+	// certificates, and its answer to plain HTTP).
+	serveLn := server.LimitListener(ln, cfg.HTTPLimits().MaxConnections, logger.Named("http"))
+	if tlsSrv != nil {
+		serveLn = tls.NewListener(serveLn, tlsSrv.Config())
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(serveLn) }()
+	defer httpSrv.Close()
+
+	node, err := startCluster(cfg, dataDir, st, tlsSrv, ln.Addr().String(), logger)
+	if err != nil {
+		return err
+	}
+	defer node.Shutdown()
+	front.setCluster(node.Handler())
+	if err := waitClusterKeyring(ctx, node, st, logger.Named("cluster")); err != nil {
+		return err
+	}
 
 	rootToken, err := rootToken(st, opts.Dev, logger)
 	if err != nil {
@@ -218,16 +246,8 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	defer metrics.Close()
 	srv.SetLimits(cfg.HTTPLimits())
-	httpSrv := srv.HTTPServer(logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}))
-	// The cap counts raw connections; TLS wraps them outside it, so that
-	// the HTTP server sees TLS connections (their handshakes, client
-	// certificates, and its answer to plain HTTP).
-	serveLn := server.LimitListener(ln, cfg.HTTPLimits().MaxConnections, logger.Named("http"))
-	if tlsSrv != nil {
-		serveLn = tls.NewListener(serveLn, tlsSrv.Config())
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(serveLn) }()
+	srv.SetCluster(node)
+	front.setAPI(srv)
 
 	if opts.Dev {
 		rtName := rt.Name()

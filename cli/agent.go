@@ -32,6 +32,10 @@ func agentCommand(version string, ui *UI) *cli.Command {
 			&cli.BoolFlag{Name: "tls-verify-incoming", Usage: "require a client certificate signed by -tls-ca-file (mutual TLS)"},
 			&cli.StringFlag{Name: "tls-min-version", Usage: "the oldest TLS `VERSION` accepted: tls12 or tls13 (default tls12)"},
 			&cli.BoolFlag{Name: "insecure-http", Usage: "allow plain HTTP on an address other hosts reach, as behind a TLS-terminating proxy"},
+			&cli.BoolFlag{Name: "server", Usage: "be one of the servers of a cluster of several (server { enabled })"},
+			&cli.IntFlag{Name: "bootstrap-expect", Usage: "how many servers form the new cluster, `N`, the same on each (server { bootstrap_expect })"},
+			&cli.StringSliceFlag{Name: "retry-join", Usage: "another server's API address, `HOST:PORT`, to join through (repeatable; server { retry_join })"},
+			&cli.StringFlag{Name: "raft-bind", Usage: "serve the servers' Raft traffic on `HOST:PORT` (server { raft_bind }; default the bind host, port 4648)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -62,6 +66,7 @@ func agentCommand(version string, ui *UI) *cli.Command {
 				cfg.InsecureHTTP = c.Bool("insecure-http")
 			}
 			tlsFlags(c, cfg)
+			serverFlags(c, cfg)
 			// Flags have no source ranges; report them by name.
 			if diags := cfg.Validate(); diags.HasErrors() {
 				return errors.New("invalid agent settings:\n" + config.FormatDiagnostics(diags))
@@ -100,5 +105,30 @@ func tlsFlags(c *cli.Context, cfg *config.Config) {
 		if c.IsSet("tls-min-version") {
 			cfg.TLS.MinVersion = c.String("tls-min-version")
 		}
+	}
+}
+
+// serverFlags applies -server, -bootstrap-expect, -retry-join and
+// -raft-bind over the config's server block, making one when the config
+// has none.
+func serverFlags(c *cli.Context, cfg *config.Config) {
+	if !c.IsSet("server") && !c.IsSet("bootstrap-expect") && !c.IsSet("retry-join") && !c.IsSet("raft-bind") {
+		return
+	}
+	if cfg.Server == nil {
+		cfg.Server = &config.ServerConfig{}
+	}
+	s := cfg.Server
+	if c.IsSet("server") {
+		s.Enabled = c.Bool("server")
+	}
+	if c.IsSet("bootstrap-expect") {
+		s.BootstrapExpect = c.Int("bootstrap-expect")
+	}
+	if c.IsSet("retry-join") {
+		s.RetryJoin = c.StringSlice("retry-join")
+	}
+	if c.IsSet("raft-bind") {
+		s.RaftBind = c.String("raft-bind")
 	}
 }

@@ -97,6 +97,7 @@ func newApp(version string, ui *UI) *cli.App {
 			imageCommand(ui),
 			aclCommand(ui),
 			operatorCommand(ui),
+			serverCommand(ui),
 			clusterCommand(ui),
 			syncCommand(ui),
 			applyCommand(ui),

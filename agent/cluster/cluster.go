@@ -107,10 +107,9 @@ type Node struct {
 	trans  raft.Transport
 
 	// Server mode only.
-	members   *memberMap
-	peerPool  *x509.CertPool
-	client    *http.Client
-	forwardTo func(m Member) string // base URL of a member's API
+	members  *memberMap
+	peerPool *x509.CertPool
+	client   *http.Client
 
 	// readyTerm is the term in which this leader's FSM was found to hold
 	// every entry committed before it: consistent reads on the leader

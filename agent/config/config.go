@@ -95,6 +95,9 @@ type Config struct {
 	// TLS makes the agent serve HTTPS; see TLSConfig. Default: none, and
 	// then the agent serves plain HTTP on loopback only.
 	TLS *TLSConfig `hcl:"tls,block"`
+	// Server makes the agent one of the servers of a cluster of several;
+	// see ServerConfig. Default: none, a cluster of its own.
+	Server *ServerConfig `hcl:"server,block"`
 	// InsecureHTTP lets an agent without TLS bind to an address that
 	// other hosts reach, as behind a TLS-terminating proxy. Default false.
 	InsecureHTTP bool `hcl:"insecure_http,optional"`
@@ -264,6 +267,12 @@ func (c *Config) decode(filename string, src []byte) hcl.Diagnostics {
 			for name, attr := range b.Body.Attributes {
 				c.ranges["audit."+name] = attr.SrcRange
 			}
+		}
+		if b.Type == "server" && c.Server != nil {
+			for name, attr := range b.Body.Attributes {
+				c.ranges["server."+name] = attr.SrcRange
+			}
+			c.Server.DeclRange = b.DefRange()
 		}
 		if b.Type == "seal" && c.Seal != nil {
 			c.Seal.DeclRange = b.DefRange()

@@ -58,6 +58,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 		}
 	}
 	c.validateTLS(bad)
+	c.validateServer(bad)
 	c.validateAudit(bad)
 	c.validateSeal(bad)
 	if !isClusterName(c.Cluster) {

@@ -193,3 +193,23 @@ func (s *Server) Config() *tls.Config {
 }
 
 func readPEMFile(path string) ([]byte, error) { return userfile.ReadFile(path, maxPEMFileSize) }
+
+// PeerConfig returns the tls.Config of this server's traffic with the
+// cluster's other servers, both ways: its certificate as loaded last, and
+// the CA file's CAs as the roots its peers must chain to.
+func (s *Server) PeerConfig() *tls.Config {
+	cert := func() *tls.Certificate {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return s.cert
+	}
+	s.mu.RLock()
+	pool := s.pool
+	s.mu.RUnlock()
+	return &tls.Config{
+		MinVersion:           s.files.MinVersion,
+		GetCertificate:       func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert(), nil },
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert(), nil },
+		RootCAs:              pool,
+	}
+}

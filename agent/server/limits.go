@@ -45,12 +45,18 @@ func (s *Server) SetLimits(l config.HTTPLimits) {
 // WriteTimeout bounds the answer, which a blocking query or a streamed log
 // extends for itself (see streamWriter).
 func (s *Server) HTTPServer(errorLog *log.Logger) *http.Server {
+	return NewHTTPServer(s, s.limits, errorLog)
+}
+
+// NewHTTPServer returns the HTTP server of handler h with the timeouts of
+// limits.
+func NewHTTPServer(h http.Handler, limits config.HTTPLimits, errorLog *log.Logger) *http.Server {
 	return &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: s.limits.ReadHeaderTimeout,
-		ReadTimeout:       s.limits.ReadTimeout,
-		WriteTimeout:      s.limits.WriteTimeout,
-		IdleTimeout:       s.limits.IdleTimeout,
+		Handler:           h,
+		ReadHeaderTimeout: limits.ReadHeaderTimeout,
+		ReadTimeout:       limits.ReadTimeout,
+		WriteTimeout:      limits.WriteTimeout,
+		IdleTimeout:       limits.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          errorLog,
 	}

@@ -67,6 +67,7 @@ type Server struct {
 	limits   config.HTTPLimits
 	audit    *audit.Log   // nil: no audit log
 	rates    *rateLimiter // nil: no rate limit
+	cluster  Cluster      // nil: reads need no barrier
 }
 
 // New returns a server over st and the run manager rm. images and refs may
@@ -137,8 +138,12 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *store.Token)
 			writeError(w, api.CodeUnauthenticated, "missing token: send it as `Authorization: Bearer TOKEN` (the CLI reads HUSH_TOKEN or HUSH_TOKEN_FILE)")
 			return
 		}
-		// One form of the token for its lookup and its audit hash.
+		// One form of the token for its lookup and its audit hash. The
+		// lookup reads the store as the handler does: consistently.
 		secret = strings.TrimSpace(secret)
+		if !s.consistent(w, r) {
+			return
+		}
 		tok, err := s.store.LookupToken(secret)
 		if errors.Is(err, store.ErrExpired) {
 			writeError(w, api.CodeTokenExpired, expiredMessage(tok))
@@ -167,7 +172,17 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, &api.Health{Status: "ok"})
+	h := &api.Health{Status: "ok"}
+	if s.cluster != nil {
+		st := s.cluster.Status()
+		h.Raft, h.Leader = st.State, st.LeaderID
+		if st.LeaderID == "" {
+			h.Status, h.Error = "failing", "the cluster has no leader: an election is under way, or fewer than a quorum of servers are reachable (no quorum)"
+			writeJSON(w, http.StatusServiceUnavailable, h)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, h)
 }
 
 func (s *Server) self(w http.ResponseWriter, _ *http.Request, tok *store.Token) {
@@ -227,6 +242,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // internalError answers 500 and logs the cause. Store errors carry names,
 // never values, so they are safe to log.
 func (s *Server) internalError(w http.ResponseWriter, what string, err error) {
+	if s.clusterError(w, err) {
+		return
+	}
 	s.logger.Error("request failed", "op", what, "error", err)
 	writeError(w, api.CodeInternal, what+": internal error; see the agent's log")
 }

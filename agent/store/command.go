@@ -120,7 +120,14 @@ func (s *Store) apply(c *command, out any) error {
 	if err != nil {
 		return err
 	}
-	return decodeResult(res, out)
+	idx, err := decodeResult(res, out)
+	if idx > 0 {
+		// The leader applied it; a follower reads its own writes.
+		if werr := s.waitApplied(ctx, idx); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
 }
 
 // errStaleKey refuses a write sealed under a key that the keyring has
@@ -188,6 +195,9 @@ func (s *Store) applyTx(tx *bolt.Tx, c *command) (any, error) {
 type result struct {
 	Err   *resultError    `json:"err,omitempty"`
 	Value json.RawMessage `json:"value,omitempty"`
+	// Index is the command's place in the log: the server that sent it
+	// reads its own write once it has applied that far.
+	Index uint64 `json:"index,omitempty"`
 }
 
 // resultError carries an error across servers, with the sentinel it
@@ -206,8 +216,8 @@ var sentinels = map[string]error{
 	"stale_key": errStaleKey,
 }
 
-func encodeResult(v any, err error) []byte {
-	var r result
+func encodeResult(index uint64, v any, err error) []byte {
+	r := result{Index: index}
 	if err != nil {
 		re := &resultError{Message: err.Error()}
 		var unique *UniqueTypeError
@@ -227,21 +237,23 @@ func encodeResult(v any, err error) []byte {
 	return b
 }
 
-func decodeResult(b []byte, out any) error {
+// decodeResult reads what encodeResult wrote into out, and returns the
+// command's index and error.
+func decodeResult(b []byte, out any) (uint64, error) {
 	var r result
 	if err := json.Unmarshal(b, &r); err != nil {
-		return fmt.Errorf("decode a write's result: %w", err)
+		return 0, fmt.Errorf("decode a write's result: %w", err)
 	}
 	if r.Err != nil {
 		if r.Err.Kind == "unique_type" {
-			return &UniqueTypeError{Type: r.Err.Type, Existing: r.Err.Existing}
+			return r.Index, &UniqueTypeError{Type: r.Err.Type, Existing: r.Err.Existing}
 		}
-		return &appliedError{msg: r.Err.Message, sentinel: sentinels[r.Err.Kind]}
+		return r.Index, &appliedError{msg: r.Err.Message, sentinel: sentinels[r.Err.Kind]}
 	}
 	if out != nil && len(r.Value) > 0 {
-		return json.Unmarshal(r.Value, out)
+		return r.Index, json.Unmarshal(r.Value, out)
 	}
-	return nil
+	return r.Index, nil
 }
 
 // appliedError is an error a command returned on the server that applied

@@ -2,11 +2,13 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -24,6 +26,44 @@ var keyApplied = []byte("raft-applied-index")
 type Entry struct {
 	Index uint64
 	Cmd   []byte
+}
+
+// appliedIndex tells waiters how far the store has applied the log.
+type appliedIndex struct {
+	mu      sync.Mutex
+	idx     uint64
+	changed chan struct{}
+}
+
+func (a *appliedIndex) set(idx uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.idx = max(a.idx, idx)
+	if a.changed != nil {
+		close(a.changed)
+		a.changed = nil
+	}
+}
+
+// waitApplied waits until the store has applied the log up to idx.
+func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
+	for {
+		s.applied.mu.Lock()
+		if s.applied.idx >= idx {
+			s.applied.mu.Unlock()
+			return nil
+		}
+		if s.applied.changed == nil {
+			s.applied.changed = make(chan struct{})
+		}
+		ch := s.applied.changed
+		s.applied.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for this server to apply its own write: %w", ctx.Err())
+		}
+	}
 }
 
 // AppliedIndex returns the index of the last command applied.
@@ -60,12 +100,12 @@ func (s *Store) ApplyBatch(entries []Entry) [][]byte {
 		last = max(last, e.Index)
 		var c command
 		if err := json.Unmarshal(e.Cmd, &c); err != nil {
-			out[i] = encodeResult(nil, fmt.Errorf("%w: command at index %d: %v", ErrUnknownFormat, e.Index, err))
+			out[i] = encodeResult(e.Index, nil, fmt.Errorf("%w: command at index %d: %v", ErrUnknownFormat, e.Index, err))
 			continue
 		}
 		group = append(group, &pendingWrite{err: make(chan error, 1), fn: func(tx *bolt.Tx) error {
 			v, err := s.applyTx(tx, &c)
-			out[i] = encodeResult(v, err)
+			out[i] = encodeResult(e.Index, v, err)
 			return err
 		}})
 	}
@@ -85,6 +125,7 @@ func (s *Store) ApplyBatch(entries []Entry) [][]byte {
 		// serving on would serve a state that is not the log's.
 		panic(fmt.Sprintf("store: record the applied index %d: %v", last, err))
 	}
+	s.applied.set(last)
 	return out
 }
 
@@ -117,6 +158,7 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("restore snapshot: open it: %w", err)
 	}
 	defer snap.Close()
+	defer func() { s.applied.set(s.AppliedIndex()) }()
 	return snap.View(func(from *bolt.Tx) error {
 		return s.db.Update(func(to *bolt.Tx) error {
 			var names [][]byte

@@ -205,7 +205,8 @@ func TestClusterKeyringShared(t *testing.T) {
 	// A command sealed under a key the keyring does not hold is refused.
 	c := &command{Op: opRunCA, Value: []byte("x"), SealedWith: 999}
 	raw, _ := json.Marshal(c)
-	if res, _ := log.Apply(context.Background(), raw); !errors.Is(decodeResult(res, nil), errStaleKey) {
+	res, _ := log.Apply(context.Background(), raw)
+	if _, err := decodeResult(res, nil); !errors.Is(err, errStaleKey) {
 		t.Errorf("a command sealed under key 999: got %s, want errStaleKey", res)
 	}
 	b.Close()

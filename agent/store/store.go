@@ -75,6 +75,8 @@ type Store struct {
 	damaged   map[uint32]int
 	// replicator, when set, replicates writes through a cluster's log.
 	replicator Replicator
+	// applied is how far the store has applied the log.
+	applied appliedIndex
 	// seal wraps the keyring file; nil keeps it plain.
 	seal Seal
 }
@@ -123,6 +125,7 @@ func Open(dir string, logger hclog.Logger, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.applied.set(s.AppliedIndex())
 	s.metrics = newStoreMetrics()
 	s.commits = newCommitter(db)
 	s.commits.observe = func(d time.Duration, writes int) {

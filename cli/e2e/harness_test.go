@@ -54,6 +54,11 @@ type agent struct {
 	stdout  *syncBuffer
 	stderr  *syncBuffer
 	exited  chan struct{}
+	// started gets the address the agent serves at, once it does.
+	started chan string
+	// shared says the agent is a server of a cluster whose root token
+	// only the server that made it holds in its data dir.
+	shared bool
 }
 
 // agentSeq numbers the agents this process starts, for their uid ranges.
@@ -81,7 +86,16 @@ func execRuntime(attrs ...string) string {
 // its runs when it stops unless they set leave_runs_on_shutdown.
 func startAgent(t *testing.T, dataDir string, args ...string) *agent {
 	t.Helper()
-	a := &agent{t: t, dataDir: dataDir, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	a := launchAgent(t, dataDir, args...)
+	a.waitStarted(20 * time.Second)
+	return a
+}
+
+// launchAgent starts an agent process, as startAgent does, without
+// waiting for it to serve: waitStarted does.
+func launchAgent(t *testing.T, dataDir string, args ...string) *agent {
+	t.Helper()
+	a := &agent{t: t, dataDir: dataDir, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{}), started: make(chan string, 1)}
 	// First, so that the test's own config files win. A test's agent
 	// stops its runs when it stops, so that no test leaves workloads
 	// behind; the tests of runs that outlive the agent say otherwise.
@@ -103,23 +117,29 @@ func startAgent(t *testing.T, dataDir string, args ...string) *agent {
 	go func() { a.cmd.Wait(); pw.Close(); close(a.exited) }()
 	t.Cleanup(func() { a.stop() })
 
-	started := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			var line map[string]any
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line["@message"] == "agent started" {
-				started <- line["addr"].(string)
+				a.started <- line["addr"].(string)
 			}
 		}
 		io.Copy(io.Discard, pr)
 	}()
+	return a
+}
+
+// waitStarted waits until the agent serves, and reads its root token.
+func (a *agent) waitStarted(within time.Duration) {
+	t, dataDir := a.t, a.dataDir
+	t.Helper()
 	select {
-	case a.addr = <-started:
+	case a.addr = <-a.started:
 	case <-a.exited:
 		t.Fatalf("agent exited at start-up:\n%s", a.stderr)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("agent did not start:\n%s", a.stderr)
+	case <-time.After(within):
+		t.Fatalf("agent did not start within %s:\n%s", within, a.stderr)
 	}
 	if dataDir == "" {
 		// Stdout and stderr travel through separate pipes: the banner may
@@ -130,12 +150,11 @@ func startAgent(t *testing.T, dataDir string, args ...string) *agent {
 		a.token = bannerValue(t, a.stdout.String(), "export HUSH_TOKEN=")
 	} else {
 		b, err := os.ReadFile(filepath.Join(dataDir, "root.token"))
-		if err != nil {
+		if err != nil && !(a.shared && errors.Is(err, os.ErrNotExist)) {
 			t.Fatalf("read root token: %v", err)
 		}
 		a.token = strings.TrimSpace(string(b))
 	}
-	return a
 }
 
 func bannerValue(t *testing.T, banner, prefix string) string {

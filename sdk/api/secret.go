@@ -138,6 +138,11 @@ type Health struct {
 	// Status is "ok", or "failing" with Error saying why.
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
+	// Raft is this server's state in its cluster: leader, follower or
+	// candidate; Leader is the server it takes for the leader, empty when
+	// there is none, as when the cluster has no quorum.
+	Raft   string `json:"raft,omitempty"`
+	Leader string `json:"leader,omitempty"`
 }
 
 // AuditHashRequest asks for the audit log's hash of Input.

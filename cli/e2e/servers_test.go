@@ -1,0 +1,238 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// servers is a cluster of server agents on loopback, with mutual TLS.
+type servers struct {
+	t      *testing.T
+	pki    *tlsPKI
+	dirs   []string
+	args   [][]string
+	agents []*agent
+}
+
+// freePort returns a loopback address no one listens on.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startServers starts n server agents that form one cluster. They share
+// their seal, as a cluster's servers must: its key is in the environment.
+func startServers(t *testing.T, n int) *servers {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	t.Setenv("E2E_CLUSTER_SEAL", base64.StdEncoding.EncodeToString(key))
+	c := &servers{t: t, pki: makePKI(t)}
+	api, raft := make([]string, n), make([]string, n)
+	for i := range n {
+		api[i], raft[i] = freePort(t), freePort(t)
+	}
+	for i := range n {
+		dir := t.TempDir()
+		var join []string
+		for j := range n {
+			if j != i {
+				join = append(join, fmt.Sprintf("%q", api[j]))
+			}
+		}
+		cfg := writeFile(t, dir, "server.hcl", fmt.Sprintf(`state_dir = %q
+node_name = "s%d"
+tls {
+  cert_file = %q
+  key_file = %q
+  ca_file = %q
+  verify_incoming = true
+}
+server {
+  enabled = true
+  bootstrap_expect = %d
+  retry_join = [%s]
+  raft_bind = %q
+}
+http {
+  rate_limit = 0
+}
+seal "env" {
+  var = "E2E_CLUSTER_SEAL"
+}
+`, filepath.Join(dir, "state"), i+1, c.pki.server+".pem", c.pki.server+"-key.pem", c.pki.ca+".pem", n, strings.Join(join, ", "), raft[i]))
+		c.dirs = append(c.dirs, filepath.Join(dir, "data"))
+		c.args = append(c.args, []string{"-config", cfg, "-bind", api[i]})
+	}
+	for i := range n {
+		a := launchAgent(t, c.dirs[i], c.args[i]...)
+		a.shared = true
+		c.agents = append(c.agents, a)
+	}
+	for _, a := range c.agents {
+		a.waitStarted(60 * time.Second)
+		a.addr = strings.Replace(a.addr, "http://", "https://", 1)
+	}
+	c.shareToken()
+	return c
+}
+
+// shareToken gives every server the root token that one of them made.
+func (c *servers) shareToken() {
+	token := ""
+	for _, a := range c.agents {
+		if a.token != "" {
+			token = a.token
+		}
+	}
+	if token == "" {
+		c.t.Fatal("no server made a root token")
+	}
+	for _, a := range c.agents {
+		a.token = token
+	}
+}
+
+// hush runs the CLI against server i, over mutual TLS.
+func (c *servers) hush(i int, args ...string) result {
+	c.t.Helper()
+	a := c.agents[i]
+	return runHush(c.t, c.pki.env(a.addr, a.token, c.pki.client), "", args...)
+}
+
+// restart starts server i again, on its data dir and addresses.
+func (c *servers) restart(i int) {
+	c.t.Helper()
+	token := c.agents[i].token
+	c.agents[i] = launchAgent(c.t, c.dirs[i], c.args[i]...)
+	c.agents[i].shared = true
+	c.agents[i].waitStarted(60 * time.Second)
+	c.agents[i].addr = strings.Replace(c.agents[i].addr, "http://", "https://", 1)
+	c.agents[i].token = token
+}
+
+// leader returns the index of the server that server i takes for the
+// leader, or -1.
+func (c *servers) leader(i int) int {
+	c.t.Helper()
+	r := c.hush(i, "server", "members", "-o", "json")
+	if r.code != 0 {
+		return -1
+	}
+	var peers []struct {
+		ID     string `json:"id"`
+		Leader bool   `json:"leader"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &peers); err != nil {
+		c.t.Fatalf("parse server members %q: %v", r.stdout, err)
+	}
+	for _, p := range peers {
+		if p.Leader {
+			var n int
+			fmt.Sscanf(p.ID, "s%d", &n)
+			return n - 1
+		}
+	}
+	return -1
+}
+
+// names lists the secrets server i's root user sees.
+func (c *servers) names(i int) string {
+	c.t.Helper()
+	r := c.hush(i, "get", "secrets", "-o", "name")
+	if r.code != 0 {
+		c.t.Fatalf("list secrets on s%d: %s", i+1, r)
+	}
+	return r.stdout
+}
+
+// Three servers replicate: writes on any one are read on every one, a
+// run on a follower gets its secret, the leader's death elects another
+// and writes go on, a restarted server catches up, and without a quorum
+// writes fail with a clear error and lose nothing acknowledged.
+func TestServersReplicate(t *testing.T) {
+	c := startServers(t, 3)
+	for i := range 3 {
+		if r := c.hush(i, "create", "secret", "env", fmt.Sprintf("S%d=server-canary-%d", i, i)); r.code != 0 {
+			t.Fatalf("create on s%d: %s", i+1, r)
+		}
+	}
+	for i := range 3 {
+		if got := c.names(i); got != "s0\ns1\ns2\n" {
+			t.Errorf("s%d lists %q, want the secrets created on each server", i+1, got)
+		}
+	}
+	lead := c.leader(0)
+	if lead < 0 {
+		t.Fatal("no leader")
+	}
+	follower := (lead + 1) % 3
+	spec := writeSpec(t, "on-follower", "x", `echo "[$S2]"`, "secrets: [s2]")
+	if r := c.hush(follower, "run", "-f", spec); r.code != 0 || !strings.Contains(r.stdout, "[server-canary-2]") {
+		t.Fatalf("a run on follower s%d: %s", follower+1, r)
+	}
+
+	// The leader dies: another is elected, and writes go on.
+	killed := time.Now()
+	c.agents[lead].cmd.Process.Signal(syscall.SIGKILL)
+	<-c.agents[lead].exited
+	newLead := -1
+	for newLead < 0 || newLead == lead {
+		if time.Since(killed) > 15*time.Second {
+			t.Fatalf("no new leader within 15s of killing s%d", lead+1)
+		}
+		time.Sleep(100 * time.Millisecond)
+		newLead = c.leader(follower)
+	}
+	t.Logf("s%d took over from s%d %s after the kill", newLead+1, lead+1, time.Since(killed).Round(time.Millisecond))
+	if r := c.hush(follower, "create", "secret", "env", "AFTER=after-failover"); r.code != 0 {
+		t.Fatalf("a write after the failover: %s", r)
+	}
+	c.restart(lead)
+	if got := c.names(lead); !strings.Contains(got, "after\n") {
+		t.Errorf("the restarted s%d lists %q, want the write made while it was down", lead+1, got)
+	}
+
+	// Two of three die: no quorum, and writes say so.
+	others := []int{(lead + 1) % 3, (lead + 2) % 3}
+	for _, i := range others {
+		c.agents[i].cmd.Process.Signal(syscall.SIGKILL)
+		<-c.agents[i].exited
+	}
+	r := c.hush(lead, "create", "secret", "env", "LOST=never-acknowledged")
+	if r.code == 0 || !strings.Contains(r.stderr, "no quorum") {
+		t.Errorf("a write without a quorum: got %s, want a failure saying no quorum", r)
+	}
+	for _, i := range others {
+		c.restart(i)
+	}
+	for i := range 3 {
+		got := c.names(i)
+		for _, want := range []string{"s0\n", "s1\n", "s2\n", "after\n"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("s%d lists %q after the quorum came back, missing %q", i+1, got, want)
+			}
+		}
+	}
+	for i := range 3 {
+		c.agents[i].stop()
+		for _, canary := range []string{"server-canary-0", "server-canary-2", "after-failover"} {
+			if hits := grepTree(t, filepath.Dir(c.dirs[i]), []byte(canary)); len(hits) > 0 {
+				t.Errorf("canary %q in clear in %v", canary, hits)
+			}
+		}
+	}
+}
