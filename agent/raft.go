@@ -36,8 +36,11 @@ func startCluster(cfg *config.Config, dataDir string, st *store.Store, tlsSrv *p
 			expect = 1
 		}
 		cc.NodeID = cfg.NodeName
+		if cfg.Server.Advertise != "" {
+			apiAddr = cfg.Server.Advertise
+		}
 		cc.Server = &cluster.ServerConfig{
-			RaftBind: cfg.RaftBindAddr(), APIAddr: apiAddr, BootstrapExpect: expect,
+			RaftBind: cfg.RaftBindAddr(), RaftAdvertise: cfg.Server.RaftAdvertise, APIAddr: apiAddr, BootstrapExpect: expect,
 			RetryJoin: cfg.Server.RetryJoin, TLS: tlsSrv.PeerConfig(),
 		}
 	}

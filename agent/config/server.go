@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -29,6 +30,12 @@ type ServerConfig struct {
 	// mutual TLS with the agent's certificates. Default the API bind's
 	// host, port 4648.
 	RaftBind string `hcl:"raft_bind,optional"`
+	// RaftAdvertise is the HOST:PORT other servers dial for this one's
+	// Raft traffic, when it is not raft_bind: behind a NAT or a proxy.
+	RaftAdvertise string `hcl:"raft_advertise,optional"`
+	// Advertise is the HOST:PORT of this server's API as other servers
+	// reach it, to forward writes and reads; default the bind address.
+	Advertise string `hcl:"advertise,optional"`
 
 	// DeclRange is where the block was declared.
 	DeclRange hcl.Range
@@ -58,7 +65,13 @@ func (c *Config) validateServer(bad func(key, summary, detail string, fallback *
 		bad("server.bootstrap_expect", "Invalid server count",
 			fmt.Sprintf("%d: give how many servers form the new cluster, such as 3 or 5 (at most 9), the same on each of them.", s.BootstrapExpect), &decl)
 	}
-	for _, addr := range append(s.RetryJoin, c.RaftBindAddr()) {
+	addrs := append(slices.Clone(s.RetryJoin), c.RaftBindAddr())
+	for _, a := range []string{s.RaftAdvertise, s.Advertise} {
+		if a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	for _, addr := range addrs {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			bad("server.retry_join", "Invalid address", fmt.Sprintf("%q is not HOST:PORT: %v.", addr, err), &decl)
 		}

@@ -116,7 +116,7 @@ func (s *Store) ApplyBatch(entries []Entry) [][]byte {
 	group = append(group, &pendingWrite{err: make(chan error, 1), fn: func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keyApplied, binary.BigEndian.AppendUint64(nil, last))
 	}})
-	commitGroup(s.db, group, nil)
+	commitGroup(s.db, group, s.commits.observe)
 	for _, w := range group[:len(group)-1] {
 		<-w.err
 	}
