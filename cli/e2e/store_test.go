@@ -111,6 +111,8 @@ func copyDataDir(t *testing.T, version string) (data, cfg, alice string) {
 		t.Fatal(err)
 	}
 	os.Chmod(filepath.Join(data, "keyring"), 0o600)
+	// The README names the canaries that a grep of the data dir looks for.
+	os.Remove(filepath.Join(data, "README.md"))
 	b, err := os.ReadFile(filepath.Join(data, "alice.token"))
 	if err != nil {
 		t.Fatal(err)
@@ -167,6 +169,42 @@ func TestUpgradeFrom02(t *testing.T) {
 	// Its logs, sealed chunk by chunk under the keyring, move to a new key.
 	rotateAndPrune(t, a, data)
 	wantContains(t, "the ended run's log after a rotation", a.mustHush(alice, "", "logs", "done-run").stdout, "line 0\nline 1\n")
+}
+
+// TestUpgradeFrom03 starts this hush on a copy of a data dir that the
+// release before Raft wrote, killed under a run: it opens as a cluster of
+// one server, its secrets reach a run, its logs read, its run whose
+// workload is gone is LOST, and it restarts from its Raft log and store.
+func TestUpgradeFrom03(t *testing.T) {
+	t.Parallel()
+	data, cfg, alice := copyDataDir(t, "0.3")
+	a := startAgent(t, data, "-config", cfg)
+	if r := a.mustHush(alice, "", "get", "secrets", "-o", "name"); r.stdout != "m\nsecret-stuff\n" {
+		t.Errorf("alice's secrets: got %q", r.stdout)
+	}
+	r := a.mustHush(alice, "", "run", "-f", writeSpec(t, "after-upgrade", "x", `echo "[$SECRET_STUFF]"; cat "$SECRET_PATH_M"; echo`))
+	wantContains(t, "run after upgrade", r.stdout, "[canary-env-value-53]\ncanary-mounted-59\n")
+	wantContains(t, "the ended run's log", a.mustHush(alice, "", "logs", "done-run").stdout, "line 0\nline 1\n")
+	if st := runStatus(t, a, alice, "left-run"); st["status"] != "LOST" {
+		t.Errorf("the run that was RUNNING when the old agent died: got %v, want LOST", st["status"])
+	}
+	a.mustHush(alice, "", "create", "secret", "env", "AFTER=after-upgrade-61")
+	if r := a.mustHush(a.token, "", "server", "members", "-o", "json"); !strings.Contains(r.stdout, `"leader": true`) {
+		t.Errorf("the upgraded agent is not the leader of its cluster of one:\n%s", r.stdout)
+	}
+	a.stop()
+	if _, err := os.Stat(filepath.Join(data, "raft", "raft.db")); err != nil {
+		t.Errorf("the upgraded data dir has no Raft log: %v", err)
+	}
+	b := startAgent(t, data, "-config", cfg)
+	if r := b.mustHush(alice, "", "get", "secrets", "-o", "name"); r.stdout != "after\nm\nsecret-stuff\n" {
+		t.Errorf("alice's secrets after a restart: got %q", r.stdout)
+	}
+	for _, canary := range []string{"canary-env-value-53", "after-upgrade-61"} {
+		if hits := grepTree(t, data, []byte(canary)); len(hits) > 0 {
+			t.Errorf("canary %q in clear in %v", canary, hits)
+		}
+	}
 }
 
 // TestMissingKeyringRefusesStart is issue 10 item 6: an agent whose store
