@@ -44,7 +44,7 @@ func startCluster(cfg *config.Config, dataDir string, st *store.Store, tlsSrv *p
 			RetryJoin: cfg.Server.RetryJoin, TLS: tlsSrv.PeerConfig(),
 		}
 	}
-	node, err := cluster.New(cc, st, logger)
+	node, err := cluster.New(cc, storeFSM{st}, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -106,4 +106,16 @@ func (f *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	fmt.Fprintf(w, `{"error":"the agent is starting: it serves once it is in its cluster; retry in a few seconds","code":%q}`+"\n", api.CodeUnavailable)
+}
+
+// storeFSM is the store as the Raft node's state machine, applying what
+// raft commits together in one transaction.
+type storeFSM struct{ *store.Store }
+
+func (s storeFSM) ApplyBatch(idx []uint64, cmds [][]byte) [][]byte {
+	entries := make([]store.Entry, len(idx))
+	for i := range idx {
+		entries[i] = store.Entry{Index: idx[i], Cmd: cmds[i]}
+	}
+	return s.Store.ApplyBatch(entries)
 }

@@ -184,7 +184,11 @@ func New(cfg Config, fsm FSM, logger hclog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read raft state: %w", err)
 	}
-	if n.raft, err = raft.NewRaft(rc, n.fsm, store, store, snaps, n.trans); err != nil {
+	var rfsm raft.FSM = n.fsm
+	if b, ok := fsm.(BatchFSM); ok {
+		rfsm = &batchAdapter{fsmAdapter: n.fsm, batch: b}
+	}
+	if n.raft, err = raft.NewRaft(rc, rfsm, store, store, snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	ok = true

@@ -28,6 +28,44 @@ type FSM interface {
 	Restore(r io.Reader) error
 }
 
+// BatchFSM is an FSM that applies the commands raft committed together in
+// one write of its state, as a store that syncs each write to disk wants.
+type BatchFSM interface {
+	FSM
+	// ApplyBatch applies committed commands, idx[i] the index of cmds[i],
+	// in order, and returns each one's result, as Apply does.
+	ApplyBatch(idx []uint64, cmds [][]byte) [][]byte
+}
+
+// batchAdapter is the raft.BatchingFSM over a BatchFSM.
+type batchAdapter struct {
+	*fsmAdapter
+	batch BatchFSM
+}
+
+var _ raft.BatchingFSM = (*batchAdapter)(nil)
+
+// ApplyBatch passes the command entries on; raft also sends configuration
+// entries here, which are not the FSM's and answer nil.
+func (a *batchAdapter) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	var idx []uint64
+	var cmds [][]byte
+	var at []int
+	for i, l := range logs {
+		if l.Type == raft.LogCommand {
+			idx, cmds, at = append(idx, l.Index), append(cmds, l.Data), append(at, i)
+		}
+	}
+	if len(cmds) > 0 {
+		for j, res := range a.batch.ApplyBatch(idx, cmds) {
+			out[at[j]] = res
+		}
+		a.notify()
+	}
+	return out
+}
+
 // fsmAdapter is the raft.FSM over an FSM. It also wakes waiters each time
 // the applied index moves, for Barrier on followers.
 type fsmAdapter struct {
