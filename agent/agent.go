@@ -226,7 +226,8 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 
-	st.StartRotation(store.Rotation{Files: manager, Rate: cfg.KeyringResealRate})
+	st.StartRotation(store.Rotation{Files: manager, Rate: cfg.KeyringResealRate,
+		Leader: func() bool { return node.State() == "leader" }})
 
 	if runCA != nil {
 		tlsSrv.TrustRuns(runCA, manager.Live)

@@ -61,7 +61,8 @@ func waitClusterKeyring(ctx context.Context, node *cluster.Node, st *store.Store
 	ctx, cancel := context.WithTimeout(ctx, clusterReadyWait)
 	defer cancel()
 	said := time.Now()
-	for !st.HasClusterKeyring() {
+	// A cluster of one elects itself at once; its writes wait for that.
+	for !st.HasClusterKeyring() || node.Status().LeaderID == "" {
 		if node.State() == "leader" {
 			if err := st.EnsureClusterKeyring(); err != nil && !errors.Is(err, cluster.ErrNoLeader) {
 				return fmt.Errorf("share the keyring with the cluster: %w", err)

@@ -49,6 +49,8 @@ func (s *Store) applyKeyring(tx *bolt.Tx, c *command) error {
 	if err := s.keyring.install(kf); err != nil {
 		return err
 	}
+	// Every server seals its own files again, and the leader the records.
+	s.kickRotation()
 	// A server that joined the cluster made a check record under a
 	// keyring of its own; the next start makes one under this keyring.
 	if check := meta.Get(keyCheck); check != nil {

@@ -31,6 +31,9 @@ const (
 	// resealRetry is how often a rotation that found older keys still in
 	// use, by the logs of runs that have not ended, looks again.
 	resealRetry = time.Minute
+	// leaderRetry is how often a server that does not lead its cluster
+	// looks again whether it does, while a rotation is under way.
+	leaderRetry = 5 * time.Second
 )
 
 // SealedFiles is what holds data sealed under the keyring outside the
@@ -52,6 +55,10 @@ type Rotation struct {
 	// Rate bounds the records sealed again per second; 0 means
 	// DefaultResealRate.
 	Rate int
+	// Leader, when set, says whether this server leads its cluster: only
+	// the leader seals the replicated records again and retires keys;
+	// every server seals its own files again.
+	Leader func() bool
 }
 
 // rotator is the background work of rotations.
@@ -96,6 +103,16 @@ func (s *Store) rotate(ctx context.Context, r *rotator) {
 		// under the old key just before a rotation may be written after a
 		// pass listed what to seal again.
 		for s.rotating() {
+			if r.cfg.Leader != nil && !r.cfg.Leader() {
+				if r.cfg.Files != nil {
+					if _, err := r.cfg.Files.Reseal(ctx, s.keyring); err != nil && ctx.Err() == nil {
+						logger.Error("could not seal this server's files again", "error", err)
+					}
+				}
+				// Leadership comes and goes: look again soon.
+				retry = time.After(leaderRetry)
+				break
+			}
 			n, err := s.resealPass(ctx, r)
 			if ctx.Err() != nil {
 				return
