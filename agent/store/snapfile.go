@@ -253,7 +253,7 @@ func (sr *snapReader) Read(p []byte) (int, error) {
 func (sr *snapReader) next() error {
 	var lb [4]byte
 	if _, err := io.ReadFull(sr.r, lb[:]); err != nil {
-		return fmt.Errorf("%w (it ends before its last chunk)", ErrSnapshotAltered)
+		return cutShort(err, "it ends before its last chunk")
 	}
 	n := binary.BigEndian.Uint32(lb[:])
 	if n > snapChunk+uint32(sr.aead.Overhead()) {
@@ -261,7 +261,7 @@ func (sr *snapReader) next() error {
 	}
 	sealed := make([]byte, n)
 	if _, err := io.ReadFull(sr.r, sealed); err != nil {
-		return fmt.Errorf("%w (it ends inside chunk %d)", ErrSnapshotAltered, sr.n)
+		return cutShort(err, fmt.Sprintf("it ends inside chunk %d", sr.n))
 	}
 	nonce := snapNonce(sr.n)
 	plain, err := sr.aead.Open(nil, nonce, sealed, snapChunkAAD(sr.aad, false))
@@ -278,6 +278,15 @@ func (sr *snapReader) next() error {
 	sr.n++
 	sr.buf = plain
 	return nil
+}
+
+// cutShort is the error of a read of the file that failed: the file ends
+// too soon, or the read itself failed.
+func cutShort(err error, what string) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w (%s)", ErrSnapshotAltered, what)
+	}
+	return fmt.Errorf("read snapshot: %w", err)
 }
 
 func snapAEAD(key []byte) (cipher.AEAD, error) {
