@@ -116,7 +116,7 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request, tok *st
 	s.logger.Info("snapshot restored", "saved_at", sp.Info.CreatedAt, "secrets", sp.Summary.Secrets,
 		"replaced_index", replaced.Index, "replaced_secrets", replaced.Secrets, "by", tok.Accessor)
 	writeJSON(w, http.StatusOK, &api.SnapshotRestore{
-		SavedAt: sp.Info.CreatedAt,
+		SavedAt:  sp.Info.CreatedAt,
 		Restored: api.SnapshotState{Index: sp.Info.Index, Secrets: sp.Summary.Secrets, Tokens: sp.Summary.Tokens, Runs: sp.Summary.Runs},
 		Replaced: api.SnapshotState{Index: replaced.Index, Secrets: replaced.Secrets, Tokens: replaced.Tokens, Runs: replaced.Runs},
 	})
