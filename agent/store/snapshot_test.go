@@ -31,16 +31,15 @@ func saveSnapshot(t *testing.T, s *Store) []byte {
 
 // clusterStore opens a store, sealed when seal is not nil, that writes
 // through a log of its own and has put its keyring in it.
-func clusterStore(t *testing.T, dir string, seal Seal) *Store {
+func clusterStore(t testing.TB, dir string, seal Seal) *Store {
 	t.Helper()
-	var s *Store
+	var opts []Option
 	if seal != nil {
-		s = openSealed(t, dir, seal, hclog.NewNullLogger())
-	} else {
-		var err error
-		if s, err = Open(dir, hclog.NewNullLogger()); err != nil {
-			t.Fatal(err)
-		}
+		opts = append(opts, WithSeal(seal))
+	}
+	s, err := Open(dir, hclog.NewNullLogger(), opts...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	s.SetReplicator(&testLog{replicas: []*Store{s}})
 	if err := s.EnsureClusterKeyring(); err != nil {
