@@ -103,3 +103,46 @@ func flipByte(b []byte, at int) []byte {
 	out[at] ^= 0x40
 	return out
 }
+
+// On a plain agent, a cluster of its own, with and without a seal: a
+// restore brings back the keyring that sealed the snapshot, after a
+// rotation, and the agent reads its secrets after a restart; a user's
+// token may neither save nor restore.
+func TestSnapshotSingleAgent(t *testing.T) {
+	for name, dataDir := range map[string]string{"dev without a seal": "", "data dir with a file seal": "data"} {
+		t.Run(name, func(t *testing.T) {
+			if dataDir != "" {
+				dataDir = filepath.Join(t.TempDir(), dataDir)
+			}
+			a := startAgent(t, dataDir)
+			a.mustHush(a.token, "", "create", "secret", "env", "KEPT=single-canary-kept")
+			file := filepath.Join(t.TempDir(), "one.snap")
+			user := a.newUser("alice")
+			if r := a.hush(user, "", "operator", "snapshot", "save", file); r.code == 0 || !strings.Contains(r.stderr, "management token") {
+				t.Errorf("save with a user's token: got %s, want refused", r)
+			}
+			a.mustHush(a.token, "", "operator", "snapshot", "save", file)
+			a.mustHush(a.token, "", "operator", "keyring", "rotate")
+			a.mustHush(a.token, "", "create", "secret", "env", "GONE=single-canary-gone")
+			if r := a.hush(user, "", "operator", "snapshot", "restore", file); r.code == 0 || !strings.Contains(r.stderr, "management token") {
+				t.Errorf("restore with a user's token: got %s, want refused", r)
+			}
+			a.mustHush(a.token, "", "operator", "snapshot", "restore", file)
+			spec := writeSpec(t, "after-restore", "x", `echo "[$KEPT]"`)
+			if r := a.mustHush(a.token, "", "get", "secrets", "-o", "name"); r.stdout != "kept\n" {
+				t.Errorf("got secrets %q after the restore, want only kept", r.stdout)
+			}
+			if r := a.hush(a.token, "", "run", "-f", spec); r.code != 0 || !strings.Contains(r.stdout, "[single-canary-kept]") {
+				t.Errorf("a run after the restore: %s", r)
+			}
+			if dataDir == "" {
+				return
+			}
+			a.stop()
+			a = startAgent(t, dataDir)
+			if r := a.mustHush(a.token, "", "get", "secrets", "-o", "name"); r.stdout != "kept\n" {
+				t.Errorf("got secrets %q after a restart, want kept", r.stdout)
+			}
+		})
+	}
+}
