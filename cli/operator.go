@@ -41,7 +41,7 @@ func operatorCommand(ui *UI) *cli.Command {
 					return regenerateRootToken(c.String("data-dir"), c.StringSlice("config"), ui)
 				},
 			}},
-		}, keyringCommand(ui), raftCommand(ui)},
+		}, keyringCommand(ui), raftCommand(ui), snapshotCommand(ui)},
 	}
 }
 

@@ -54,6 +54,7 @@ func (n *Node) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, n.Status())
 	})
 	mux.HandleFunc("POST "+PathPrefix+"remove-peer", n.handleRemove)
+	mux.HandleFunc("PUT "+PathPrefix+"restore", n.handleRestore)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := n.authorize(r); err != nil {
 			writeError(w, http.StatusForbidden, codeForbidden, err)
@@ -179,10 +180,15 @@ func (n *Node) call(ctx context.Context, apiAddr, op string, req, out any) error
 // have been applied (no connection, or a server that is not the leader),
 // ErrOutcomeUnknown when the request may have been acted on.
 func (n *Node) do(ctx context.Context, apiAddr, method, op, ctype string, body []byte) ([]byte, error) {
+	return n.doReader(ctx, apiAddr, method, op, ctype, bytes.NewReader(body))
+}
+
+// doReader is do with a body to stream.
+func (n *Node) doReader(ctx context.Context, apiAddr, method, op, ctype string, body io.Reader) ([]byte, error) {
 	if n.client == nil {
 		return nil, errors.New("this node is not a server of a multi-server cluster")
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "https://"+apiAddr+PathPrefix+op, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+apiAddr+PathPrefix+op, body)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -19,6 +20,10 @@ type Cluster interface {
 	Members(ctx context.Context) ([]cluster.MemberStatus, error)
 	RemovePeer(ctx context.Context, id string) error
 	Status() cluster.NodeStatus
+	// SaveSnapshot writes the state's snapshot after a consistent read;
+	// RestoreSnapshot makes one every server's state.
+	SaveSnapshot(ctx context.Context, w io.Writer) error
+	RestoreSnapshot(ctx context.Context, r io.ReadSeeker, size int64) error
 }
 
 // SetCluster makes reads consistent across the cluster's servers and
@@ -27,6 +32,7 @@ func (s *Server) SetCluster(c Cluster) {
 	s.cluster = c
 	s.mux.Handle("GET /v1/operator/raft/peers", s.authed(s.operator(s.listPeers)))
 	s.mux.Handle("DELETE /v1/operator/raft/peers/{id}", s.authed(s.operator(s.removePeer)))
+	s.snapshotRoutes()
 }
 
 // barrierWait bounds how long a read waits to be consistent.

@@ -69,8 +69,11 @@ func capBody(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := int64(maxBodySize)
-	if r.URL.Path == importPath {
+	switch r.URL.Path {
+	case importPath:
 		limit = maxImageSize
+	case snapshotPath:
+		limit = maxSnapshotSize
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 }

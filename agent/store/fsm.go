@@ -139,7 +139,14 @@ func (s *Store) Snapshot(w io.Writer) error {
 }
 
 // Restore replaces the database's contents with a snapshot's, in one
-// transaction: readers see the old state or the new one.
+// transaction: readers see the old state or the new one. The keyring that
+// sealed the snapshot's records, which it holds wrapped by the seal,
+// becomes the store's keyring and keyring file.
+//
+// The applied index stays where it was when the snapshot's is lower: an
+// operator's snapshot of older state is restored at a new index of the
+// log, and the entries before that index, which the store already
+// applied, must not be applied again over it.
 func (s *Store) Restore(r io.Reader) error {
 	tmp, err := os.CreateTemp(s.dir, ".restore-*")
 	if err != nil {
@@ -158,8 +165,13 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("restore snapshot: open it: %w", err)
 	}
 	defer snap.Close()
+	kf, wrapped, err := snapshotKeyring(snap, s.seal)
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	before := s.AppliedIndex()
 	defer func() { s.applied.set(s.AppliedIndex()) }()
-	return snap.View(func(from *bolt.Tx) error {
+	err = snap.View(func(from *bolt.Tx) error {
 		return s.db.Update(func(to *bolt.Tx) error {
 			var names [][]byte
 			to.ForEach(func(name []byte, _ *bolt.Bucket) error {
@@ -171,15 +183,61 @@ func (s *Store) Restore(r io.Reader) error {
 					return err
 				}
 			}
-			return from.ForEach(func(name []byte, b *bolt.Bucket) error {
+			err := from.ForEach(func(name []byte, b *bolt.Bucket) error {
 				dst, err := to.CreateBucket(name)
 				if err != nil {
 					return err
 				}
 				return copyBucket(dst, b)
 			})
+			if err != nil {
+				return err
+			}
+			meta := to.Bucket(bucketMeta)
+			if meta == nil {
+				return fmt.Errorf("the snapshot has no %s bucket", bucketMeta)
+			}
+			if v := meta.Get(keyApplied); len(v) != 8 || binary.BigEndian.Uint64(v) < before {
+				return meta.Put(keyApplied, binary.BigEndian.AppendUint64(nil, before))
+			}
+			return nil
 		})
 	})
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	if kf == nil {
+		return nil
+	}
+	kf.seal = s.seal
+	if err := writeKeyringFile(s.KeyringPath(), kf); err != nil {
+		return fmt.Errorf("restore snapshot: write its keyring: %w", err)
+	}
+	if err := s.keyring.install(kf); err != nil {
+		return fmt.Errorf("restore snapshot: install its keyring: %w", err)
+	}
+	s.logger.Info("restored a snapshot and its keyring", "active_key", kf.Active, "wrapped", wrapped)
+	return nil
+}
+
+// snapshotKeyring returns the cluster keyring that the snapshot db holds,
+// opened with seal, or nil when it holds none.
+func snapshotKeyring(db *bolt.DB, seal Seal) (*keyringFile, bool, error) {
+	var b []byte
+	db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			b = bytes.Clone(meta.Get(keyClusterKeyring))
+		}
+		return nil
+	})
+	if b == nil {
+		return nil, false, nil
+	}
+	kf, wrapped, err := decodeKeyringFile(context.Background(), "the snapshot's keyring", b, seal)
+	if err != nil {
+		return nil, false, err
+	}
+	return kf, wrapped, nil
 }
 
 // copyBucket copies what src holds, nested buckets included, into dst.
