@@ -267,6 +267,9 @@ func Run(ctx context.Context, opts *Options) error {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
+	if err := node.TransferLeadership(); err != nil {
+		logger.Warn("could not hand leadership over; the other servers elect a leader after their election timeout", "error", err)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout+cfg.Runtime(rt.Name()).StopGraceDuration())
 	defer cancel()
 	// Runs first: their log followers end when the agent lets go of

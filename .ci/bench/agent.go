@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +25,11 @@ type agent struct {
 	addr string
 	root string // its root token
 	done chan struct{}
+	// started gets the address it serves at, once it does; log holds
+	// what it said before.
+	started chan string
+	logMu   sync.Mutex
+	log     strings.Builder
 }
 
 // startAgent starts hush's agent on a free loopback port with its data in
@@ -53,41 +59,12 @@ func startAgentWith(hush, data string, configs ...string) (*agent, error) {
 			args = append(args, "-config", config)
 		}
 	}
-	cmd := exec.Command(hush, args...)
-	stderr, err := cmd.StderrPipe()
+	a, err := launch(hush, args)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	if err := a.wait(2 * time.Minute); err != nil {
 		return nil, err
-	}
-	a := &agent{cmd: cmd, done: make(chan struct{})}
-	started := make(chan string, 1)
-	var log strings.Builder // what it said before it started, for a failure
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var line map[string]any
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line["@message"] == "agent started" {
-				started <- line["addr"].(string)
-				break
-			} else if log.Len() < 4096 {
-				log.WriteString(sc.Text() + "\n")
-			}
-		}
-		// What it logs while measured is drained unread: parsing a line
-		// per request would take CPU from the agent being measured.
-		io.Copy(io.Discard, stderr)
-		cmd.Wait()
-		close(a.done)
-	}()
-	select {
-	case a.addr = <-started:
-	case <-a.done:
-		return nil, fmt.Errorf("agent exited at start-up:\n%s", log.String())
-	case <-time.After(2 * time.Minute):
-		a.stop()
-		return nil, fmt.Errorf("agent did not start:\n%s", log.String())
 	}
 	b, err := os.ReadFile(filepath.Join(data, "root.token"))
 	if err != nil {
@@ -96,6 +73,65 @@ func startAgentWith(hush, data string, configs ...string) (*agent, error) {
 	}
 	a.root = strings.TrimSpace(string(b))
 	return a, nil
+}
+
+// launch starts `hush args...`, with env added to its environment, and
+// returns without waiting for it to serve: wait does. Servers of one
+// cluster start together, since each serves only once they have formed
+// it.
+func launch(hush string, args []string, env ...string) (*agent, error) {
+	cmd := exec.Command(hush, args...)
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	a := &agent{cmd: cmd, done: make(chan struct{}), started: make(chan string, 1)}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line["@message"] == "agent started" {
+				a.started <- line["addr"].(string)
+				break
+			}
+			a.logMu.Lock()
+			if a.log.Len() < 4096 {
+				a.log.WriteString(sc.Text() + "\n")
+			}
+			a.logMu.Unlock()
+		}
+		// What it logs while measured is drained unread: parsing a line
+		// per request would take CPU from the agent being measured.
+		io.Copy(io.Discard, stderr)
+		cmd.Wait()
+		close(a.done)
+	}()
+	return a, nil
+}
+
+// wait waits until the agent serves, for at most within, and sets its
+// address.
+func (a *agent) wait(within time.Duration) error {
+	select {
+	case a.addr = <-a.started:
+		return nil
+	case <-a.done:
+		return fmt.Errorf("agent exited at start-up:\n%s", a.startLog())
+	case <-time.After(within):
+		a.stop()
+		return fmt.Errorf("agent did not start within %s:\n%s", within, a.startLog())
+	}
+}
+
+// startLog is what the agent said before it started, for a failure.
+func (a *agent) startLog() string {
+	a.logMu.Lock()
+	defer a.logMu.Unlock()
+	return a.log.String()
 }
 
 // client returns a client of the agent with token, over transport (nil:

@@ -270,10 +270,15 @@ func checkNodeID(dir, id string) error {
 	return nil
 }
 
-// Shutdown stops the node and closes its files. It is safe to call twice.
+// Shutdown stops the node and closes its files, handing its leadership
+// over first (TransferLeadership). It is safe to call twice.
 func (n *Node) Shutdown() error {
 	var err error
 	n.once.Do(func() {
+		if e := n.TransferLeadership(); e != nil {
+			// The others elect a leader once their election timeout ends.
+			n.logger.Warn("could not hand leadership over before shutting down", "error", e)
+		}
 		close(n.stop)
 		n.wg.Wait()
 		if n.observer != nil {

@@ -286,3 +286,29 @@ func TestClusterForwardAndFailover(t *testing.T) {
 		t.Errorf("got %v, want ErrNoLeader", err)
 	}
 }
+
+// A leader that shuts down hands its leadership over first: the others
+// have a leader again well within raft's one-second heartbeat timeout,
+// which is how long they would wait to notice a leader that just died.
+func TestShutdownTransfersLeadership(t *testing.T) {
+	ca := newTestCA(t)
+	servers := startCluster(t, ca, 3, nil)
+	leader := waitLeader(t, servers, 5*time.Second)
+	f := followers(servers, leader)
+	mustApply(t, f[0].node, "set before 1")
+
+	start := time.Now()
+	leader.stop()
+	newLeader := waitLeader(t, f, 900*time.Millisecond)
+	t.Logf("%s leads %s after %s began shutting down", newLeader.id, time.Since(start).Round(time.Millisecond), leader.id)
+	if got := mustApply(t, f[1].node, "set after 1"); got != "ok" {
+		t.Errorf("write after the handover: got %q, want ok", got)
+	}
+	if _, ok := newLeader.fsm.get("before"); !ok {
+		t.Error("the new leader lacks a write acknowledged before the handover")
+	}
+	// On a follower, and a second time, it does nothing.
+	if err := f[0].node.TransferLeadership(); err != nil && newLeader != f[0] {
+		t.Errorf("transfer on a follower: got %v, want nil", err)
+	}
+}
