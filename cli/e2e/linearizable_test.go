@@ -404,7 +404,9 @@ func TestLinearizableUnderFaults(t *testing.T) {
 			kill(i)
 			kills, cuts, noQuorum = kills+1, cuts+1, noQuorum+1
 			t.Logf("%5.1fs: s%d cut off and s%d killed (no quorum)", time.Since(began).Seconds(), j+1, i+1)
-			pause(2*time.Second, time.Second)
+			// Longer than a server waits for a leader (5s), so that some
+			// writes fail for want of one.
+			pause(6*time.Second, time.Second)
 			fn.heal()
 			restart(i)
 		case round%2 == 0:
@@ -420,6 +422,9 @@ func TestLinearizableUnderFaults(t *testing.T) {
 			cuts++
 			t.Logf("%5.1fs: s%d cut off", time.Since(began).Seconds(), i+1)
 			pause(2*time.Second, 2*time.Second)
+			if l := c.leader((i + 1) % nServers); l >= 0 {
+				t.Logf("%5.1fs: s%d sees s%d lead", time.Since(began).Seconds(), (i+1)%nServers+1, l+1)
+			}
 			fn.heal()
 		}
 	}
@@ -485,5 +490,38 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	}
 	if kills == 0 || cuts == 0 || fn.refusals() == 0 {
 		t.Errorf("got %d kills, %d cuts and %d refused raft connections, want some of each", kills, cuts, fn.refusals())
+	}
+}
+
+// The model accepts the histories of a linearizable store and rejects
+// those that lose an acknowledged write or read one undone.
+func TestSecretsModel(t *testing.T) {
+	op := func(call, ret int64, in linInput, out linOutput) porcupine.Operation {
+		return porcupine.Operation{Input: in, Call: call, Output: out, Return: ret}
+	}
+	create := linInput{op: opCreate, key: "k", value: "v1"}
+	del := linInput{op: opDelete, key: "k"}
+	read := linInput{op: opRead, key: "k"}
+	ok, value := linOutput{kind: outOK}, linOutput{kind: outValue, value: "v1"}
+	notFound, unknown := linOutput{kind: outNotFound}, linOutput{kind: outUnknown}
+	tests := map[string]struct {
+		history []porcupine.Operation
+		want    porcupine.CheckResult
+	}{
+		"create then read":                 {[]porcupine.Operation{op(0, 1, create, ok), op(2, 3, read, value)}, porcupine.Ok},
+		"acknowledged create lost":         {[]porcupine.Operation{op(0, 1, create, ok), op(2, 3, read, notFound)}, porcupine.Illegal},
+		"delete undone":                    {[]porcupine.Operation{op(0, 1, create, ok), op(2, 3, del, ok), op(4, 5, read, value)}, porcupine.Illegal},
+		"create twice":                     {[]porcupine.Operation{op(0, 1, create, ok), op(2, 3, linInput{op: opCreate, key: "k", value: "v2"}, ok)}, porcupine.Illegal},
+		"concurrent read sees either":      {[]porcupine.Operation{op(0, 4, create, ok), op(1, 2, read, notFound), op(3, 5, read, value)}, porcupine.Ok},
+		"unknown create applied":           {[]porcupine.Operation{op(0, math.MaxInt64, create, unknown), op(2, 3, read, value)}, porcupine.Ok},
+		"unknown create not applied":       {[]porcupine.Operation{op(0, math.MaxInt64, create, unknown), op(2, 3, read, notFound)}, porcupine.Ok},
+		"unknown create seen, then unseen": {[]porcupine.Operation{op(0, math.MaxInt64, create, unknown), op(2, 3, read, value), op(4, 5, read, notFound)}, porcupine.Illegal},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got, _ := porcupine.CheckOperationsVerbose(secretsModel, tc.history, time.Second); got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
 	}
 }
