@@ -34,8 +34,9 @@ type faultNet struct {
 	pids  []int // each server's process, for telling who dialed
 	cut   int   // the isolated server, or -1
 	conns map[*proxyConn]struct{}
-	// refused counts the connections refused or closed by a cut.
-	refused int
+	// refused counts the connections refused or closed by a cut;
+	// strangers those whose dialer was not found.
+	refused, strangers int
 }
 
 // proxyConn is one proxied connection: from server src (-1 when not
@@ -128,6 +129,9 @@ func (n *faultNet) serve(p *faultProxy) {
 func (n *faultNet) forward(p *faultProxy, down net.Conn) {
 	src := n.dialer(down.RemoteAddr().(*net.TCPAddr).Port, p.ln.Addr().(*net.TCPAddr).Port)
 	n.mu.Lock()
+	if src < 0 {
+		n.strangers++
+	}
 	if n.blocked(src, p.dst) {
 		n.refused++
 		n.mu.Unlock()
@@ -234,6 +238,13 @@ func (n *faultNet) refusals() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.refused
+}
+
+// unidentified returns how many connections came from no known server.
+func (n *faultNet) unidentified() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.strangers
 }
 
 // The fault proxy forwards connections, tells who dialed them, and a cut

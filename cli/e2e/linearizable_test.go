@@ -367,7 +367,9 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	}
 
 	down := make([]bool, nServers)
+	var killed []*agent // for their logs
 	kill := func(i int) {
+		killed = append(killed, c.agents[i])
 		c.agents[i].cmd.Process.Signal(syscall.SIGKILL)
 		<-c.agents[i].exited
 		down[i] = true
@@ -475,9 +477,20 @@ func TestLinearizableUnderFaults(t *testing.T) {
 			writes++
 		}
 	}
-	t.Logf("%d operations recorded (%d answered, %d of them acknowledged writes; %d of unknown outcome), %d failed and left out; %d kills, %d cuts (%d with no quorum), %d raft connections refused; checked in %s: %s",
-		len(h.ops), h.ok, writes, h.unknown, h.failed, kills, cuts, noQuorum, fn.refusals(), took.Round(time.Millisecond), res)
+	t.Logf("%d operations recorded (%d answered, %d of them acknowledged writes; %d of unknown outcome), %d failed and left out; %d kills, %d cuts (%d with no quorum), %d raft connections refused (%d from no known server); checked in %s: %s",
+		len(h.ops), h.ok, writes, h.unknown, h.failed, kills, cuts, noQuorum, fn.refusals(), fn.unidentified(), took.Round(time.Millisecond), res)
 	t.Logf("failures by kind: %v", h.errs)
+	if h.errs["internal error"] > 0 {
+		// An internal error is recorded as of unknown outcome; the agents'
+		// errors say what it was.
+		for _, a := range append(killed, c.agents...) {
+			for line := range strings.SplitSeq(a.stderr.String(), "\n") {
+				if strings.Contains(line, `"@level":"error"`) {
+					t.Logf("agent error: %s", line)
+				}
+			}
+		}
+	}
 	if res != porcupine.Ok {
 		path := filepath.Join(os.TempDir(), fmt.Sprintf("hush-linearizability-%d.html", seed))
 		if err := porcupine.VisualizePath(secretsModel, info, path); err != nil {
