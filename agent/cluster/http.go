@@ -221,11 +221,19 @@ func (n *Node) doReader(ctx context.Context, apiAddr, method, op, ctype string, 
 	switch eb.Code {
 	case codeNotLeader:
 		return nil, fmt.Errorf("%w: %s", errRetry, eb.Error)
+	case codeStarting:
+		// The agent answered before it served the cluster's endpoints:
+		// it took nothing.
+		return nil, fmt.Errorf("%w: %s", errRetry, eb.Error)
 	case codeOutcomeUnknown:
 		return nil, fmt.Errorf("%w (%s)", ErrOutcomeUnknown, eb.Error)
 	}
 	return nil, fmt.Errorf("answered %s: %s", resp.Status, eb.Error)
 }
+
+// codeStarting is the code of the agent's answer while it starts, before
+// it serves these endpoints (its API's "unavailable").
+const codeStarting = "unavailable"
 
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(v); err != nil {

@@ -63,6 +63,9 @@ type command struct {
 	// command sealed under a key the keyring has since retired, or never
 	// held, is refused with errStaleKey, and sealed again.
 	SealedWith uint32 `json:"sealed_with,omitempty"`
+
+	// index is where the log put the command, once applied through it.
+	index uint64
 }
 
 // tokenUse is when the token of hash Key was last used.
@@ -120,13 +123,11 @@ func (s *Store) apply(c *command, out any) error {
 	if err != nil {
 		return err
 	}
+	// The leader applied it. This server may not have yet: it hears of the
+	// commit with the leader's next message, which can be a heartbeat away.
+	// Its consistent reads wait for it; its writes need not.
 	idx, err := decodeResult(res, out)
-	if idx > 0 {
-		// The leader applied it; a follower reads its own writes.
-		if werr := s.waitApplied(ctx, idx); werr != nil && err == nil {
-			err = werr
-		}
-	}
+	c.index = idx
 	return err
 }
 
@@ -139,6 +140,13 @@ var errStaleKey = errors.New("sealed under a key that the keyring has retired")
 // keys meanwhile; when the cluster's keyring retired the key before the
 // command reached it, it seals the command again.
 func (s *Store) write(build func() (*command, error), out any) error {
+	_, err := s.writeAt(build, out)
+	return err
+}
+
+// writeAt is write that also returns where the log put the command, or 0
+// without a log.
+func (s *Store) writeAt(build func() (*command, error), out any) (uint64, error) {
 	for attempt := 1; ; attempt++ {
 		unlock := s.sealing()
 		active := s.keyring.ActiveKey()
@@ -149,7 +157,11 @@ func (s *Store) write(build func() (*command, error), out any) error {
 		}
 		unlock()
 		if !errors.Is(err, errStaleKey) || attempt == 3 {
-			return err
+			var idx uint64
+			if c != nil {
+				idx = c.index
+			}
+			return idx, err
 		}
 		// This server learns of the new key from the log, behind the
 		// server that refused the command.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -48,7 +49,7 @@ func (s *Store) runCA() (*runCARecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode run CA: %w", err)
 	}
-	err = s.write(func() (*command, error) {
+	idx, err := s.writeAt(func() (*command, error) {
 		sealed, err := s.keyring.Seal(plain, runCAAAD)
 		if err != nil {
 			return nil, fmt.Errorf("seal run CA: %w", err)
@@ -56,6 +57,12 @@ func (s *Store) runCA() (*runCARecord, error) {
 		return &command{Op: opRunCA, Value: sealed}, nil
 	}, nil)
 	if err != nil {
+		return nil, fmt.Errorf("store run CA: %w", err)
+	}
+	// Read back here: this server applies it behind the leader.
+	ctx, cancel := context.WithTimeout(context.Background(), replicateTimeout)
+	defer cancel()
+	if err := s.waitApplied(ctx, idx); err != nil {
 		return nil, fmt.Errorf("store run CA: %w", err)
 	}
 	if rec, err = s.readRunCA(); err == nil && rec == nil {
