@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -43,6 +46,12 @@ func startCluster(cfg *config.Config, dataDir string, st *store.Store, tlsSrv *p
 			RaftBind: cfg.RaftBindAddr(), RaftAdvertise: cfg.Server.RaftAdvertise, APIAddr: apiAddr, BootstrapExpect: expect,
 			RetryJoin: cfg.Server.RetryJoin, TLS: tlsSrv.PeerConfig(),
 		}
+	}
+	// A store that applied a log, without that log, would skip the first
+	// entries of a new one as already applied.
+	if _, err := os.Stat(filepath.Join(dataDir, "raft", "raft.db")); errors.Is(err, fs.ErrNotExist) && st.AppliedIndex() > 0 {
+		return nil, fmt.Errorf("the data dir %s applied a Raft log up to index %d, but its Raft log (raft/raft.db) is gone: "+
+			"restore the whole data dir from a backup, or start an empty data dir and `hush operator snapshot restore` a snapshot into it", dataDir, st.AppliedIndex())
 	}
 	node, err := cluster.New(cc, storeFSM{st}, logger)
 	if err != nil {

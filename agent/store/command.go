@@ -108,6 +108,9 @@ func (s *Store) apply(c *command, out any) error {
 			v, err = s.applyTx(tx, c)
 			return err
 		})
+		if err == nil && c.Op == opKeyringPut {
+			s.installClusterKeyring(c.Value)
+		}
 		if err == nil && out != nil && v != nil {
 			reflect.ValueOf(out).Elem().Set(reflect.ValueOf(v))
 		}
@@ -156,16 +159,22 @@ func (s *Store) writeAt(build func() (*command, error), out any) (uint64, error)
 			err = s.apply(c, out)
 		}
 		unlock()
+		var idx uint64
+		if c != nil {
+			idx = c.index
+		}
 		if !errors.Is(err, errStaleKey) || attempt == 3 {
-			var idx uint64
-			if c != nil {
-				idx = c.index
-			}
 			return idx, err
 		}
 		// This server learns of the new key from the log, behind the
-		// server that refused the command.
-		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+		// server that refused the command: it has it once it has applied
+		// the log as far as that command.
+		ctx, cancel := context.WithTimeout(context.Background(), replicateTimeout)
+		werr := s.waitApplied(ctx, idx)
+		cancel()
+		if werr != nil {
+			return idx, err
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -83,50 +84,124 @@ func (s *Store) Apply(index uint64, cmd []byte) []byte {
 	return s.ApplyBatch([]Entry{{Index: index, Cmd: cmd}})[0]
 }
 
-// ApplyBatch applies committed commands, in order, in as few transactions
-// as it can, and returns each one's encoded result. Commands at or below
-// the applied index are skipped, with an empty result. A command that
-// fails changes nothing, as a write that fails on one agent does; its
-// result says why, and the index moves past it all the same.
+// ApplyBatch applies committed commands, strictly in log order, in as few
+// transactions as it can, and returns each one's encoded result. Commands
+// at or below the applied index are skipped, with an empty result. A
+// command that fails changes nothing, as a write that fails on one agent
+// does; its result says why, and the index moves past it all the same.
+// Every server thus reaches the same state from the same log, however
+// raft splits it into batches.
 func (s *Store) ApplyBatch(entries []Entry) [][]byte {
 	out := make([][]byte, len(entries))
 	applied := s.AppliedIndex()
-	var group []*pendingWrite
-	last := applied
+	var run []logCommand
+	flush := func() {
+		if len(run) > 0 {
+			s.applyRun(run)
+			run = nil
+		}
+	}
 	for i, e := range entries {
 		if e.Index <= applied {
 			continue
 		}
-		last = max(last, e.Index)
-		var c command
-		if err := json.Unmarshal(e.Cmd, &c); err != nil {
-			out[i] = encodeResult(e.Index, nil, fmt.Errorf("%w: command at index %d: %v", ErrUnknownFormat, e.Index, err))
-			continue
+		lc := logCommand{index: e.Index, out: &out[i]}
+		if err := json.Unmarshal(e.Cmd, &lc.cmd); err != nil {
+			lc.bad = fmt.Errorf("%w: command at index %d: %v", ErrUnknownFormat, e.Index, err)
 		}
-		group = append(group, &pendingWrite{err: make(chan error, 1), fn: func(tx *bolt.Tx) error {
-			v, err := s.applyTx(tx, &c)
-			out[i] = encodeResult(e.Index, v, err)
-			return err
-		}})
+		run = append(run, lc)
+		// What a keyring change installs after its commit is what the
+		// commands after it are checked against: they come after it.
+		if lc.cmd.Op == opKeyringPut {
+			flush()
+		}
 	}
-	if last == applied {
-		return out
-	}
-	// The index moves with the last transaction, whatever else fails.
-	group = append(group, &pendingWrite{err: make(chan error, 1), fn: func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keyApplied, binary.BigEndian.AppendUint64(nil, last))
-	}})
-	commitGroup(s.db, group, s.commits.observe)
-	for _, w := range group[:len(group)-1] {
-		<-w.err
-	}
-	if err := <-group[len(group)-1].err; err != nil {
-		// The database cannot be written: the log cannot be applied, and
-		// serving on would serve a state that is not the log's.
-		panic(fmt.Sprintf("store: record the applied index %d: %v", last, err))
-	}
-	s.applied.set(last)
+	flush()
 	return out
+}
+
+// logCommand is a command of the log being applied, and where its result
+// goes.
+type logCommand struct {
+	index uint64
+	cmd   command
+	bad   error // the command could not be decoded
+	out   *[]byte
+}
+
+// applyRun applies run, in order, committing the commands before the
+// first that fails with the failure's index, and so on. The database
+// being unwritable stops the server: serving on would serve a state that
+// is not the log's.
+func (s *Store) applyRun(run []logCommand) {
+	for len(run) > 0 {
+		failed, failure := -1, error(nil)
+		start := time.Now()
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for j := range run {
+				if err := s.applyLogged(tx, &run[j]); err != nil {
+					failed, failure = j, err
+					return err
+				}
+			}
+			return putApplied(tx, run[len(run)-1].index)
+		})
+		if failed < 0 {
+			if err != nil {
+				panic(fmt.Sprintf("store: apply the log up to index %d: %v", run[len(run)-1].index, err))
+			}
+			s.afterCommit(run)
+			if s.commits.observe != nil {
+				s.commits.observe(time.Since(start), len(run))
+			}
+			return
+		}
+		// The commands before the failure run again, on the same state,
+		// and commit with the failure's index.
+		before := run[:failed]
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			for j := range before {
+				if err := s.applyLogged(tx, &before[j]); err != nil {
+					return fmt.Errorf("index %d failed when run again: %w", before[j].index, err)
+				}
+			}
+			return putApplied(tx, run[failed].index)
+		})
+		if err != nil {
+			panic(fmt.Sprintf("store: apply the log up to index %d: %v", run[failed].index, err))
+		}
+		s.afterCommit(before)
+		*run[failed].out = encodeResult(run[failed].index, nil, failure)
+		s.applied.set(run[failed].index)
+		run = run[failed+1:]
+	}
+}
+
+// applyLogged applies one command of the log in tx and records its result.
+func (s *Store) applyLogged(tx *bolt.Tx, lc *logCommand) error {
+	if lc.bad != nil {
+		return lc.bad
+	}
+	v, err := s.applyTx(tx, &lc.cmd)
+	*lc.out = encodeResult(lc.index, v, err)
+	return err
+}
+
+// afterCommit does what committed commands ask of this server besides its
+// database, and tells waiters how far the log is applied.
+func (s *Store) afterCommit(done []logCommand) {
+	for _, lc := range done {
+		if lc.cmd.Op == opKeyringPut {
+			s.installClusterKeyring(lc.cmd.Value)
+		}
+	}
+	if len(done) > 0 {
+		s.applied.set(done[len(done)-1].index)
+	}
+}
+
+func putApplied(tx *bolt.Tx, idx uint64) error {
+	return tx.Bucket(bucketMeta).Put(keyApplied, binary.BigEndian.AppendUint64(nil, idx))
 }
 
 // Snapshot writes a consistent copy of the whole database to w. It holds

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/sdk/api"
 	bolt "go.etcd.io/bbolt"
 )
@@ -178,7 +179,8 @@ func TestReplicatedWrites(t *testing.T) {
 // it is in the log, and every rotation after it; a stale key is refused.
 func TestClusterKeyringShared(t *testing.T) {
 	dirB := t.TempDir()
-	a, b := openStore(t, t.TempDir()), openStore(t, dirB)
+	seal := newTestSeal(t, "file")
+	a, b := openSealed(t, t.TempDir(), seal, hclog.NewNullLogger()), openSealed(t, dirB, seal, hclog.NewNullLogger())
 	log := &testLog{replicas: []*Store{a, b}}
 	a.SetReplicator(log)
 	if b.HasClusterKeyring() {
@@ -210,10 +212,40 @@ func TestClusterKeyringShared(t *testing.T) {
 		t.Errorf("a command sealed under key 999: got %s, want errStaleKey", res)
 	}
 	b.Close()
-	b = openStore(t, dirB)
+	b = openSealed(t, dirB, seal, hclog.NewNullLogger())
 	for _, name := range []string{"shared", "after"} {
 		if _, err := b.GetSecret("alice", name); err != nil {
 			t.Errorf("the replica, reopened, reads %s: %v", name, err)
 		}
 	}
+}
+
+// A log applies to the same state however it is split into batches, a
+// command that fails in the middle of one included.
+func TestApplyBatchesInLogOrder(t *testing.T) {
+	dirA := t.TempDir()
+	a := openStore(t, dirA)
+	a.Close()
+	dirB := t.TempDir()
+	if err := os.CopyFS(dirB, os.DirFS(dirA)); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(dirB, KeyringFile), 0o600)
+	a, b := openStore(t, dirA), openStore(t, dirB)
+	// Commands as a leader would make them: sealed by a, logged in order.
+	log := &testLog{replicas: []*Store{a}}
+	a.SetReplicator(log)
+	for _, v := range []string{"first", "second"} {
+		a.CreateSecret(envSecret("alice", "one", v)) // the second fails: exists
+	}
+	a.CreateSecret(envSecret("alice", "two", "x"))
+	if len(log.entries) != 3 {
+		t.Fatalf("got %d log entries, want 3", len(log.entries))
+	}
+	// b applies the whole log as one batch.
+	res := b.ApplyBatch(log.entries)
+	if _, err := decodeResult(res[1], nil); !errors.Is(err, ErrExists) {
+		t.Errorf("the second create in a batch: got %v, want ErrExists", err)
+	}
+	sameState(t, "a log applied one command at a time and in one batch", a, b)
 }

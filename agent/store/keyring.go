@@ -165,6 +165,17 @@ func (k *Keyring) install(kf *keyringFile) error {
 	return nil
 }
 
+// KeyringOfFile returns the keyring kf holds, unchanged.
+func KeyringOfFile(kf *keyringFile) (*Keyring, error) {
+	ks, err := newKeySet(kf)
+	if err != nil {
+		return nil, err
+	}
+	kr := &Keyring{}
+	kr.keys.Store(ks)
+	return kr, nil
+}
+
 // file returns a copy of what the keyring's file holds.
 func (k *Keyring) file() *keyringFile {
 	kf := k.keys.Load().file
@@ -183,9 +194,9 @@ func (k *Keyring) sealsWith(id uint32) bool {
 	return false
 }
 
-// change applies edit to a copy of the keyring's file, has save write it,
-// and then swaps in the new key set: readers see either the old keys or
-// the new ones, and the new ones only once they are on disk.
+// change applies edit to a copy of the keyring's file and has save make it
+// the keyring: readers see either the old keys or the new ones, and the
+// new ones only once they are on disk.
 func (k *Keyring) change(edit func(*keyringFile) error, save func(*keyringFile) error) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -195,15 +206,12 @@ func (k *Keyring) change(edit func(*keyringFile) error, save func(*keyringFile) 
 	if err := edit(&kf); err != nil {
 		return err
 	}
-	ks, err := newKeySet(&kf)
-	if err != nil {
+	if _, err := newKeySet(&kf); err != nil {
 		return err
 	}
-	if err := save(&kf); err != nil {
-		return err
-	}
-	k.keys.Store(ks)
-	return nil
+	// save makes it the keyring, here and on every server, in the log's
+	// order.
+	return save(&kf)
 }
 
 // Digest returns a keyed digest of b (HMAC-SHA256 under the keyring's

@@ -115,11 +115,32 @@ func (s *Store) SpoolSnapshot(ctx context.Context, r io.Reader) (*SpooledSnapsho
 	if sp.Summary, err = checkStoreSnapshot(f.Name(), s.seal); err != nil {
 		return nil, err
 	}
+	if err := forgetAppliedIndex(f.Name()); err != nil {
+		return nil, err
+	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("spool snapshot: %w", err)
 	}
 	ok = true
 	return sp, nil
+}
+
+// forgetAppliedIndex removes from the snapshot store at path the index of
+// the log it was applied up to: that was another log's, or an older one's,
+// and this cluster's log goes on from where it is.
+func forgetAppliedIndex(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("spool snapshot: %w", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyApplied) })
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("spool snapshot: %w", err)
+	}
+	return nil
 }
 
 // checkStoreSnapshot checks that the bbolt file at path is a hush store of
@@ -139,7 +160,9 @@ func checkStoreSnapshot(path string, seal Seal) (StateSummary, error) {
 		if v := meta.Get(keyFormat); len(v) != 1 || v[0] != storeFormat {
 			return fmt.Errorf("%w: its store has format %v, and this agent's is %d: restore it with the hush version that saved it", ErrUnknownFormat, v, storeFormat)
 		}
-		if meta.Get(keyClusterKeyring) == nil {
+		// An agent without a seal keeps its keyring to itself: its
+		// snapshots are of its own store.
+		if meta.Get(keyClusterKeyring) == nil && seal != nil {
 			return errors.New("it holds no keyring, so its secrets could not be read")
 		}
 		sum = summarize(tx)
@@ -160,5 +183,11 @@ func checkStoreSnapshot(path string, seal Seal) (StateSummary, error) {
 func (s *Store) ShareKeyring() error {
 	s.keysMu.Lock()
 	defer s.keysMu.Unlock()
-	return s.saveKeyring(s.keyring.file())
+	err := s.saveKeyring(s.keyring.file())
+	if errors.Is(err, ErrConflict) {
+		// This server has not applied the restore yet; the log moved on
+		// all the same.
+		return nil
+	}
+	return err
 }

@@ -126,6 +126,7 @@ func Open(dir string, logger hclog.Logger, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s.applied.set(s.AppliedIndex())
+	s.loadClusterKeyring()
 	s.metrics = newStoreMetrics()
 	s.commits = newCommitter(db)
 	s.commits.observe = func(d time.Duration, writes int) {

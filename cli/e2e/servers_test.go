@@ -236,3 +236,56 @@ func TestServersReplicate(t *testing.T) {
 		}
 	}
 }
+
+// A rotation on one server rotates the keyring of the cluster: every
+// server seals with the new key and reads what the old one sealed, and
+// the old key, once retired, is pruned everywhere.
+func TestServersRotateKeyring(t *testing.T) {
+	c := startServers(t, 3)
+	if r := c.hush(0, "create", "secret", "env", "BEFORE=rotated-canary-71"); r.code != 0 {
+		t.Fatalf("create: %s", r)
+	}
+	if r := c.hush(1, "operator", "keyring", "rotate"); r.code != 0 {
+		t.Fatalf("rotate on s2: %s", r)
+	}
+	keys := func(i int) map[string]string {
+		r := c.hush(i, "operator", "keyring", "list", "-o", "json")
+		if r.code != 0 {
+			t.Fatalf("keyring list on s%d: %s", i+1, r)
+		}
+		var list []struct {
+			ID    uint32 `json:"id"`
+			State string `json:"state"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, k := range list {
+			out[fmt.Sprint(k.ID)] = k.State
+		}
+		return out
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for keys(2)["1"] != "retired" {
+		if time.Now().After(deadline) {
+			t.Fatalf("key 1 did not retire within 30s: %v", keys(2))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r := c.hush(2, "operator", "keyring", "prune"); r.code != 0 {
+		t.Fatalf("prune on s3: %s", r)
+	}
+	for i := range 3 {
+		if got := keys(i); len(got) != 1 || got["2"] != "active" {
+			t.Errorf("s%d's keyring after prune: %v, want key 2 alone", i+1, got)
+		}
+		if r := c.hush(i, "create", "secret", "env", fmt.Sprintf("AFTER%d=after-rotation-%d", i, i)); r.code != 0 {
+			t.Fatalf("create on s%d after the rotation: %s", i+1, r)
+		}
+		spec := writeSpec(t, fmt.Sprintf("rotated-%d", i), "x", `echo "[$BEFORE]"`, "secrets: [before]")
+		if r := c.hush(i, "run", "-f", spec); r.code != 0 || !strings.Contains(r.stdout, "[rotated-canary-71]") {
+			t.Errorf("a run on s%d reads the secret sealed before the rotation: %s", i+1, r)
+		}
+	}
+}

@@ -269,6 +269,11 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 	// body can be sent again.
 	seeker, rewindable := body.(io.Seeker)
 	rewindable = rewindable || body == nil
+	if rewindable && body != nil {
+		// The transport closes a body it could not send; the next server
+		// needs it open.
+		body = io.NopCloser(body)
+	}
 	first := int(c.at.Load())
 	for i := 0; ; i++ {
 		at := (first + i) % len(c.bases)
