@@ -66,7 +66,10 @@ func TestInternalAPIRefuses(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool, Certificates: tc.certs}}}
+			c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool, Certificates: tc.certs,
+				// The test certificates name 127.0.0.1; the servers listen
+				// on addresses of their own in 127.0.0.0/8.
+				ServerName: "127.0.0.1"}}}
 			defer c.CloseIdleConnections()
 			resp, err := c.Get("https://" + s.apiAddr + PathPrefix + "status")
 			if tc.wantStatus == 0 {
