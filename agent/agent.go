@@ -227,7 +227,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 
 	st.StartRotation(store.Rotation{Files: manager, Rate: cfg.KeyringResealRate,
-		Leader: func() bool { return node.State() == "leader" }})
+		Leader: func() bool { return node.State() == "leader" }, ServerID: node.Status().ID})
 
 	if runCA != nil {
 		tlsSrv.TrustRuns(runCA, manager.Live)

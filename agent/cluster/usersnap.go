@@ -25,7 +25,21 @@ func (n *Node) SaveSnapshot(ctx context.Context, w io.Writer) error {
 	if err := n.Barrier(ctx); err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
-	if err := n.fsm.fsm.Snapshot(w); err != nil {
+	// Through a file: the state's copy holds a read transaction of the
+	// store, which must not last as long as a slow client's download.
+	tmp, err := os.CreateTemp(n.cfg.DataDir, ".snapshot-save-*")
+	if err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if err := n.fsm.fsm.Snapshot(tmp); err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	if _, err := io.Copy(w, tmp); err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
 	return nil

@@ -34,6 +34,7 @@ const (
 	opRunCA          = "run-ca.put"
 	opReseal         = "reseal"
 	opKeyringPut     = "keyring.put"
+	opFileKeys       = "file-keys.put"
 )
 
 // command is one write. Which fields an operation uses is said at its
@@ -208,6 +209,8 @@ func (s *Store) applyTx(tx *bolt.Tx, c *command) (any, error) {
 		return applyReseal(tx, c)
 	case opKeyringPut:
 		return nil, s.applyKeyring(tx, c)
+	case opFileKeys:
+		return nil, applyFileKeys(tx, c)
 	}
 	return nil, fmt.Errorf("%w: command %q (written by a newer hush?)", ErrUnknownFormat, c.Op)
 }

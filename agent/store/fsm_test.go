@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -248,4 +249,53 @@ func TestApplyBatchesInLogOrder(t *testing.T) {
 		t.Errorf("the second create in a batch: got %v, want ErrExists", err)
 	}
 	sameState(t, "a log applied one command at a time and in one batch", a, b)
+}
+
+// fixedFiles are a server's files that keys seal, as its runs' logs are.
+type fixedFiles struct {
+	mu   sync.Mutex
+	used map[uint32]int
+}
+
+func (f *fixedFiles) KeysUsed() (map[uint32]int, map[uint32]int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.used), nil, nil
+}
+
+func (f *fixedFiles) Reseal(context.Context, *Keyring) (int, error) { return 0, nil }
+
+// A key that another server's files still use does not retire until that
+// server reports that they no longer do.
+func TestRetireWaitsForEveryServersFiles(t *testing.T) {
+	seal := newTestSeal(t, "file")
+	a, b := openSealed(t, t.TempDir(), seal, hclog.NewNullLogger()), openSealed(t, t.TempDir(), seal, hclog.NewNullLogger())
+	log := &testLog{replicas: []*Store{a, b}}
+	a.SetReplicator(log)
+	b.SetReplicator(log)
+	if err := a.EnsureClusterKeyring(); err != nil {
+		t.Fatal(err)
+	}
+	bFiles := &fixedFiles{used: map[uint32]int{1: 3}}
+	if err := b.reportFileKeys(&rotator{cfg: Rotation{Files: bFiles, ServerID: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RotateKeyring(); err != nil {
+		t.Fatal(err)
+	}
+	r := &rotator{cfg: Rotation{Files: &fixedFiles{}, ServerID: "a", Rate: 1 << 20}}
+	if _, err := a.resealPass(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitKeyState(t, a, 1, KeyRotating); st.Records != 3 {
+		t.Errorf("key 1 seals %d things after a's pass, want b's 3 logs", st.Records)
+	}
+	bFiles.used = map[uint32]int{2: 3}
+	if err := b.reportFileKeys(&rotator{cfg: Rotation{Files: bFiles, ServerID: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.resealPass(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	waitKeyState(t, a, 1, KeyRetired)
 }

@@ -59,6 +59,9 @@ type Rotation struct {
 	// the leader seals the replicated records again and retires keys;
 	// every server seals its own files again.
 	Leader func() bool
+	// ServerID names this server in its reports of the keys its files
+	// use (filekeys.go).
+	ServerID string
 }
 
 // rotator is the background work of rotations.
@@ -107,6 +110,9 @@ func (s *Store) rotate(ctx context.Context, r *rotator) {
 				if r.cfg.Files != nil {
 					if _, err := r.cfg.Files.Reseal(ctx, s.keyring); err != nil && ctx.Err() == nil {
 						logger.Error("could not seal this server's files again", "error", err)
+					}
+					if err := s.reportFileKeys(r); err != nil && ctx.Err() == nil {
+						logger.Warn("could not report the keys of this server's files; the next pass tries again", "error", err)
 					}
 				}
 				// Leadership comes and goes: look again soon.
@@ -204,6 +210,9 @@ func (s *Store) reseal(ctx context.Context, r *rotator) (int, error) {
 		if err != nil {
 			return total, err
 		}
+		if err := s.reportFileKeys(r); err != nil {
+			return total, err
+		}
 	}
 	return total, nil
 }
@@ -293,6 +302,9 @@ func (s *Store) keyringStatus(verify bool) ([]KeyStatus, error) {
 	counts := map[uint32]int{}
 	damaged := map[uint32]int{}
 	err := s.db.View(func(tx *bolt.Tx) error {
+		if err := fileKeys(tx, counts, damaged); err != nil {
+			return err
+		}
 		return s.eachSealed(tx, func(at sealedAt, key uint32) error {
 			counts[key]++
 			if !verify || key == active {
@@ -308,19 +320,6 @@ func (s *Store) keyringStatus(verify bool) ([]KeyStatus, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("count sealed records: %w", err)
-	}
-	r := s.rotator.Load()
-	if r != nil && r.cfg.Files != nil {
-		used, bad, err := r.cfg.Files.KeysUsed()
-		if err != nil {
-			return nil, err
-		}
-		for k, n := range used {
-			counts[k] += n
-		}
-		for k, n := range bad {
-			damaged[k] += n
-		}
 	}
 	s.damagedMu.Lock()
 	if verify {
