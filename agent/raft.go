@@ -28,9 +28,9 @@ const singleNodeID = "local"
 // cluster: servers wait for the others of bootstrap_expect.
 const clusterReadyWait = 10 * time.Minute
 
-// startCluster starts the agent's Raft node over st, which replicates the
-// store's writes from then on: a cluster of one for a plain agent, or a
-// server of several.
+// startCluster starts the agent's Raft node over st: a cluster of one for
+// a plain agent, or a server of several, whose node replicates the
+// store's writes from then on.
 func startCluster(cfg *config.Config, dataDir string, st *store.Store, tlsSrv *pki.Server, apiAddr string, logger hclog.Logger) (*cluster.Node, error) {
 	cc := cluster.Config{NodeID: singleNodeID, DataDir: dataDir}
 	if cfg.ServerEnabled() {
@@ -47,17 +47,27 @@ func startCluster(cfg *config.Config, dataDir string, st *store.Store, tlsSrv *p
 			RetryJoin: cfg.Server.RetryJoin, TLS: tlsSrv.PeerConfig(),
 		}
 	}
-	// A store that applied a log, without that log, would skip the first
-	// entries of a new one as already applied.
-	if _, err := os.Stat(filepath.Join(dataDir, "raft", "raft.db")); errors.Is(err, fs.ErrNotExist) && st.AppliedIndex() > 0 {
-		return nil, fmt.Errorf("the data dir %s applied a Raft log up to index %d, but its Raft log (raft/raft.db) is gone: "+
-			"restore the whole data dir from a backup, or start an empty data dir and `hush operator snapshot restore` a snapshot into it", dataDir, st.AppliedIndex())
+	if cfg.ServerEnabled() && st.AppliedIndex() > 0 {
+		// A store that applied a log, without that log, would skip the
+		// first entries of a new one as already applied: a server's log
+		// that is gone, or the data dir of a plain agent, whose log was
+		// its own.
+		if _, err := os.Stat(filepath.Join(dataDir, "raft", "raft.db")); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("the data dir %s applied a Raft log up to index %d that it no longer has (raft/raft.db): it was a plain agent's, "+
+				"or its log is gone. Start the server on an empty data dir and `hush operator snapshot restore` a snapshot of this one into the cluster",
+				dataDir, st.AppliedIndex())
+		}
 	}
 	node, err := cluster.New(cc, storeFSM{st}, logger)
 	if err != nil {
 		return nil, err
 	}
-	st.SetReplicator(node)
+	if cfg.ServerEnabled() {
+		st.SetReplicator(node)
+	}
+	// A cluster of one is its own leader and has no log to share: it
+	// applies its commands to its store as they come, in the groups its
+	// committer makes, through the same code that applies a log.
 	return node, nil
 }
 

@@ -146,14 +146,34 @@ func New(cfg Config, fsm FSM, logger hclog.Logger) (*Node, error) {
 		}
 	}()
 
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
-	if err != nil {
-		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(dir, "raft.db"), err)
-	}
-	n.store = store
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, logger.Named("snapshots"))
-	if err != nil {
-		return nil, fmt.Errorf("open raft snapshots: %w", err)
+	// A cluster of one keeps its log in memory: its state machine is
+	// durable on its own, and no other server will ever need the log, so
+	// a write costs one commit to disk, as on an agent before Raft. Each
+	// start begins a new log (Config.FreshLog says so to the caller).
+	var logs raft.LogStore
+	var stable raft.StableStore
+	var snaps raft.SnapshotStore
+	if cfg.Server == nil {
+		fresh, ok := fsm.(FreshLogFSM)
+		if !ok {
+			return nil, errors.New("a cluster of one needs a state machine that can begin a new log (FreshLogFSM)")
+		}
+		if err := fresh.ForgetAppliedIndex(); err != nil {
+			return nil, err
+		}
+		mem := raft.NewInmemStore()
+		logs, stable, snaps = mem, mem, raft.NewDiscardSnapshotStore()
+		n.fsm.durable = true
+	} else {
+		store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+		if err != nil {
+			return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(dir, "raft.db"), err)
+		}
+		n.store = store
+		logs, stable = store, store
+		if snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, logger.Named("snapshots")); err != nil {
+			return nil, fmt.Errorf("open raft snapshots: %w", err)
+		}
 	}
 
 	rc := raft.DefaultConfig()
@@ -162,6 +182,9 @@ func New(cfg Config, fsm FSM, logger hclog.Logger) (*Node, error) {
 	// The FSM persists on its own; raft replays only the log after the
 	// last snapshot, which the FSM skips up to its AppliedIndex.
 	rc.NoSnapshotRestoreOnStart = true
+	// Concurrent writes go to the log together, as they go to the store
+	// together.
+	rc.BatchApplyCh = true
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.TrailingLogs = cfg.TrailingLogs
@@ -175,12 +198,13 @@ func New(cfg Config, fsm FSM, logger hclog.Logger) (*Node, error) {
 		rc.LeaderLeaseTimeout = 50 * time.Millisecond
 		self, n.trans = raft.NewInmemTransport(raft.ServerAddress("local"))
 	} else {
+		var err error
 		if self, err = n.setupServer(); err != nil {
 			return nil, err
 		}
 	}
 
-	hasState, err := raft.HasExistingState(store, store, snaps)
+	hasState, err := raft.HasExistingState(logs, stable, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("read raft state: %w", err)
 	}
@@ -188,7 +212,7 @@ func New(cfg Config, fsm FSM, logger hclog.Logger) (*Node, error) {
 	if b, ok := fsm.(BatchFSM); ok {
 		rfsm = &batchAdapter{fsmAdapter: n.fsm, batch: b}
 	}
-	if n.raft, err = raft.NewRaft(rc, rfsm, store, store, snaps, n.trans); err != nil {
+	if n.raft, err = raft.NewRaft(rc, rfsm, logs, stable, snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	ok = true

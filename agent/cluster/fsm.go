@@ -28,6 +28,15 @@ type FSM interface {
 	Restore(r io.Reader) error
 }
 
+// FreshLogFSM is an FSM that can take the next log as a new one, from its
+// first entry: what a cluster of one, which keeps its log in memory and
+// begins a new one at each start, needs of its state machine.
+type FreshLogFSM interface {
+	FSM
+	// ForgetAppliedIndex makes the FSM apply the next log from index 1.
+	ForgetAppliedIndex() error
+}
+
 // BatchFSM is an FSM that applies the commands raft committed together in
 // one write of its state, as a store that syncs each write to disk wants.
 type BatchFSM interface {
@@ -70,6 +79,10 @@ func (a *batchAdapter) ApplyBatch(logs []*raft.Log) []any {
 // the applied index moves, for Barrier on followers.
 type fsmAdapter struct {
 	fsm FSM
+	// durable says raft's snapshots are only to compact its log: the FSM
+	// keeps its state on disk itself and no other server ever installs
+	// one, so they hold nothing.
+	durable bool
 
 	mu      sync.Mutex
 	applied chan struct{} // closed and replaced after every apply or restore
@@ -90,6 +103,9 @@ func (a *fsmAdapter) Apply(l *raft.Log) any {
 }
 
 func (a *fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
+	if a.durable {
+		return emptySnapshot{}, nil
+	}
 	return &fsmSnapshot{fsm: a.fsm}, nil
 }
 
@@ -131,3 +147,9 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s *fsmSnapshot) Release() {}
+
+// emptySnapshot is the snapshot of a durable FSM in a cluster of one.
+type emptySnapshot struct{}
+
+func (emptySnapshot) Persist(sink raft.SnapshotSink) error { return sink.Close() }
+func (emptySnapshot) Release()                             {}

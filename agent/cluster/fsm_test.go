@@ -86,6 +86,14 @@ func (f *testFSM) AppliedIndex() uint64 {
 	return f.state.Index
 }
 
+func (f *testFSM) ForgetAppliedIndex() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state.Index = 0
+	f.saveLocked()
+	return nil
+}
+
 func (f *testFSM) Snapshot(w io.Writer) error {
 	f.mu.Lock()
 	b, err := json.Marshal(f.state)

@@ -76,6 +76,11 @@ func (n *Node) RestoreSnapshot(ctx context.Context, r io.ReadSeeker, size int64)
 
 // restoreLocal restores r on this node as leader.
 func (n *Node) restoreLocal(r io.Reader, size int64) error {
+	if n.fsm.durable {
+		// A cluster of one has no follower to send it to, and keeps no
+		// snapshots: its state machine restores it.
+		return n.fsm.Restore(io.NopCloser(r))
+	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: size}
 	err := n.raft.Restore(meta, r, restoreTimeout)
 	switch {

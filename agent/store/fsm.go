@@ -67,6 +67,20 @@ func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
 	}
 }
 
+// ForgetAppliedIndex makes the store take the next log it applies as a new
+// one, from its first entry: for a cluster of one, which begins a new log
+// at each start. Call it before the log is applied.
+func (s *Store) ForgetAppliedIndex() error {
+	err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyApplied) })
+	if err != nil {
+		return fmt.Errorf("reset the applied index: %w", err)
+	}
+	s.applied.mu.Lock()
+	s.applied.idx = 0
+	s.applied.mu.Unlock()
+	return nil
+}
+
 // AppliedIndex returns the index of the last command applied.
 func (s *Store) AppliedIndex() uint64 {
 	var idx uint64
