@@ -47,15 +47,13 @@ func startCluster(cfg *config.Config, dataDir string, st *store.Store, tlsSrv *p
 			RetryJoin: cfg.Server.RetryJoin, TLS: tlsSrv.PeerConfig(),
 		}
 	}
-	if cfg.ServerEnabled() && st.AppliedIndex() > 0 {
-		// A store that applied a log, without that log, would skip the
-		// first entries of a new one as already applied: a server's log
-		// that is gone, or the data dir of a plain agent, whose log was
-		// its own.
+	if cfg.ServerEnabled() && st.HoldsData() {
+		// Data that no log holds would stay on this server alone: a plain
+		// agent's data dir, or a server's whose log is gone.
 		if _, err := os.Stat(filepath.Join(dataDir, "raft", "raft.db")); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("the data dir %s applied a Raft log up to index %d that it no longer has (raft/raft.db): it was a plain agent's, "+
-				"or its log is gone. Start the server on an empty data dir and `hush operator snapshot restore` a snapshot of this one into the cluster",
-				dataDir, st.AppliedIndex())
+			return nil, fmt.Errorf("the data dir %s holds secrets, tokens or runs, but no server's Raft log (raft/raft.db): it is a plain agent's, "+
+				"or its log is gone. Start the server on an empty data dir, and `hush operator snapshot restore` a snapshot of this one into the cluster",
+				dataDir)
 		}
 	}
 	node, err := cluster.New(cc, storeFSM{st}, logger)

@@ -67,6 +67,22 @@ func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
 	}
 }
 
+// HoldsData reports whether the store holds a secret, a token or a run.
+func (s *Store) HoldsData() bool {
+	found := false
+	s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketSecrets, bucketTokens, bucketRuns} {
+			if b := tx.Bucket(name); b != nil {
+				if k, _ := b.Cursor().First(); k != nil {
+					found = true
+				}
+			}
+		}
+		return nil
+	})
+	return found
+}
+
 // ForgetAppliedIndex makes the store take the next log it applies as a new
 // one, from its first entry: for a cluster of one, which begins a new log
 // at each start. Call it before the log is applied.
