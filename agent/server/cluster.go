@@ -35,6 +35,14 @@ func (s *Server) SetCluster(c Cluster) {
 	s.snapshotRoutes()
 }
 
+// readsState reports whether a request reads the store for its answer, and
+// must first catch up with the cluster: every GET, and a run's submission,
+// which reads the secrets it injects here. Other writes are decided by the
+// leader, which applies them to its own state.
+func readsState(r *http.Request) bool {
+	return r.Method == http.MethodGet || r.Pattern == "POST /v1/runs"
+}
+
 // barrierWait bounds how long a read waits to be consistent.
 const barrierWait = 10 * time.Second
 

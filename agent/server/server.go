@@ -139,12 +139,21 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *store.Token)
 			return
 		}
 		// One form of the token for its lookup and its audit hash. The
-		// lookup reads the store as the handler does: consistently.
+		// lookup reads the store as the handler does: consistently when
+		// the handler reads, and, for a write, once more consistently when
+		// the token is not found here, as it may be new.
 		secret = strings.TrimSpace(secret)
-		if !s.consistent(w, r) {
+		reads := readsState(r)
+		if reads && !s.consistent(w, r) {
 			return
 		}
 		tok, err := s.store.LookupToken(secret)
+		if !reads && errors.Is(err, store.ErrNotFound) && s.cluster != nil {
+			if !s.consistent(w, r) {
+				return
+			}
+			tok, err = s.store.LookupToken(secret)
+		}
 		if errors.Is(err, store.ErrExpired) {
 			writeError(w, api.CodeTokenExpired, expiredMessage(tok))
 			return
