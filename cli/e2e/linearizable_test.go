@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -276,59 +274,14 @@ func linDo(ctx context.Context, cl *api.Client, in linInput) (linOutput, error) 
 // test can cut one off from the others.
 func startProxiedServers(t *testing.T, n int) (*servers, *faultNet) {
 	t.Helper()
-	key := make([]byte, 32)
-	rand.Read(key)
-	t.Setenv("E2E_CLUSTER_SEAL", base64.StdEncoding.EncodeToString(key))
-	c := &servers{t: t, pki: makePKI(t)}
-	apiAddrs, raft := make([]string, n), make([]string, n)
-	for i := range n {
-		apiAddrs[i], raft[i] = freePort(t), freePort(t)
-	}
-	fn := newFaultNet(t, raft)
-	for i := range n {
-		dir := t.TempDir()
-		var join []string
-		for j := range n {
-			if j != i {
-				join = append(join, fmt.Sprintf("%q", apiAddrs[j]))
-			}
-		}
-		cfg := writeFile(t, dir, "server.hcl", fmt.Sprintf(`state_dir = %q
-node_name = "s%d"
-tls {
-  cert_file = %q
-  key_file = %q
-  ca_file = %q
-  verify_incoming = true
-}
-server {
-  enabled = true
-  bootstrap_expect = %d
-  retry_join = [%s]
-  raft_bind = %q
-  raft_advertise = %q
-}
-http {
-  rate_limit = 0
-}
-seal "env" {
-  var = "E2E_CLUSTER_SEAL"
-}
-`, filepath.Join(dir, "state"), i+1, c.pki.server+".pem", c.pki.server+"-key.pem", c.pki.ca+".pem", n, strings.Join(join, ", "), raft[i], fn.addr(i)))
-		c.dirs = append(c.dirs, filepath.Join(dir, "data"))
-		c.args = append(c.args, []string{"-config", cfg, "-bind", apiAddrs[i]})
-	}
-	for i := range n {
-		a := launchAgent(t, c.dirs[i], c.args[i]...)
-		a.shared = true
-		c.agents = append(c.agents, a)
-		fn.setPID(i, a.cmd.Process.Pid)
-	}
-	for _, a := range c.agents {
-		a.waitStarted(60 * time.Second)
-		a.addr = strings.Replace(a.addr, "http://", "https://", 1)
-	}
-	c.shareToken()
+	var fn *faultNet
+	c := startServersWith(t, n, serverHooks{
+		raftAdvertise: func(raft []string) func(int) string {
+			fn = newFaultNet(t, raft)
+			return fn.addr
+		},
+		launched: func(i int, a *agent) { fn.setPID(i, a.cmd.Process.Pid) },
+	})
 	return c, fn
 }
 

@@ -37,6 +37,20 @@ func freePort(t *testing.T) string {
 // their seal, as a cluster's servers must: its key is in the environment.
 func startServers(t *testing.T, n int) *servers {
 	t.Helper()
+	return startServersWith(t, n, serverHooks{})
+}
+
+// serverHooks change how startServersWith starts servers.
+type serverHooks struct {
+	// raftAdvertise, when set, is given the addresses the servers bind
+	// for Raft and returns, for each server, the address it advertises.
+	raftAdvertise func(raft []string) func(i int) string
+	// launched, when set, learns of each server's process as it starts.
+	launched func(i int, a *agent)
+}
+
+func startServersWith(t *testing.T, n int, hooks serverHooks) *servers {
+	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
 	t.Setenv("E2E_CLUSTER_SEAL", base64.StdEncoding.EncodeToString(key))
@@ -45,6 +59,10 @@ func startServers(t *testing.T, n int) *servers {
 	for i := range n {
 		api[i], raft[i] = freePort(t), freePort(t)
 	}
+	advertise := func(int) string { return "" }
+	if hooks.raftAdvertise != nil {
+		advertise = hooks.raftAdvertise(raft)
+	}
 	for i := range n {
 		dir := t.TempDir()
 		var join []string
@@ -52,6 +70,10 @@ func startServers(t *testing.T, n int) *servers {
 			if j != i {
 				join = append(join, fmt.Sprintf("%q", api[j]))
 			}
+		}
+		adv := ""
+		if a := advertise(i); a != "" {
+			adv = fmt.Sprintf("\n  raft_advertise = %q", a)
 		}
 		cfg := writeFile(t, dir, "server.hcl", fmt.Sprintf(`state_dir = %q
 node_name = "s%d"
@@ -65,7 +87,7 @@ server {
   enabled = true
   bootstrap_expect = %d
   retry_join = [%s]
-  raft_bind = %q
+  raft_bind = %q%s
 }
 http {
   rate_limit = 0
@@ -73,7 +95,7 @@ http {
 seal "env" {
   var = "E2E_CLUSTER_SEAL"
 }
-`, filepath.Join(dir, "state"), i+1, c.pki.server+".pem", c.pki.server+"-key.pem", c.pki.ca+".pem", n, strings.Join(join, ", "), raft[i]))
+`, filepath.Join(dir, "state"), i+1, c.pki.server+".pem", c.pki.server+"-key.pem", c.pki.ca+".pem", n, strings.Join(join, ", "), raft[i], adv))
 		c.dirs = append(c.dirs, filepath.Join(dir, "data"))
 		c.args = append(c.args, []string{"-config", cfg, "-bind", api[i]})
 	}
@@ -81,6 +103,9 @@ seal "env" {
 		a := launchAgent(t, c.dirs[i], c.args[i]...)
 		a.shared = true
 		c.agents = append(c.agents, a)
+		if hooks.launched != nil {
+			hooks.launched(i, a)
+		}
 	}
 	for _, a := range c.agents {
 		a.waitStarted(60 * time.Second)
