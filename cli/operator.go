@@ -52,6 +52,12 @@ func regenerateRootToken(dataDir string, configFiles []string, ui *UI) error {
 	if _, err := os.Stat(filepath.Join(dataDir, store.DBFile)); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s holds no agent store (%s): give the agent's -data-dir", dataDir, store.DBFile)
 	}
+	if _, err := os.Stat(filepath.Join(dataDir, "raft", "raft.db")); err == nil {
+		// A token written here, outside the cluster's log, would be known
+		// to this server alone, and lost at its next snapshot install.
+		return fmt.Errorf("%s is the data dir of a server of a cluster: a token made offline would be known to this server alone. "+
+			"Use the cluster's root token: the root.token file that the first server wrote into its data dir", dataDir)
+	}
 	cfg, diags := config.LoadFiles(configFiles...)
 	if diags.HasErrors() {
 		return fmt.Errorf("invalid agent config:\n%s", config.FormatDiagnostics(diags))

@@ -34,6 +34,11 @@ func TestSingleAgentToServers(t *testing.T) {
 		}
 	}
 
+	// A server's data dir makes no token offline: no other server would
+	// know it.
+	r := runHush(t, nil, "", "operator", "root-token", "regenerate", "-data-dir", c.dirs[0])
+	wantContains(t, "root-token regenerate on a server's data dir", r.stderr, "known to this server alone")
+
 	// The old data dir is not a server's.
 	stderr := agentFails(t, "-bind", "127.0.0.1:0", "-data-dir", data, "-config", cfg, "-config", c.args[0][1],
 		"-node-name", "old", "-raft-bind", freePort(t))
