@@ -217,6 +217,11 @@ func TestPlaceUnplaceable(t *testing.T) {
 			req:   Request{GPUs: 1, Constraints: []Constraint{{"gpu_type", "=", "a100"}}},
 			want:  "no matching node is ready: 1 down (n1)",
 		},
+		"one GPU in use everywhere": {
+			nodes: []Node{used(node("n1", 2, 64, 512), 2, 0, 0)},
+			req:   Request{GPUs: 1},
+			want:  "no node has 1 free GPU; largest free: 0 on n1",
+		},
 		"the free GPUs are on a down node": {
 			nodes: []Node{down(node("n1", 8, 64, 512)), used(node("n2", 8, 64, 512), 7, 0, 0)},
 			req:   Request{GPUs: 2},

@@ -67,7 +67,7 @@ func explain(nodes []Node, req Request) *Unplaceable {
 }
 
 func keep(set []*Node, ok func(*Node) bool) []*Node {
-	var kept []*Node
+	kept := make([]*Node, 0, len(set))
 	for _, n := range set {
 		if ok(n) {
 			kept = append(kept, n)
@@ -156,63 +156,54 @@ var (
 // resourceReason returns why no node of set has the GPUs, CPU and memory of
 // req as m measures them, or "" if one does. A single resource no node has
 // enough of is named with the largest there is; otherwise the resources are
-// each somewhere but never together, and the closest node is named.
+// each somewhere but never together, and the closest node is named: the one
+// with the GPUs and the most CPU, then memory.
+//
+// It reads each node once: on a full cluster every pending run comes here.
 func resourceReason(set []*Node, req *Request, m measure) string {
-	// Each resource alone, scarcest first.
-	top := func(v func(amounts) int64) *Node {
-		var best *Node
-		for _, n := range set {
-			if best == nil || v(m.get(n)) > v(m.get(best)) || (v(m.get(n)) == v(m.get(best)) && n.Name < best.Name) {
-				best = n
-			}
-		}
-		return best
-	}
-	gpus := func(a amounts) int64 { return int64(a.gpus) }
-	cpu := func(a amounts) int64 { return a.cpu }
-	mem := func(a amounts) int64 { return a.mem }
-	if n := top(gpus); int64(req.GPUs) > gpus(m.get(n)) {
-		return fmt.Sprintf("no node has %d %sGPUs; %s: %d on %s", req.GPUs, m.gpuWord, m.largest, m.get(n).gpus, n.Name)
-	}
-	if n := top(cpu); req.CPUMillis > m.get(n).cpu {
-		return fmt.Sprintf("no node has %s%s; %s: %s on %s", cpus(req.CPUMillis), m.after, m.largest, cpus(m.get(n).cpu), n.Name)
-	}
-	if n := top(mem); req.MemoryBytes > m.get(n).mem {
-		return fmt.Sprintf("no node has %s of memory%s; %s: %s on %s", bytes(req.MemoryBytes), m.after, m.largest, bytes(m.get(n).mem), n.Name)
-	}
-
-	// Together.
-	var closest *Node
+	var gpuTop, cpuTop, memTop, closest *Node
+	var g, c, mem, cl amounts
 	for _, n := range set {
 		a := m.get(n)
-		if a.gpus < req.GPUs {
-			continue
-		}
-		if a.cpu >= req.CPUMillis && a.mem >= req.MemoryBytes {
+		if a.gpus >= req.GPUs && a.cpu >= req.CPUMillis && a.mem >= req.MemoryBytes {
 			return ""
 		}
-		if closest == nil {
-			closest = n
-			continue
+		if gpuTop == nil || a.gpus > g.gpus || (a.gpus == g.gpus && n.Name < gpuTop.Name) {
+			gpuTop, g = n, a
 		}
-		c := m.get(closest)
-		if a.cpu > c.cpu || (a.cpu == c.cpu && (a.mem > c.mem || (a.mem == c.mem && n.Name < closest.Name))) {
-			closest = n
+		if cpuTop == nil || a.cpu > c.cpu || (a.cpu == c.cpu && n.Name < cpuTop.Name) {
+			cpuTop, c = n, a
+		}
+		if memTop == nil || a.mem > mem.mem || (a.mem == mem.mem && n.Name < memTop.Name) {
+			memTop, mem = n, a
+		}
+		if a.gpus >= req.GPUs && (closest == nil || a.cpu > cl.cpu ||
+			(a.cpu == cl.cpu && (a.mem > cl.mem || (a.mem == cl.mem && n.Name < closest.Name)))) {
+			closest, cl = n, a
 		}
 	}
-	a := m.get(closest)
+	switch {
+	case req.GPUs > g.gpus:
+		return fmt.Sprintf("no node has %s; %s: %d on %s", gpuCount(req.GPUs, m.gpuWord), m.largest, g.gpus, gpuTop.Name)
+	case req.CPUMillis > c.cpu:
+		return fmt.Sprintf("no node has %s%s; %s: %s on %s", cpus(req.CPUMillis), m.after, m.largest, cpus(c.cpu), cpuTop.Name)
+	case req.MemoryBytes > mem.mem:
+		return fmt.Sprintf("no node has %s of memory%s; %s: %s on %s", bytes(req.MemoryBytes), m.after, m.largest, bytes(mem.mem), memTop.Name)
+	}
+
+	// Each is somewhere, never together.
 	var want, has []string
 	if req.GPUs > 0 {
-		want = append(want, gpuCount(req.GPUs))
-		has = append(has, gpuCount(a.gpus))
+		want = append(want, gpuCount(req.GPUs, ""))
+		has = append(has, gpuCount(cl.gpus, ""))
 	}
 	if req.CPUMillis > 0 {
 		want = append(want, cpus(req.CPUMillis))
-		has = append(has, cpus(a.cpu))
+		has = append(has, cpus(cl.cpu))
 	}
 	if req.MemoryBytes > 0 {
 		want = append(want, bytes(req.MemoryBytes)+" of memory")
-		has = append(has, bytes(a.mem))
+		has = append(has, bytes(cl.mem))
 	}
 	return fmt.Sprintf("no node has %s%s at once; closest: %s with %s%s",
 		list(want), m.after, closest.Name, list(has), m.after)
@@ -253,11 +244,13 @@ func few(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-func gpuCount(n int) string {
+// gpuCount renders a number of GPUs with an optional word before "GPU":
+// "1 free GPU", "8 GPUs".
+func gpuCount(n int, word string) string {
 	if n == 1 {
-		return "1 GPU"
+		return "1 " + word + "GPU"
 	}
-	return fmt.Sprintf("%d GPUs", n)
+	return fmt.Sprintf("%d %sGPUs", n, word)
 }
 
 // cpus renders thousandths of a CPU: "1 CPU", "8 CPUs", "0.5 CPUs".
