@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -55,7 +56,14 @@ type Config struct {
 	HTTPClient *http.Client
 	// TLS names the files for https agents; ignored with an HTTPClient.
 	TLS TLSFiles
+	// Stale makes GETs read what the server asked has, without first
+	// catching up with its cluster's leader: faster on a follower, and
+	// possibly behind the latest writes.
+	Stale bool
 }
+
+// EnvStale, set to 1 or true, makes clients read stale (Config.Stale).
+const EnvStale = "HUSH_STALE"
 
 // DefaultConfig reads the address from HUSH_ADDR (default DefaultAddress)
 // and the token from HUSH_TOKEN or, when that is unset, the file named by
@@ -85,6 +93,7 @@ type Client struct {
 	bases []*url.URL
 	at    atomic.Int32
 	token string
+	stale bool
 	http  *http.Client
 	// stream is http without its timeout, for responses that last as long
 	// as a run, such as followed logs.
@@ -116,7 +125,7 @@ func NewClient(cfg *Config) (*Client, error) {
 	}
 	stream := *hc
 	stream.Timeout = 0
-	return &Client{bases: bases, token: cfg.Token, http: hc, stream: &stream}, nil
+	return &Client{bases: bases, stale: cfg.Stale, token: cfg.Token, http: hc, stream: &stream}, nil
 }
 
 func parseAddress(addr string) (*url.URL, error) {
@@ -301,6 +310,13 @@ func (e *unreachableError) Unwrap() error { return e.err }
 
 func (c *Client) sendTo(ctx context.Context, base *url.URL, hc *http.Client, method, path string, query url.Values, body io.Reader, contentType string) (*http.Response, error) {
 	u := base.JoinPath(path)
+	if c.stale && method == http.MethodGet {
+		query = maps.Clone(query)
+		if query == nil {
+			query = url.Values{}
+		}
+		query.Set("stale", "")
+	}
 	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {

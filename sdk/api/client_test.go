@@ -49,3 +49,29 @@ func TestClientFailsOver(t *testing.T) {
 		t.Errorf("a bad second address: got %v", err)
 	}
 }
+
+// A client made to read stale asks for it on GETs, and only on GETs.
+func TestClientStale(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.RawQuery)
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	for _, stale := range []bool{false, true} {
+		got = nil
+		c, err := NewClient(&Config{Address: srv.URL, Stale: stale})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ListSecrets(context.Background(), TypeEnv)
+		c.RevokeToken(context.Background(), "x")
+		want := []string{"GET type=env", "DELETE "}
+		if stale {
+			want[0] = "GET stale=&type=env"
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("stale %v: got requests %q, want %q", stale, got, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -83,7 +84,8 @@ func Load(env Env) (*Fleet, error) {
 // HUSH_TOKEN (or HUSH_TOKEN_FILE) name.
 func directClient(env Env) (*api.Client, error) {
 	cfg := &api.Config{Address: env.Get(api.EnvAddr), Token: env.Get(api.EnvToken), TLS: api.TLSFiles{
-		CACert: env.Get(api.EnvCACert), ClientCert: env.Get(api.EnvClientCert), ClientKey: env.Get(api.EnvClientKey)}}
+		CACert: env.Get(api.EnvCACert), ClientCert: env.Get(api.EnvClientCert), ClientKey: env.Get(api.EnvClientKey)},
+		Stale: staleReads(env)}
 	if cfg.Address == "" {
 		cfg.Address = api.DefaultAddress
 	}
@@ -125,7 +127,7 @@ func (cc *ClusterConfig) Connect(env Env, timeout time.Duration) (*Cluster, erro
 		tr.TLSClientConfig = tlsCfg
 	}
 	client, err := api.NewClient(&api.Config{Address: cc.Address, Token: token,
-		HTTPClient: &http.Client{Transport: tr, Timeout: timeout}})
+		HTTPClient: &http.Client{Transport: tr, Timeout: timeout}, Stale: staleReads(env)})
 	if err != nil {
 		return nil, err
 	}
@@ -257,4 +259,10 @@ func hostOf(addr string) string {
 		return u.Host
 	}
 	return addr
+}
+
+// staleReads reports whether HUSH_STALE asks for stale reads.
+func staleReads(env Env) bool {
+	v, _ := strconv.ParseBool(env.Get(api.EnvStale))
+	return v
 }
