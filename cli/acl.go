@@ -88,14 +88,7 @@ func listTokensCommand(ui *UI) *cli.Command {
 		Usage: "list tokens, never their secrets: yours, or every user's with a management token",
 		Flags: []cli.Flag{outputFlag(), clusterFlag("the default cluster")},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usageErrorf(c, "`hush acl token list` takes no arguments; got %q", c.Args().First())
-			}
-			output := c.String("output")
-			if err := checkOutput(c, output); err != nil {
-				return err
-			}
-			client, err := targetClient(c, ui)
+			client, output, err := listClient(c, ui)
 			if err != nil {
 				return err
 			}

@@ -42,6 +42,29 @@ func targetClient(c *cli.Context, ui *UI) (*api.Client, error) {
 	return f.Target(c.String("cluster"))
 }
 
+// commandClient refuses arguments to a command that takes none, and
+// returns the client of the cluster it targets.
+func commandClient(c *cli.Context, ui *UI) (*api.Client, error) {
+	if c.NArg() > 0 {
+		return nil, usageErrorf(c, "`%s` takes no arguments; got %q", c.Command.HelpName, c.Args().First())
+	}
+	return targetClient(c, ui)
+}
+
+// listClient is commandClient for a listing: it also checks --output,
+// which it returns.
+func listClient(c *cli.Context, ui *UI) (*api.Client, string, error) {
+	if c.NArg() > 0 {
+		return nil, "", usageErrorf(c, "`%s` takes no arguments; got %q", c.Command.HelpName, c.Args().First())
+	}
+	output := c.String("output")
+	if err := checkOutput(c, output); err != nil {
+		return nil, "", err
+	}
+	client, err := targetClient(c, ui)
+	return client, output, err
+}
+
 // answered prints the failure of each cluster that did not answer, and
 // returns an error when none did: a listing from no cluster is not empty,
 // it is unknown. With one cluster its error is returned as it is.

@@ -176,14 +176,7 @@ func getPluginsCommand(ui *UI) *cli.Command {
 		Usage:   "list the agent's provider plugins and their state",
 		Flags:   []cli.Flag{outputFlag(), clusterFlag("the default cluster")},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usageErrorf(c, "`hush get plugins` takes no arguments; got %q", c.Args().First())
-			}
-			output := c.String("output")
-			if err := checkOutput(c, output); err != nil {
-				return err
-			}
-			client, err := targetClient(c, ui)
+			client, output, err := listClient(c, ui)
 			if err != nil {
 				return err
 			}

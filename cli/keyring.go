@@ -11,12 +11,6 @@ import (
 )
 
 func keyringCommand(ui *UI) *cli.Command {
-	noArgs := func(c *cli.Context) error {
-		if c.NArg() > 0 {
-			return usageErrorf(c, "`hush operator keyring %s` takes no arguments; got %q", c.Command.Name, c.Args().First())
-		}
-		return nil
-	}
 	return &cli.Command{
 		Name:  "keyring",
 		Usage: "rotate the keys that seal an agent's data (needs a management token)",
@@ -29,14 +23,7 @@ func keyringCommand(ui *UI) *cli.Command {
 			Usage: "list the keyring's keys, their state and how much each seals, never the keys",
 			Flags: []cli.Flag{outputFlag(), clusterFlag("the default cluster")},
 			Action: func(c *cli.Context) error {
-				if err := noArgs(c); err != nil {
-					return err
-				}
-				output := c.String("output")
-				if err := checkOutput(c, output); err != nil {
-					return err
-				}
-				client, err := targetClient(c, ui)
+				client, output, err := listClient(c, ui)
 				if err != nil {
 					return err
 				}
@@ -51,10 +38,7 @@ func keyringCommand(ui *UI) *cli.Command {
 			Usage: "make a new active key and seal older data again under it, in the background",
 			Flags: []cli.Flag{clusterFlag("the default cluster")},
 			Action: func(c *cli.Context) error {
-				if err := noArgs(c); err != nil {
-					return err
-				}
-				client, err := targetClient(c, ui)
+				client, err := commandClient(c, ui)
 				if err != nil {
 					return err
 				}
@@ -75,10 +59,7 @@ func keyringCommand(ui *UI) *cli.Command {
 			Usage: "remove retired keys, which seal nothing any more, from the keyring",
 			Flags: []cli.Flag{clusterFlag("the default cluster")},
 			Action: func(c *cli.Context) error {
-				if err := noArgs(c); err != nil {
-					return err
-				}
-				client, err := targetClient(c, ui)
+				client, err := commandClient(c, ui)
 				if err != nil {
 					return err
 				}

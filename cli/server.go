@@ -88,14 +88,7 @@ func raftCommand(ui *UI) *cli.Command {
 }
 
 func raftPeers(c *cli.Context, ui *UI) ([]*api.RaftPeer, string, error) {
-	if c.NArg() > 0 {
-		return nil, "", usageErrorf(c, "`hush %s` takes no arguments; got %q", c.Command.FullName(), c.Args().First())
-	}
-	output := c.String("output")
-	if err := checkOutput(c, output); err != nil {
-		return nil, "", err
-	}
-	client, err := targetClient(c, ui)
+	client, output, err := listClient(c, ui)
 	if err != nil {
 		return nil, "", err
 	}
