@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -65,6 +64,7 @@ func (s *Store) applyKeyring(tx *bolt.Tx, c *command) error {
 		return fmt.Errorf("the cluster's keyring changed on another server meanwhile: %w; look at `hush operator keyring list` and try again", ErrConflict)
 	}
 	kf := s.openClusterKeyring(c.Value)
+	c.keyring = kf
 	if err := meta.Put(keyClusterKeyring, bytes.Clone(c.Value)); err != nil {
 		return err
 	}
@@ -93,10 +93,10 @@ func (s *Store) openClusterKeyring(b []byte) *keyringFile {
 	return kf
 }
 
-// installClusterKeyring makes a committed keyring of the log this server's
-// keyring and keyring file, and wakes the rotation.
-func (s *Store) installClusterKeyring(b []byte) {
-	kf := s.openClusterKeyring(b)
+// installClusterKeyring makes a committed keyring of the log, as
+// applyKeyring opened it, this server's keyring and keyring file, and
+// wakes the rotation.
+func (s *Store) installClusterKeyring(kf *keyringFile) {
 	if err := writeKeyringFile(s.KeyringPath(), kf); err != nil {
 		panic(fmt.Sprintf("store: write the cluster's keyring to this server's keyring file: %v", err))
 	}
@@ -116,7 +116,7 @@ func (s *Store) loadClusterKeyring() {
 		return nil
 	})
 	if b != nil && s.seal != nil {
-		s.installClusterKeyring(b)
+		s.installClusterKeyring(s.openClusterKeyring(b))
 	}
 }
 
@@ -142,11 +142,5 @@ func (s *Store) EnsureClusterKeyring() error {
 	if s.HasClusterKeyring() {
 		return nil
 	}
-	s.keysMu.Lock()
-	defer s.keysMu.Unlock()
-	err := s.saveKeyring(s.keyring.file())
-	if errors.Is(err, ErrConflict) {
-		return nil // another server's came first
-	}
-	return err
+	return s.ShareKeyring()
 }

@@ -67,6 +67,9 @@ type command struct {
 
 	// index is where the log put the command, once applied through it.
 	index uint64
+	// keyring is the keyring a keyring.put carries, as its apply opened
+	// it, for the server to install once the command is committed.
+	keyring *keyringFile
 }
 
 // tokenUse is when the token of hash Key was last used.
@@ -110,7 +113,7 @@ func (s *Store) apply(c *command, out any) error {
 			return err
 		})
 		if err == nil && c.Op == opKeyringPut {
-			s.installClusterKeyring(c.Value)
+			s.installClusterKeyring(c.keyring)
 		}
 		if err == nil && out != nil && v != nil {
 			reflect.ValueOf(out).Elem().Set(reflect.ValueOf(v))

@@ -222,7 +222,7 @@ func (s *Store) applyLogged(tx *bolt.Tx, lc *logCommand) error {
 func (s *Store) afterCommit(done []logCommand) {
 	for _, lc := range done {
 		if lc.cmd.Op == opKeyringPut {
-			s.installClusterKeyring(lc.cmd.Value)
+			s.installClusterKeyring(lc.cmd.keyring)
 		}
 	}
 	if len(done) > 0 {

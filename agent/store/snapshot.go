@@ -177,16 +177,16 @@ func checkStoreSnapshot(path string, seal Seal) (StateSummary, error) {
 	return sum, nil
 }
 
-// ShareKeyring puts the store's keyring in the log again. After a restore
-// it moves every server's applied index past the restore's, so that
-// consistent reads on followers need not wait for the next write.
+// ShareKeyring puts the store's keyring in the log (again). After a
+// restore it moves every server's applied index past the restore's, so
+// that consistent reads on followers need not wait for the next write. A
+// keyring change that came first, from another server or before this one
+// applied the restore, wins: the log moved on all the same.
 func (s *Store) ShareKeyring() error {
 	s.keysMu.Lock()
 	defer s.keysMu.Unlock()
 	err := s.saveKeyring(s.keyring.file())
 	if errors.Is(err, ErrConflict) {
-		// This server has not applied the restore yet; the log moved on
-		// all the same.
 		return nil
 	}
 	return err
