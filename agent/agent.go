@@ -109,6 +109,12 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 	}
 
+	unlock, err := lockStateDir(cfg.StateDir, dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
 	var storeOpts []store.Option
 	if sc := cfg.SealFor(opts.Dev); sc != nil {
 		sl, err := seal.New(sc, dataDir, logger.Named("seal"))

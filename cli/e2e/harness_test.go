@@ -99,7 +99,10 @@ func launchAgent(t *testing.T, dataDir string, args ...string) *agent {
 	// First, so that the test's own config files win. A test's agent
 	// stops its runs when it stops, so that no test leaves workloads
 	// behind; the tests of runs that outlive the agent say otherwise.
-	harnessCfg := writeFile(t, t.TempDir(), "harness.hcl", "leave_runs_on_shutdown = false\n"+execRuntime())
+	// Each has a state dir of its own, as agents side by side must.
+	harnessDir := t.TempDir()
+	harnessCfg := writeFile(t, harnessDir, "harness.hcl", fmt.Sprintf("state_dir = %q\nleave_runs_on_shutdown = false\n%s",
+		filepath.Join(harnessDir, "state"), execRuntime()))
 	argv := append([]string{"agent", "-bind", "127.0.0.1:0", "-log-json", "-config", harnessCfg}, args...)
 	if dataDir == "" {
 		argv = append(argv, "-dev")

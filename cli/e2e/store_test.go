@@ -463,3 +463,19 @@ func TestAcknowledgedCreatesSurviveSIGKILL(t *testing.T) {
 		t.Errorf("only %d creates were acknowledged", len(acked))
 	}
 }
+
+// Two agents on one state dir would each remove the other's run tmpfs as
+// leftovers of its own: the second refuses to start, and names the first.
+func TestStateDirTakenRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\n", state))
+	first := filepath.Join(dir, "first")
+	a := startAgent(t, first, "-config", cfg)
+	stderr := agentFails(t, "-bind", "127.0.0.1:0", "-data-dir", filepath.Join(dir, "second"), "-config", cfg)
+	wantContains(t, "second agent on the state dir", stderr,
+		"state dir "+state+" is in use by the agent with pid", "data dir "+first, "a state_dir of its own")
+	a.stop()
+	startAgent(t, filepath.Join(dir, "second"), "-config", cfg)
+}
