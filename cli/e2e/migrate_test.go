@@ -39,8 +39,9 @@ func TestSingleAgentToServers(t *testing.T) {
 	r := runHush(t, nil, "", "operator", "root-token", "regenerate", "-data-dir", c.dirs[0])
 	wantContains(t, "root-token regenerate on a server's data dir", r.stderr, "known to this server alone")
 
-	// The old data dir is not a server's.
-	stderr := agentFails(t, "-bind", "127.0.0.1:0", "-data-dir", data, "-config", cfg, "-config", c.args[0][1],
+	// The old data dir is not a server's. The old agent's config comes
+	// last again for its own state dir: s1 holds its own.
+	stderr := agentFails(t, "-bind", "127.0.0.1:0", "-data-dir", data, "-config", c.args[0][1], "-config", cfg,
 		"-node-name", "old", "-raft-bind", freePort(t))
 	wantContains(t, "the old agent's data dir as a server's", stderr, "snapshot restore")
 }

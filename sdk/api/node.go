@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 )
 
 // NodeCapacity is what a node's runs may hold, and what of it is free:
@@ -39,4 +40,63 @@ func FormatMemory(n int64) string {
 		return fmt.Sprintf("%dB", n)
 	}
 	return strconv.FormatFloat(math.Floor(v*10)/10, 'f', -1, 64) + units[i]
+}
+
+// NodeStatus is whether a node of a cluster heartbeats.
+type NodeStatus string
+
+const (
+	// NodeReady is a node that heartbeats within the servers' node_ttl.
+	NodeReady NodeStatus = "ready"
+	// NodeDown is a node that missed its heartbeats past node_ttl: its
+	// runs are LOST, or placed again when they have retries left.
+	NodeDown NodeStatus = "down"
+)
+
+// Node is one node of a cluster: an agent that runs workloads, as
+// GET /v1/nodes lists it.
+type Node struct {
+	// ID is the node's id, made by its agent on its first start and kept
+	// in its data dir.
+	ID string `json:"id"`
+	// Name is the agent's node_name.
+	Name string `json:"name"`
+	// Cluster is the cluster's name; the CLI fills it in when it lists
+	// several clusters' nodes.
+	Cluster string `json:"cluster,omitempty"`
+	// Address is the URL the servers reach the node's agent at.
+	Address string `json:"address"`
+	// Server is set on a server agent that also runs workloads.
+	Server bool       `json:"server,omitempty"`
+	Status NodeStatus `json:"status"`
+	// Drain is set by `hush node drain`: the node takes no new runs.
+	Drain   bool   `json:"drain,omitempty"`
+	Runtime string `json:"runtime"`
+	// Class is the client block's node_class, which run constraints
+	// match as the label "node_class".
+	Class string `json:"node_class,omitempty"`
+	// Meta are the client block's meta labels, which run constraints
+	// match by key.
+	Meta map[string]string `json:"meta,omitempty"`
+	// Capacity is the node's, less what the runs placed on it ask for.
+	Capacity NodeCapacity `json:"capacity"`
+	// Version is the node agent's hush version.
+	Version string `json:"version,omitempty"`
+	// LastSeen is when the node last heartbeat, as the leader saw it.
+	LastSeen time.Time `json:"last_seen,omitzero"`
+}
+
+// ListNodesResponse is the answer to GET /v1/nodes.
+type ListNodesResponse struct {
+	Nodes []*Node `json:"nodes"`
+}
+
+// DrainNodeRequest is the body of POST /v1/nodes/{node}/drain.
+type DrainNodeRequest struct {
+	// Enable starts draining; false ends it, and the node takes runs
+	// again.
+	Enable bool `json:"enable"`
+	// Stop also stops the node's active runs; those with retries left
+	// are placed again elsewhere.
+	Stop bool `json:"stop,omitempty"`
 }

@@ -66,7 +66,25 @@ type CreateRunRequest struct {
 	// MaskSecrets replaces the run's secret values in its logs with ***;
 	// nil means the agent's mask_secrets.
 	MaskSecrets *bool `json:"mask_secrets,omitempty"`
+	// Constraints must all hold on the labels of the node the run is
+	// placed on: its meta, and "node_class".
+	Constraints []Constraint `json:"constraints,omitempty"`
+	// Retries is how many times the run is placed again when its node is
+	// lost (or drained with --stop) before it ends LOST.
+	Retries int `json:"retries,omitempty"`
 }
+
+// Constraint restricts a run to nodes whose label Key compares to Value with
+// Op: "=" or "!=". A node without the label fails "=" and passes "!=". Run
+// specs write one as "node_class = gpu".
+type Constraint struct {
+	Key   string `json:"key"`
+	Op    string `json:"op"`
+	Value string `json:"value"`
+}
+
+// String renders the constraint as a run spec writes it.
+func (c Constraint) String() string { return c.Key + " " + c.Op + " " + c.Value }
 
 // Access levels of a run's token to its owner's secrets, in RunAPI.
 const (
@@ -145,6 +163,14 @@ type Run struct {
 	// Devices are the ids of the GPUs the run was given, as the node's
 	// agent names them: a CDI device's name, or a device node's path.
 	Devices []string `json:"devices,omitempty"`
+
+	// Constraints and Retries are as the run was submitted with.
+	Constraints []Constraint `json:"constraints,omitempty"`
+	Retries     int          `json:"retries,omitempty"`
+	// Node is the name of the node the run was placed on, in a cluster of
+	// servers; Attempt counts its placements, from 1.
+	Node    string `json:"node,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
 }
 
 // RunEvent is one thing that happened to a run.
