@@ -214,6 +214,14 @@ func (s *Store) applyTx(tx *bolt.Tx, c *command) (any, error) {
 		return nil, s.applyKeyring(tx, c)
 	case opFileKeys:
 		return nil, applyFileKeys(tx, c)
+	case opNodeRegister:
+		return nil, applyNodeRegister(tx, c)
+	case opNodeHeartbeat:
+		return nil, applyNodeHeartbeat(tx, c)
+	case opNodeDown:
+		return nil, applyNodeDown(tx, c)
+	case opNodeDrain:
+		return applyNodeDrain(tx, c)
 	}
 	return nil, fmt.Errorf("%w: command %q (written by a newer hush?)", ErrUnknownFormat, c.Op)
 }
@@ -240,7 +248,7 @@ type resultError struct {
 var sentinels = map[string]error{
 	"exists": ErrExists, "not_found": ErrNotFound, "corrupt": ErrCorrupt, "deleted": ErrDeleted,
 	"conflict": ErrConflict, "last_management": ErrLastManagement, "unknown_format": ErrUnknownFormat,
-	"stale_key": errStaleKey,
+	"stale_key": errStaleKey, "invalid": ErrInvalid,
 }
 
 func encodeResult(index uint64, v any, err error) []byte {

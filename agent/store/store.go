@@ -36,6 +36,9 @@ var (
 	// ErrLocked is returned by Open when another process, such as a
 	// running agent, holds the store.
 	ErrLocked = errors.New("the store is in use by another process")
+	// ErrInvalid is returned for a request the store cannot act on as
+	// asked, such as a node name that several nodes have.
+	ErrInvalid = errors.New("invalid request")
 )
 
 var (
