@@ -256,6 +256,15 @@ func Run(ctx context.Context, opts *Options) error {
 	srv.SetCluster(node)
 	front.setAPI(srv)
 
+	stopNode, err := startNode(ctx, nodeSetup{
+		cfg: cfg, dataDir: dataDir, st: st, cluster: node, tlsSrv: tlsSrv, manager: manager, runtime: rt.Name(),
+		scheme: scheme, apiAddr: ln.Addr(), version: opts.Version, front: front, logger: logger.Named("nodes"),
+	})
+	if err != nil {
+		return err
+	}
+	defer stopNode()
+
 	if opts.Dev {
 		rtName := rt.Name()
 		if ex, ok := rt.(*runtime.Exec); ok && !ex.RunsAsOtherUsers() {

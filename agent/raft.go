@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/agent/cluster"
 	"github.com/hush-sh/hush/agent/config"
+	"github.com/hush-sh/hush/agent/nodes"
 	"github.com/hush-sh/hush/agent/pki"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
@@ -104,15 +105,22 @@ func waitClusterKeyring(ctx context.Context, node *cluster.Node, st *store.Store
 // API once it is.
 type frontHandler struct {
 	cluster atomic.Pointer[http.Handler]
+	nodes   atomic.Pointer[http.Handler]
 	api     atomic.Pointer[http.Handler]
 }
 
 func (f *frontHandler) setCluster(h http.Handler) { f.cluster.Store(&h) }
+func (f *frontHandler) setNodes(h http.Handler)   { f.nodes.Store(&h) }
 func (f *frontHandler) setAPI(h http.Handler)     { f.api.Store(&h) }
 
 func (f *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, cluster.PathPrefix) {
 		if h := f.cluster.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+	} else if strings.HasPrefix(r.URL.Path, nodes.PathPrefix) {
+		if h := f.nodes.Load(); h != nil {
 			(*h).ServeHTTP(w, r)
 			return
 		}

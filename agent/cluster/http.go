@@ -64,6 +64,19 @@ func (n *Node) Handler() http.Handler {
 	})
 }
 
+// AuthorizeAgent admits an agent of this cluster, server or client: one
+// that presented an agent certificate (a server certificate) of the
+// cluster CA.
+func (n *Node) AuthorizeAgent(r *http.Request) error {
+	if n.peerPool == nil {
+		return errors.New("this agent is not a server of a multi-server cluster: it has no client agents")
+	}
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		return errors.New("the nodes' internal API is for the cluster's agents: present an agent certificate of the cluster CA (`hush tls cert create -server`)")
+	}
+	return VerifyServerPeer(n.peerPool, r.TLS.PeerCertificates)
+}
+
 // authorize admits a server of this cluster.
 func (n *Node) authorize(r *http.Request) error {
 	if n.peerPool == nil {
@@ -72,7 +85,7 @@ func (n *Node) authorize(r *http.Request) error {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 		return errors.New("the cluster's internal API is for its servers: present a server certificate of the cluster CA (the agent needs verify_incoming)")
 	}
-	return verifyServerPeer(n.peerPool, r.TLS.PeerCertificates)
+	return VerifyServerPeer(n.peerPool, r.TLS.PeerCertificates)
 }
 
 func (n *Node) handleApply(w http.ResponseWriter, r *http.Request) {

@@ -31,7 +31,7 @@ func tlsConfigs(base *tls.Config) (server, client *tls.Config, err error) {
 		return nil, nil, errors.New("server TLS needs this server's certificate: set Certificates, or GetCertificate and GetClientCertificate")
 	}
 	pool := base.RootCAs
-	verify := func(cs tls.ConnectionState) error { return verifyServerPeer(pool, cs.PeerCertificates) }
+	verify := func(cs tls.ConnectionState) error { return VerifyServerPeer(pool, cs.PeerCertificates) }
 
 	server = base.Clone()
 	// A per-client config would replace the client authentication below.
@@ -60,9 +60,9 @@ func tlsConfigs(base *tls.Config) (server, client *tls.Config, err error) {
 	return server, client, nil
 }
 
-// verifyServerPeer checks that certs, as a peer presented them, chain to a
+// VerifyServerPeer checks that certs, as a peer presented them, chain to a
 // CA of pool and that the leaf is a server's.
-func verifyServerPeer(pool *x509.CertPool, certs []*x509.Certificate) error {
+func VerifyServerPeer(pool *x509.CertPool, certs []*x509.Certificate) error {
 	if len(certs) == 0 {
 		return errors.New("the peer presented no certificate: servers must present their server certificate")
 	}

@@ -76,6 +76,7 @@ func New(st *store.Store, rm *runs.Manager, images ImageImporter, refs Reference
 	s := &Server{store: st, runs: rm, images: images, refs: refs, info: info, logger: logger, mux: http.NewServeMux(),
 		requests: newRequestMetrics()}
 	s.SetLimits((&config.Config{}).HTTPLimits())
+	s.nodeRoutes()
 	s.mux.HandleFunc("GET /v1/health", s.health)
 	s.mux.Handle("GET /v1/agent/self", s.authed(s.self))
 	s.mux.Handle("POST /v1/secrets", s.authed(s.createSecret))

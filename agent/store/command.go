@@ -60,6 +60,14 @@ type command struct {
 	Uses []tokenUse `json:"uses,omitempty"`
 	// Reseal are records sealed again under the active key.
 	Reseal []resealChange `json:"reseal,omitempty"`
+	// Guard, Move and Done are a run write's expectations of the run's
+	// placement, where it moves the run, and whether the run is done
+	// (placement.go).
+	Guard *Guard `json:"guard,omitempty"`
+	Move  *Move  `json:"move,omitempty"`
+	Done  bool   `json:"done,omitempty"`
+	// Placement is a new run's entry in the placements index.
+	Placement *Placement `json:"placement,omitempty"`
 	// SealedWith is the key that sealed what the command writes; a
 	// command sealed under a key the keyring has since retired, or never
 	// held, is refused with errStaleKey, and sealed again.
@@ -114,6 +122,9 @@ func (s *Store) apply(c *command, out any) error {
 		})
 		if err == nil && c.Op == opKeyringPut {
 			s.installClusterKeyring(c.keyring)
+		}
+		if err == nil {
+			s.changed.fire()
 		}
 		if err == nil && out != nil && v != nil {
 			reflect.ValueOf(out).Elem().Set(reflect.ValueOf(v))
@@ -214,6 +225,8 @@ func (s *Store) applyTx(tx *bolt.Tx, c *command) (any, error) {
 		return nil, s.applyKeyring(tx, c)
 	case opFileKeys:
 		return nil, applyFileKeys(tx, c)
+	case opRunStop:
+		return nil, applyRunStop(tx, c)
 	case opNodeRegister:
 		return nil, applyNodeRegister(tx, c)
 	case opNodeHeartbeat:

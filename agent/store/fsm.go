@@ -227,6 +227,7 @@ func (s *Store) afterCommit(done []logCommand) {
 	}
 	if len(done) > 0 {
 		s.applied.set(done[len(done)-1].index)
+		s.changed.fire()
 	}
 }
 

@@ -29,11 +29,9 @@ type Node struct {
 	Class   string            `json:"node_class,omitempty"`
 	Meta    map[string]string `json:"meta,omitempty"`
 	Version string            `json:"version,omitempty"`
-	// GPUs, CPUs and MemoryBytes are what the node's runs may hold in
-	// total.
-	GPUs        int     `json:"gpus,omitempty"`
-	CPUs        float64 `json:"cpus,omitempty"`
-	MemoryBytes int64   `json:"memory_bytes,omitempty"`
+	// Capacity is what the node's runs may hold, and what of it was free,
+	// as the node last said.
+	Capacity api.NodeCapacity `json:"capacity"`
 
 	Status api.NodeStatus `json:"status"`
 	// Drain is set by `hush node drain`: the node takes no new runs.
@@ -99,12 +97,17 @@ func applyNodeRegister(tx *bolt.Tx, c *command) error {
 	return putNode(b, &n)
 }
 
-// NodeHeartbeat records that node id was seen at: it is ready. It fails
-// with ErrNotFound for a node the servers do not know, which must
-// register (again: its record may have come back from an older snapshot).
-func (s *Store) NodeHeartbeat(id string, at time.Time) error {
+// NodeHeartbeat records that node id was seen at, with what it has free:
+// it is ready. It fails with ErrNotFound for a node the servers do not
+// know, which must register (again: its record may have come back from an
+// older snapshot).
+func (s *Store) NodeHeartbeat(id string, at time.Time, capacity api.NodeCapacity) error {
+	rec, err := json.Marshal(capacity)
+	if err != nil {
+		return fmt.Errorf("node heartbeat: %w", err)
+	}
 	return s.write(func() (*command, error) {
-		return &command{Op: opNodeHeartbeat, ID: id, Time: at.UTC()}, nil
+		return &command{Op: opNodeHeartbeat, ID: id, Time: at.UTC(), Record: rec}, nil
 	}, nil)
 }
 
@@ -114,10 +117,13 @@ func applyNodeHeartbeat(tx *bolt.Tx, c *command) error {
 	if err != nil {
 		return err
 	}
-	if c.Time.After(n.LastSeen) {
-		n.LastSeen = c.Time
+	if !c.Time.After(n.LastSeen) {
+		return nil // the log put a later sighting first
 	}
-	n.Status = api.NodeReady
+	if err := json.Unmarshal(c.Record, &n.Capacity); err != nil {
+		return fmt.Errorf("node %s: heartbeat: %w: %w", c.ID, ErrCorrupt, err)
+	}
+	n.LastSeen, n.Status = c.Time, api.NodeReady
 	return putNode(b, n)
 }
 

@@ -13,8 +13,8 @@ import (
 func TestNodesLifecycle(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	gpu := &Node{ID: "n-gpu", Name: "gpu-1", Address: "https://10.0.0.2:7420", Runtime: "containerd", GPUs: 4, CPUs: 32,
-		MemoryBytes: 64 << 30, Class: "gpu", Meta: map[string]string{"rack": "r1"}}
+	gpu := &Node{ID: "n-gpu", Name: "gpu-1", Address: "https://10.0.0.2:7420", Runtime: "containerd",
+		Capacity: api.NodeCapacity{GPUs: 4, CPUs: 32, MemoryBytes: 64 << 30}, Class: "gpu", Meta: map[string]string{"rack": "r1"}}
 	if err := s.RegisterNode(gpu, t0); err != nil {
 		t.Fatal(err)
 	}
@@ -32,8 +32,18 @@ func TestNodesLifecycle(t *testing.T) {
 	// A heartbeat moves LastSeen; marking down as of an older sighting
 	// loses to it.
 	t1 := t0.Add(5 * time.Second)
-	if err := s.NodeHeartbeat("n-gpu", t1); err != nil {
+	if err := s.NodeHeartbeat("n-gpu", t1, api.NodeCapacity{GPUs: 4, GPUsFree: 1, ActiveRuns: 2}); err != nil {
 		t.Fatal(err)
+	}
+	if n, _ := s.FindNode("n-gpu"); n.Capacity.GPUsFree != 1 || n.Capacity.ActiveRuns != 2 || !n.LastSeen.Equal(t1) {
+		t.Errorf("after a heartbeat: got %+v, want 1 GPU free, 2 runs, seen at t1", n)
+	}
+	// One taken earlier, applied later, changes nothing.
+	if err := s.NodeHeartbeat("n-gpu", t0, api.NodeCapacity{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.FindNode("n-gpu"); n.Capacity.GPUs != 4 || !n.LastSeen.Equal(t1) {
+		t.Errorf("after an older heartbeat: got %+v, want it ignored", n)
 	}
 	if err := s.MarkNodeDown("n-gpu", t0); !errors.Is(err, ErrConflict) {
 		t.Errorf("mark down as of a sighting a heartbeat followed: got %v, want ErrConflict", err)
@@ -44,7 +54,7 @@ func TestNodesLifecycle(t *testing.T) {
 	if n, _ := s.FindNode("gpu-1"); n.Status != api.NodeDown {
 		t.Errorf("after MarkNodeDown: status %q, want down", n.Status)
 	}
-	if err := s.NodeHeartbeat("n-unknown", t1); !errors.Is(err, ErrNotFound) {
+	if err := s.NodeHeartbeat("n-unknown", t1, api.NodeCapacity{}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("heartbeat of an unknown node: got %v, want ErrNotFound", err)
 	}
 
@@ -87,7 +97,7 @@ func TestNodesReplicated(t *testing.T) {
 	a, b := openStore(t, dirA), openStore(t, dirB)
 	a.SetReplicator(&testLog{replicas: []*Store{a, b}})
 	now := time.Now().UTC()
-	if err := a.RegisterNode(&Node{ID: "n1", Name: "one", GPUs: 2}, now); err != nil {
+	if err := a.RegisterNode(&Node{ID: "n1", Name: "one", Capacity: api.NodeCapacity{GPUs: 2}}, now); err != nil {
 		t.Fatal(err)
 	}
 	n, err := a.DrainNode("n1", true)
@@ -98,7 +108,7 @@ func TestNodesReplicated(t *testing.T) {
 		t.Errorf("a stale mark-down through the log: got %v, want ErrConflict", err)
 	}
 	sameState(t, "nodes", a, b)
-	if n, err := b.FindNode("one"); err != nil || n.GPUs != 2 || !n.Drain {
+	if n, err := b.FindNode("one"); err != nil || n.Capacity.GPUs != 2 || !n.Drain {
 		t.Errorf("the replica's node: got %+v, %v", n, err)
 	}
 }

@@ -72,6 +72,18 @@ type Run struct {
 	// Devices are the ids of the GPUs the run was given when it was
 	// admitted; it holds them while it is active.
 	Devices []string `json:"devices,omitempty"`
+
+	// Scheduled is set on a run of a cluster of servers, which the
+	// leader places on a node (placement.go); Node and NodeName are that
+	// node's, Attempt counts its placements.
+	Scheduled bool   `json:"scheduled,omitempty"`
+	Node      string `json:"node,omitempty"`
+	NodeName  string `json:"node_name,omitempty"`
+	Attempt   int    `json:"attempt,omitempty"`
+	// Retries is how many times the run is placed again when its node is
+	// lost; Constraints must hold on its node's labels.
+	Retries     int              `json:"retries,omitempty"`
+	Constraints []api.Constraint `json:"constraints,omitempty"`
 }
 
 // Clone returns a copy of r that shares nothing that changes with r.
@@ -104,6 +116,8 @@ const (
 	// EventAdmitted: it was given room.
 	EventWaiting  EventType = "waiting"
 	EventAdmitted EventType = "admitted"
+	// EventPlaced: the leader placed the run on a node.
+	EventPlaced EventType = "placed"
 )
 
 // RunEvent is one thing that happened to a run.
@@ -135,7 +149,11 @@ func (s *Store) CreateRun(run *Run) error {
 			return nil, err
 		}
 		events, err := s.sealEvents(run, 0)
-		return &command{Op: opRunCreate, Owner: run.Owner, ID: run.ID, Name: run.Name, Record: rec, Events: events}, err
+		c := &command{Op: opRunCreate, Owner: run.Owner, ID: run.ID, Name: run.Name, Record: rec, Events: events}
+		if run.Scheduled {
+			c.Placement = newPlacement(run)
+		}
+		return c, err
 	}, nil)
 }
 
@@ -151,6 +169,11 @@ func applyRunCreate(tx *bolt.Tx, c *command) error {
 	}
 	if err := names.Put([]byte(c.Name), []byte(c.ID)); err != nil {
 		return err
+	}
+	if c.Placement != nil {
+		if err := putPlacement(tx, c.Placement); err != nil {
+			return err
+		}
 	}
 	return putRun(tx, c.Owner, c.ID, c.Record, c.Events, 0)
 }
@@ -168,18 +191,34 @@ func (s *Store) SaveRun(run *Run, saved int, record bool) error {
 			}
 		}
 		events, err := s.sealEvents(run, saved)
-		return &command{Op: opRunSave, Owner: run.Owner, ID: run.ID, Record: rec, Events: events, First: uint64(saved)}, err
+		c := &command{Op: opRunSave, Owner: run.Owner, ID: run.ID, Record: rec, Events: events, First: uint64(saved)}
+		if run.Scheduled {
+			// The node it runs on, while it runs there (placement.go).
+			c.Guard, c.Done = &Guard{Node: run.Node, Attempt: run.Attempt}, run.Status.Done()
+		}
+		return c, err
 	}, nil)
 }
 
 // applyRunSave puts run Owner/ID's sealed Record, unless it is nil, and
-// its Events from sequence number First on.
+// its Events from sequence number First on; with a Guard, only when the
+// run's placement is as it expects, which it then moves on.
 func applyRunSave(tx *bolt.Tx, c *command) error {
 	runs := tx.Bucket(bucketRuns).Bucket([]byte(c.Owner))
 	if runs == nil || runs.Get([]byte(c.ID)) == nil {
 		return fmt.Errorf("run %s: %w", c.ID, ErrNotFound)
 	}
-	return putRun(tx, c.Owner, c.ID, c.Record, c.Events, c.First)
+	if c.Guard == nil {
+		return putRun(tx, c.Owner, c.ID, c.Record, c.Events, c.First)
+	}
+	p, err := checkGuard(tx, c)
+	if err != nil {
+		return err
+	}
+	if err := putRun(tx, c.Owner, c.ID, c.Record, c.Events, c.First); err != nil {
+		return err
+	}
+	return afterSave(tx, c, p)
 }
 
 // putRun puts a run's record, unless rec is nil, and its events from
@@ -404,6 +443,11 @@ func applyRunDelete(tx *bolt.Tx, c *command) error {
 	}
 	if names := tx.Bucket(bucketRunNames).Bucket([]byte(owner)); names != nil && string(names.Get([]byte(name))) == id {
 		if err := names.Delete([]byte(name)); err != nil {
+			return err
+		}
+	}
+	if p := tx.Bucket(bucketPlacements); p != nil {
+		if err := p.Delete([]byte(id)); err != nil {
 			return err
 		}
 	}

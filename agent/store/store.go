@@ -82,6 +82,8 @@ type Store struct {
 	applied appliedIndex
 	// seal wraps the keyring file; nil keeps it plain.
 	seal Seal
+	// changed fires after each write.
+	changed signal
 }
 
 // Open opens the store in dir, creating dir (0700), the database and the

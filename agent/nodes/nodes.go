@@ -1,0 +1,78 @@
+// Package nodes keeps a cluster's nodes: the agents that run workloads.
+//
+// On every agent that runs workloads, an Agent registers the node with the
+// servers and heartbeats, through a Conn: the store itself on a server, or
+// HTTP over mutual TLS to the servers on a client agent. On the servers,
+// Handler serves the client agents' registrations and heartbeats, and the
+// leader's Monitor marks down the nodes whose heartbeats stopped for longer
+// than the node TTL. Registrations, heartbeats and marks go through the
+// Raft log, so that a new leader knows when each node was last seen.
+package nodes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hush-sh/hush/agent/store"
+	"github.com/hush-sh/hush/sdk/api"
+	"github.com/oklog/ulid/v2"
+)
+
+// DefaultTTL is how long the servers wait for a node's heartbeat before
+// they mark it down.
+const DefaultTTL = 30 * time.Second
+
+// HeartbeatInterval is how often a node heartbeats for a TTL: three
+// heartbeats may be lost before the node is marked down.
+func HeartbeatInterval(ttl time.Duration) time.Duration { return ttl / 3 }
+
+// ErrUnknownNode is returned by Conn.Heartbeat when the servers do not know
+// the node: it registers again.
+var ErrUnknownNode = errors.New("the servers do not know this node")
+
+// Registration is the servers' answer to a node's registration.
+type Registration struct {
+	// HeartbeatInterval is how often the node heartbeats.
+	HeartbeatInterval api.Duration `json:"heartbeat_interval"`
+}
+
+// Conn is a node's line to the servers.
+type Conn interface {
+	Register(ctx context.Context, n *store.Node) (*Registration, error)
+	Heartbeat(ctx context.Context, id string, capacity api.NodeCapacity) error
+}
+
+// idFile, in the agent's data dir, holds the node's id.
+const idFile = "node-id"
+
+// LoadID returns the node id kept in dataDir, making one on first use. A
+// node keeps its id across restarts, so that the servers know it again; a
+// new data dir is a new node.
+func LoadID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, idFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		id := strings.TrimSpace(string(b))
+		if _, err := ulid.ParseStrict(id); err != nil {
+			return "", fmt.Errorf("read node id: %s holds %q, which is not a node id: remove the file to make the node a new one", path, id)
+		}
+		return id, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read node id: %w", err)
+	}
+	id := ulid.Make().String()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write node id: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("write node id: %w", err)
+	}
+	return id, nil
+}
