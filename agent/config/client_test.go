@@ -21,10 +21,10 @@ func TestClientRoles(t *testing.T) {
 		src                       string
 		enabled, only, runs, serv bool
 	}{
-		"plain agent":        {src: "", runs: true},
-		"server":             {src: "server { enabled = true }\n", runs: true, serv: true},
-		"server not running": {src: "server { enabled = true }\nclient { enabled = false }\n", serv: true},
-		"server and client":  {src: "server { enabled = true }\nclient { enabled = true }\n", enabled: true, runs: true, serv: true},
+		"plain agent":                  {src: "", runs: true},
+		"server":                       {src: "server { enabled = true }\n", runs: true, serv: true},
+		"server not running":           {src: "server { enabled = true }\nclient { enabled = false }\n", serv: true},
+		"server and client":            {src: "server { enabled = true }\nclient { enabled = true }\n", enabled: true, runs: true, serv: true},
 		"client block without enabled": {src: "client { node_class = \"gpu\" }\n", runs: true},
 		"client only": {src: "client {\n  enabled = true\n  servers = [\"10.0.0.1:4747\"]\n}\n" + tlsBlock,
 			enabled: true, only: true, runs: true},
@@ -144,10 +144,10 @@ func TestCheckClient(t *testing.T) {
 		dev  bool
 		want []string // each a line of the error; nil means none
 	}{
-		"plain agent":         {src: ""},
-		"plain dev agent":     {src: "", dev: true},
-		"client only":         {src: "client {\n  enabled = true\n" + servers + "}\n" + tlsBlock},
-		"server not running":  {src: "server { enabled = true }\nclient { enabled = false }\n"},
+		"plain agent":        {src: ""},
+		"plain dev agent":    {src: "", dev: true},
+		"client only":        {src: "client {\n  enabled = true\n" + servers + "}\n" + tlsBlock},
+		"server not running": {src: "server { enabled = true }\nclient { enabled = false }\n"},
 		"client in dev mode": {
 			src: "client {\n  enabled = true\n" + servers + "}\n" + tlsBlock, dev: true,
 			want: []string{"x.hcl:2:3: Client in dev mode; a dev agent is a cluster of its own"},
