@@ -36,6 +36,8 @@ func agentCommand(version string, ui *UI) *cli.Command {
 			&cli.IntFlag{Name: "bootstrap-expect", Usage: "how many servers form the new cluster, `N`, the same on each (server { bootstrap_expect })"},
 			&cli.StringSliceFlag{Name: "retry-join", Usage: "another server's API address, `HOST:PORT`, to join through (repeatable; server { retry_join })"},
 			&cli.StringFlag{Name: "raft-bind", Usage: "serve the servers' Raft traffic on `HOST:PORT` (server { raft_bind }; default the bind host, port 4648)"},
+			&cli.BoolFlag{Name: "client", Usage: "run the workloads the servers place on this node (client { enabled }); -client=false keeps a server's node free of runs"},
+			&cli.StringSliceFlag{Name: "servers", Usage: "the servers' API addresses, `HOST:PORT,...`, that a client registers with (adds to client { servers })"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -67,9 +69,13 @@ func agentCommand(version string, ui *UI) *cli.Command {
 			}
 			tlsFlags(c, cfg)
 			serverFlags(c, cfg)
+			clientFlags(c, cfg)
 			// Flags have no source ranges; report them by name.
 			if diags := cfg.Validate(); diags.HasErrors() {
 				return errors.New("invalid agent settings:\n" + config.FormatDiagnostics(diags))
+			}
+			if err := cfg.CheckClient(c.Bool("dev")); err != nil {
+				return errors.New("invalid agent settings:\n" + err.Error())
 			}
 			return agent.Run(c.Context, &agent.Options{
 				Config: cfg, Dev: c.Bool("dev"), Version: version, Stdout: ui.out, Stderr: ui.err,
@@ -130,5 +136,24 @@ func serverFlags(c *cli.Context, cfg *config.Config) {
 	}
 	if c.IsSet("raft-bind") {
 		s.RaftBind = c.String("raft-bind")
+	}
+}
+
+// clientFlags applies -client and -servers over the config's client
+// block, making one when the config has none. -servers adds to the
+// block's servers, so that a shared file can list some and a flag more.
+func clientFlags(c *cli.Context, cfg *config.Config) {
+	if !c.IsSet("client") && !c.IsSet("servers") {
+		return
+	}
+	if cfg.Client == nil {
+		cfg.Client = &config.ClientConfig{}
+	}
+	if c.IsSet("client") {
+		on := c.Bool("client")
+		cfg.Client.Enabled = &on
+	}
+	if c.IsSet("servers") {
+		cfg.Client.Servers = append(cfg.Client.Servers, c.StringSlice("servers")...)
 	}
 }

@@ -98,6 +98,7 @@ func newApp(version string, ui *UI) *cli.App {
 			aclCommand(ui),
 			operatorCommand(ui),
 			serverCommand(ui),
+			nodeCommand(ui),
 			clusterCommand(ui),
 			syncCommand(ui),
 			applyCommand(ui),

@@ -170,6 +170,20 @@ func describeRun(ui *UI, r *api.Run) {
 	if r.Parent != "" {
 		fmt.Fprintf(w, "Parent:     %s\n", r.Parent)
 	}
+	if r.Node != "" {
+		fmt.Fprintf(w, "Node:       %s\n", r.Node)
+	}
+	// The first of a run without retries is its only attempt: no news.
+	if r.Attempt > 1 || r.Attempt > 0 && r.Retries > 0 {
+		fmt.Fprintf(w, "Attempt:    %d of %d\n", r.Attempt, r.Retries+1)
+	}
+	if len(r.Constraints) > 0 {
+		cs := make([]string, len(r.Constraints))
+		for i, c := range r.Constraints {
+			cs[i] = c.String()
+		}
+		fmt.Fprintf(w, "Placement:  %s\n", strings.Join(cs, ", "))
+	}
 	if compute := describeCompute(r); compute != "" {
 		fmt.Fprintf(w, "Compute:    %s\n", compute)
 	}

@@ -98,6 +98,10 @@ type Config struct {
 	// Server makes the agent one of the servers of a cluster of several;
 	// see ServerConfig. Default: none, a cluster of its own.
 	Server *ServerConfig `hcl:"server,block"`
+	// Client says whether the agent runs workloads, and makes it a client
+	// of a cluster's servers; see ClientConfig. Default: none, and then
+	// the agent runs workloads.
+	Client *ClientConfig `hcl:"client,block"`
 	// InsecureHTTP lets an agent without TLS bind to an address that
 	// other hosts reach, as behind a TLS-terminating proxy. Default false.
 	InsecureHTTP bool `hcl:"insecure_http,optional"`
@@ -273,6 +277,12 @@ func (c *Config) decode(filename string, src []byte) hcl.Diagnostics {
 				c.ranges["server."+name] = attr.SrcRange
 			}
 			c.Server.DeclRange = b.DefRange()
+		}
+		if b.Type == "client" && c.Client != nil {
+			for name, attr := range b.Body.Attributes {
+				c.ranges["client."+name] = attr.SrcRange
+			}
+			c.Client.DeclRange = b.DefRange()
 		}
 		if b.Type == "seal" && c.Seal != nil {
 			c.Seal.DeclRange = b.DefRange()

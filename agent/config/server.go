@@ -36,6 +36,11 @@ type ServerConfig struct {
 	// Advertise is the HOST:PORT of this server's API as other servers
 	// reach it, to forward writes and reads; default the bind address.
 	Advertise string `hcl:"advertise,optional"`
+	// NodeTTL is how long the leader waits for a node's heartbeat before
+	// it marks the node down, as a duration such as "30s": the node's runs
+	// are then LOST, or placed again when they have retries left. Default
+	// "30s"; at least "1s".
+	NodeTTL string `hcl:"node_ttl,optional"`
 
 	// DeclRange is where the block was declared.
 	DeclRange hcl.Range

@@ -59,6 +59,8 @@ func (c *Config) Validate() hcl.Diagnostics {
 	}
 	c.validateTLS(bad)
 	c.validateServer(bad)
+	c.validateNodeTTL(bad)
+	c.validateClient(bad)
 	c.validateAudit(bad)
 	c.validateSeal(bad)
 	if !isClusterName(c.Cluster) {

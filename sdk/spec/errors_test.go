@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-const knownTop = "known fields are name, image, command, gpus, compute, env_variables, secrets, scheduling, max_log_size, api, mask_secrets"
+const knownTop = "known fields are name, image, command, gpus, compute, env_variables, secrets, scheduling, max_log_size, api, mask_secrets, retries, constraints"
 
 func TestParseYAMLErrors(t *testing.T) {
 	const base = "name: a\nimage: b\ncommand: c\n" // lines 1-3
@@ -39,6 +39,19 @@ func TestParseYAMLErrors(t *testing.T) {
 			`r.yaml:2:1: field "image" has no value: give one or remove the field`}},
 		"empty command": {"name: a\nimage: b\ncommand: \"  \"\n", []string{
 			`r.yaml:3:10: command is empty: give the shell command the run executes`}},
+		"negative retries": {base + "retries: -1\n", []string{
+			`r.yaml:4:10: retries is -1: give how many times the run is placed again when its node is lost, from 0 to 10`}},
+		"too many retries": {base + "retries: 11\n", []string{
+			`r.yaml:4:10: retries is 11: give how many times the run is placed again when its node is lost, from 0 to 10`}},
+		"retries not a whole number": {base + "retries: once\n", []string{
+			`r.yaml:4:10: retries must be a whole number, got a string ("once")`}},
+		"constraints not a list": {base + "constraints: node_class = gpu\n", []string{
+			`r.yaml:4:14: constraints must be a list of strings such as ["node_class = gpu"], got a string ("node_class = gpu")`}},
+		"bad constraints": {base + "constraints:\n  - node_class = gpu\n  - rack ~ r2\n  - rack == r2\n  - \"rack =\"\n  - 3\n", []string{
+			`r.yaml:6:5: constraints[1]: "rack ~ r2": use KEY = VALUE or KEY != VALUE, such as "node_class = gpu"`,
+			`r.yaml:7:5: constraints[2]: "rack == r2": use KEY = VALUE or KEY != VALUE, such as "node_class = gpu"`,
+			`r.yaml:8:5: constraints[3]: "rack =": give a value after "=", such as "rack = gpu"`,
+			`r.yaml:9:5: constraints[4] must be a string, got a whole number (3); put it in quotes to use it as text`}},
 		"negative gpus": {base + "gpus: -2\n", []string{
 			`r.yaml:4:7: gpus is -2: give 0 or more`}},
 		"negative cpus": {base + "compute:\n  cpus: -0.5\n", []string{
@@ -135,6 +148,15 @@ func TestParseHCLErrors(t *testing.T) {
 			`r.hcl:4:16: max_log_size must be a size such as "16MiB", got a bool (true)`}},
 		"duration of wrong type": {base + "scheduling {\n  max_duration = true\n}\n", []string{
 			`r.hcl:5:18: scheduling.max_duration must be a number of hours or a duration such as "30m", got a bool (true)`}},
+		"retries not a whole number": {base + "retries = 1.5\n", []string{
+			`r.hcl:4:11: retries must be a whole number, got a number (1.5)`}},
+		"too many retries": {base + "retries = 20\n", []string{
+			`r.hcl:4:11: retries is 20: give how many times the run is placed again when its node is lost, from 0 to 10`}},
+		"constraints not a list": {base + "constraints = \"rack = r1\"\n", []string{
+			`r.hcl:4:15: constraints must be a list of strings such as ["node_class = gpu"], got a string ("rack = r1")`}},
+		"bad constraint": {base + "constraints = [\"node_class = gpu\", \"rack ~ r2\", true]\n", []string{
+			`r.hcl:4:36: constraints[1]: "rack ~ r2": use KEY = VALUE or KEY != VALUE, such as "node_class = gpu"`,
+			`r.hcl:4:49: constraints[2] must be a string, got a bool (true)`}},
 		"env not a map": {base + "env_variables = [\"A\"]\n", []string{
 			`r.hcl:4:17: env_variables must be a map such as { LOG_LEVEL = "info" }, got a list`}},
 		"env key given twice": {base + "env_variables = { A = 1, A = 2 }\n", []string{

@@ -73,6 +73,12 @@ func (p *parser) parseHCL(src []byte) Pos {
 				}
 				mask := v.True()
 				p.spec.MaskSecrets = &mask
+			case "retries":
+				if n, pos, ok := p.hclInt(a.Expr, a.Name); ok {
+					p.setRetries(pos, n)
+				}
+			case "constraints":
+				p.hclConstraints(a.Expr)
 			}
 		},
 		func(b *hclsyntax.Block) {
@@ -197,6 +203,36 @@ func (p *parser) hclSecrets(e hclsyntax.Expression) {
 			continue
 		}
 		p.addSecret(pos, item.AsString())
+	}
+}
+
+// hclConstraints reads constraints = ["KEY = VALUE", ...], pointing each
+// problem at its element when the list is written out.
+func (p *parser) hclConstraints(e hclsyntax.Expression) {
+	if list, ok := e.(*hclsyntax.TupleConsExpr); ok {
+		for i, item := range list.Exprs {
+			if s, pos, ok := p.hclString(item, fmt.Sprintf("constraints[%d]", i)); ok {
+				p.addConstraint(pos, i, s)
+			}
+		}
+		return
+	}
+	v, pos, ok := p.hclValue(e, "constraints")
+	if !ok {
+		return
+	}
+	if !v.Type().IsTupleType() && !v.Type().IsListType() {
+		p.errorf(pos, "constraints must be a list of strings such as [\"node_class = gpu\"], got %s", describeCty(v))
+		return
+	}
+	i := 0
+	for it := v.ElementIterator(); it.Next(); i++ {
+		_, item := it.Element()
+		if item.Type() != cty.String || item.IsNull() {
+			p.errorf(pos, "constraints[%d] must be a string, got %s", i, describeCty(item))
+			continue
+		}
+		p.addConstraint(pos, i, item.AsString())
 	}
 }
 

@@ -59,6 +59,12 @@ type RunSpec struct {
 	// MaskSecrets is mask_secrets: nil when the spec leaves it to the
 	// agent.
 	MaskSecrets *bool
+	// Retries is how many times the run is placed again when its node is
+	// lost, from 0 (the default) to MaxRetries.
+	Retries int
+	// Constraints are the constraints list, parsed: the run goes only to
+	// a node whose labels (meta, and "node_class") satisfy all of them.
+	Constraints []api.Constraint
 }
 
 // Request turns the spec into a request to create the run. Cluster is not
@@ -77,6 +83,8 @@ func (s *RunSpec) Request() *api.CreateRunRequest {
 		API:         s.API,
 		MaxLogBytes: s.MaxLogBytes,
 		MaskSecrets: s.MaskSecrets,
+		Constraints: slices.Clone(s.Constraints),
+		Retries:     s.Retries,
 	}
 }
 
@@ -204,7 +212,7 @@ func checkExt(kind, filename string) error {
 
 // Field names, in the order messages list them.
 var (
-	topFields        = []string{"name", "image", "command", "gpus", "compute", "env_variables", "secrets", "scheduling", "max_log_size", "api", "mask_secrets"}
+	topFields        = []string{"name", "image", "command", "gpus", "compute", "env_variables", "secrets", "scheduling", "max_log_size", "api", "mask_secrets", "retries", "constraints"}
 	computeFields    = []string{"gpus", "cpus", "memory", "cluster"}
 	schedulingFields = []string{"max_duration"}
 	apiFields        = []string{"secrets"}

@@ -312,3 +312,87 @@ func problems(t *testing.T, err error) []string {
 	}
 	return strings.Split(e.Error(), "\n")
 }
+
+func TestPlacementFields(t *testing.T) {
+	want := []api.Constraint{
+		{Key: "node_class", Op: "=", Value: "gpu"},
+		{Key: "rack", Op: "!=", Value: "r2"},
+		{Key: "zone", Op: "=", Value: "eu west"},
+	}
+	tests := map[string]struct {
+		file, src string
+		warnings  []string
+	}{
+		"yaml": {file: "r.yaml", src: "name: a\nimage: b\ncommand: c\nretries: 3\n" +
+			"constraints:\n  - node_class = gpu\n  - rack!=r2\n  - \"  zone =  eu west \"\n  - node_class=gpu\n",
+			warnings: []string{`r.yaml:9:5: constraint "node_class = gpu" is listed twice (also at r.yaml:6:5); it is used once`}},
+		"hcl": {file: "r.hcl", src: "name = \"a\"\nimage = \"b\"\ncommand = \"c\"\nretries = 3\n" +
+			"constraints = [\"node_class = gpu\", \"rack != r2\", \"zone = eu west\"]\n"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s, warnings, err := Parse(tc.file, []byte(tc.src))
+			if err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			var got []string
+			for _, w := range warnings {
+				got = append(got, w.String())
+			}
+			if !reflect.DeepEqual(got, tc.warnings) {
+				t.Errorf("got warnings %q, want %q", got, tc.warnings)
+			}
+			req := s.Request()
+			if req.Retries != 3 {
+				t.Errorf("got retries %d, want 3", req.Retries)
+			}
+			if !reflect.DeepEqual(req.Constraints, want) {
+				t.Errorf("got constraints %+v, want %+v", req.Constraints, want)
+			}
+			req.Constraints[0].Value = "cpu"
+			if s.Constraints[0].Value != "gpu" {
+				t.Errorf("changing the request changed the spec")
+			}
+		})
+	}
+	s, _, err := Parse("r.yaml", []byte("name: a\nimage: b\ncommand: c\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req := s.Request(); req.Retries != 0 || req.Constraints != nil {
+		t.Errorf("without the fields: got retries %d constraints %v, want 0 and none", req.Retries, req.Constraints)
+	}
+}
+
+func TestParseConstraint(t *testing.T) {
+	tests := map[string]struct {
+		in      string
+		want    api.Constraint
+		wantErr string
+	}{
+		"equal":              {in: "node_class = gpu", want: api.Constraint{Key: "node_class", Op: "=", Value: "gpu"}},
+		"not equal":          {in: "rack != r2", want: api.Constraint{Key: "rack", Op: "!=", Value: "r2"}},
+		"no spaces":          {in: "rack!=r2", want: api.Constraint{Key: "rack", Op: "!=", Value: "r2"}},
+		"value with a space": {in: " zone = eu west ", want: api.Constraint{Key: "zone", Op: "=", Value: "eu west"}},
+		"unknown operator":   {in: "rack ~ r2", wantErr: `"rack ~ r2": use KEY = VALUE or KEY != VALUE`},
+		"double equals":      {in: "rack == r2", wantErr: `"rack == r2": use KEY = VALUE or KEY != VALUE`},
+		"no key":             {in: "= gpu", wantErr: `"= gpu": use KEY = VALUE or KEY != VALUE`},
+		"key with a space":   {in: "node class = gpu", wantErr: `"node class = gpu": use KEY = VALUE`},
+		"no value":           {in: "rack !=", wantErr: `"rack !=": give a value after "!="`},
+		"empty":              {in: "", wantErr: `"": use KEY = VALUE`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := ParseConstraint(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}

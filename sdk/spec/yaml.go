@@ -98,9 +98,28 @@ func (p *parser) parseYAML(src []byte) Pos {
 			p.spec.MaskSecrets = &mask
 		case "api":
 			p.yamlAPI(v)
+		case "retries":
+			if n, ok := p.yamlInt(v, name); ok {
+				p.setRetries(p.pos(v), n)
+			}
+		case "constraints":
+			p.yamlConstraints(v)
 		}
 	})
 	return start
+}
+
+func (p *parser) yamlConstraints(v *yaml.Node) {
+	if v.Kind != yaml.SequenceNode {
+		p.errorf(p.pos(v), "constraints must be a list of strings such as [\"node_class = gpu\"], got %s", describe(v))
+		return
+	}
+	for i, item := range v.Content {
+		item = resolve(item)
+		if s, ok := p.yamlString(item, fmt.Sprintf("constraints[%d]", i)); ok {
+			p.addConstraint(p.pos(item), i, s)
+		}
+	}
 }
 
 func (p *parser) yamlAPI(m *yaml.Node) {
