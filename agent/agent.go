@@ -16,12 +16,14 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/agent/audit"
 	"github.com/hush-sh/hush/agent/config"
+	"github.com/hush-sh/hush/agent/nodes"
 	"github.com/hush-sh/hush/agent/plugins"
 	"github.com/hush-sh/hush/agent/runs"
 	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/agent/seal"
 	"github.com/hush-sh/hush/agent/server"
 	"github.com/hush-sh/hush/agent/store"
+	"github.com/hush-sh/hush/sdk/api"
 )
 
 // RootTokenFile is where a non-dev agent writes the management token it
@@ -59,6 +61,9 @@ func Run(ctx context.Context, opts *Options) error {
 		return errors.New("no data dir: set -data-dir or data_dir in a config file, or use -dev for a throwaway agent")
 	}
 	if err := cfg.CheckServer(opts.Dev); err != nil {
+		return err
+	}
+	if err := cfg.CheckClient(opts.Dev); err != nil {
 		return err
 	}
 
@@ -154,9 +159,12 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 
-	rootToken, err := rootToken(st, opts.Dev, logger)
-	if err != nil {
-		return err
+	// A client agent's users and tokens are the servers'.
+	rootToken := ""
+	if !cfg.ClientOnly() {
+		if rootToken, err = makeRootToken(st, opts.Dev, logger); err != nil {
+			return err
+		}
 	}
 	var auditLog *audit.Log
 	if cfg.Audit != nil {
@@ -207,6 +215,22 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return fmt.Errorf("find the hush binary: %w", err)
 	}
+	nodeID, err := nodes.LoadID(dataDir)
+	if err != nil {
+		return err
+	}
+	var remoteLogs runs.RemoteLogs
+	if cfg.ServerEnabled() {
+		remoteLogs = nodes.NewRemoteLogs(st, tlsSrv.PeerConfig()).Logs
+	}
+	// A client agent's runs get their secrets and tokens from the
+	// servers, which it reaches as an agent of the cluster.
+	var servers *nodes.RemoteConn
+	var grants runs.Grants
+	if cfg.ClientOnly() {
+		servers = nodes.NewRemoteConn(cfg.ClientServers(), tlsSrv.PeerConfig())
+		grants = servers.Grants(nodeID)
+	}
 	manager, err := runs.NewManager(ctx, runs.Config{
 		Store:      st,
 		Runtime:    rt,
@@ -226,6 +250,11 @@ func Run(ctx context.Context, opts *Options) error {
 		Audit:               auditWriter(auditLog),
 		Resolver:            host,
 		Capacity:            runs.Capacity{CPUs: cfg.NodeCPUs, MemoryBytes: cfg.NodeMemoryBytes()},
+		Scheduled:           cfg.ServerEnabled(),
+		NodeID:              nodeID,
+		Feasible:            func(req *api.CreateRunRequest) error { return nodes.Feasible(st, req) },
+		RemoteLogs:          remoteLogs,
+		Grants:              grants,
 		Logger:              logger.Named("runs"),
 	})
 	if err != nil {
@@ -254,10 +283,17 @@ func Run(ctx context.Context, opts *Options) error {
 	defer metrics.Close()
 	srv.SetLimits(cfg.HTTPLimits())
 	srv.SetCluster(node)
-	front.setAPI(srv)
+	srv.SetNode(selfNode(cfg, nodeID, scheme, ln.Addr(), rt.Name(), opts.Version), cfg.ServerEnabled())
+	if servers != nil {
+		// A client agent's API is the servers': its runs reach them
+		// through it.
+		front.setAPI(clientAPI(srv, servers, logger.Named("http")))
+	} else {
+		front.setAPI(srv)
+	}
 
 	stopNode, err := startNode(ctx, nodeSetup{
-		cfg: cfg, dataDir: dataDir, st: st, cluster: node, tlsSrv: tlsSrv, manager: manager, runtime: rt.Name(),
+		id: nodeID, cfg: cfg, st: st, cluster: node, manager: manager, runtime: rt.Name(), servers: servers, tlsSrv: tlsSrv,
 		scheme: scheme, apiAddr: ln.Addr(), version: opts.Version, front: front, logger: logger.Named("nodes"),
 	})
 	if err != nil {
@@ -300,11 +336,11 @@ func Run(ctx context.Context, opts *Options) error {
 	return nil
 }
 
-// rootToken makes sure a management token exists. In dev mode it issues a
+// makeRootToken makes sure a management token exists. In dev mode it issues a
 // fresh one each start and returns it for the banner. Otherwise it issues
 // one on first start and writes it to the data dir, so it never reaches a
 // log.
-func rootToken(st *store.Store, dev bool, logger hclog.Logger) (string, error) {
+func makeRootToken(st *store.Store, dev bool, logger hclog.Logger) (string, error) {
 	if dev {
 		secret, _, err := st.IssueToken("root", true, "dev root token")
 		if err != nil {

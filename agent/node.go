@@ -2,7 +2,11 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"net"
+	"net/http"
+	"net/http/httputil"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -17,11 +21,14 @@ import (
 
 // nodeSetup is what the agent's node part needs.
 type nodeSetup struct {
+	id string
+	// servers is a client agent's line to the servers; nil on a server
+	// or a plain agent.
+	servers *nodes.RemoteConn
+	tlsSrv  *pki.Server
 	cfg     *config.Config
-	dataDir string
 	st      *store.Store
 	cluster *cluster.Node
-	tlsSrv  *pki.Server
 	manager *runs.Manager
 	runtime string
 	scheme  string
@@ -31,36 +38,138 @@ type nodeSetup struct {
 	logger  hclog.Logger
 }
 
-// startNode registers the agent's node, with the servers it is one of or
-// the agent itself, and heartbeats; a server also takes the client agents'
-// registrations and heartbeats, and marks down those that stop. The
-// returned func stops all that.
+// startNode starts the agent's part in its cluster's nodes:
+//   - an agent that runs workloads registers its node (with the servers
+//     it is one of, or with itself) and heartbeats, and serves the other
+//     servers the logs of its runs;
+//   - a server takes the client agents' registrations and heartbeats,
+//     and the leader places runs on nodes and marks silent nodes down;
+//   - a server that runs workloads runs what is placed on its node.
+//
+// The returned func stops all that.
 func startNode(ctx context.Context, s nodeSetup) (func(), error) {
-	id, err := nodes.LoadID(s.dataDir)
-	if err != nil {
-		return nil, err
-	}
-	ttl := nodes.DefaultTTL
-	address := s.scheme + "://" + s.apiAddr.String()
-	if s.cfg.ServerEnabled() && s.cfg.Server.Advertise != "" {
-		address = s.scheme + "://" + s.cfg.Server.Advertise
-	}
-	self := store.Node{
-		ID: id, Name: s.cfg.NodeName, Address: address, Server: s.cfg.ServerEnabled(), Runtime: s.runtime, Version: s.version,
-	}
+	cfg := s.cfg
+	ttl := cfg.NodeTTL()
+	self := selfNode(cfg, s.id, s.scheme, s.apiAddr, s.runtime, s.version)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	run := func(f func(context.Context)) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(ctx) }()
 	}
-	if s.cfg.ServerEnabled() {
-		s.front.setNodes(nodes.Handler(s.st, ttl, s.cluster.AuthorizeAgent, s.logger))
+	if s.servers != nil {
+		s.front.setNode(nodes.NodeHandler(s.manager, authorizeServers(s.tlsSrv)))
+		capacity := func() api.NodeCapacity { return s.manager.Capacity() }
+		run(nodes.NewAgent(*self, s.servers, capacity, s.logger).Run)
+		exec := &nodes.ClientExecutor{Conn: s.servers, NodeID: s.id, Local: s.st, Runs: s.manager, Logger: s.logger.Named("executor")}
+		run(exec.Run)
+		return func() { cancel(); wg.Wait() }, nil
 	}
-	mon := &nodes.Monitor{Store: s.st, TTL: ttl, Leader: func() bool { return s.cluster.State() == "leader" }, Logger: s.logger}
+	if !cfg.ServerEnabled() {
+		// A plain agent is its own one node, and places nothing.
+		return func() { cancel(); wg.Wait() }, nil
+	}
+	leader := func() bool { return s.cluster.State() == "leader" }
+	s.front.setNodes(nodes.Handler(s.st, ttl, s.manager, s.cluster.AuthorizeAgent, s.logger))
+	placer := &nodes.Placer{Store: s.st, TTL: ttl, Leader: leader, Logger: s.logger.Named("placer")}
+	run(placer.Run)
+	mon := &nodes.Monitor{Store: s.st, TTL: ttl, Leader: leader, Logger: s.logger}
 	run(mon.Run)
-	capacity := func() api.NodeCapacity { return s.manager.Capacity() }
-	agent := nodes.NewAgent(self, nodes.LocalConn{Store: s.st, TTL: ttl}, capacity, s.logger)
-	run(agent.Run)
+	if cfg.RunsWorkloads() {
+		s.front.setNode(nodes.NodeHandler(s.manager, s.cluster.AuthorizeAgent))
+		capacity := func() api.NodeCapacity { return s.manager.Capacity() }
+		run(nodes.NewAgent(*self, nodes.LocalConn{Store: s.st, TTL: ttl}, capacity, s.logger).Run)
+		exec := &nodes.Executor{Store: s.st, NodeID: s.id, Runs: s.manager, Logger: s.logger.Named("executor")}
+		run(exec.Run)
+	}
 	return func() { cancel(); wg.Wait() }, nil
+}
+
+// selfNode is the agent's own node as it tells the servers.
+func selfNode(cfg *config.Config, id, scheme string, apiAddr net.Addr, runtime, version string) *store.Node {
+	address := scheme + "://" + apiAddr.String()
+	if cfg.ServerEnabled() && cfg.Server.Advertise != "" {
+		address = scheme + "://" + cfg.Server.Advertise
+	}
+	self := &store.Node{
+		ID: id, Name: cfg.NodeName, Address: address, Server: !cfg.ClientOnly(), Runtime: runtime, Version: version,
+	}
+	if cfg.Client != nil {
+		self.Class, self.Meta = cfg.Client.NodeClass, cfg.Client.Meta
+	}
+	return self
+}
+
+// authorizeServers admits, on a client agent, the cluster's agents: those
+// with an agent certificate of its CA.
+func authorizeServers(tlsSrv *pki.Server) func(*http.Request) error {
+	return func(r *http.Request) error {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			return errors.New("a node's internal API is for the cluster's servers: present an agent certificate of the cluster CA")
+		}
+		return cluster.VerifyServerPeer(tlsSrv.PeerConfig().RootCAs, r.TLS.PeerCertificates)
+	}
+}
+
+// clientAPI serves a client agent's API: its own health, and the servers'
+// API for everything else, so that runs on the node, which are given the
+// node's agent as HUSH_ADDR, reach the servers.
+func clientAPI(own http.Handler, servers *nodes.RemoteConn, logger hclog.Logger) http.Handler {
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.Out.URL.Scheme = "https"
+			r.Out.URL.Host = servers.Servers()[0] // chosen again by the transport
+			r.SetXForwarded()
+		},
+		Transport:     &failover{servers: servers.Servers(), base: servers.Transport()},
+		FlushInterval: -1, // logs stream
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			logger.Warn("could not reach the servers", "path", r.URL.Path, "error", err)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "2")
+			w.WriteHeader(http.StatusBadGateway)
+			json.NewEncoder(w).Encode(&api.ErrorResponse{Error: "this node's agent could not reach the cluster's servers: " + err.Error(), Code: api.CodeUnavailable})
+		},
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/health", own)
+	mux.Handle("/", proxy)
+	return mux
+}
+
+// failover sends each request to the first server that takes its
+// connection, from the last one that did.
+type failover struct {
+	servers []string
+	base    http.RoundTripper
+	mu      sync.Mutex
+	next    int
+}
+
+func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	first := f.next
+	f.mu.Unlock()
+	var errs []error
+	for i := range f.servers {
+		n := (first + i) % len(f.servers)
+		out := req.Clone(req.Context())
+		out.URL.Host, out.Host = f.servers[n], ""
+		resp, err := f.base.RoundTrip(out)
+		if err == nil {
+			f.mu.Lock()
+			f.next = n
+			f.mu.Unlock()
+			return resp, nil
+		}
+		// Only a connection no server took may go to the next: a request
+		// sent may have been acted on. The transport reads no body
+		// before it has a connection.
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
 }

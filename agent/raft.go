@@ -106,11 +106,13 @@ func waitClusterKeyring(ctx context.Context, node *cluster.Node, st *store.Store
 type frontHandler struct {
 	cluster atomic.Pointer[http.Handler]
 	nodes   atomic.Pointer[http.Handler]
+	node    atomic.Pointer[http.Handler]
 	api     atomic.Pointer[http.Handler]
 }
 
 func (f *frontHandler) setCluster(h http.Handler) { f.cluster.Store(&h) }
 func (f *frontHandler) setNodes(h http.Handler)   { f.nodes.Store(&h) }
+func (f *frontHandler) setNode(h http.Handler)    { f.node.Store(&h) }
 func (f *frontHandler) setAPI(h http.Handler)     { f.api.Store(&h) }
 
 func (f *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -121,6 +123,11 @@ func (f *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	} else if strings.HasPrefix(r.URL.Path, nodes.PathPrefix) {
 		if h := f.nodes.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+	} else if strings.HasPrefix(r.URL.Path, nodes.NodePathPrefix) {
+		if h := f.node.Load(); h != nil {
 			(*h).ServeHTTP(w, r)
 			return
 		}

@@ -184,10 +184,10 @@ func (c *Config) CheckClient(dev bool) error {
 			bad("client.enabled", "Missing servers",
 				"a client agent registers with the cluster's servers and takes its runs from them: give their API addresses in client { servers = [\"HOST:PORT\", ...] } or with -servers HOST:PORT,HOST:PORT.")
 		}
-		if t := c.TLS; t == nil || t.CertFile == "" || t.KeyFile == "" || t.CAFile == "" {
+		if t := c.TLS; t == nil || t.CertFile == "" || t.KeyFile == "" || t.CAFile == "" || !t.VerifyIncoming {
 			bad("client.enabled", "Missing TLS",
-				"the servers demand mutual TLS, and call the client back for its runs' logs and to stop them: add a tls block with cert_file, key_file and ca_file "+
-					"(`hush tls ca create`, then `hush tls cert create -server` for this node's certificate).")
+				"the servers demand mutual TLS, and call the client back, with their own certificates, for its runs' logs: add a tls block with cert_file, key_file, ca_file "+
+					"and verify_incoming = true (`hush tls ca create`, then `hush tls cert create -server` for this node's certificate).")
 		}
 	}
 	if diags.HasErrors() {

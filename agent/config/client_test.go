@@ -13,6 +13,7 @@ const tlsBlock = `tls {
   cert_file = "/etc/hush/node.pem"
   key_file  = "/etc/hush/node-key.pem"
   ca_file   = "/etc/hush/ca.pem"
+  verify_incoming = true
 }
 `
 
@@ -161,7 +162,7 @@ func TestCheckClient(t *testing.T) {
 		},
 		"client without ca_file": {
 			src:  "client {\n  enabled = true\n" + servers + "}\ntls {\n  cert_file = \"/c.pem\"\n  key_file = \"/k.pem\"\n}\n",
-			want: []string{"x.hcl:2:3: Missing TLS; the servers demand mutual TLS, and call the client back for its runs' logs and to stop them: add a tls block with cert_file, key_file and ca_file"},
+			want: []string{"x.hcl:2:3: Missing TLS; the servers demand mutual TLS, and call the client back, with their own certificates, for its runs' logs: add a tls block with cert_file, key_file, ca_file and verify_incoming = true"},
 		},
 		"servers without enabled": {
 			src:  "client {\n" + servers + "}\n" + tlsBlock,

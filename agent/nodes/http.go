@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/runs"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
 )
@@ -24,8 +25,13 @@ const codeUnknownNode = "unknown_node"
 // Handler serves the client agents' registrations and heartbeats on a
 // server. authorize admits only the cluster's agents: those that present
 // a certificate of the cluster's CA made for agents.
-func Handler(st *store.Store, ttl time.Duration, authorize func(*http.Request) error, logger hclog.Logger) http.Handler {
+func Handler(st *store.Store, ttl time.Duration, grants runs.Grants, authorize func(*http.Request) error, logger hclog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	a := &assignments{store: st, grants: grants, logger: logger}
+	mux.HandleFunc("GET "+PathPrefix+"{id}/runs", a.list)
+	mux.HandleFunc("POST "+PathPrefix+"{id}/runs/{run}/grant", a.grant)
+	mux.HandleFunc("POST "+PathPrefix+"{id}/runs/{run}/revoke", a.revoke)
+	mux.HandleFunc("POST "+PathPrefix+"{id}/runs/{run}/report", a.report)
 	mux.HandleFunc("POST "+PathPrefix+"register", func(w http.ResponseWriter, r *http.Request) {
 		var n store.Node
 		if !decode(w, r, &n) {

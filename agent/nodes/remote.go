@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/hush-sh/hush/agent/runs"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
 )
@@ -27,8 +30,13 @@ type RemoteConn struct {
 	next int // the server to try first
 }
 
-// requestTimeout bounds one call to one server.
+// requestTimeout bounds one call to one server, but for blocking queries,
+// which add how long they wait.
 const requestTimeout = 10 * time.Second
+
+// ErrNotPlaced is returned for a run that the servers no longer have on
+// this node in this attempt.
+var ErrNotPlaced = errors.New("the servers no longer have the run on this node")
 
 // NewRemoteConn returns a conn to the servers at the API addresses
 // servers ("host:port"), over tlsConf.
@@ -36,16 +44,21 @@ func NewRemoteConn(servers []string, tlsConf *tls.Config) *RemoteConn {
 	return &RemoteConn{
 		servers: servers,
 		client: &http.Client{
-			Timeout:   requestTimeout,
 			Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true, IdleConnTimeout: time.Minute},
 		},
 	}
 }
 
+// Servers returns the servers' addresses.
+func (c *RemoteConn) Servers() []string { return c.servers }
+
+// Transport returns the conn's transport, for requests it forwards.
+func (c *RemoteConn) Transport() http.RoundTripper { return c.client.Transport }
+
 // Register records n with the servers.
 func (c *RemoteConn) Register(ctx context.Context, n *store.Node) (*Registration, error) {
 	var reg Registration
-	if err := c.call(ctx, "register", n, &reg); err != nil {
+	if err := c.call(ctx, http.MethodPost, "register", n, &reg, 0); err != nil {
 		return nil, err
 	}
 	if reg.HeartbeatInterval <= 0 {
@@ -56,15 +69,70 @@ func (c *RemoteConn) Register(ctx context.Context, n *store.Node) (*Registration
 
 // Heartbeat tells the servers that node id is up.
 func (c *RemoteConn) Heartbeat(ctx context.Context, id string, capacity api.NodeCapacity) error {
-	return c.call(ctx, id+"/heartbeat", capacity, nil)
+	return c.call(ctx, http.MethodPost, id+"/heartbeat", capacity, nil, 0)
 }
 
-// call POSTs req to each server in turn, from the last one that answered,
-// until one does.
-func (c *RemoteConn) call(ctx context.Context, op string, req, out any) error {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", op, err)
+// Assignments returns the runs placed on node id once they differ from
+// those hash names, or after wait.
+func (c *RemoteConn) Assignments(ctx context.Context, id, hash string, wait time.Duration) (*AssignmentList, error) {
+	var list AssignmentList
+	op := fmt.Sprintf("%s/runs?hash=%s&wait=%s", id, url.QueryEscape(hash), wait)
+	if err := c.call(ctx, http.MethodGet, op, nil, &list, wait); err != nil {
+		return nil, err
+	}
+	return &list, nil
+}
+
+// Report sends the servers node id's record of a run placed on it.
+func (c *RemoteConn) Report(ctx context.Context, id string, run *store.Run) error {
+	return c.call(ctx, http.MethodPost, runOp(id, run, "report"), &Report{Run: run}, nil, 0)
+}
+
+// Grants returns the servers as where node id's runs get their secrets
+// and tokens.
+func (c *RemoteConn) Grants(id string) runs.Grants { return &remoteGrants{conn: c, node: id} }
+
+type remoteGrants struct {
+	conn *RemoteConn
+	node string
+	// attempts holds the attempt of each run granted, for its revoke.
+	attempts sync.Map
+}
+
+func (g *remoteGrants) Grant(ctx context.Context, run *store.Run) (*runs.Grant, error) {
+	var out runs.Grant
+	if err := g.conn.call(ctx, http.MethodPost, runOp(g.node, run, "grant"), struct{}{}, &out, 0); err != nil {
+		return nil, fmt.Errorf("get the run's secrets from the servers: %w", err)
+	}
+	g.attempts.Store(run.ID, run.Attempt)
+	return &out, nil
+}
+
+func (g *remoteGrants) Revoke(runID string) error {
+	attempt, _ := g.attempts.LoadAndDelete(runID)
+	run := &store.Run{ID: runID}
+	if a, ok := attempt.(int); ok {
+		run.Attempt = a
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	return g.conn.call(ctx, http.MethodPost, runOp(g.node, run, "revoke"), struct{}{}, nil, 0)
+}
+
+func runOp(node string, run *store.Run, what string) string {
+	return node + "/runs/" + url.PathEscape(run.ID) + "/" + what + "?attempt=" + strconv.Itoa(run.Attempt)
+}
+
+// call sends req (nil for a GET) to each server in turn, from the last one
+// that answered, until one does. wait is how long the server may hold a
+// blocking query.
+func (c *RemoteConn) call(ctx context.Context, method, op string, req, out any, wait time.Duration) error {
+	var body []byte
+	if req != nil {
+		var err error
+		if body, err = json.Marshal(req); err != nil {
+			return fmt.Errorf("encode %s: %w", op, err)
+		}
 	}
 	c.mu.Lock()
 	first := c.next
@@ -72,7 +140,7 @@ func (c *RemoteConn) call(ctx context.Context, op string, req, out any) error {
 	var errs []error
 	for i := range c.servers {
 		n := (first + i) % len(c.servers)
-		retry, err := c.post(ctx, c.servers[n], op, body, out)
+		retry, err := c.do(ctx, c.servers[n], method, op, body, out, wait)
 		if err == nil {
 			c.mu.Lock()
 			c.next = n
@@ -87,34 +155,45 @@ func (c *RemoteConn) call(ctx context.Context, op string, req, out any) error {
 	return errors.Join(errs...)
 }
 
-// post makes one call to server; retry says whether another server may
+// do makes one call to server; retry says whether another server may
 // answer it.
-func (c *RemoteConn) post(ctx context.Context, server, op string, body []byte, out any) (retry bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+server+PathPrefix+op, bytes.NewReader(body))
+func (c *RemoteConn) do(ctx context.Context, server, method, op string, body []byte, out any, wait time.Duration) (retry bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout+wait)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+server+PathPrefix+op, rd)
 	if err != nil {
 		return false, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return true, fmt.Errorf("server %s: %w", server, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReport))
 	if err != nil {
 		return true, fmt.Errorf("server %s: %w", server, err)
 	}
 	if resp.StatusCode >= 300 {
 		var e api.ErrorResponse
 		json.Unmarshal(b, &e)
-		if e.Code == codeUnknownNode {
+		switch {
+		case e.Code == codeUnknownNode:
 			return false, ErrUnknownNode
+		case resp.StatusCode == http.StatusConflict:
+			return false, fmt.Errorf("%w: %s", ErrNotPlaced, e.Error)
 		}
 		msg := e.Error
 		if msg == "" {
 			msg = resp.Status
 		}
-		// A refusal (403, 400) is the same on every server.
+		// A refusal (403, 400, 422) is the same on every server.
 		return resp.StatusCode >= 500, fmt.Errorf("server %s: %s", server, msg)
 	}
 	if out != nil {

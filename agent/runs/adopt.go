@@ -34,7 +34,9 @@ func (m *Manager) recover(ctx context.Context) error {
 	}
 	var restart []*activeRun
 	for _, r := range list {
-		if r.Status.Done() {
+		// A cluster's servers hold every node's runs: this one takes
+		// over its own.
+		if r.Status.Done() || r.Scheduled && r.Node != m.cfg.NodeID {
 			continue
 		}
 		task, err := m.cfg.Runtime.Adopt(ctx, r.ID)

@@ -89,7 +89,7 @@ func (m *Manager) release(ar *activeRun) {
 		m.logger.Error("could not remove the run's secret tmpfs", "run_id", id, "error", err)
 		m.event(ar, store.EventError, "cleanup: "+err.Error())
 	}
-	if err := m.cfg.Store.RevokeRunTokens(id); err != nil {
+	if err := m.grants().Revoke(id); err != nil {
 		m.logger.Error("could not revoke the run's token", "run_id", id, "error", err)
 	}
 }
@@ -154,15 +154,13 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		return nil, m.entrypointErr
 	}
 
-	secrets, warnings, err := m.secretsFor(run)
+	grant, err := m.grants().Grant(ctx, run)
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range warnings {
+	secrets := grant.Secrets
+	for _, w := range grant.Warnings {
 		m.event(ar, store.EventWarning, w)
-	}
-	if err := m.resolveReferences(ctx, run, secrets); err != nil {
-		return nil, err
 	}
 	// The run's own user, if the runtime runs it as one, owns its files.
 	var owner *runtime.User
@@ -186,17 +184,10 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 	for _, e := range inj.events {
 		m.event(ar, store.EventEnv, e)
 	}
-	names := make([]string, len(secrets))
-	for i, s := range secrets {
-		names[i] = s.Name
-	}
+	names := secretNames(secrets)
 	m.event(ar, store.EventSecrets, fmt.Sprintf("resolved %d secret(s): %s", len(secrets), strings.Join(names, ", ")))
 
-	token, _, err := m.cfg.Store.IssueRunToken(run.Owner, run.ID, names, run.API.SecretsWrite())
-	if err != nil {
-		return nil, fmt.Errorf("issue run token: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(runDir, tokenFile), []byte(token+"\n"), 0o400); err != nil {
+	if err := os.WriteFile(filepath.Join(runDir, tokenFile), []byte(grant.Token+"\n"), 0o400); err != nil {
 		return nil, fmt.Errorf("write run token: %w", err)
 	}
 	var caPEM []byte

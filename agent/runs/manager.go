@@ -4,7 +4,6 @@
 package runs
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"debug/elf"
@@ -24,7 +23,6 @@ import (
 	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
-	"github.com/oklog/ulid/v2"
 )
 
 // Errors the manager returns; check them with errors.Is.
@@ -106,7 +104,20 @@ type Config struct {
 	Resolver Resolver
 	// Capacity is what runs may ask for in total; see admit.go.
 	Capacity Capacity
-	Logger   hclog.Logger
+	// Scheduled is set on the servers of a cluster: a submitted run is
+	// recorded for the leader to place, and runs here only when placed
+	// here (cluster.go). NodeID is this agent's node's id.
+	Scheduled bool
+	NodeID    string
+	// Feasible, for scheduled runs, refuses at submit a run that no node
+	// could ever take.
+	Feasible func(*api.CreateRunRequest) error
+	// RemoteLogs reaches the log of a run that another node runs.
+	RemoteLogs RemoteLogs
+	// Grants gives runs their secrets and tokens; nil means this
+	// agent's store and plugins (grants.go).
+	Grants Grants
+	Logger hclog.Logger
 }
 
 // Manager runs runs. It is safe for concurrent use.
@@ -159,6 +170,9 @@ type activeRun struct {
 	stopOnce sync.Once
 	stop     chan string // receives why the run is being stopped
 	done     chan struct{}
+	// orphaned is set once the store refused a save because the servers
+	// no longer have the run on this node; guarded by Manager.mu.
+	orphaned bool
 }
 
 func newActiveRun(run *store.Run) *activeRun {
@@ -236,6 +250,9 @@ func (m *Manager) Submit(owner string, by Submitter, req *api.CreateRunRequest) 
 	if err := by.allows(req); err != nil {
 		return nil, err
 	}
+	if m.cfg.Scheduled {
+		return m.submitScheduled(owner, by, req)
+	}
 	if c, ok := m.cfg.Runtime.(runtime.Checker); ok {
 		if err := c.Available(); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -259,30 +276,7 @@ func (m *Manager) Submit(owner string, by Submitter, req *api.CreateRunRequest) 
 
 // create records a run named name and starts it.
 func (m *Manager) create(owner, name string, by Submitter, req *api.CreateRunRequest) (*store.Run, error) {
-	now := time.Now().UTC()
-	run := &store.Run{
-		ID: ulid.Make().String(), Name: name, Owner: owner,
-		Image: req.Image, Command: req.Command, Env: req.Env, Secrets: req.Secrets,
-		GPUs: req.GPUs, CPUs: req.CPUs, MemoryBytes: req.MemoryBytes, MaxDuration: time.Duration(req.MaxDuration),
-		API: req.API, Management: by.Management, MaxLogBytes: cmp.Or(req.MaxLogBytes, m.cfg.MaxLogSize),
-		Runtime: m.cfg.Runtime.Name(), Status: api.RunPending, CreatedAt: now,
-		MaskSecrets: m.cfg.MaskSecrets,
-	}
-	if req.MaskSecrets != nil {
-		run.MaskSecrets = *req.MaskSecrets
-	}
-	parent := by.RunID
-	if parent != "" {
-		run.Parent, run.SecretLimit = parent, slices.Clone(by.Secrets)
-	}
-	msg := "submitted"
-	if name != req.Name {
-		msg = fmt.Sprintf("submitted as %s: a run named %s exists", name, req.Name)
-	}
-	if parent != "" {
-		msg += "; launched by run " + parent
-	}
-	run.Events = []store.RunEvent{{Time: now, Type: store.EventSubmitted, Message: msg}}
+	run := m.newRun(owner, name, by, req, time.Now().UTC())
 	// The runtime's logger writes the log, in the dir made for it here.
 	if err := os.Mkdir(m.logDir(run.ID), 0o700); err != nil {
 		return nil, fmt.Errorf("create run log: %w", err)
@@ -346,11 +340,17 @@ func (m *Manager) validate(req *api.CreateRunRequest) error {
 	if err := api.ValidateRunAPI(req.API); err != nil {
 		errs = append(errs, err)
 	}
-	if req.GPUs < 0 || req.CPUs < 0 || req.MemoryBytes < 0 || req.MaxDuration < 0 {
-		errs = append(errs, errors.New("gpus, cpus, memory and max_duration must not be negative"))
+	if req.GPUs < 0 || req.CPUs < 0 || req.MemoryBytes < 0 || req.MaxDuration < 0 || req.Retries < 0 {
+		errs = append(errs, errors.New("gpus, cpus, memory, max_duration and retries must not be negative"))
 	}
-	if err := m.admit.check(req.GPUs, req.CPUs, req.MemoryBytes); err != nil {
-		errs = append(errs, err)
+	// A scheduled run is checked against every node's capacity instead.
+	if !m.cfg.Scheduled {
+		if err := m.admit.check(req.GPUs, req.CPUs, req.MemoryBytes); err != nil {
+			errs = append(errs, err)
+		}
+		if len(req.Constraints) > 0 || req.Retries > 0 {
+			errs = append(errs, errors.New("constraints and retries are for clusters of servers, which place runs on nodes; this agent runs every run itself"))
+		}
 	}
 	if err := m.checkLogSize(req.MaxLogBytes); err != nil {
 		errs = append(errs, err)
@@ -536,7 +536,14 @@ func (m *Manager) save(ar *activeRun) {
 	if !record && len(run.Events) == ar.saved {
 		return
 	}
+	if ar.orphaned {
+		return
+	}
 	if err := m.cfg.Store.SaveRun(run, ar.saved, record); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			m.onConflict(ar, err)
+			return
+		}
 		m.logger.Error("save run", "run_id", run.ID, "error", err)
 		if record {
 			m.mu.Lock()
@@ -553,11 +560,24 @@ func (m *Manager) save(ar *activeRun) {
 // changes at once without polling fast.
 func (m *Manager) Watch(ctx context.Context, owner, ref string, index int) (*store.Run, error) {
 	for {
+		stored := m.cfg.Store.Changed()
 		run, ar, changed, err := m.lookup(owner, ref)
 		if err != nil {
 			return nil, err
 		}
-		if ar == nil || len(run.Events) > index {
+		if len(run.Events) > index {
+			return run, nil
+		}
+		if m.elsewhere(run, ar) && !run.Status.Done() {
+			// Its record changes as its node, or the leader, writes it.
+			select {
+			case <-stored:
+				continue
+			case <-ctx.Done():
+				return run, nil
+			}
+		}
+		if ar == nil {
 			return run, nil
 		}
 		select {
@@ -656,6 +676,9 @@ func (m *Manager) Stop(owner, ref string) (*store.Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.elsewhere(run, ar) && !run.Status.Done() {
+		return m.stopScheduled(run, "stopped by its owner")
+	}
 	if ar == nil && !run.Status.Done() && m.isLeaving() {
 		// The agent let go of it, still going: the next agent stops it.
 		return run, ErrShuttingDown
@@ -684,6 +707,13 @@ func (m *Manager) Delete(ctx context.Context, owner, ref string) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	} else if m.elsewhere(run, ar) && !run.Status.Done() {
+		if _, err := m.stopScheduled(run, "deleted by its owner"); err != nil && !errors.Is(err, ErrEnded) {
+			return err
+		}
+		if err := m.awaitDone(ctx, owner, run.ID); err != nil {
+			return err
+		}
 	}
 	if m.isLeaving() {
 		if cur, err := m.cfg.Store.GetRun(owner, run.ID); err == nil && !cur.Status.Done() {
@@ -711,6 +741,17 @@ func (m *Manager) Logs(ctx context.Context, owner, ref string, follow bool, tail
 	run, ar, err := m.find(owner, ref)
 	if err != nil {
 		return err
+	}
+	if m.elsewhere(run, ar) {
+		if run, err = m.awaitPlaced(ctx, run, follow); err != nil {
+			return err
+		}
+		if run.Node != "" && run.Node != m.cfg.NodeID && m.cfg.RemoteLogs != nil {
+			return m.cfg.RemoteLogs(ctx, run, follow, tail, w, flush)
+		}
+		if run, ar, err = m.find(owner, run.ID); err != nil {
+			return err
+		}
 	}
 	rl := runlog.NewLog(m.logDir(run.ID), run.ID, m.cfg.Store.Keyring(), run.MaxLogBytes)
 	var live runlog.Progress

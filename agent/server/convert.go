@@ -39,6 +39,7 @@ func runOut(r *store.Run) *api.Run {
 		API: r.API, MaxLogBytes: r.MaxLogBytes, MaskSecrets: r.MaskSecrets, Parent: r.Parent, Management: r.Management, SecretLimit: r.SecretLimit,
 		Devices: r.Devices, Runtime: r.Runtime, Status: r.Status, ExitCode: r.ExitCode, Error: r.Error,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+		Constraints: r.Constraints, Retries: r.Retries, Node: r.NodeName, Attempt: r.Attempt,
 	}
 	if len(r.Events) > 0 {
 		out.Events = make([]api.RunEvent, len(r.Events))

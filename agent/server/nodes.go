@@ -3,7 +3,9 @@ package server
 import (
 	"errors"
 	"net/http"
+	"time"
 
+	"github.com/hush-sh/hush/agent/nodes"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
 )
@@ -15,15 +17,46 @@ func (s *Server) nodeRoutes() {
 	s.mux.Handle("POST /v1/nodes/{node}/drain", s.authed(s.drainNode))
 }
 
+// SetNode tells the server of the agent's own node. scheduled says
+// whether the agent is a server of a cluster, which places runs on the
+// nodes it keeps, and gives their free capacity as what the runs placed
+// on them leave; a plain agent's one node is its own, told as its run
+// manager has it now.
+func (s *Server) SetNode(self *store.Node, scheduled bool) {
+	s.selfNode, s.scheduled = self, scheduled
+}
+
 func (s *Server) listNodes(w http.ResponseWriter, _ *http.Request, _ *store.Token) {
-	nodes, err := s.store.ListNodes()
+	if !s.scheduled {
+		n := apiNode(s.selfNode)
+		n.Status, n.Capacity, n.LastSeen = api.NodeReady, s.runs.Capacity(), time.Now().UTC()
+		writeJSON(w, http.StatusOK, &api.ListNodesResponse{Nodes: []*api.Node{n}})
+		return
+	}
+	list, err := s.store.ListNodes()
 	if err != nil {
 		s.internalError(w, "list nodes", err)
 		return
 	}
-	out := make([]*api.Node, len(nodes))
-	for i, n := range nodes {
+	var placements []*store.Placement
+	if s.scheduled {
+		if placements, err = s.store.Placements(); err != nil {
+			s.internalError(w, "list placements", err)
+			return
+		}
+	}
+	free := nodes.Free(list, placements)
+	out := make([]*api.Node, len(list))
+	for i, n := range list {
 		out[i] = apiNode(n)
+		c := &out[i].Capacity
+		c.GPUsFree, c.CPUsFree, c.MemoryFreeBytes = free[i].FreeGPUs, float64(free[i].FreeCPUMillis)/1000, free[i].FreeMemoryBytes
+		c.ActiveRuns, c.WaitingRuns = 0, 0
+		for _, p := range placements {
+			if p.Node == n.ID {
+				c.ActiveRuns++
+			}
+		}
 	}
 	writeJSON(w, http.StatusOK, &api.ListNodesResponse{Nodes: out})
 }
@@ -49,10 +82,8 @@ func (s *Server) drainNode(w http.ResponseWriter, r *http.Request, tok *store.To
 		s.internalError(w, "find node", err)
 		return
 	}
-	if req.Stop {
-		// Runs are not placed on nodes yet: each runs where it was
-		// submitted, which drain does not stop.
-		writeError(w, api.CodeInvalid, "--stop is not supported yet: runs are not placed on nodes; stop them with `hush stop run`")
+	if !s.scheduled {
+		writeError(w, api.CodeInvalid, "nodes are drained in clusters of servers, which place runs on nodes: this agent runs every run itself; stop runs with `hush stop run`")
 		return
 	}
 	if n, err = s.store.DrainNode(n.ID, req.Enable); err != nil {
@@ -61,6 +92,15 @@ func (s *Server) drainNode(w http.ResponseWriter, r *http.Request, tok *store.To
 		}
 		s.internalError(w, "drain node", err)
 		return
+	}
+	if req.Enable && req.Stop {
+		if err := s.stopNodeRuns(n); err != nil {
+			if s.clusterError(w, err) {
+				return
+			}
+			s.internalError(w, "stop the node's runs", err)
+			return
+		}
 	}
 	s.logger.Info("node drain changed", "node", n.Name, "node_id", n.ID, "drain", n.Drain)
 	writeJSON(w, http.StatusOK, apiNode(n))
@@ -71,4 +111,21 @@ func apiNode(n *store.Node) *api.Node {
 		ID: n.ID, Name: n.Name, Address: n.Address, Server: n.Server, Status: n.Status, Drain: n.Drain,
 		Runtime: n.Runtime, Class: n.Class, Meta: n.Meta, Capacity: n.Capacity, Version: n.Version, LastSeen: n.LastSeen,
 	}
+}
+
+// stopNodeRuns asks the node to stop every run placed on it.
+func (s *Server) stopNodeRuns(n *store.Node) error {
+	placements, err := s.store.Placements()
+	if err != nil {
+		return err
+	}
+	for _, p := range placements {
+		if p.Node != n.ID {
+			continue
+		}
+		if err := s.store.RequestStop(p.ID, "node "+n.Name+" is drained"); err != nil && !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return nil
 }

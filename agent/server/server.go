@@ -68,6 +68,10 @@ type Server struct {
 	audit    *audit.Log   // nil: no audit log
 	rates    *rateLimiter // nil: no rate limit
 	cluster  Cluster      // nil: reads need no barrier
+	// selfNode is the agent's own node; scheduled is set in a cluster of
+	// servers, which places runs on nodes (nodes.go).
+	selfNode  *store.Node
+	scheduled bool
 }
 
 // New returns a server over st and the run manager rm. images and refs may

@@ -81,7 +81,7 @@ runtime "containerd" {
 	user := a.newUser("alice")
 
 	nodes := a.mustHush(user, "", "get", "nodes").stdout
-	if !regexp.MustCompile(`(?m)^\S+\s+\S+\s+containerd\s+2/2\s+\S+\s+\S+\s+0$`).MatchString(nodes) {
+	if !regexp.MustCompile(`(?m)^\S+\s+\S+\s+ready\s+2/2\s+\S+\s+\S+\s+0$`).MatchString(nodes) {
 		t.Errorf("get nodes does not show 2 free GPUs:\n%s", nodes)
 	}
 
@@ -128,7 +128,7 @@ runtime "containerd" {
 		t.Errorf("describe run two lacks the wait:\n%s", desc)
 	}
 	nodes = a.mustHush(user, "", "get", "nodes").stdout
-	if !regexp.MustCompile(`(?m)^\S+\s+\S+\s+containerd\s+1/2\s+\S+\s+\S+\s+2 \(1 waiting\)$`).MatchString(nodes) {
+	if !regexp.MustCompile(`(?m)^\S+\s+\S+\s+ready\s+1/2\s+\S+\s+\S+\s+2 \(1 waiting\)$`).MatchString(nodes) {
 		t.Errorf("get nodes does not show 1 of 2 GPUs free and a run waiting:\n%s", nodes)
 	}
 
@@ -157,7 +157,7 @@ runtime "containerd" {
 		t.Errorf("describe run two does not show its GPUs:\n%s", desc)
 	}
 	nodes = a.mustHush(user, "", "get", "nodes").stdout
-	if !regexp.MustCompile(`(?m)^\S+\s+\S+\s+containerd\s+2/2\s+\S+\s+\S+\s+0$`).MatchString(nodes) {
+	if !regexp.MustCompile(`(?m)^\S+\s+\S+\s+ready\s+2/2\s+\S+\s+\S+\s+0$`).MatchString(nodes) {
 		t.Errorf("get nodes does not show the GPUs free again:\n%s", nodes)
 	}
 }
@@ -173,7 +173,7 @@ func TestGPUsKeptAcrossRestart(t *testing.T) {
 	waitStatus(t, r.agent, user, "big", 30*time.Second, "RUNNING")
 
 	r.restart(syscall.SIGKILL, time.Second)
-	if nodes := r.mustHush(user, "", "get", "nodes").stdout; !regexp.MustCompile(`containerd\s+0/2\s`).MatchString(nodes) {
+	if nodes := r.mustHush(user, "", "get", "nodes").stdout; !regexp.MustCompile(`ready\s+0/2\s`).MatchString(nodes) {
 		t.Errorf("after the restart, get nodes does not show both GPUs held:\n%s", nodes)
 	}
 	r.mustHush(user, "", "run", "--no-follow", "-f", writeSpec(t, "small", image, showDevices, "gpus: 1"))

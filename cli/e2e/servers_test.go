@@ -47,6 +47,8 @@ type serverHooks struct {
 	raftAdvertise func(raft []string) func(i int) string
 	// launched, when set, learns of each server's process as it starts.
 	launched func(i int, a *agent)
+	// config, when set, is more HCL for every server, read after its own.
+	config string
 }
 
 func startServersWith(t *testing.T, n int, hooks serverHooks) *servers {
@@ -97,7 +99,11 @@ seal "env" {
 }
 `, filepath.Join(dir, "state"), i+1, c.pki.server+".pem", c.pki.server+"-key.pem", c.pki.ca+".pem", n, strings.Join(join, ", "), raft[i], adv))
 		c.dirs = append(c.dirs, filepath.Join(dir, "data"))
-		c.args = append(c.args, []string{"-config", cfg, "-bind", api[i]})
+		args := []string{"-config", cfg, "-bind", api[i]}
+		if hooks.config != "" {
+			args = append(args, "-config", writeFile(t, dir, "more.hcl", hooks.config))
+		}
+		c.args = append(c.args, args)
 	}
 	for i := range n {
 		a := launchAgent(t, c.dirs[i], c.args[i]...)

@@ -96,7 +96,6 @@ type DrainNodeRequest struct {
 	// Enable starts draining; false ends it, and the node takes runs
 	// again.
 	Enable bool `json:"enable"`
-	// Stop also stops the node's active runs; those with retries left
-	// are placed again elsewhere.
+	// Stop also stops the runs placed on the node.
 	Stop bool `json:"stop,omitempty"`
 }

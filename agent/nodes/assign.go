@@ -1,0 +1,188 @@
+package nodes
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/runs"
+	"github.com/hush-sh/hush/agent/store"
+	"github.com/hush-sh/hush/sdk/api"
+)
+
+// Assignment is a run placed on a node, as the servers give it to the
+// node's agent.
+type Assignment struct {
+	Run *store.Run `json:"run"`
+	// Stop, when set, says why the run's owner asked for it to stop.
+	Stop string `json:"stop,omitempty"`
+}
+
+// AssignmentList is a node's assignments; Hash names them, for the next
+// blocking query.
+type AssignmentList struct {
+	Runs []Assignment `json:"runs"`
+	Hash string       `json:"hash"`
+}
+
+// Report is a node's news of a run it runs: its record as the node has it,
+// events and all.
+type Report struct {
+	Run *store.Run `json:"run"`
+}
+
+// maxWait bounds a blocking query for a node's assignments.
+const maxWait = 5 * time.Minute
+
+// maxReport bounds a report: a run's record and events.
+const maxReport = 8 << 20
+
+// assignments serves client agents the runs placed on their nodes, their
+// grants, and their reports.
+type assignments struct {
+	store  *store.Store
+	grants runs.Grants
+	logger hclog.Logger
+}
+
+// list answers GET {id}/runs?hash=H&wait=D: the runs placed on node id,
+// once they differ from those named by H, or after D.
+func (a *assignments) list(w http.ResponseWriter, r *http.Request) {
+	node := r.PathValue("id")
+	wait := 0 * time.Second
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: fmt.Sprintf("wait %q is not a duration", v), Code: api.CodeInvalid})
+			return
+		}
+		wait = min(d, maxWait)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	for {
+		changed := a.store.Changed()
+		list, err := a.assigned(node)
+		if err != nil {
+			answerError(w, err)
+			return
+		}
+		if list.Hash != r.URL.Query().Get("hash") {
+			writeJSON(w, http.StatusOK, list)
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			writeJSON(w, http.StatusOK, list)
+			return
+		}
+	}
+}
+
+// assigned returns the runs placed on node.
+func (a *assignments) assigned(node string) (*AssignmentList, error) {
+	placements, err := a.store.Placements()
+	if err != nil {
+		return nil, err
+	}
+	out := &AssignmentList{Runs: []Assignment{}}
+	h := sha256.New()
+	for _, p := range placements {
+		if p.Node != node {
+			continue
+		}
+		run, err := a.store.GetRun(p.Owner, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		out.Runs = append(out.Runs, Assignment{Run: run, Stop: p.Stop})
+		fmt.Fprintf(h, "%s %d %d %s\n", p.ID, p.Attempt, p.Version, p.Stop)
+	}
+	out.Hash = hex.EncodeToString(h.Sum(nil))
+	return out, nil
+}
+
+// placed returns run id if it is placed on node id, in the attempt the
+// request names.
+func (a *assignments) placed(w http.ResponseWriter, r *http.Request) (*store.Run, bool) {
+	p, err := a.store.PlacementOf(r.PathValue("run"))
+	if err != nil || p.Node != r.PathValue("id") || fmt.Sprint(p.Attempt) != r.URL.Query().Get("attempt") {
+		writeJSON(w, http.StatusConflict, api.ErrorResponse{
+			Error: fmt.Sprintf("run %s is not placed on this node in this attempt: it ended, or the servers placed it elsewhere", r.PathValue("run")),
+			Code:  api.CodeConflict})
+		return nil, false
+	}
+	run, err := a.store.GetRun(p.Owner, p.ID)
+	if err != nil {
+		answerError(w, err)
+		return nil, false
+	}
+	return run, true
+}
+
+// grant gives a run placed on the node its secrets and token: the only
+// way secret values reach a client agent, for a run it starts.
+func (a *assignments) grant(w http.ResponseWriter, r *http.Request) {
+	run, ok := a.placed(w, r)
+	if !ok {
+		return
+	}
+	g, err := a.grants.Grant(r.Context(), run)
+	if err != nil {
+		// Why a run cannot have its secrets is the run's failure,
+		// which the node records: a missing secret, a plugin down.
+		writeJSON(w, http.StatusUnprocessableEntity, api.ErrorResponse{Error: err.Error(), Code: api.CodeInvalid})
+		return
+	}
+	a.logger.Info("run's secrets sent to its node", "run_id", run.ID, "node_id", r.PathValue("id"), "secrets", len(g.Secrets))
+	writeJSON(w, http.StatusOK, g)
+}
+
+// revoke revokes the tokens of a run of the node; a run that ended has
+// none left, which is no error.
+func (a *assignments) revoke(w http.ResponseWriter, r *http.Request) {
+	if err := a.grants.Revoke(r.PathValue("run")); err != nil {
+		answerError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// report writes what the node says of a run placed on it to the run's
+// record: its status, times, devices and new events.
+func (a *assignments) report(w http.ResponseWriter, r *http.Request) {
+	var rep Report
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReport)).Decode(&rep); err != nil || rep.Run == nil {
+		writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: fmt.Sprintf("decode report: %v", err), Code: api.CodeInvalid})
+		return
+	}
+	run, ok := a.placed(w, r)
+	if !ok {
+		return
+	}
+	from := rep.Run
+	saved := len(run.Events)
+	if len(from.Events) > saved {
+		run.Events = append(run.Events, from.Events[saved:]...)
+	}
+	run.Status, run.ExitCode, run.Error = from.Status, from.ExitCode, from.Error
+	run.StartedAt, run.EndedAt, run.Devices = from.StartedAt, from.EndedAt, slices.Clone(from.Devices)
+	err := a.store.SaveRun(run, saved, true)
+	if errors.Is(err, store.ErrConflict) {
+		writeJSON(w, http.StatusConflict, api.ErrorResponse{Error: err.Error(), Code: api.CodeConflict})
+		return
+	}
+	if err != nil {
+		answerError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
