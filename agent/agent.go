@@ -219,16 +219,20 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	var remoteLogs runs.RemoteLogs
+	var remote runs.Remote
 	if cfg.ServerEnabled() {
-		remoteLogs = nodes.NewRemoteLogs(st, tlsSrv.PeerConfig()).Logs
+		remote = nodes.NewRemote(st, tlsSrv.PeerConfig())
 	}
 	// A client agent's runs get their secrets and tokens from the
 	// servers, which it reaches as an agent of the cluster.
 	var servers *nodes.RemoteConn
 	var grants runs.Grants
 	if cfg.ClientOnly() {
-		servers = nodes.NewRemoteConn(cfg.ClientServers(), tlsSrv.PeerConfig())
+		secret, err := nodes.LoadSecret(dataDir)
+		if err != nil {
+			return err
+		}
+		servers = nodes.NewRemoteConn(cfg.ClientServers(), tlsSrv.PeerConfig(), secret)
 		grants = servers.Grants(nodeID)
 	}
 	manager, err := runs.NewManager(ctx, runs.Config{
@@ -253,7 +257,7 @@ func Run(ctx context.Context, opts *Options) error {
 		Scheduled:           cfg.ServerEnabled(),
 		NodeID:              nodeID,
 		Feasible:            func(req *api.CreateRunRequest) error { return nodes.Feasible(st, req) },
-		RemoteLogs:          remoteLogs,
+		Remote:              remote,
 		Grants:              grants,
 		Logger:              logger.Named("runs"),
 	})

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/agent/cluster"
@@ -70,7 +71,7 @@ func startNode(ctx context.Context, s nodeSetup) (func(), error) {
 		return func() { cancel(); wg.Wait() }, nil
 	}
 	leader := func() bool { return s.cluster.State() == "leader" }
-	s.front.setNodes(nodes.Handler(s.st, ttl, s.manager, s.cluster.AuthorizeAgent, s.logger))
+	s.front.setNodes(nodes.Handler(s.st, ttl, s.manager, s.cluster.AuthorizeAgent, s.cluster.Barrier, s.logger))
 	placer := &nodes.Placer{Store: s.st, TTL: ttl, Leader: leader, Logger: s.logger.Named("placer")}
 	run(placer.Run)
 	mon := &nodes.Monitor{Store: s.st, TTL: ttl, Leader: leader, Logger: s.logger}
@@ -133,7 +134,19 @@ func clientAPI(own http.Handler, servers *nodes.RemoteConn, logger hclog.Logger)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/health", own)
-	mux.Handle("/", proxy)
+	// The servers' internal endpoints would take the node's certificate,
+	// which the proxy presents, for the caller's: not for runs.
+	mux.HandleFunc("/v1/internal/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		json.NewEncoder(w).Encode(&api.ErrorResponse{Error: "a node's agent does not forward the servers' internal endpoints", Code: api.CodeForbidden})
+	})
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Blocking queries and log streams last as long as they do:
+		// the servers bound them.
+		http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		proxy.ServeHTTP(w, r)
+	}))
 	return mux
 }
 

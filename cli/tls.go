@@ -20,6 +20,7 @@ const (
 	defaultCAName     = "hush-ca"
 	defaultServerName = "hush-server"
 	defaultClientName = "hush-client"
+	defaultNodeName   = "hush-node"
 )
 
 func tlsCommand(ui *UI) *cli.Command {
@@ -59,22 +60,23 @@ func tlsCommand(ui *UI) *cli.Command {
 				Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "server", Usage: "a certificate an agent serves (always for localhost and 127.0.0.1)"},
 					&cli.BoolFlag{Name: "client", Usage: "a certificate a client presents to an agent with verify_incoming"},
+					&cli.BoolFlag{Name: "node", Usage: "a certificate for a client agent: it serves and reaches the servers, and is never taken for a server's"},
 					&cli.StringSliceFlag{Name: "dns", Usage: "a DNS `NAME` the agent is reached by (repeatable)"},
 					&cli.StringSliceFlag{Name: "ip", Usage: "an `IP` address the agent is reached at (repeatable)"},
 					&cli.IntFlag{Name: "days", Value: pki.DefaultCertDays, Usage: "how many `DAYS` the certificate is valid"},
-					&cli.StringFlag{Name: "common-name", Usage: "the holder's `NAME` (default server.hush or client.hush)"},
+					&cli.StringFlag{Name: "common-name", Usage: "the holder's `NAME` (default server.hush, node.hush or client.hush)"},
 					&cli.StringFlag{Name: "ca", Value: defaultCAName + ".pem", Usage: "the CA certificate, PEM `FILE`"},
 					&cli.StringFlag{Name: "ca-key", Value: defaultCAName + "-key.pem", Usage: "the CA key, PEM `FILE`"},
-					&cli.StringFlag{Name: "out", Usage: "write `NAME`.pem and NAME-key.pem (default " + defaultServerName + " or " + defaultClientName + ")"},
+					&cli.StringFlag{Name: "out", Usage: "write `NAME`.pem and NAME-key.pem (default " + defaultServerName + ", " + defaultNodeName + " or " + defaultClientName + ")"},
 				},
 				Action: func(c *cli.Context) error {
 					if err := exactArgs(c, 0, "no arguments"); err != nil {
 						return err
 					}
-					opts := &createCertOptions{Server: c.Bool("server"), Client: c.Bool("client"), DNSNames: c.StringSlice("dns"),
+					opts := &createCertOptions{Server: c.Bool("server"), Client: c.Bool("client"), Node: c.Bool("node"), DNSNames: c.StringSlice("dns"),
 						Days: c.Int("days"), CommonName: c.String("common-name"), CA: c.String("ca"), CAKey: c.String("ca-key"), Out: c.String("out"), UI: ui}
-					if opts.Server == opts.Client {
-						return usageErrorf(c, "give -server (a certificate for an agent) or -client (one for a client of an agent with verify_incoming)")
+					if kinds := btoi(opts.Server) + btoi(opts.Client) + btoi(opts.Node); kinds != 1 {
+						return usageErrorf(c, "give one of -server (a certificate for a server agent), -node (one for a client agent) or -client (one for a client of an agent with verify_incoming)")
 					}
 					if opts.Client && (c.IsSet("dns") || c.IsSet("ip")) {
 						return usageErrorf(c, "-dns and -ip name a server: a -client certificate carries none")
@@ -125,7 +127,7 @@ func createCA(opts *createCAOptions) error {
 }
 
 type createCertOptions struct {
-	Server, Client bool
+	Server, Client, Node bool
 	DNSNames       []string
 	IPs            []net.IP
 	Days           int
@@ -145,27 +147,27 @@ func createCert(opts *createCertOptions) error {
 	if err != nil {
 		return fmt.Errorf("read the CA key: %w (name it with -ca-key)", err)
 	}
-	leaf, err := pki.NewCert(&pki.PEM{Cert: caCert, Key: caKey}, pki.CertOptions{Server: opts.Server, Client: opts.Client,
+	leaf, err := pki.NewCert(&pki.PEM{Cert: caCert, Key: caKey}, pki.CertOptions{Server: opts.Server, Client: opts.Client, Node: opts.Node,
 		CommonName: opts.CommonName, DNSNames: opts.DNSNames, IPs: opts.IPs, Days: opts.Days})
 	if err != nil {
 		return fmt.Errorf("make certificate with CA %s: %w", opts.CA, err)
 	}
-	out, kind := opts.Out, "client"
-	if opts.Server {
-		kind = "server"
+	out, kind, def := opts.Out, "client", defaultClientName
+	switch {
+	case opts.Node:
+		kind, def = "node", defaultNodeName
+	case opts.Server:
+		kind, def = "server", defaultServerName
 	}
 	if out == "" {
-		out = defaultClientName
-		if opts.Server {
-			out = defaultServerName
-		}
+		out = def
 	}
 	cert, key := out+".pem", out+"-key.pem"
 	if err := pki.WriteFiles(leaf, cert, key); err != nil {
 		return err
 	}
 	opts.UI.Success("Created %s certificate %s and key %s, signed by %s (valid %d days)", kind, cert, key, opts.CA, opts.Days)
-	if opts.Server {
+	if opts.Server || opts.Node {
 		// What the certificate carries, defaults included.
 		block, _ := pem.Decode(leaf.Cert)
 		c, err := x509.ParseCertificate(block.Bytes)
@@ -182,4 +184,11 @@ func createCert(opts *createCertOptions) error {
 		opts.UI.Info("Use it with `hush cluster add NAME --client-cert %s --client-key %s`, or HUSH_CLIENT_CERT and HUSH_CLIENT_KEY", cert, key)
 	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

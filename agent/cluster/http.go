@@ -72,7 +72,7 @@ func (n *Node) AuthorizeAgent(r *http.Request) error {
 		return errors.New("this agent is not a server of a multi-server cluster: it has no client agents")
 	}
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-		return errors.New("the nodes' internal API is for the cluster's agents: present an agent certificate of the cluster CA (`hush tls cert create -server`)")
+		return errors.New("the nodes' internal API is for the cluster's agents: present an agent certificate of the cluster CA (`hush tls cert create -node` for a client agent)")
 	}
 	return VerifyServerPeer(n.peerPool, r.TLS.PeerCertificates)
 }
@@ -85,7 +85,7 @@ func (n *Node) authorize(r *http.Request) error {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 		return errors.New("the cluster's internal API is for its servers: present a server certificate of the cluster CA (the agent needs verify_incoming)")
 	}
-	return VerifyServerPeer(n.peerPool, r.TLS.PeerCertificates)
+	return verifyServer(n.peerPool, r.TLS.PeerCertificates)
 }
 
 func (n *Node) handleApply(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/hush-sh/hush/agent/pki"
 )
 
 // Servers accept each other by certificate: a peer must present a chain to
@@ -31,7 +32,7 @@ func tlsConfigs(base *tls.Config) (server, client *tls.Config, err error) {
 		return nil, nil, errors.New("server TLS needs this server's certificate: set Certificates, or GetCertificate and GetClientCertificate")
 	}
 	pool := base.RootCAs
-	verify := func(cs tls.ConnectionState) error { return VerifyServerPeer(pool, cs.PeerCertificates) }
+	verify := func(cs tls.ConnectionState) error { return verifyServer(pool, cs.PeerCertificates) }
 
 	server = base.Clone()
 	// A per-client config would replace the client authentication below.
@@ -60,8 +61,21 @@ func tlsConfigs(base *tls.Config) (server, client *tls.Config, err error) {
 	return server, client, nil
 }
 
+// verifyServer checks that certs are a server's of the cluster: a server
+// certificate of the CA that is not a node's (pki.IsNode), which a client
+// agent holds.
+func verifyServer(pool *x509.CertPool, certs []*x509.Certificate) error {
+	if err := VerifyServerPeer(pool, certs); err != nil {
+		return err
+	}
+	if pki.IsNode(certs[0]) {
+		return fmt.Errorf("peer certificate %q is a node's (a client agent's): it does not make its holder a server of the cluster", certs[0].Subject.CommonName)
+	}
+	return nil
+}
+
 // VerifyServerPeer checks that certs, as a peer presented them, chain to a
-// CA of pool and that the leaf is a server's.
+// CA of pool and that the leaf is a server's or a node's: an agent's.
 func VerifyServerPeer(pool *x509.CertPool, certs []*x509.Certificate) error {
 	if len(certs) == 0 {
 		return errors.New("the peer presented no certificate: servers must present their server certificate")

@@ -69,10 +69,10 @@ func (c *ClientExecutor) Run(ctx context.Context) {
 func (c *ClientExecutor) reconcile(ctx context.Context, list *AssignmentList, wg *sync.WaitGroup) {
 	placed := map[string]bool{}
 	for _, a := range list.Runs {
-		run := a.Run
+		run := a.Run.run()
 		placed[run.ID] = true
 		if !c.Runs.Active(run.ID) {
-			if err := c.start(ctx, run); err != nil {
+			if err := c.start(ctx, run, a.Stop); err != nil {
 				c.Logger.Error("could not start a run placed here", "run_id", run.ID, "error", err)
 				continue
 			}
@@ -91,7 +91,7 @@ func (c *ClientExecutor) reconcile(ctx context.Context, list *AssignmentList, wg
 
 // start copies a run's record to the agent's store, unless it is there
 // for this attempt, and runs it.
-func (c *ClientExecutor) start(ctx context.Context, run *store.Run) error {
+func (c *ClientExecutor) start(ctx context.Context, run *store.Run, stop string) error {
 	local, err := c.Local.GetRun(run.Owner, run.ID)
 	switch {
 	case err == nil && local.Attempt == run.Attempt:
@@ -125,7 +125,7 @@ func (c *ClientExecutor) start(ctx context.Context, run *store.Run) error {
 			return err
 		}
 	}
-	return c.Runs.Execute(own)
+	return c.Runs.Execute(own, stop)
 }
 
 // follow reports run's record to the servers as it changes, until it has

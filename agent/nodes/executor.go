@@ -11,9 +11,16 @@ import (
 
 // Runner is the part of the run manager that runs what is placed here.
 type Runner interface {
-	Execute(run *store.Run) error
+	Execute(run *store.Run, stop string) error
 	Active(id string) bool
 	StopLocal(id, reason string)
+}
+
+// ServerRunner is a server's run manager, which shares the cluster's
+// records.
+type ServerRunner interface {
+	Runner
+	ActiveScheduled() map[string]int
 }
 
 // Executor, on a server that runs workloads, starts the runs the leader
@@ -21,7 +28,7 @@ type Runner interface {
 type Executor struct {
 	Store  *store.Store
 	NodeID string
-	Runs   Runner
+	Runs   ServerRunner
 	Logger hclog.Logger
 }
 
@@ -47,10 +54,12 @@ func (e *Executor) pass() {
 		e.Logger.Error("could not read the runs placed here", "error", err)
 		return
 	}
+	mine := map[string]int{}
 	for _, pl := range placements {
 		if pl.Node != e.NodeID {
 			continue
 		}
+		mine[pl.ID] = pl.Attempt
 		if !e.Runs.Active(pl.ID) {
 			run, err := e.Store.GetRun(pl.Owner, pl.ID)
 			if err != nil {
@@ -62,13 +71,20 @@ func (e *Executor) pass() {
 			if run.Status != api.RunPending || run.Attempt != pl.Attempt {
 				continue
 			}
-			if err := e.Runs.Execute(run); err != nil {
+			if err := e.Runs.Execute(run, pl.Stop); err != nil {
 				e.Logger.Error("could not start a run placed here", "run_id", pl.ID, "error", err)
-				continue
 			}
+			continue
 		}
 		if pl.Stop != "" {
 			e.Runs.StopLocal(pl.ID, pl.Stop)
+		}
+	}
+	// Runs the servers gave up on here, or placed again elsewhere, while
+	// this server was cut off from them.
+	for id, attempt := range e.Runs.ActiveScheduled() {
+		if a, ok := mine[id]; !ok || a != attempt {
+			e.Runs.StopLocal(id, "the servers no longer have the run on this node")
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package nodes
 
 import (
+	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,22 +24,50 @@ const maxBody = 64 << 10
 // codeUnknownNode answers the heartbeat of a node the servers do not know.
 const codeUnknownNode = "unknown_node"
 
-// Handler serves the client agents' registrations and heartbeats on a
-// server. authorize admits only the cluster's agents: those that present
-// a certificate of the cluster's CA made for agents.
-func Handler(st *store.Store, ttl time.Duration, grants runs.Grants, authorize func(*http.Request) error, logger hclog.Logger) http.Handler {
+// barrierWait bounds how long a request waits for this server to catch up
+// with the cluster's writes.
+const barrierWait = 10 * time.Second
+
+// RegisterRequest is what a client agent says of its node when it
+// registers.
+type RegisterRequest struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Address  string            `json:"address"`
+	Runtime  string            `json:"runtime"`
+	Class    string            `json:"node_class,omitempty"`
+	Meta     map[string]string `json:"meta,omitempty"`
+	Version  string            `json:"version,omitempty"`
+	Capacity api.NodeCapacity  `json:"capacity"`
+}
+
+// Handler serves the client agents on a server: their registrations and
+// heartbeats, the runs placed on their nodes, those runs' grants and
+// reports. authorize admits only the cluster's agents (a certificate of
+// the cluster's CA made for agents); each call about a node must then
+// carry that node's secret. barrier waits until this server has the
+// writes the cluster acknowledged, so that a node is not told less than
+// another server told it.
+func Handler(st *store.Store, ttl time.Duration, grants runs.Grants, authorize func(*http.Request) error, barrier func(context.Context) error, logger hclog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	a := &assignments{store: st, grants: grants, logger: logger}
-	mux.HandleFunc("GET "+PathPrefix+"{id}/runs", a.list)
-	mux.HandleFunc("POST "+PathPrefix+"{id}/runs/{run}/grant", a.grant)
-	mux.HandleFunc("POST "+PathPrefix+"{id}/runs/{run}/revoke", a.revoke)
-	mux.HandleFunc("POST "+PathPrefix+"{id}/runs/{run}/report", a.report)
+	a := &assignments{store: st, grants: grants, barrier: barrier, logger: logger}
 	mux.HandleFunc("POST "+PathPrefix+"register", func(w http.ResponseWriter, r *http.Request) {
-		var n store.Node
-		if !decode(w, r, &n) {
+		var req RegisterRequest
+		if !decode(w, r, &req) {
 			return
 		}
-		reg, err := register(st, &n, ttl)
+		secret := r.Header.Get(SecretHeader)
+		if secret == "" {
+			writeJSON(w, http.StatusForbidden, api.ErrorResponse{Error: "a node registers with its secret (" + SecretHeader + ")", Code: api.CodeForbidden})
+			return
+		}
+		n := &store.Node{ID: req.ID, Name: req.Name, Address: req.Address, Runtime: req.Runtime, Class: req.Class, Meta: req.Meta,
+			Version: req.Version, Capacity: req.Capacity, SecretHash: hashSecret(secret)}
+		reg, err := register(st, n, ttl)
+		if errors.Is(err, store.ErrConflict) {
+			writeJSON(w, http.StatusForbidden, api.ErrorResponse{Error: err.Error() + ": a node proves it is the node of its id with the secret in its data dir", Code: api.CodeForbidden})
+			return
+		}
 		if err != nil {
 			answerError(w, err)
 			return
@@ -45,7 +75,7 @@ func Handler(st *store.Store, ttl time.Duration, grants runs.Grants, authorize f
 		logger.Debug("node registered", "node", n.Name, "node_id", n.ID, "address", n.Address)
 		writeJSON(w, http.StatusOK, reg)
 	})
-	mux.HandleFunc("POST "+PathPrefix+"{id}/heartbeat", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("POST "+PathPrefix+"{id}/heartbeat", a.node(func(w http.ResponseWriter, r *http.Request) {
 		var c api.NodeCapacity
 		if !decode(w, r, &c) {
 			return
@@ -55,13 +85,46 @@ func Handler(st *store.Store, ttl time.Duration, grants runs.Grants, authorize f
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
-	})
+	}))
+	mux.Handle("GET "+PathPrefix+"{id}/runs", a.node(a.list))
+	mux.Handle("POST "+PathPrefix+"{id}/runs/{run}/grant", a.node(a.grant))
+	mux.Handle("POST "+PathPrefix+"{id}/runs/{run}/revoke", a.node(a.revoke))
+	mux.Handle("POST "+PathPrefix+"{id}/runs/{run}/report", a.node(a.report))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := authorize(r); err != nil {
 			writeJSON(w, http.StatusForbidden, api.ErrorResponse{Error: err.Error(), Code: api.CodeForbidden})
 			return
 		}
 		mux.ServeHTTP(w, r)
+	})
+}
+
+// node admits a call about node {id} that carries the node's secret, once
+// this server has caught up with the cluster.
+func (a *assignments) node(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), barrierWait)
+		err := a.barrier(ctx)
+		cancel()
+		if err != nil {
+			answerError(w, err)
+			return
+		}
+		n, err := a.store.GetNode(r.PathValue("id"))
+		if errors.Is(err, store.ErrNotFound) {
+			writeJSON(w, http.StatusNotFound, api.ErrorResponse{Error: ErrUnknownNode.Error(), Code: codeUnknownNode})
+			return
+		}
+		if err != nil {
+			answerError(w, err)
+			return
+		}
+		got := hashSecret(r.Header.Get(SecretHeader))
+		if n.SecretHash == "" || subtle.ConstantTimeCompare([]byte(got), []byte(n.SecretHash)) != 1 {
+			writeJSON(w, http.StatusForbidden, api.ErrorResponse{Error: fmt.Sprintf("node %s: the node's secret is missing or wrong", n.Name), Code: api.CodeForbidden})
+			return
+		}
+		h(w, r)
 	})
 }
 

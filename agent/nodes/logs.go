@@ -20,10 +20,11 @@ import (
 // it runs.
 const NodePathPrefix = "/v1/internal/node/"
 
-// LogSource copies the log of one of owner's runs, as the run manager
-// does.
+// LogSource is what a node's run manager does for the servers: copy the
+// log of one of owner's runs, and forget a run the servers deleted.
 type LogSource interface {
 	Logs(ctx context.Context, owner, ref string, follow bool, tail int, w io.Writer, flush func()) error
+	Forget(ctx context.Context, owner, id string) error
 }
 
 // NodeHandler serves the servers on a node. authorize admits only the
@@ -37,13 +38,21 @@ func NodeHandler(logs LogSource, authorize func(*http.Request) error) http.Handl
 			writeJSON(w, http.StatusBadRequest, api.ErrorResponse{Error: "tail is not a number", Code: api.CodeInvalid})
 			return
 		}
-		flush := func() {}
-		if f, ok := w.(http.Flusher); ok {
-			flush = f.Flush
-		}
+		// A follower streams for as long as the run runs: the server
+		// that asked bounds it.
+		rc := http.NewResponseController(w)
+		rc.SetWriteDeadline(time.Time{})
+		flush := func() { rc.Flush() }
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		// Once the body has begun, errors can only end it early.
 		logs.Logs(r.Context(), r.PathValue("owner"), r.PathValue("id"), q.Get("follow") == "true", tail, w, flush)
+	})
+	mux.HandleFunc("DELETE "+NodePathPrefix+"runs/{owner}/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if err := logs.Forget(r.Context(), r.PathValue("owner"), r.PathValue("id")); err != nil {
+			writeJSON(w, http.StatusInternalServerError, api.ErrorResponse{Error: err.Error(), Code: api.CodeInternal})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := authorize(r); err != nil {
@@ -57,16 +66,16 @@ func NodeHandler(logs LogSource, authorize func(*http.Request) error) http.Handl
 // ErrNodeUnreachable is returned when the node of a run does not answer.
 var ErrNodeUnreachable = errors.New("the run's node does not answer")
 
-// RemoteLogs reaches the logs of runs on other nodes, from a server.
-type RemoteLogs struct {
+// Remote reaches, from a server, the nodes that runs are placed on.
+type Remote struct {
 	Store  *store.Store
 	client *http.Client
 }
 
-// NewRemoteLogs returns a reader of other nodes' logs over tlsConf, the
-// server's certificate and the cluster CA.
-func NewRemoteLogs(st *store.Store, tlsConf *tls.Config) *RemoteLogs {
-	return &RemoteLogs{Store: st, client: &http.Client{
+// NewRemote returns a line to the nodes over tlsConf, the server's
+// certificate and the cluster CA.
+func NewRemote(st *store.Store, tlsConf *tls.Config) *Remote {
+	return &Remote{Store: st, client: &http.Client{
 		// No timeout: a follower streams for as long as the run runs.
 		Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true, IdleConnTimeout: time.Minute,
 			ResponseHeaderTimeout: requestTimeout},
@@ -74,7 +83,7 @@ func NewRemoteLogs(st *store.Store, tlsConf *tls.Config) *RemoteLogs {
 }
 
 // Logs copies run's log from its node to w.
-func (l *RemoteLogs) Logs(ctx context.Context, run *store.Run, follow bool, tail int, w io.Writer, flush func()) error {
+func (l *Remote) Logs(ctx context.Context, run *store.Run, follow bool, tail int, w io.Writer, flush func()) error {
 	node, err := l.Store.FindNode(run.Node)
 	if err != nil {
 		return fmt.Errorf("find run %s's node: %w", run.ID, err)
@@ -111,4 +120,30 @@ func (l *RemoteLogs) Logs(ctx context.Context, run *store.Run, follow bool, tail
 			return fmt.Errorf("node %s: logs of run %s: %w", node.Name, run.ID, err)
 		}
 	}
+}
+
+// Forget has run's node remove its log of the run, which was deleted.
+func (l *Remote) Forget(ctx context.Context, run *store.Run) error {
+	node, err := l.Store.FindNode(run.Node)
+	if err != nil {
+		return fmt.Errorf("find run %s's node: %w", run.ID, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	u := fmt.Sprintf("%s%sruns/%s/%s", node.Address, NodePathPrefix, url.PathEscape(run.Owner), url.PathEscape(run.ID))
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: node %s: %w", ErrNodeUnreachable, node.Name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		var e api.ErrorResponse
+		json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&e)
+		return fmt.Errorf("node %s: forget run %s: %s %s", node.Name, run.ID, resp.Status, e.Error)
+	}
+	return nil
 }

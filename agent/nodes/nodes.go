@@ -11,6 +11,9 @@ package nodes
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -75,4 +78,48 @@ func LoadID(dataDir string) (string, error) {
 		return "", fmt.Errorf("write node id: %w", err)
 	}
 	return id, nil
+}
+
+// secretFile, in a client agent's data dir, holds the secret its node
+// proves it is with: the servers keep its hash, and refuse a node id
+// presented without it.
+const secretFile = "node-secret"
+
+// SecretHeader carries a client agent's node secret to the servers.
+const SecretHeader = "X-Hush-Node-Secret"
+
+// LoadSecret returns the node secret kept in dataDir, making one on first
+// use (0600).
+func LoadSecret(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, secretFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		secret := strings.TrimSpace(string(b))
+		if len(secret) != 64 {
+			return "", fmt.Errorf("read node secret: %s is not a node secret: remove it, and the node's id (%s), to make the node a new one", path, idFile)
+		}
+		return secret, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read node secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("make node secret: %w", err)
+	}
+	secret := hex.EncodeToString(raw)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write node secret: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("write node secret: %w", err)
+	}
+	return secret, nil
+}
+
+// hashSecret is what the servers keep of a node secret.
+func hashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
 }

@@ -25,6 +25,8 @@ import (
 type RemoteConn struct {
 	servers []string
 	client  *http.Client
+	// secret is the node's, which it proves it is with.
+	secret string
 
 	mu   sync.Mutex
 	next int // the server to try first
@@ -39,10 +41,11 @@ const requestTimeout = 10 * time.Second
 var ErrNotPlaced = errors.New("the servers no longer have the run on this node")
 
 // NewRemoteConn returns a conn to the servers at the API addresses
-// servers ("host:port"), over tlsConf.
-func NewRemoteConn(servers []string, tlsConf *tls.Config) *RemoteConn {
+// servers ("host:port"), over tlsConf, for the node of secret.
+func NewRemoteConn(servers []string, tlsConf *tls.Config, secret string) *RemoteConn {
 	return &RemoteConn{
 		servers: servers,
+		secret:  secret,
 		client: &http.Client{
 			Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true, IdleConnTimeout: time.Minute},
 		},
@@ -57,8 +60,10 @@ func (c *RemoteConn) Transport() http.RoundTripper { return c.client.Transport }
 
 // Register records n with the servers.
 func (c *RemoteConn) Register(ctx context.Context, n *store.Node) (*Registration, error) {
+	req := &RegisterRequest{ID: n.ID, Name: n.Name, Address: n.Address, Runtime: n.Runtime, Class: n.Class, Meta: n.Meta,
+		Version: n.Version, Capacity: n.Capacity}
 	var reg Registration
-	if err := c.call(ctx, http.MethodPost, "register", n, &reg, 0); err != nil {
+	if err := c.call(ctx, http.MethodPost, "register", req, &reg, 0); err != nil {
 		return nil, err
 	}
 	if reg.HeartbeatInterval <= 0 {
@@ -85,7 +90,7 @@ func (c *RemoteConn) Assignments(ctx context.Context, id, hash string, wait time
 
 // Report sends the servers node id's record of a run placed on it.
 func (c *RemoteConn) Report(ctx context.Context, id string, run *store.Run) error {
-	return c.call(ctx, http.MethodPost, runOp(id, run, "report"), &Report{Run: run}, nil, 0)
+	return c.call(ctx, http.MethodPost, runOp(id, run, "report"), &Report{Run: toWire(run)}, nil, 0)
 }
 
 // Grants returns the servers as where node id's runs get their secrets
@@ -171,6 +176,7 @@ func (c *RemoteConn) do(ctx context.Context, server, method, op string, body []b
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set(SecretHeader, c.secret)
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return true, fmt.Errorf("server %s: %w", server, err)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"slices"
 	"time"
 )
@@ -79,7 +80,12 @@ type CertOptions struct {
 	// Server makes a certificate an agent serves; Client one that a
 	// client presents to an agent with verify_incoming. One is required.
 	Server, Client bool
-	// CommonName names the holder; default "server.hush" or
+	// Node makes a server certificate for a client agent: it serves its
+	// API and calls the servers like a server certificate, and is marked
+	// (NodeRoleURI) so that the servers never take its holder for one of
+	// them. It implies Server.
+	Node bool
+	// CommonName names the holder; default "server.hush", "node.hush" or
 	// "client.hush".
 	CommonName string
 	// DNSNames and IPs are the server's names, besides localhost and
@@ -92,8 +98,29 @@ type CertOptions struct {
 	Days int
 }
 
+// NodeRoleURI marks a client agent's certificate (CertOptions.Node).
+const NodeRoleURI = "hush:role:node"
+
+var nodeRole = &url.URL{Scheme: "hush", Opaque: "role:node"}
+
+// IsNode reports whether cert is a client agent's (CertOptions.Node).
+func IsNode(cert *x509.Certificate) bool {
+	for _, u := range cert.URIs {
+		if u.String() == NodeRoleURI {
+			return true
+		}
+	}
+	return false
+}
+
 // NewCert makes a leaf certificate with an ECDSA P-256 key, signed by ca.
 func NewCert(ca *PEM, opts CertOptions) (*PEM, error) {
+	if opts.Node {
+		if opts.Client {
+			return nil, errors.New("a node's certificate is a server's, not a client's: drop one")
+		}
+		opts.Server = true
+	}
 	if opts.Server == opts.Client {
 		return nil, errors.New("a certificate is for a server or for a client: choose one")
 	}
@@ -114,6 +141,8 @@ func NewCert(ca *PEM, opts CertOptions) (*PEM, error) {
 	name := opts.CommonName
 	switch {
 	case name != "":
+	case opts.Node:
+		name = "node.hush"
 	case opts.Server:
 		name = "server.hush"
 	default:
@@ -140,6 +169,9 @@ func NewCert(ca *PEM, opts CertOptions) (*PEM, error) {
 		}
 	} else {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
+	if opts.Node {
+		tmpl.URIs = []*url.URL{nodeRole}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), caKey)
 	if err != nil {

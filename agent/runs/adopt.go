@@ -196,11 +196,16 @@ func (m *Manager) lostMessage(err error) string {
 // lose ends a run, not active, whose workload the agent cannot follow.
 func (m *Manager) lose(r *store.Run, why string) error {
 	ar := newActiveRun(r)
+	ar.orphaned = !m.placedHere(r)
 	m.release(ar)
+	if ar.orphaned {
+		// The servers have it elsewhere, or ended it, meanwhile.
+		return nil
+	}
 	now := time.Now().UTC()
 	r.Status, r.Error, r.EndedAt = api.RunLost, why, &now
 	r.Events = append(r.Events, store.RunEvent{Time: now, Type: store.EventLost, Message: why})
-	if err := m.cfg.Store.SaveRun(r, ar.saved, true); err != nil {
+	if err := m.cfg.Store.SaveRun(r, ar.saved, true); err != nil && !(r.Scheduled && errors.Is(err, store.ErrConflict)) {
 		return err
 	}
 	m.metrics.ended.WithLabelValues(string(api.RunLost)).Inc()

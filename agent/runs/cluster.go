@@ -21,9 +21,43 @@ import (
 // server that is asked about a run answers from the record, and reaches
 // the run's node for its logs.
 
-// RemoteLogs copies the log of a run that runs on another node, as Logs
-// does.
-type RemoteLogs func(ctx context.Context, run *store.Run, follow bool, tail int, w io.Writer, flush func()) error
+// Remote reaches the nodes that runs are placed on, from a server.
+type Remote interface {
+	// Logs copies the log of a run that another node runs, as
+	// Manager.Logs does.
+	Logs(ctx context.Context, run *store.Run, follow bool, tail int, w io.Writer, flush func()) error
+	// Forget has the run's node remove what it keeps of a deleted run:
+	// its log.
+	Forget(ctx context.Context, run *store.Run) error
+}
+
+// Forget removes what this node keeps of one of owner's runs that the
+// servers deleted: its record in this node's own store, if it has one,
+// and its log.
+func (m *Manager) Forget(ctx context.Context, owner, id string) error {
+	if ar := m.activeRun(id); ar != nil {
+		ar.requestStop("the servers deleted the run")
+		select {
+		case <-ar.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	run, err := m.cfg.Store.GetRun(owner, id)
+	if err == nil && !run.Scheduled {
+		return m.Delete(ctx, owner, id)
+	}
+	if err := os.RemoveAll(m.logDir(id)); err != nil {
+		return fmt.Errorf("remove run log: %w", err)
+	}
+	return nil
+}
+
+func (m *Manager) activeRun(id string) *activeRun {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.active[id]
+}
 
 // submitScheduled records a run for the leader to place.
 func (m *Manager) submitScheduled(owner string, by Submitter, req *api.CreateRunRequest) (*store.Run, error) {
@@ -83,12 +117,15 @@ func (m *Manager) newRun(owner, name string, by Submitter, req *api.CreateRunReq
 
 // Execute runs a run that the leader placed on this node, from its record.
 // It does nothing for a run this node already runs, or once the agent
-// shuts down.
-func (m *Manager) Execute(run *store.Run) error {
+// shuts down. A run whose owner asked for it to stop (stop is why) ends
+// STOPPED without starting: it is given no secret.
+func (m *Manager) Execute(run *store.Run, stop string) error {
 	if err := os.MkdirAll(m.logDir(run.ID), 0o700); err != nil {
 		return fmt.Errorf("create run log: %w", err)
 	}
-	ar := newActiveRun(run.Clone())
+	own := run.Clone()
+	own.Runtime = m.cfg.Runtime.Name()
+	ar := newActiveRun(own)
 	m.mu.Lock()
 	if m.closing || m.active[run.ID] != nil {
 		m.mu.Unlock()
@@ -97,6 +134,9 @@ func (m *Manager) Execute(run *store.Run) error {
 	m.active[run.ID] = ar
 	m.wg.Add(2)
 	m.mu.Unlock()
+	if stop != "" {
+		ar.requestStop(stop)
+	}
 	m.enqueue(ar)
 	go m.saver(ar)
 	go m.execute(ar)
@@ -202,4 +242,28 @@ func (m *Manager) awaitPlaced(ctx context.Context, run *store.Run, follow bool) 
 		}
 	}
 	return run, nil
+}
+
+// placedHere reports whether a scheduled run is placed on this node in its
+// attempt, as this server's store has it; any other run is this agent's.
+func (m *Manager) placedHere(run *store.Run) bool {
+	if !run.Scheduled {
+		return true
+	}
+	p, err := m.cfg.Store.PlacementOf(run.ID)
+	return err == nil && p.Node == m.cfg.NodeID && p.Attempt == run.Attempt
+}
+
+// ActiveScheduled returns, by id, the attempt of each scheduled run this
+// node runs now.
+func (m *Manager) ActiveScheduled() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]int{}
+	for id, ar := range m.active {
+		if ar.run.Scheduled {
+			out[id] = ar.run.Attempt
+		}
+	}
+	return out
 }

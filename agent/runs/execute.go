@@ -89,6 +89,14 @@ func (m *Manager) release(ar *activeRun) {
 		m.logger.Error("could not remove the run's secret tmpfs", "run_id", id, "error", err)
 		m.event(ar, store.EventError, "cleanup: "+err.Error())
 	}
+	m.mu.Lock()
+	orphaned := ar.orphaned
+	m.mu.Unlock()
+	if orphaned {
+		// Its tokens are the servers' to revoke: they may be its next
+		// attempt's, on another node.
+		return
+	}
 	if err := m.grants().Revoke(id); err != nil {
 		m.logger.Error("could not revoke the run's token", "run_id", id, "error", err)
 	}
@@ -154,6 +162,10 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		return nil, m.entrypointErr
 	}
 
+	if !m.placedHere(run) {
+		m.onConflict(ar, errors.New("the run is not placed on this node in this attempt"))
+		return nil, errors.New("the servers no longer have the run on this node")
+	}
 	grant, err := m.grants().Grant(ctx, run)
 	if err != nil {
 		return nil, err

@@ -112,8 +112,8 @@ type Config struct {
 	// Feasible, for scheduled runs, refuses at submit a run that no node
 	// could ever take.
 	Feasible func(*api.CreateRunRequest) error
-	// RemoteLogs reaches the log of a run that another node runs.
-	RemoteLogs RemoteLogs
+	// Remote reaches the nodes of runs that other nodes run.
+	Remote Remote
 	// Grants gives runs their secrets and tokens; nil means this
 	// agent's store and plugins (grants.go).
 	Grants Grants
@@ -521,28 +521,35 @@ func (m *Manager) saver(ar *activeRun) {
 		case <-ar.unsaved:
 			m.save(ar)
 		case <-ar.finish:
-			m.save(ar)
+			// A cluster's run keeps its GPUs until its end is written,
+			// which an election may hold up: it is tried again.
+			wait := 200 * time.Millisecond
+			for deadline := time.Now().Add(finalSaveWait); !m.save(ar) && ar.run.Scheduled && time.Now().Before(deadline); {
+				time.Sleep(wait)
+				wait = min(2*wait, 5*time.Second)
+			}
 			return
 		}
 	}
 }
 
-// save writes what changed in ar since it was last saved.
-func (m *Manager) save(ar *activeRun) {
+// finalSaveWait bounds how long a cluster's run tries to write its end.
+const finalSaveWait = 2 * time.Minute
+
+// save writes what changed in ar since it was last saved, and reports
+// whether all of it is written, or need not be.
+func (m *Manager) save(ar *activeRun) bool {
 	m.mu.Lock()
-	run, record := ar.run.Clone(), ar.recordChanged
+	run, record, orphaned := ar.run.Clone(), ar.recordChanged, ar.orphaned
 	ar.recordChanged = false
 	m.mu.Unlock()
-	if !record && len(run.Events) == ar.saved {
-		return
-	}
-	if ar.orphaned {
-		return
+	if orphaned || !record && len(run.Events) == ar.saved {
+		return true
 	}
 	if err := m.cfg.Store.SaveRun(run, ar.saved, record); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			m.onConflict(ar, err)
-			return
+			return true
 		}
 		m.logger.Error("save run", "run_id", run.ID, "error", err)
 		if record {
@@ -550,9 +557,10 @@ func (m *Manager) save(ar *activeRun) {
 			ar.recordChanged = true
 			m.mu.Unlock()
 		}
-		return
+		return false
 	}
 	ar.saved = len(run.Events)
+	return true
 }
 
 // Watch returns a run once it has more than index events or has ended, or
@@ -731,6 +739,11 @@ func (m *Manager) Delete(ctx context.Context, owner, ref string) error {
 	if err := os.Remove(m.legacyLogPath(run.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove run log: %w", err)
 	}
+	if run.Scheduled && run.Node != "" && run.Node != m.cfg.NodeID && m.cfg.Remote != nil {
+		if err := m.cfg.Remote.Forget(ctx, run); err != nil {
+			m.logger.Warn("could not remove the deleted run's log from its node; it stays there", "run_id", run.ID, "node", run.NodeName, "error", err)
+		}
+	}
 	m.logger.Info("run deleted", "run_id", run.ID, "name", run.Name)
 	return nil
 }
@@ -746,8 +759,8 @@ func (m *Manager) Logs(ctx context.Context, owner, ref string, follow bool, tail
 		if run, err = m.awaitPlaced(ctx, run, follow); err != nil {
 			return err
 		}
-		if run.Node != "" && run.Node != m.cfg.NodeID && m.cfg.RemoteLogs != nil {
-			return m.cfg.RemoteLogs(ctx, run, follow, tail, w, flush)
+		if run.Node != "" && run.Node != m.cfg.NodeID && m.cfg.Remote != nil {
+			return m.cfg.Remote.Logs(ctx, run, follow, tail, w, flush)
 		}
 		if run, ar, err = m.find(owner, run.ID); err != nil {
 			return err

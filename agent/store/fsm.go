@@ -276,7 +276,7 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	before := s.AppliedIndex()
-	defer func() { s.applied.set(s.AppliedIndex()) }()
+	defer func() { s.applied.set(s.AppliedIndex()); s.changed.fire() }()
 	err = snap.View(func(from *bolt.Tx) error {
 		return s.db.Update(func(to *bolt.Tx) error {
 			var names [][]byte

@@ -40,6 +40,10 @@ type Node struct {
 	// (or registration) took it.
 	LastSeen     time.Time `json:"last_seen"`
 	RegisteredAt time.Time `json:"registered_at"`
+	// SecretHash is the SHA-256, in hex, of the secret a client agent's
+	// node registered with: what the node proves it is with; "" for a
+	// server's own node.
+	SecretHash string `json:"secret_hash,omitempty"`
 }
 
 // Labels are what run constraints match: the node's meta, and its class
@@ -91,6 +95,9 @@ func applyNodeRegister(tx *bolt.Tx, c *command) error {
 	}
 	n.RegisteredAt = c.Time
 	if old, err := readNode(b, c.ID); err == nil {
+		if old.SecretHash != n.SecretHash {
+			return fmt.Errorf("node %s (%s) is registered with another secret: %w", c.ID, old.Name, ErrConflict)
+		}
 		n.Drain, n.RegisteredAt = old.Drain, old.RegisteredAt
 	}
 	n.ID, n.Status, n.LastSeen = c.ID, api.NodeReady, c.Time
@@ -195,6 +202,17 @@ func (s *Store) ListNodes() ([]*Node, error) {
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out, err
+}
+
+// GetNode returns node id.
+func (s *Store) GetNode(id string) (*Node, error) {
+	var n *Node
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = readNode(tx.Bucket(bucketNodes), id)
+		return err
+	})
+	return n, err
 }
 
 // FindNode returns the node whose id is ref, or else the one node named

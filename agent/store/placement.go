@@ -120,6 +120,13 @@ func afterSave(tx *bolt.Tx, c *command, p *Placement) error {
 	}
 	p.Version++
 	if m := c.Move; m != nil {
+		if m.Node == "" && p.Node != "" {
+			// Back in line from a lost node: the lost attempt's tokens
+			// go, before the next attempt is given its own.
+			if err := applyTokenRevokeRun(tx, c); err != nil {
+				return err
+			}
+		}
 		p.Node, p.NodeName, p.Attempt = m.Node, m.NodeName, m.Attempt
 	}
 	return putPlacement(tx, p)

@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,7 +77,7 @@ runtime "containerd" {
   stop_grace    = "2s"
   cdi_spec_dirs = [%q]
 }
-`, filepath.Join(dir, "state"), name, c.pki.server+".pem", c.pki.server+"-key.pem", c.pki.ca+".pem",
+`, filepath.Join(dir, "state"), name, c.pki.node+".pem", c.pki.node+"-key.pem", c.pki.ca+".pem",
 		strings.Join(addrs, ", "), meta, socket, namespace, fakeGPUsN(t, gpus)))
 	return relaunchClient(t, filepath.Join(dir, "data"), cfg), cfg
 }
@@ -125,6 +129,7 @@ func runOn(c *servers, i int, user, ref string) (status, node string, attempt in
 		c.t.Fatalf("get runs on s%d: %s", i+1, r)
 	}
 	var runs []struct {
+		ID      string `json:"id"`
 		Name    string `json:"name"`
 		Status  string `json:"status"`
 		Node    string `json:"node"`
@@ -134,7 +139,7 @@ func runOn(c *servers, i int, user, ref string) (status, node string, attempt in
 		c.t.Fatalf("parse runs %q: %v", r.stdout, err)
 	}
 	for _, run := range runs {
-		if run.Name == ref {
+		if run.Name == ref || run.ID == ref {
 			return run.Status, run.Node, run.Attempt
 		}
 	}
@@ -170,6 +175,17 @@ func TestClientsPlaceRuns(t *testing.T) {
 		n := nodesOf(c, 0)
 		return len(n) == 2 && n["gpu-2"].Status == "ready" && n["gpu-4"].Status == "ready" && n["gpu-4"].Capacity.GPUs == 4
 	})
+	// A node's certificate does not make a server, and a node's calls
+	// need its secret.
+	nodeID, _ := os.ReadFile(filepath.Join(gpu4.dataDir, "node-id"))
+	for path, want := range map[string]string{
+		"/v1/internal/cluster/status":                                       "is a node's",
+		"/v1/internal/nodes/" + strings.TrimSpace(string(nodeID)) + "/runs": "the node's secret is missing or wrong",
+	} {
+		if code, body := nodeRequest(t, c, c.agents[0].addr+path); code != 403 || !strings.Contains(body, want) {
+			t.Errorf("GET %s with a node's certificate and no secret: got %d %s, want 403 saying %q", path, code, body, want)
+		}
+	}
 	leader := c.leader(0)
 	follower := (leader + 1) % 3
 	on := func(i int, user string, args ...string) result {
@@ -235,6 +251,14 @@ hush run -f /tmp/child.yaml`, image)
 		t.Errorf("stop two-b through a follower: %s", r)
 	}
 	waitFor(t, "two-b stopped", 20*time.Second, func() bool { s, _, _ := runOn(c, follower, alice, "two-b"); return s == "STOPPED" })
+	// Deleted through a follower, it leaves no log on its node.
+	logs, _ := os.ReadDir(filepath.Join(gpu4.dataDir, "logs"))
+	if r := on(follower, alice, "delete", "run", "two-b"); r.code != 0 {
+		t.Errorf("delete two-b through a follower: %s", r)
+	}
+	if after, _ := os.ReadDir(filepath.Join(gpu4.dataDir, "logs")); len(after) != len(logs)-1 {
+		t.Errorf("gpu-4's run logs: %d before two-b was deleted, %d after; want one fewer", len(logs), len(after))
+	}
 
 	// A killed client: its run with a retry goes to the other node, the
 	// one without is LOST, within the TTL (3s) and a few heartbeats.
@@ -281,6 +305,23 @@ hush run -f /tmp/child.yaml`, image)
 		t.Errorf("doomed after its node came back: got %s on %q, want LOST on gpu-2", s, node)
 	}
 
+	// The leader dies: the clients stay ready through the election, and
+	// runs are placed and run as before.
+	killedLeader := c.leader(follower)
+	c.agents[killedLeader].cmd.Process.Signal(syscall.SIGKILL)
+	<-c.agents[killedLeader].exited
+	alive := (killedLeader + 1) % 3
+	waitFor(t, "a new leader", 20*time.Second, func() bool { l := c.leader(alive); return l >= 0 && l != killedLeader })
+	if r := on(alive, alice, "run", "-f", writeSpec(t, "after-failover", image, `echo "[$PLACED_CANARY]"`, "gpus: 1")); r.code != 0 || !strings.Contains(r.stdout, "["+canary+"]") {
+		t.Errorf("a run after the leader died: %s", r)
+	}
+	if n := nodesOf(c, alive); n["gpu-2"].Status != "ready" || n["gpu-4"].Status != "ready" {
+		t.Errorf("the clients after the leader died: %+v, want both ready", n)
+	}
+	c.restart(killedLeader)
+	leader = c.leader(alive)
+	follower = (leader + 1) % 3
+
 	// Drain: gpu-4 takes no new runs; a run that only it could take waits.
 	if r := on(leader, c.agents[leader].token, "node", "drain", "gpu-4"); r.code != 0 || !strings.Contains(r.stdout, "gpu-4 is draining") {
 		t.Fatalf("drain gpu-4: %s", r)
@@ -296,6 +337,18 @@ hush run -f /tmp/child.yaml`, image)
 		t.Fatalf("undrain gpu-4: %s", r)
 	}
 	waitFor(t, "wide COMPLETED once gpu-4 takes runs again", 30*time.Second, func() bool { s, _, _ := runOn(c, follower, alice, "wide"); return s == "COMPLETED" })
+	// Drain --stop stops the node's runs.
+	if r := on(follower, alice, "run", "-f", writeSpec(t, "long", image, "sleep 60", "gpus: 1", `constraints: ["size = 4"]`), "--no-follow"); r.code != 0 {
+		t.Fatalf("submit long: %s", r)
+	}
+	waitFor(t, "long running", 20*time.Second, func() bool { s, _, _ := runOn(c, follower, alice, "long"); return s == "RUNNING" })
+	if r := on(follower, c.agents[leader].token, "node", "drain", "gpu-4", "--stop"); r.code != 0 {
+		t.Fatalf("drain --stop gpu-4: %s", r)
+	}
+	waitFor(t, "long stopped by the drain", 20*time.Second, func() bool { s, _, _ := runOn(c, follower, alice, "long"); return s == "STOPPED" })
+	if d := on(follower, alice, "describe", "run", "long").stdout; !strings.Contains(d, "node gpu-4 is drained") {
+		t.Errorf("long's events do not say the drain stopped it:\n%s", d)
+	}
 	if r := on(follower, alice, "run", "-f", writeSpec(t, "huge", image, "true", "gpus: 5")); r.code == 0 || !strings.Contains(r.stderr, "no node of the cluster can ever take this run") {
 		t.Errorf("a 5-GPU run on nodes of 2 and 4: %s", r)
 	}
@@ -306,4 +359,29 @@ hush run -f /tmp/child.yaml`, image)
 			t.Errorf("client data dir %s holds the secret value in %v", cl.dataDir, hits)
 		}
 	}
+}
+
+// nodeRequest GETs url with the cluster's node certificate, as a client
+// agent would, without its node secret.
+func nodeRequest(t *testing.T, c *servers, url string) (int, string) {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(c.pki.node+".pem", c.pki.node+"-key.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(c.pki.ca + ".pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool}}}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }

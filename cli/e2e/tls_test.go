@@ -21,19 +21,20 @@ import (
 // tlsPKI is a CA, an agent's certificate and a client's, made with `hush
 // tls`, plus a client certificate of another CA.
 type tlsPKI struct {
-	dir                         string
-	ca, server, client, strange string // file prefixes: NAME.pem, NAME-key.pem
+	dir                               string
+	ca, server, node, client, strange string // file prefixes: NAME.pem, NAME-key.pem
 }
 
 func makePKI(t *testing.T) *tlsPKI {
 	t.Helper()
 	dir := t.TempDir()
-	p := &tlsPKI{dir: dir, ca: filepath.Join(dir, "ca"), server: filepath.Join(dir, "server"),
+	p := &tlsPKI{dir: dir, ca: filepath.Join(dir, "ca"), server: filepath.Join(dir, "server"), node: filepath.Join(dir, "node"),
 		client: filepath.Join(dir, "client"), strange: filepath.Join(dir, "stranger")}
 	other := filepath.Join(dir, "other-ca")
 	for _, args := range [][]string{
 		{"tls", "ca", "create", "-out", p.ca},
 		{"tls", "cert", "create", "-server", "-ca", p.ca + ".pem", "-ca-key", p.ca + "-key.pem", "-out", p.server},
+		{"tls", "cert", "create", "-node", "-ca", p.ca + ".pem", "-ca-key", p.ca + "-key.pem", "-out", p.node},
 		{"tls", "cert", "create", "-client", "-ca", p.ca + ".pem", "-ca-key", p.ca + "-key.pem", "-out", p.client},
 		{"tls", "ca", "create", "-out", other},
 		{"tls", "cert", "create", "-client", "-ca", other + ".pem", "-ca-key", other + "-key.pem", "-out", p.strange},
