@@ -84,26 +84,11 @@ func NewRemote(st *store.Store, tlsConf *tls.Config) *Remote {
 
 // Logs copies run's log from its node to w.
 func (l *Remote) Logs(ctx context.Context, run *store.Run, follow bool, tail int, w io.Writer, flush func()) error {
-	node, err := l.Store.FindNode(run.Node)
-	if err != nil {
-		return fmt.Errorf("find run %s's node: %w", run.ID, err)
-	}
-	u := fmt.Sprintf("%s%sruns/%s/%s/logs?follow=%t&tail=%d", node.Address, NodePathPrefix,
-		url.PathEscape(run.Owner), url.PathEscape(run.ID), follow, tail)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, node, err := l.do(ctx, run, http.MethodGet, fmt.Sprintf("/logs?follow=%t&tail=%d", follow, tail), http.StatusOK)
 	if err != nil {
 		return err
 	}
-	resp, err := l.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: node %s: %w", ErrNodeUnreachable, node.Name, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e api.ErrorResponse
-		json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&e)
-		return fmt.Errorf("node %s: logs of run %s: %s %s", node.Name, run.ID, resp.Status, e.Error)
-	}
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := resp.Body.Read(buf)
@@ -124,26 +109,36 @@ func (l *Remote) Logs(ctx context.Context, run *store.Run, follow bool, tail int
 
 // Forget has run's node remove its log of the run, which was deleted.
 func (l *Remote) Forget(ctx context.Context, run *store.Run) error {
-	node, err := l.Store.FindNode(run.Node)
-	if err != nil {
-		return fmt.Errorf("find run %s's node: %w", run.ID, err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	u := fmt.Sprintf("%s%sruns/%s/%s", node.Address, NodePathPrefix, url.PathEscape(run.Owner), url.PathEscape(run.ID))
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, nil)
+	resp, _, err := l.do(ctx, run, http.MethodDelete, "", http.StatusNoContent)
 	if err != nil {
 		return err
 	}
+	return resp.Body.Close()
+}
+
+// do sends method to run's endpoint on its node, at suffix, and returns
+// the answer when it has status want.
+func (l *Remote) do(ctx context.Context, run *store.Run, method, suffix string, want int) (*http.Response, *store.Node, error) {
+	node, err := l.Store.GetNode(run.Node)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find run %s's node: %w", run.ID, err)
+	}
+	u := fmt.Sprintf("%s%sruns/%s/%s%s", node.Address, NodePathPrefix, url.PathEscape(run.Owner), url.PathEscape(run.ID), suffix)
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, nil, err
+	}
 	resp, err := l.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: node %s: %w", ErrNodeUnreachable, node.Name, err)
+		return nil, nil, fmt.Errorf("%w: node %s: %w", ErrNodeUnreachable, node.Name, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
+	if resp.StatusCode != want {
+		defer resp.Body.Close()
 		var e api.ErrorResponse
 		json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&e)
-		return fmt.Errorf("node %s: forget run %s: %s %s", node.Name, run.ID, resp.Status, e.Error)
+		return nil, nil, fmt.Errorf("node %s: %s run %s: %s %s", node.Name, method, run.ID, resp.Status, e.Error)
 	}
-	return nil
+	return resp, node, nil
 }

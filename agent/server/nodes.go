@@ -28,6 +28,10 @@ func (s *Server) SetNode(self *store.Node, scheduled bool) {
 
 func (s *Server) listNodes(w http.ResponseWriter, _ *http.Request, _ *store.Token) {
 	if !s.scheduled {
+		if s.selfNode == nil {
+			writeJSON(w, http.StatusOK, &api.ListNodesResponse{Nodes: []*api.Node{}})
+			return
+		}
 		n := apiNode(s.selfNode)
 		n.Status, n.Capacity, n.LastSeen = api.NodeReady, s.runs.Capacity(), time.Now().UTC()
 		writeJSON(w, http.StatusOK, &api.ListNodesResponse{Nodes: []*api.Node{n}})
@@ -38,12 +42,20 @@ func (s *Server) listNodes(w http.ResponseWriter, _ *http.Request, _ *store.Toke
 		s.internalError(w, "list nodes", err)
 		return
 	}
-	var placements []*store.Placement
-	if s.scheduled {
-		if placements, err = s.store.Placements(); err != nil {
-			s.internalError(w, "list placements", err)
-			return
-		}
+	out, err := s.nodesOut(list)
+	if err != nil {
+		s.internalError(w, "list placements", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, &api.ListNodesResponse{Nodes: out})
+}
+
+// nodesOut describes a cluster's nodes as the API shows them: free is what
+// the runs placed on each leave.
+func (s *Server) nodesOut(list []*store.Node) ([]*api.Node, error) {
+	placements, err := s.store.Placements()
+	if err != nil {
+		return nil, err
 	}
 	free := nodes.Free(list, placements)
 	out := make([]*api.Node, len(list))
@@ -58,12 +70,16 @@ func (s *Server) listNodes(w http.ResponseWriter, _ *http.Request, _ *store.Toke
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, &api.ListNodesResponse{Nodes: out})
+	return out, nil
 }
 
 func (s *Server) drainNode(w http.ResponseWriter, r *http.Request, tok *store.Token) {
 	if !tok.Management {
 		writeError(w, api.CodeForbidden, "nodes are drained with a management token, such as the agent's root token")
+		return
+	}
+	if !s.scheduled {
+		writeError(w, api.CodeInvalid, "nodes are drained in clusters of servers, which place runs on nodes: this agent runs every run itself; stop runs with `hush stop run`")
 		return
 	}
 	var req api.DrainNodeRequest
@@ -80,10 +96,6 @@ func (s *Server) drainNode(w http.ResponseWriter, r *http.Request, tok *store.To
 		return
 	case err != nil:
 		s.internalError(w, "find node", err)
-		return
-	}
-	if !s.scheduled {
-		writeError(w, api.CodeInvalid, "nodes are drained in clusters of servers, which place runs on nodes: this agent runs every run itself; stop runs with `hush stop run`")
 		return
 	}
 	if n, err = s.store.DrainNode(n.ID, req.Enable); err != nil {
@@ -103,7 +115,12 @@ func (s *Server) drainNode(w http.ResponseWriter, r *http.Request, tok *store.To
 		}
 	}
 	s.logger.Info("node drain changed", "node", n.Name, "node_id", n.ID, "drain", n.Drain)
-	writeJSON(w, http.StatusOK, apiNode(n))
+	out, err := s.nodesOut([]*store.Node{n})
+	if err != nil {
+		s.internalError(w, "list placements", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out[0])
 }
 
 func apiNode(n *store.Node) *api.Node {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,15 +23,26 @@ type servers struct {
 	agents []*agent
 }
 
-// freePort returns a loopback address no one listens on.
+// handedOut holds the addresses freePort returned: the kernel may give a
+// port it just freed to the next listener, so one process could hand the
+// same port to two agents.
+var handedOut sync.Map
+
+// freePort returns a loopback address no one listens on, and that it has
+// not returned before.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // startServers starts n server agents that form one cluster. They share
