@@ -128,13 +128,13 @@ func createCA(opts *createCAOptions) error {
 
 type createCertOptions struct {
 	Server, Client, Node bool
-	DNSNames       []string
-	IPs            []net.IP
-	Days           int
-	CommonName     string
-	CA, CAKey      string
-	Out            string
-	UI             *UI
+	DNSNames             []string
+	IPs                  []net.IP
+	Days                 int
+	CommonName           string
+	CA, CAKey            string
+	Out                  string
+	UI                   *UI
 }
 
 // createCert writes a new certificate signed by the CA, and its key.
