@@ -53,6 +53,7 @@ func TestInternalAPIRefuses(t *testing.T) {
 	client := ca.cert(t, pki.CertOptions{Client: true})
 	server := ca.cert(t, pki.CertOptions{Server: true})
 	foreign := newTestCA(t).cert(t, pki.CertOptions{Server: true})
+	node := ca.cert(t, pki.CertOptions{Node: true})
 
 	tests := map[string]struct {
 		certs      []tls.Certificate
@@ -62,6 +63,7 @@ func TestInternalAPIRefuses(t *testing.T) {
 		"no certificate":          {wantStatus: http.StatusForbidden, wantErr: "present a server certificate"},
 		"client certificate":      {certs: []tls.Certificate{client}, wantStatus: http.StatusForbidden, wantErr: "must be a server certificate"},
 		"another CA's server":     {certs: []tls.Certificate{foreign}},
+		"a client agent's node":   {certs: []tls.Certificate{node}, wantStatus: http.StatusForbidden, wantErr: "is a node's"},
 		"a server of the cluster": {certs: []tls.Certificate{server}, wantStatus: http.StatusOK},
 	}
 	for name, tc := range tests {

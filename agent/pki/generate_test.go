@@ -125,6 +125,31 @@ func TestNewCert(t *testing.T) {
 	}
 }
 
+// A node's certificate is a server's, marked as a node's, which no other
+// certificate is.
+func TestNodeCert(t *testing.T) {
+	ca := mustCA(t)
+	node, err := NewCert(ca, CertOptions{Node: true, IPs: []net.IP{net.ParseIP("10.0.1.11")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parseCert(t, node.Cert)
+	if !IsNode(c) || c.Subject.CommonName != "node.hush" || !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageServerAuth) ||
+		!slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageClientAuth) || len(c.IPAddresses) != 2 {
+		t.Errorf("node certificate: node %v, CN %q, usages %v, IPs %v; want a node's, node.hush, server and client auth, 127.0.0.1 and 10.0.1.11",
+			IsNode(c), c.Subject.CommonName, c.ExtKeyUsage, c.IPAddresses)
+	}
+	for _, opts := range []CertOptions{{Server: true}, {Client: true}} {
+		leaf, err := NewCert(ca, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if IsNode(parseCert(t, leaf.Cert)) {
+			t.Errorf("a certificate of %+v is taken for a node's", opts)
+		}
+	}
+}
+
 func TestNewCertRefuses(t *testing.T) {
 	ca, other := mustCA(t), mustCA(t)
 	leaf, err := NewCert(ca, CertOptions{Client: true})
@@ -138,6 +163,7 @@ func TestNewCertRefuses(t *testing.T) {
 	}{
 		"neither server nor client": {ca, CertOptions{}, "choose one"},
 		"both":                      {ca, CertOptions{Server: true, Client: true}, "choose one"},
+		"node and client":           {ca, CertOptions{Node: true, Client: true}, "not a client's"},
 		"negative days":             {ca, CertOptions{Server: true, Days: -1}, "days must be positive"},
 		"key of another CA":         {&PEM{Cert: ca.Cert, Key: other.Key}, CertOptions{Server: true}, "does not belong"},
 		"a leaf as CA":              {leaf, CertOptions{Server: true}, "not a CA certificate"},
