@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -159,15 +161,41 @@ type failover struct {
 	next    int
 }
 
+// maxReplay bounds the body of a request that failover may send to a
+// second server: it keeps it in memory meanwhile.
+const maxReplay = 4 << 20
+
 func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
+	// The transport closes a body even when it could not connect: the
+	// next server is sent a copy.
+	var body []byte
+	tries := len(f.servers)
+	if req.Body != nil && req.Body != http.NoBody {
+		var err error
+		if body, err = io.ReadAll(io.LimitReader(req.Body, maxReplay+1)); err != nil {
+			return nil, err
+		}
+		if len(body) > maxReplay {
+			req.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(body), req.Body), req.Body}
+			body, tries = nil, 1
+		} else {
+			req.Body.Close()
+		}
+	}
 	f.mu.Lock()
 	first := f.next
 	f.mu.Unlock()
 	var errs []error
-	for i := range f.servers {
+	for i := range tries {
 		n := (first + i) % len(f.servers)
 		out := req.Clone(req.Context())
 		out.URL.Host, out.Host = f.servers[n], ""
+		if body != nil {
+			out.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		resp, err := f.base.RoundTrip(out)
 		if err == nil {
 			f.mu.Lock()
