@@ -42,12 +42,13 @@ type nodeSetup struct {
 }
 
 // startNode starts the agent's part in its cluster's nodes:
-//   - an agent that runs workloads registers its node (with the servers
-//     it is one of, or with itself) and heartbeats, and serves the other
-//     servers the logs of its runs;
+//   - a client agent registers its node with the servers and heartbeats,
+//     runs what they place on it, and serves them the logs of its runs;
 //   - a server takes the client agents' registrations and heartbeats,
 //     and the leader places runs on nodes and marks silent nodes down;
-//   - a server that runs workloads runs what is placed on its node.
+//   - a server that runs workloads does as a client agent does, through
+//     the cluster's state it holds;
+//   - a plain agent is a node of its own, which places nothing.
 //
 // The returned func stops all that.
 func startNode(ctx context.Context, s nodeSetup) (func(), error) {
@@ -79,7 +80,7 @@ func startNode(ctx context.Context, s nodeSetup) (func(), error) {
 	mon := &nodes.Monitor{Store: s.st, TTL: ttl, Leader: leader, Logger: s.logger}
 	run(mon.Run)
 	if cfg.RunsWorkloads() {
-		s.front.setNode(nodes.NodeHandler(s.manager, s.cluster.AuthorizeAgent))
+		s.front.setNode(nodes.NodeHandler(s.manager, s.cluster.AuthorizeServer))
 		capacity := func() api.NodeCapacity { return s.manager.Capacity() }
 		run(nodes.NewAgent(*self, nodes.LocalConn{Store: s.st, TTL: ttl}, capacity, s.logger).Run)
 		exec := &nodes.Executor{Store: s.st, NodeID: s.id, Runs: s.manager, Logger: s.logger.Named("executor")}
@@ -91,8 +92,11 @@ func startNode(ctx context.Context, s nodeSetup) (func(), error) {
 // selfNode is the agent's own node as it tells the servers.
 func selfNode(cfg *config.Config, id, scheme string, apiAddr net.Addr, runtime, version string) *store.Node {
 	address := scheme + "://" + apiAddr.String()
-	if cfg.ServerEnabled() && cfg.Server.Advertise != "" {
+	switch {
+	case cfg.ServerEnabled() && cfg.Server.Advertise != "":
 		address = scheme + "://" + cfg.Server.Advertise
+	case cfg.Client != nil && cfg.Client.Advertise != "":
+		address = scheme + "://" + cfg.Client.Advertise
 	}
 	self := &store.Node{
 		ID: id, Name: cfg.NodeName, Address: address, Server: !cfg.ClientOnly(), Runtime: runtime, Version: version,
@@ -103,14 +107,20 @@ func selfNode(cfg *config.Config, id, scheme string, apiAddr net.Addr, runtime, 
 	return self
 }
 
-// authorizeServers admits, on a client agent, the cluster's agents: those
-// with an agent certificate of its CA.
+// authorizeServers admits, on a client agent, the cluster's servers: a
+// server certificate of its CA that is not another node's.
 func authorizeServers(tlsSrv *pki.Server) func(*http.Request) error {
 	return func(r *http.Request) error {
 		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-			return errors.New("a node's internal API is for the cluster's servers: present an agent certificate of the cluster CA")
+			return errors.New("a node's internal API is for the cluster's servers: present a server certificate of the cluster CA")
 		}
-		return cluster.VerifyServerPeer(tlsSrv.PeerConfig().RootCAs, r.TLS.PeerCertificates)
+		if err := cluster.VerifyServerPeer(tlsSrv.PeerConfig().RootCAs, r.TLS.PeerCertificates); err != nil {
+			return err
+		}
+		if pki.IsNode(r.TLS.PeerCertificates[0]) {
+			return errors.New("a node's internal API is for the cluster's servers, not for other nodes")
+		}
+		return nil
 	}
 }
 

@@ -77,6 +77,9 @@ func (n *Node) AuthorizeAgent(r *http.Request) error {
 	return VerifyServerPeer(n.peerPool, r.TLS.PeerCertificates)
 }
 
+// AuthorizeServer admits a server of this cluster.
+func (n *Node) AuthorizeServer(r *http.Request) error { return n.authorize(r) }
+
 // authorize admits a server of this cluster.
 func (n *Node) authorize(r *http.Request) error {
 	if n.peerPool == nil {

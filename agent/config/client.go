@@ -44,6 +44,10 @@ type ClientConfig struct {
 	// Meta are the node's labels, such as { rack = "r1" }, which run
 	// constraints match by key. Default none.
 	Meta map[string]string `hcl:"meta,optional"`
+	// Advertise is the HOST:PORT the servers reach this node's API at,
+	// for its runs' logs. Default the bind address, which must then be
+	// a specific IP.
+	Advertise string `hcl:"advertise,optional"`
 
 	// DeclRange is where the block was declared.
 	DeclRange hcl.Range
@@ -122,6 +126,12 @@ func (c *Config) validateClient(bad func(key, summary, detail string, fallback *
 	}
 	cl := c.Client
 	decl := cl.DeclRange
+	if cl.Advertise != "" {
+		if _, _, err := net.SplitHostPort(cl.Advertise); err != nil {
+			bad("client.advertise", "Invalid address",
+				fmt.Sprintf("%q is not HOST:PORT, the address the servers reach this node's API at, such as \"10.0.1.11:4747\": %v.", cl.Advertise, err), &decl)
+		}
+	}
 	for _, addr := range cl.Servers {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			bad("client.servers", "Invalid server address",
@@ -183,6 +193,12 @@ func (c *Config) CheckClient(dev bool) error {
 		if len(servers) == 0 {
 			bad("client.enabled", "Missing servers",
 				"a client agent registers with the cluster's servers and takes its runs from them: give their API addresses in client { servers = [\"HOST:PORT\", ...] } or with -servers HOST:PORT,HOST:PORT.")
+		}
+		if host, _, err := net.SplitHostPort(c.Bind); err == nil && c.Client.Advertise == "" {
+			if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+				bad("client.enabled", "Missing advertise",
+					fmt.Sprintf("the agent binds %s, which the servers cannot dial back for its runs' logs: set client { advertise = \"HOST:PORT\" } to the address they reach this node at, or bind a specific IP.", c.Bind))
+			}
 		}
 		if t := c.TLS; t == nil || t.CertFile == "" || t.KeyFile == "" || t.CAFile == "" || !t.VerifyIncoming {
 			bad("client.enabled", "Missing TLS",

@@ -164,6 +164,13 @@ func TestCheckClient(t *testing.T) {
 			src:  "client {\n  enabled = true\n" + servers + "}\ntls {\n  cert_file = \"/c.pem\"\n  key_file = \"/k.pem\"\n}\n",
 			want: []string{"x.hcl:2:3: Missing TLS; the servers demand mutual TLS, and call the client back, with their own certificates, for its runs' logs: add a tls block with cert_file, key_file, ca_file and verify_incoming = true"},
 		},
+		"client bound to every address": {
+			src:  "bind = \"0.0.0.0:4747\"\nclient {\n  enabled = true\n" + servers + "}\n" + tlsBlock,
+			want: []string{"x.hcl:3:3: Missing advertise; the agent binds 0.0.0.0:4747, which the servers cannot dial back"},
+		},
+		"client bound to every address, advertised": {
+			src: "bind = \"0.0.0.0:4747\"\nclient {\n  enabled = true\n  advertise = \"10.0.1.11:4747\"\n" + servers + "}\n" + tlsBlock,
+		},
 		"servers without enabled": {
 			src:  "client {\n" + servers + "}\n" + tlsBlock,
 			want: []string{"x.hcl:2:3: Client not enabled; servers are given but the agent is not a client of them: set enabled = true in the client block, or pass -client."},
