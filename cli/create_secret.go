@@ -48,7 +48,9 @@ func secretCommand(ui *UI, spec *api.TypeSpec) *cli.Command {
 		&cli.StringFlag{Name: "name", Usage: "secret `NAME` instead of the derived one"},
 	}
 	if len(spec.Data) == 1 {
-		flags = append(flags, &cli.StringFlag{Name: "from", Usage: "store a reference to a provider plugin (`PROVIDER:REF`) instead of a value"})
+		flags = append(flags,
+			&cli.StringFlag{Name: "from", Usage: "store a reference to a provider plugin (`PROVIDER:REF`) instead of a value"},
+			&cli.BoolFlag{Name: "no-check", Usage: "with --from, store the reference even where the agent has no such provider plugin (yet)"})
 	}
 	for _, in := range spec.Create.Inputs {
 		flags = append(flags, &cli.StringFlag{Name: in.Flag, Usage: in.Usage})
@@ -76,11 +78,15 @@ func secretCommand(ui *UI, spec *api.TypeSpec) *cli.Command {
 // files, stdin and prompts as the type's inputs say.
 func secretRequest(c *cli.Context, ui *UI, spec *api.TypeSpec) (*api.CreateSecretRequest, error) {
 	req := &api.CreateSecretRequest{
-		Type:   spec.Type,
-		Name:   c.String("name"),
-		From:   c.String("from"),
-		Fields: map[string]string{},
-		Data:   map[string][]byte{},
+		Type:    spec.Type,
+		Name:    c.String("name"),
+		From:    c.String("from"),
+		NoCheck: c.Bool("no-check"),
+		Fields:  map[string]string{},
+		Data:    map[string][]byte{},
+	}
+	if req.NoCheck && req.From == "" {
+		return nil, usageErrorf(c, "--no-check is for a reference given with --from")
 	}
 	derived, err := positional(c, ui, spec.Create, req)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hush-sh/hush/agent/plugins"
@@ -27,9 +29,15 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 	if !writeAllowed(w, tok, "create") {
 		return
 	}
-	sec, ok := s.decodeSecret(w, r, tok)
+	sec, noCheck, ok := s.decodeSecret(w, r, tok)
 	if !ok {
 		return
+	}
+	if sec.From != "" && !noCheck {
+		if msg := s.unknownProvider(sec); msg != "" {
+			writeError(w, api.CodeInvalid, msg)
+			return
+		}
 	}
 	if sec.From != "" && !tok.Management && s.refs != nil {
 		provider, ref := api.SplitReference(sec.From)
@@ -79,10 +87,10 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 
 // decodeSecret reads and validates a secret of tok's user from the request
 // body, answering the request itself when it is not valid.
-func (s *Server) decodeSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) (*store.Secret, bool) {
+func (s *Server) decodeSecret(w http.ResponseWriter, r *http.Request, tok *store.Token) (sec *store.Secret, noCheck, ok bool) {
 	var req api.CreateSecretRequest
 	if !decodeJSON(w, r, &req) {
-		return nil, false
+		return nil, false, false
 	}
 	if err := req.Validate(); err != nil {
 		code := api.CodeInvalid
@@ -91,7 +99,7 @@ func (s *Server) decodeSecret(w http.ResponseWriter, r *http.Request, tok *store
 			code = api.CodeTooLarge
 		}
 		writeError(w, code, err.Error())
-		return nil, false
+		return nil, false, false
 	}
 	return &store.Secret{
 		ID:        req.ID,
@@ -102,7 +110,27 @@ func (s *Server) decodeSecret(w http.ResponseWriter, r *http.Request, tok *store
 		Fields:    req.Fields,
 		Data:      req.Data,
 		From:      req.From,
-	}, true
+	}, req.NoCheck, true
+}
+
+// unknownProvider says why a secret's reference names a provider this
+// agent does not have, or "" when it has it: every run given the secret
+// would fail at start.
+func (s *Server) unknownProvider(sec *store.Secret) string {
+	provider, _ := api.SplitReference(sec.From)
+	var have []string
+	if s.refs != nil {
+		have = s.refs.Providers()
+	}
+	if slices.Contains(have, provider) {
+		return ""
+	}
+	list := "it has none"
+	if len(have) > 0 {
+		list = "it has " + strings.Join(have, ", ")
+	}
+	return fmt.Sprintf("secret %s: this agent has no provider plugin named %q (%s; `hush get plugins` lists them): "+
+		"fix the reference, or pass --no-check to store it for a cluster that will get the plugin later", sec.Name, provider, list)
 }
 
 // digestSecret answers the digest of a declared secret's content, so that
@@ -112,7 +140,7 @@ func (s *Server) digestSecret(w http.ResponseWriter, r *http.Request, tok *store
 		writeError(w, api.CodeForbidden, "a run's token cannot digest secrets: use your own token")
 		return
 	}
-	sec, ok := s.decodeSecret(w, r, tok)
+	sec, _, ok := s.decodeSecret(w, r, tok)
 	if !ok {
 		return
 	}

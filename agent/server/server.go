@@ -51,6 +51,8 @@ type ImageImporter interface {
 // ReferenceChecker says whether a user may name a provider reference.
 type ReferenceChecker interface {
 	CheckReference(user, provider, ref string) error
+	// Providers names the agent's provider plugins.
+	Providers() []string
 }
 
 // Server serves the agent's HTTP API.

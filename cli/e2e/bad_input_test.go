@@ -65,6 +65,8 @@ func TestBadInput(t *testing.T) {
 		"docker missing server":  {args: []string{"create", "secret", "docker", "--username", "u", "--password", "p"}, code: 2, want: "missing --server"},
 		"databricks bad host":    {args: []string{"create", "secret", "databricks", "--host", "workspace", "--token", "t"}, code: 1, want: `"workspace" is not a URL`},
 		"bad provider reference": {args: []string{"create", "secret", "env", "K", "--from", "vault"}, code: 1, want: "write it as PROVIDER:REF"},
+		"unknown provider":       {args: []string{"create", "secret", "env", "K", "--from", "vault:secret/db#pw"}, code: 1, want: `this agent has no provider plugin named "vault" (it has none`},
+		"no-check without from":  {args: []string{"create", "secret", "env", "K=v", "--no-check"}, code: 2, want: "--no-check is for a reference given with --from"},
 		"unknown flag":           {args: []string{"create", "secret", "env", "K=v", "--colour", "red"}, code: 2, want: "flag provided but not defined: -colour"},
 		"delete unknown name":    {args: []string{"delete", "secret", "existing", "nope", "-y"}, code: 1, want: "no secret named nope: nothing was deleted"},
 		"delete nothing":         {args: []string{"delete", "secret", "-y"}, code: 2, want: "give the names of the secrets to delete, or --all"},

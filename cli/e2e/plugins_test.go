@@ -130,6 +130,18 @@ plugin "vault" {
 	}
 	a.mustHush(user, "", "delete", "secret", "gone", "-y")
 
+	// A provider the agent does not have is refused at create, naming
+	// those it has, unless --no-check says the plugin comes later.
+	r = a.hush(user, "", "create", "secret", "env", "LATER", "--from", "aws:db/password")
+	if r.code != 1 || !strings.Contains(r.stderr, `this agent has no provider plugin named "aws" (it has exec, file, vault`) {
+		t.Errorf("create --from an unknown provider: %s", r)
+	}
+	a.mustHush(user, "", "create", "secret", "env", "LATER", "--from", "aws:db/password", "--no-check")
+	if table := a.mustHush(user, "", "get", "secrets").stdout; !strings.Contains(table, "aws:db/password") {
+		t.Errorf("the --no-check reference was not stored:\n%s", table)
+	}
+	a.mustHush(user, "", "delete", "secret", "later", "-y")
+
 	// A plugin killed with SIGKILL is restarted, and the next run resolves.
 	pids := pluginPIDs(t, a.cmd.Process.Pid)
 	if len(pids) != 3 {

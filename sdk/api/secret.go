@@ -87,6 +87,10 @@ type CreateSecretRequest struct {
 	// From is a provider reference, "PROVIDER:REF", stored instead of a value
 	// for types that hold a single value.
 	From string `json:"from,omitempty"`
+	// NoCheck stores a From reference even when the agent has no plugin of
+	// its provider: for a cluster that will get the plugin later, and for
+	// copies of secrets made on another cluster.
+	NoCheck bool `json:"no_check,omitempty"`
 }
 
 // SplitReference splits a provider reference, "PROVIDER:REF", into the

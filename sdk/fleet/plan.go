@@ -173,6 +173,9 @@ func (s Step) create(ctx context.Context, f *Fleet, c *Cluster) error {
 	if exp.ID != s.ID {
 		return fmt.Errorf("secret %s changed on %s while syncing: run `hush sync secrets` again", s.Name, s.From)
 	}
+	// A copy keeps its reference as it is: the cluster may get the
+	// plugin later, and the secret is the same one everywhere.
+	exp.NoCheck = true
 	if _, err := c.Client.CreateSecret(ctx, exp); err != nil {
 		return fmt.Errorf("copy secret %s from %s: %w", s.Name, s.From, err)
 	}

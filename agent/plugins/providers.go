@@ -1,0 +1,14 @@
+package plugins
+
+import "sort"
+
+// Providers returns the names of the agent's provider plugins, sorted,
+// whether they run now or not.
+func (h *Host) Providers() []string {
+	names := make([]string, 0, len(h.plugins))
+	for n := range h.plugins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
