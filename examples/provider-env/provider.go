@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/hush-sh/hush/sdk/provider"
+	"github.com/hush-sh/hush/sdk/provider/diag"
 )
 
 // config is the plugin's config block: what the agent's
@@ -51,13 +52,11 @@ var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // call itself failed.
 func (p *envProvider) Configure(_ context.Context, req *provider.ConfigureRequest) (*provider.ConfigureResponse, error) {
 	var cfg config
-	// Decode rejects unknown keys, so a misspelt setting is an error.
-	if err := req.Decode(&cfg); err != nil {
-		return &provider.ConfigureResponse{Diagnostics: []provider.Diagnostic{{
-			Severity: provider.SeverityError,
-			Summary:  "invalid config",
-			Detail:   err.Error() + `; the config has one setting, vars = { NAME = "value" }`,
-		}}}, nil
+	// diag.Decode rejects unknown keys and values of the wrong type with
+	// a diagnostic on the attribute at fault, which the agent shows at
+	// that attribute's file:line:col in the plugin block.
+	if diags := diag.Decode(req, &cfg); diags != nil {
+		return &provider.ConfigureResponse{Diagnostics: diags}, nil
 	}
 
 	var diags []provider.Diagnostic
@@ -68,20 +67,12 @@ func (p *envProvider) Configure(_ context.Context, req *provider.ConfigureReques
 	sort.Strings(names) // a stable order for the diagnostics
 	for _, name := range names {
 		if !varName.MatchString(name) {
-			diags = append(diags, provider.Diagnostic{
-				Severity:  provider.SeverityError,
-				Attribute: "vars",
-				Summary:   fmt.Sprintf("%q is not a variable name", name),
-				Detail:    "use letters, digits and _, not starting with a digit",
-			})
+			diags = append(diags, diag.Error("vars", fmt.Sprintf("%q is not a variable name", name),
+				"use letters, digits and _, not starting with a digit"))
 		}
 	}
 	if len(cfg.Vars) == 0 {
-		diags = append(diags, provider.Diagnostic{
-			Severity:  provider.SeverityWarning,
-			Attribute: "vars",
-			Summary:   "vars is empty: every reference will be not found",
-		})
+		diags = append(diags, diag.Warning("vars", "vars is empty: every reference will be not found", ""))
 	}
 	resp := &provider.ConfigureResponse{Diagnostics: diags}
 	if !resp.HasErrors() {

@@ -32,8 +32,8 @@ func TestConfigureErrors(t *testing.T) {
 	}{
 		"bad name":    {map[string]any{"vars": map[string]string{"DB-PASSWORD": "x"}}, "vars", `"DB-PASSWORD" is not a variable name`},
 		"digit first": {map[string]any{"vars": map[string]string{"1A": "x"}}, "vars", "is not a variable name"},
-		"wrong type":  {map[string]any{"vars": "DB_PASSWORD=x"}, "", "invalid config"},
-		"unknown key": {map[string]any{"values": map[string]string{"A": "x"}}, "", "invalid config"},
+		"wrong type":  {map[string]any{"vars": "DB_PASSWORD=x"}, "vars", "vars must be an object, not a string"},
+		"unknown key": {map[string]any{"values": map[string]string{"A": "x"}}, "values", `unknown setting "values"`},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

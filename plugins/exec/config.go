@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hush-sh/hush/plugins/internal/diag"
+	"github.com/hush-sh/hush/sdk/provider/diag"
 	"github.com/hush-sh/hush/sdk/provider"
 )
 

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hush-sh/hush/plugins/internal/diag"
+	"github.com/hush-sh/hush/sdk/provider/diag"
 	"github.com/hush-sh/hush/sdk/provider"
 )
 

@@ -7,7 +7,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/hush-sh/hush/plugins/internal/diag"
+	"github.com/hush-sh/hush/sdk/provider/diag"
 	"github.com/hush-sh/hush/sdk/provider"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
-	"github.com/hush-sh/hush/plugins/internal/diag"
+	"github.com/hush-sh/hush/sdk/provider/diag"
 	"github.com/hush-sh/hush/sdk/provider"
 )
 

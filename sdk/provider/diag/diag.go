@@ -1,5 +1,8 @@
-// Package diag builds the config diagnostics that the bundled providers
-// return from Configure, so that each names the attribute it is about.
+// Package diag builds the config diagnostics that providers return from
+// Configure, so that each names the attribute it is about: the agent then
+// points its operator at that attribute's file:line:col in the plugin
+// block. It decodes a config with those diagnostics, and checks the
+// settings most providers have: durations and absolute paths.
 package diag
 
 import (
@@ -7,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hush-sh/hush/sdk/provider"
@@ -23,8 +26,6 @@ func Warning(attr, summary, detail string) provider.Diagnostic {
 	return provider.Diagnostic{Severity: provider.SeverityWarning, Attribute: attr, Summary: summary, Detail: detail}
 }
 
-var unknownField = regexp.MustCompile(`unknown field "([^"]*)"`)
-
 // Decode decodes the request's config into v. A problem comes back as one
 // error diagnostic naming the attribute at fault where the decoder says
 // which it is: a misspelt key or a value of the wrong type.
@@ -37,9 +38,9 @@ func Decode(req *provider.ConfigureRequest, v any) []provider.Diagnostic {
 	switch {
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		return []provider.Diagnostic{Error(typeErr.Field,
-			fmt.Sprintf("%s must be a %s, not a %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value), "")}
-	case unknownField.MatchString(err.Error()):
-		name := unknownField.FindStringSubmatch(err.Error())[1]
+			fmt.Sprintf("%s must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), withArticle(typeErr.Value)), "")}
+	case unknownField(err) != "":
+		name := unknownField(err)
 		return []provider.Diagnostic{Error(name,
 			fmt.Sprintf("unknown setting %q", name), "remove it or check its spelling against the provider's documentation")}
 	default:
@@ -47,22 +48,46 @@ func Decode(req *provider.ConfigureRequest, v any) []provider.Diagnostic {
 	}
 }
 
-// jsonKind names a Go kind the way a config author thinks of it.
+// unknownField returns the key that encoding/json's DisallowUnknownFields
+// refused, as its error names it (`json: unknown field "fille"`), or "".
+func unknownField(err error) string {
+	_, rest, ok := strings.Cut(err.Error(), `unknown field "`)
+	if !ok {
+		return ""
+	}
+	name, _, ok := strings.Cut(rest, `"`)
+	if !ok {
+		return ""
+	}
+	return name
+}
+
+// jsonKind names a Go kind the way a config author thinks of it, with its
+// article.
 func jsonKind(kind string) string {
 	switch kind {
 	case "string":
-		return "string"
+		return "a string"
 	case "bool":
-		return "bool"
+		return "a bool"
 	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "float32", "float64":
-		return "number"
+		return "a number"
 	case "slice", "array":
-		return "list"
+		return "a list"
 	case "map", "struct", "ptr":
-		return "object"
+		return "an object"
 	default:
-		return kind
+		return withArticle(kind)
 	}
+}
+
+// withArticle puts "a" or "an" before a JSON value's kind, as
+// encoding/json names it ("string", "number", "object", "array"...).
+func withArticle(kind string) string {
+	if kind != "" && strings.ContainsRune("aeio", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 // Duration parses a duration setting that must be positive, using def
