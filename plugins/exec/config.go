@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hush-sh/hush/sdk/provider/diag"
 	"github.com/hush-sh/hush/sdk/provider"
+	"github.com/hush-sh/hush/sdk/provider/diag"
 )
 
 const (

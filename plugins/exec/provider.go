@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hush-sh/hush/sdk/provider/diag"
 	"github.com/hush-sh/hush/sdk/provider"
+	"github.com/hush-sh/hush/sdk/provider/diag"
 )
 
 const (

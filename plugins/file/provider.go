@@ -7,8 +7,8 @@ import (
 	"os"
 	"sync"
 
-	"github.com/hush-sh/hush/sdk/provider/diag"
 	"github.com/hush-sh/hush/sdk/provider"
+	"github.com/hush-sh/hush/sdk/provider/diag"
 )
 
 // version is the plugin's own version, reported in GetInfo.

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
-	"github.com/hush-sh/hush/sdk/provider/diag"
 	"github.com/hush-sh/hush/sdk/provider"
+	"github.com/hush-sh/hush/sdk/provider/diag"
 )
 
 const defaultTimeout = 10 * time.Second
