@@ -22,11 +22,13 @@ plugins:
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 ## vet: static checks: go vet, and staticcheck (installed into bin/ from
-## the Go module proxy)
+## the Go module proxy), on the root module and the SDK's (sdk/)
 vet:
 	$(GO) vet ./...
+	cd sdk && $(GO) vet ./...
 	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
 	bin/staticcheck ./...
+	cd sdk && ../bin/staticcheck ./...
 
 ## test: every test, with the race detector, against a private containerd
 ## (installed with apt when missing, started and stopped by .ci/with-containerd;
