@@ -32,6 +32,13 @@ type Suite struct {
 	// Denied, if set, are references that must resolve to
 	// ErrPermissionDenied.
 	Denied []string
+	// Oversize, if set, are references whose values are over
+	// api.MaxSecretSize, which the provider must answer with an error
+	// rather than the value. Existing values must be within the limit.
+	//
+	// Values of Existing of 4 bytes or more are looked for, and must not
+	// be found, in every error and diagnostic the suite provokes.
+	Oversize []string
 }
 
 // callTimeout bounds every call the suite makes, so that a provider that
@@ -64,6 +71,10 @@ func RunConformance(t *testing.T, factory func() provider.Provider, s Suite) {
 			t.Run("ResolveCanceled", c.resolveCanceled)
 			t.Run("Store", c.store)
 			t.Run("ResolveConcurrent", c.resolveConcurrent)
+			t.Run("ResolveOrder", c.resolveOrder)
+			t.Run("ResolveOddReferences", c.resolveOdd)
+			t.Run("ResolveOversize", c.resolveOversize)
+			t.Run("NoValueInErrors", c.noValueInErrors)
 		})
 	}
 }
@@ -159,6 +170,9 @@ func (c *conformance) checkResult(t *testing.T, r provider.Result) {
 
 // mismatch says how r differs from what the suite expects, or returns "".
 func (c *conformance) mismatch(r provider.Result) string {
+	if msg := oversized(r); msg != "" {
+		return msg
+	}
 	if want, ok := c.suite.Existing[r.Reference]; ok {
 		switch {
 		case r.Err != nil:
