@@ -50,6 +50,12 @@ var nameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
 // RunConformance checks the provider that factory makes against s, both
 // called directly and served over gRPC as the agent calls it. Every subtest
 // gets a new provider, configured with s.Config. Run it with -race.
+//
+// Beyond the values themselves, it checks what the agent relies on when
+// things go wrong: results in request order in any mix of values and
+// errors, repeats included; no panic on references the provider does not
+// expect; no value over the limit of a secret; and no resolved value in any
+// error or diagnostic.
 func RunConformance(t *testing.T, factory func() provider.Provider, s Suite) {
 	t.Helper()
 	modes := []struct {

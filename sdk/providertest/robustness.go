@@ -22,10 +22,12 @@ import (
 // errors: a shorter one may appear in any message by chance.
 const minSearchedValue = 4
 
-// oddReferences are references that a provider may not expect but that
-// the agent can send, since it checks only that a reference is not empty
-// as a whole ("PROVIDER:"): the provider must answer each with a value or
-// an error, never a panic. They are valid UTF-8, as gRPC requires.
+// oddReferences are references that a provider may not expect: the
+// provider must answer each with a value or an error, never a panic. The
+// agent refuses an empty reference and one with a newline when a secret is
+// created, but anything else after "PROVIDER:" reaches the provider, and a
+// provider should not rely on its caller's checks. They are valid UTF-8,
+// as gRPC requires of a string.
 var oddReferences = []string{
 	"", " ", "\x00", "#", "#field", "?", "%", "%zz", ":", "/", "//", "../../../etc/passwd",
 	"a\nb", "\u202e", strings.Repeat("a", 64<<10),
