@@ -20,6 +20,9 @@ type Resolver interface {
 	CheckReference(user, provider, ref string) error
 }
 
+// maxSecretSizeText is api.MaxSecretSize as people write it.
+const maxSecretSizeText = "1 MiB"
+
 // resolveTimeout bounds one provider's Resolve call for a run.
 var resolveTimeout = 30 * time.Second
 
@@ -112,6 +115,12 @@ func (m *Manager) resolveGroup(ctx context.Context, name string, group []*store.
 			errs = append(errs, fmt.Errorf("resolve secret %s from %s: provider %s denied access: %v", s.Name, s.From, name, r.Err))
 		case r.Err != nil:
 			errs = append(errs, fmt.Errorf("resolve secret %s from %s: %v", s.Name, s.From, r.Err))
+		case len(r.Value) > api.MaxSecretSize:
+			// A stored secret cannot be this big, and one from a
+			// provider gets no more room: the value goes onto the run's
+			// tmpfs, into its environment and through the log masker.
+			errs = append(errs, fmt.Errorf("resolve secret %s from %s: its provider %s returned a value of %d bytes, over the %s limit of a secret; make the value smaller in %s, or store it elsewhere and pass the run its location",
+				s.Name, s.From, name, len(r.Value), maxSecretSizeText, name))
 		default:
 			spec, _ := api.LookupType(s.Type)
 			if spec.Data[0].Env {

@@ -32,6 +32,11 @@ type GRPCPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	// Factory makes the provider a plugin serves. It is called once.
 	Factory func() Provider
+	// Logger receives the panics that the plugin side recovers from the
+	// provider's methods, with their stacks. Serve sets it to its JSON
+	// logger on the process's stderr, which the host reads. If nil, the
+	// plugin side makes one on os.Stderr as it is when GRPCServer runs.
+	Logger hclog.Logger
 }
 
 var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
@@ -45,7 +50,11 @@ func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	if impl == nil {
 		return errors.New("serve provider: the factory returned nil")
 	}
-	providerv1.RegisterProviderServer(s, &grpcServer{impl: impl})
+	logger := p.Logger
+	if logger == nil {
+		logger = hclog.New(&hclog.LoggerOptions{Name: "provider", Output: os.Stderr, JSONFormat: true})
+	}
+	providerv1.RegisterProviderServer(s, &grpcServer{impl: impl, logger: logger})
 	return nil
 }
 
@@ -74,15 +83,18 @@ func PluginSet(factory func() Provider) plugin.PluginSet {
 // outlives a host that was killed without the chance to stop it.
 func Serve(factory func() Provider) {
 	go exitWithParent(os.Getppid(), 500*time.Millisecond)
+	// Made before go-plugin redirects os.Stderr, so that its lines reach the
+	// host as log lines rather than as the plugin's raw output.
+	logger := hclog.New(&hclog.LoggerOptions{
+		Level:      hclog.Trace, // the host's logger filters
+		Output:     os.Stderr,
+		JSONFormat: true,
+	})
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
-		Plugins:         PluginSet(factory),
+		Plugins:         plugin.PluginSet{PluginName: &GRPCPlugin{Factory: factory, Logger: logger.Named("provider")}},
 		GRPCServer:      plugin.DefaultGRPCServer,
-		Logger: hclog.New(&hclog.LoggerOptions{
-			Level:      hclog.Trace, // the host's logger filters
-			Output:     os.Stderr,
-			JSONFormat: true,
-		}),
+		Logger:          logger,
 	})
 }
 

@@ -252,3 +252,64 @@ func alive(pid int) bool {
 	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
 	return len(fields) == 0 || fields[0] != "Z"
 }
+
+// TestServeProcessRecoversPanic makes a real plugin panic in Resolve, after
+// it has read a value, and checks that the call fails with the panic's text
+// and no value, that the stack reaches the host as a JSON log line, and that
+// the same process answers the next call.
+func TestServeProcessRecoversPanic(t *testing.T) {
+	const value = "hunter2-process-value"
+	stderr := &lines{}
+	client := plugin.NewClient(clientConfig(testPlugin, stderr))
+	t.Cleanup(client.Kill)
+	p, err := dispense(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Configure(t.Context(), &provider.ConfigureRequest{
+		APIVersion: provider.APIVersion,
+		Config:     []byte(`{"values": {"a": "` + value + `"}}`),
+	}); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	pid := client.ReattachConfig().Pid
+
+	_, err = p.Resolve(t.Context(), &provider.ResolveRequest{References: []string{"a", "panic"}})
+	if want := "provider panicked in Resolve: test plugin asked to panic"; err == nil || err.Error() != want {
+		t.Fatalf("Resolve of a panicking reference: got error %v, want %q", err, want)
+	}
+	res, err := p.Resolve(t.Context(), &provider.ResolveRequest{References: []string{"a"}})
+	if err != nil || len(res.Results) != 1 || string(res.Results[0].Value) != value {
+		t.Fatalf("Resolve after a panic: got %+v and error %v, want value %q", res, err, value)
+	}
+	if got := client.ReattachConfig().Pid; got != pid || client.Exited() {
+		t.Errorf("after a panic: got plugin pid %d (exited %v), want pid %d still serving", got, client.Exited(), pid)
+	}
+
+	client.Kill()
+	logged := false
+	for _, line := range stderr.lines() {
+		if strings.Contains(line, value) {
+			t.Errorf("plugin stderr: got line %q, want no value in it", line)
+		}
+		var entry struct {
+			Message string `json:"@message"`
+			Method  string `json:"method"`
+			Panic   string `json:"panic"`
+			Stack   string `json:"stack"`
+		}
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Errorf("plugin stderr: got line %q, want JSON", line)
+			continue
+		}
+		if entry.Message == "provider panicked" {
+			logged = true
+			if entry.Method != "Resolve" || entry.Panic != "test plugin asked to panic" || !strings.Contains(entry.Stack, "main.panicky.Resolve") {
+				t.Errorf("plugin stderr: got panic line %q, want method Resolve, the panic text and a stack through main.panicky.Resolve", line)
+			}
+		}
+	}
+	if !logged {
+		t.Errorf("plugin stderr: got %q, want a \"provider panicked\" line", stderr.lines())
+	}
+}

@@ -2,20 +2,68 @@ package provider
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 
+	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	providerv1 "github.com/hush-sh/hush/sdk/internal/proto/provider/v1"
 )
 
-// grpcServer serves a Provider on the plugin side.
+// grpcServer serves a Provider on the plugin side. Every method recovers a
+// panic in the provider as an error for that call.
 type grpcServer struct {
 	providerv1.UnimplementedProviderServer
 	impl Provider
+	// logger receives the panics recovered from impl, with their stacks.
+	logger hclog.Logger
 }
 
-func (s *grpcServer) GetInfo(ctx context.Context, _ *providerv1.GetInfoRequest) (*providerv1.GetInfoResponse, error) {
+// maxPanicText bounds the panic text in an error, which the host puts in a
+// run's error and its logs.
+const maxPanicText = 1024
+
+// recoverPanic, deferred by every method, turns a panic in the provider into
+// an error for that one call: without it the panic would end the plugin
+// process and fail every call in flight, and the host would restart it only
+// to meet the same reference again. It must be the deferred function itself,
+// for recover to work.
+//
+// The error and the log line carry the panic value's text and the stack,
+// which are the provider's own, and nothing of the request or its values.
+func (s *grpcServer) recoverPanic(method string, err *error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	text := panicText(v)
+	s.logger.Error("provider panicked", "method", method, "panic", text, "stack", string(debug.Stack()))
+	*err = status.Error(codes.Internal, fmt.Sprintf("provider panicked in %s: %s", method, text))
+}
+
+// panicText describes a panic value. Only strings and errors are text that
+// the provider wrote to be read; any other value, such as a []byte, might
+// hold a secret, so only its type is told.
+func panicText(v any) string {
+	var text string
+	switch v := v.(type) {
+	case string:
+		text = v
+	case error:
+		text = v.Error()
+	default:
+		text = fmt.Sprintf("a value of type %T", v)
+	}
+	if len(text) > maxPanicText {
+		text = text[:maxPanicText] + "..."
+	}
+	return text
+}
+
+func (s *grpcServer) GetInfo(ctx context.Context, _ *providerv1.GetInfoRequest) (_ *providerv1.GetInfoResponse, err error) {
+	defer s.recoverPanic("GetInfo", &err)
 	resp, err := s.impl.GetInfo(ctx, &GetInfoRequest{})
 	if err != nil {
 		return nil, toStatus(err)
@@ -35,7 +83,8 @@ func (s *grpcServer) GetInfo(ctx context.Context, _ *providerv1.GetInfoRequest) 
 	}, nil
 }
 
-func (s *grpcServer) Configure(ctx context.Context, req *providerv1.ConfigureRequest) (*providerv1.ConfigureResponse, error) {
+func (s *grpcServer) Configure(ctx context.Context, req *providerv1.ConfigureRequest) (_ *providerv1.ConfigureResponse, err error) {
+	defer s.recoverPanic("Configure", &err)
 	resp, err := s.impl.Configure(ctx, &ConfigureRequest{
 		APIVersion: int(req.GetApiVersion()),
 		Config:     req.GetConfigJson(),
@@ -58,7 +107,8 @@ func (s *grpcServer) Configure(ctx context.Context, req *providerv1.ConfigureReq
 	return &providerv1.ConfigureResponse{Diagnostics: diags}, nil
 }
 
-func (s *grpcServer) Resolve(ctx context.Context, req *providerv1.ResolveRequest) (*providerv1.ResolveResponse, error) {
+func (s *grpcServer) Resolve(ctx context.Context, req *providerv1.ResolveRequest) (_ *providerv1.ResolveResponse, err error) {
+	defer s.recoverPanic("Resolve", &err)
 	resp, err := s.impl.Resolve(ctx, &ResolveRequest{References: req.GetReferences()})
 	if err != nil {
 		return nil, toStatus(err)
@@ -76,7 +126,8 @@ func (s *grpcServer) Resolve(ctx context.Context, req *providerv1.ResolveRequest
 	return &providerv1.ResolveResponse{Results: results}, nil
 }
 
-func (s *grpcServer) Put(ctx context.Context, req *providerv1.PutRequest) (*providerv1.PutResponse, error) {
+func (s *grpcServer) Put(ctx context.Context, req *providerv1.PutRequest) (_ *providerv1.PutResponse, err error) {
+	defer s.recoverPanic("Put", &err)
 	st, ok := s.impl.(Storer)
 	if !ok {
 		return nil, errCannotStore
@@ -87,7 +138,8 @@ func (s *grpcServer) Put(ctx context.Context, req *providerv1.PutRequest) (*prov
 	return &providerv1.PutResponse{}, nil
 }
 
-func (s *grpcServer) Delete(ctx context.Context, req *providerv1.DeleteRequest) (*providerv1.DeleteResponse, error) {
+func (s *grpcServer) Delete(ctx context.Context, req *providerv1.DeleteRequest) (_ *providerv1.DeleteResponse, err error) {
+	defer s.recoverPanic("Delete", &err)
 	st, ok := s.impl.(Storer)
 	if !ok {
 		return nil, errCannotStore

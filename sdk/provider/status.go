@@ -69,8 +69,9 @@ func fromStatus(err error) error {
 		is = context.Canceled
 	case codes.DeadlineExceeded:
 		is = context.DeadlineExceeded
-	case codes.Unknown:
-		// A plain error from the provider: its message says it all.
+	case codes.Unknown, codes.Internal:
+		// A plain error from the provider, or a panic the plugin side
+		// recovered: its message says it all.
 	default:
 		// Transport trouble, such as a plugin that crashed (Unavailable):
 		// keep gRPC's wording, which names the code.

@@ -32,6 +32,13 @@ type Suite struct {
 	// Denied, if set, are references that must resolve to
 	// ErrPermissionDenied.
 	Denied []string
+	// Oversize, if set, are references whose values are over
+	// api.MaxSecretSize, which the provider must answer with an error
+	// rather than the value. Existing values must be within the limit.
+	//
+	// Values of Existing of 4 bytes or more are looked for, and must not
+	// be found, in every error and diagnostic the suite provokes.
+	Oversize []string
 }
 
 // callTimeout bounds every call the suite makes, so that a provider that
@@ -43,6 +50,12 @@ var nameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
 // RunConformance checks the provider that factory makes against s, both
 // called directly and served over gRPC as the agent calls it. Every subtest
 // gets a new provider, configured with s.Config. Run it with -race.
+//
+// Beyond the values themselves, it checks what the agent relies on when
+// things go wrong: results in request order in any mix of values and
+// errors, repeats included; no panic on references the provider does not
+// expect; no value over the limit of a secret; and no resolved value in any
+// error or diagnostic.
 func RunConformance(t *testing.T, factory func() provider.Provider, s Suite) {
 	t.Helper()
 	modes := []struct {
@@ -64,6 +77,10 @@ func RunConformance(t *testing.T, factory func() provider.Provider, s Suite) {
 			t.Run("ResolveCanceled", c.resolveCanceled)
 			t.Run("Store", c.store)
 			t.Run("ResolveConcurrent", c.resolveConcurrent)
+			t.Run("ResolveOrder", c.resolveOrder)
+			t.Run("ResolveOddReferences", c.resolveOdd)
+			t.Run("ResolveOversize", c.resolveOversize)
+			t.Run("NoValueInErrors", c.noValueInErrors)
 		})
 	}
 }
@@ -159,6 +176,9 @@ func (c *conformance) checkResult(t *testing.T, r provider.Result) {
 
 // mismatch says how r differs from what the suite expects, or returns "".
 func (c *conformance) mismatch(r provider.Result) string {
+	if msg := oversized(r); msg != "" {
+		return msg
+	}
 	if want, ok := c.suite.Existing[r.Reference]; ok {
 		switch {
 		case r.Err != nil:

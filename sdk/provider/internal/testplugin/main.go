@@ -3,7 +3,9 @@
 package main
 
 import (
+	"context"
 	"os"
+	"slices"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -11,11 +13,27 @@ import (
 	"github.com/hush-sh/hush/sdk/provider/internal/memprovider"
 )
 
+// panicReference is the reference that makes the plugin panic in Resolve,
+// after it has resolved the rest of the batch.
+const panicReference = "panic"
+
+// panicky is memprovider with a Resolve that panics on panicReference, so
+// that the process tests can see a panic recovered in a real plugin.
+type panicky struct{ *memprovider.Provider }
+
+func (p panicky) Resolve(ctx context.Context, req *provider.ResolveRequest) (*provider.ResolveResponse, error) {
+	resp, err := p.Provider.Resolve(ctx, req)
+	if slices.Contains(req.References, panicReference) {
+		panic("test plugin asked to panic")
+	}
+	return resp, err
+}
+
 func main() {
 	provider.Serve(func() provider.Provider {
 		// Made here, the logger writes to the stderr the host reads.
 		logger := hclog.New(&hclog.LoggerOptions{Name: "memory", Output: os.Stderr, JSONFormat: true})
 		logger.Info("serving")
-		return memprovider.New()
+		return panicky{memprovider.New()}
 	})
 }
