@@ -130,6 +130,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 			diags = append(diags, d...)
 		}
 		diags = append(diags, validateAllow(p)...)
+		p.validateTimeout(bad)
 		if p.SHA256 != "" {
 			if b, err := hex.DecodeString(p.SHA256); err != nil || len(b) != 32 {
 				bad(at("sha256"), "Invalid plugin checksum",
