@@ -103,6 +103,7 @@ func newApp(version string, ui *UI) *cli.App {
 			syncCommand(ui),
 			applyCommand(ui),
 			tlsCommand(ui),
+			pluginCommand(ui),
 			auditCommand(ui),
 			versionCommand(version, ui),
 		},

@@ -130,6 +130,10 @@ type PluginConfig struct {
 	SHA256 string `hcl:"sha256,optional"`
 	// Args are passed to the plugin executable.
 	Args []string `hcl:"args,optional"`
+	// Timeout bounds each Resolve call to the plugin, as a duration such
+	// as "30s": a run whose references take longer fails with an error
+	// naming the plugin. Default "30s"; at least "1s".
+	Timeout string `hcl:"timeout,optional"`
 	// Config is handed to the plugin to validate and use.
 	Config *PluginBody `hcl:"config,block"`
 	// Allow says which references each user may name; see AllowConfig.

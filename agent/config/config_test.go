@@ -158,6 +158,21 @@ runtime "exec" { address = "/run/x.sock" }
 			src:  "max_log_size = \"4KiB\"\n",
 			want: []string{`x.hcl:1:1: Invalid log size; "4KiB" is below the smallest log cap: give at least "64KiB"`},
 		},
+		"plugin timeouts": {
+			src: `plugin "a" {
+  path    = "/a"
+  timeout = "soon"
+}
+plugin "b" {
+  path    = "/b"
+  timeout = "500ms"
+}
+`,
+			want: []string{
+				`x.hcl:3:3: Invalid plugin timeout; plugin "a": "soon": give how long one Resolve call may take, at least "1s", such as "30s".`,
+				`x.hcl:7:3: Invalid plugin timeout; plugin "b": "500ms"`,
+			},
+		},
 		"plugin without a path": {
 			src:  "plugin \"vault\" {}\n",
 			want: []string{"x.hcl:1:1: Missing plugin path"},
@@ -252,5 +267,27 @@ plugin "bad" {
 	want := `{"address":"https://vault:8200","approle":{"mount":"approle","role_id":"r"},"kv_version":2}`
 	if d.HasErrors() || string(b) != want {
 		t.Errorf("got %s (%s), want %s", b, FormatDiagnostics(d), want)
+	}
+}
+
+func TestPluginResolveTimeout(t *testing.T) {
+	tests := map[string]struct {
+		block string
+		want  time.Duration
+	}{
+		"default":   {block: "plugin \"a\" {\n  path = \"/a\"\n}\n", want: 30 * time.Second},
+		"set":       {block: "plugin \"a\" {\n  path = \"/a\"\n  timeout = \"2m\"\n}\n", want: 2 * time.Minute},
+		"the least": {block: "plugin \"a\" {\n  path = \"/a\"\n  timeout = \"1s\"\n}\n", want: time.Second},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c, diags := LoadFiles(writeFile(t, "x.hcl", tc.block))
+			if diags.HasErrors() {
+				t.Fatal(FormatDiagnostics(diags))
+			}
+			if got := c.Plugins[0].ResolveTimeout(); got != tc.want {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

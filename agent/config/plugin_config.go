@@ -4,10 +4,43 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
+
+// DefaultPluginTimeout bounds each Resolve call to a plugin whose block sets
+// no timeout.
+const DefaultPluginTimeout = "30s"
+
+// minPluginTimeout is the shortest timeout a plugin block may set: below it
+// a plugin that asks a remote store would fail on an ordinary slow answer.
+const minPluginTimeout = time.Second
+
+// ResolveTimeout returns the plugin's timeout, its default filled in. Call
+// it only on a validated config.
+func (p *PluginConfig) ResolveTimeout() time.Duration {
+	v := p.Timeout
+	if v == "" {
+		v = DefaultPluginTimeout
+	}
+	d, _ := time.ParseDuration(v)
+	return d
+}
+
+// validateTimeout checks the timeout attribute, if set.
+func (p *PluginConfig) validateTimeout(bad func(key, summary, detail string, fallback *hcl.Range)) {
+	if p.Timeout == "" {
+		return
+	}
+	if d, err := time.ParseDuration(p.Timeout); err != nil || d < minPluginTimeout {
+		decl := p.DeclRange
+		bad("plugin."+p.Name+".timeout", "Invalid plugin timeout",
+			fmt.Sprintf("plugin %q: %q: give how long one Resolve call may take, at least \"1s\", such as %q.",
+				p.Name, p.Timeout, DefaultPluginTimeout), &decl)
+	}
+}
 
 // ConfigJSON renders the plugin's config block as a JSON object, the form
 // the provider protocol carries. Nested settings are written as objects

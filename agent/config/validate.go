@@ -19,9 +19,9 @@ import (
 // namespace: a name of up to 63 characters, with '.' and '-' inside.
 func isClusterName(s string) bool { return api.IsName(s, 63, ".-") }
 
-// isPluginName reports whether s can name a plugin: up to 63 lowercase
+// IsPluginName reports whether s can name a plugin: up to 63 lowercase
 // letters, digits and '-', a letter or digit first.
-func isPluginName(s string) bool {
+func IsPluginName(s string) bool {
 	if s == "" || len(s) > 63 || s[0] == '-' {
 		return false
 	}
@@ -114,7 +114,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 	for _, p := range c.Plugins {
 		at := func(attr string) string { return "plugin." + p.Name + "." + attr }
 		decl := p.DeclRange
-		if !isPluginName(p.Name) {
+		if !IsPluginName(p.Name) {
 			bad("", "Invalid plugin name",
 				fmt.Sprintf("plugin %q: names are lowercase letters, digits and '-', starting with a letter or digit.", p.Name), &decl)
 		}
@@ -130,6 +130,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 			diags = append(diags, d...)
 		}
 		diags = append(diags, validateAllow(p)...)
+		p.validateTimeout(bad)
 		if p.SHA256 != "" {
 			if b, err := hex.DecodeString(p.SHA256); err != nil || len(b) != 32 {
 				bad(at("sha256"), "Invalid plugin checksum",

@@ -64,7 +64,8 @@ func New(cfg *config.Config, dev bool, logger hclog.Logger) (*Host, error) {
 		if path == "" {
 			path = filepath.Join(cfg.PluginDir, ExecutablePrefix+pc.Name)
 		}
-		h.add(&plugin{name: pc.Name, path: path, sha256: strings.ToLower(pc.SHA256), args: pc.Args, config: conf, allow: pc.Allow})
+		h.add(&plugin{name: pc.Name, path: path, sha256: strings.ToLower(pc.SHA256), args: pc.Args, config: conf,
+			allow: pc.Allow, timeout: pc.ResolveTimeout()})
 	}
 	if cfg.PluginDir != "" {
 		entries, err := os.ReadDir(cfg.PluginDir)
@@ -76,7 +77,8 @@ func New(cfg *config.Config, dev bool, logger hclog.Logger) (*Host, error) {
 			if !ok || e.IsDir() || h.plugins[name] != nil {
 				continue
 			}
-			h.add(&plugin{name: name, path: filepath.Join(cfg.PluginDir, e.Name()), config: []byte("{}")})
+			h.add(&plugin{name: name, path: filepath.Join(cfg.PluginDir, e.Name()), config: []byte("{}"),
+				timeout: (&config.PluginConfig{}).ResolveTimeout()})
 		}
 	}
 	return h, nil

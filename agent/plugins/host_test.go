@@ -238,3 +238,111 @@ func TestDevModeAndPluginDir(t *testing.T) {
 		t.Errorf("got %+v", s)
 	}
 }
+
+func TestResolveTimeout(t *testing.T) {
+	h := newHost(t, false, fmt.Sprintf("plugin \"test\" {\n  path = %q\n  sha256 = %q\n  timeout = \"1s\"\n  config { greeting = \"hi\" }\n}\n",
+		testPlugin, sum(t, testPlugin)))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.Resolve(context.Background(), "test", []string{"sleep"})
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		for _, want := range []string{`provider plugin "test" did not answer within 1s`, "raise timeout in its plugin block"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("got error %v, want one with %q", err, want)
+			}
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Resolve still waits after 15s; the plugin's timeout is 1s")
+	}
+	// The plugin outlives a call that timed out.
+	if res, err := h.Resolve(context.Background(), "test", []string{"ok"}); err != nil || string(res[0].Value) != "OK" {
+		t.Errorf("resolve after a timeout: got %v %v, want OK", res, err)
+	}
+}
+
+func TestPermanentFailuresAreNotRetried(t *testing.T) {
+	actual := sum(t, testPlugin)
+	block := func(name, mode, sha string) string {
+		return fmt.Sprintf("plugin %q {\n  path = %q\n  sha256 = %q\n  args = [\"-mode\", %q]\n  config { greeting = \"hi\" }\n}\n",
+			name, testPlugin, sha, mode)
+	}
+	h := newHost(t, false, block("wrongsum", "good", strings.Repeat("ab", 32))+
+		block("badconfig", "badconfig", actual)+
+		block("oldapi", "oldapi", actual)+
+		fmt.Sprintf("plugin \"nosum\" {\n  path = %q\n}\n", testPlugin)+
+		fmt.Sprintf("plugin \"missing\" {\n  path = %q\n  sha256 = %q\n}\n", filepath.Join(t.TempDir(), "nope"), actual))
+
+	// A transient failure is retried with backoff; by the time it has been
+	// retried twice, the watchers have had their chances to retry the rest.
+	deadline := time.Now().Add(10 * time.Second)
+	for statusOf(h, "missing").Restarts < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("missing plugin: got %+v, want it retried at least twice within 10s", statusOf(h, "missing"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := statusOf(h, "missing"); strings.Contains(s.Error, "restart the agent") {
+		t.Errorf("missing plugin: error %q says it is permanent; installing the file fixes it", s.Error)
+	}
+	for _, name := range []string{"wrongsum", "badconfig", "oldapi", "nosum"} {
+		// A run that needs the plugin does not relaunch it either.
+		if _, err := h.Resolve(context.Background(), name, []string{"x"}); err == nil || !strings.Contains(err.Error(), "restart the agent") {
+			t.Errorf("%s: resolve got %v, want an error that says to restart the agent", name, err)
+		}
+		s := statusOf(h, name)
+		if s.State != api.PluginFailed || s.Restarts != 0 {
+			t.Errorf("%s: got state %s with %d restarts, want failed with 0", name, s.State, s.Restarts)
+		}
+		if want := "fix the plugin block (or the plugin), then restart the agent"; !strings.Contains(s.Error, want) {
+			t.Errorf("%s: error %q lacks %q", name, s.Error, want)
+		}
+	}
+}
+
+func TestStatusDuringSlowLaunch(t *testing.T) {
+	callTimeout = 5 * time.Second
+	t.Cleanup(func() { callTimeout = 10 * time.Second })
+	started := filepath.Join(t.TempDir(), "started")
+	h := loadHost(t, false, fmt.Sprintf("plugin \"slow\" {\n  path = %q\n  sha256 = %q\n  args = [\"-mode\", \"hang\", \"-started\", %q]\n}\n",
+		testPlugin, sum(t, testPlugin), started))
+	t.Cleanup(h.Shutdown)
+
+	launched := make(chan struct{})
+	go func() {
+		defer close(launched)
+		h.plugins["slow"].launch(context.Background())
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow plugin's process did not start within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The process runs and never answers its handshake: the launch lasts
+	// callTimeout. Status must not wait for it.
+	statuses := make(chan []api.PluginStatus, 1)
+	go func() { statuses <- h.Status() }()
+	select {
+	case st := <-statuses:
+		if len(st) != 1 || st[0].State != api.PluginStarting {
+			t.Errorf("got %+v, want the slow plugin starting", st)
+		}
+	case <-launched:
+		t.Fatal("Status waited for the plugin's launch to end")
+	}
+	select {
+	case <-launched:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the launch did not end within 20s; its start timeout is 5s")
+	}
+	if s := statusOf(h, "slow"); s.State != api.PluginFailed || !strings.Contains(s.Error, "timeout") {
+		t.Errorf("after the launch: got %+v, want failed with a timeout", s)
+	}
+}

@@ -17,7 +17,14 @@ import (
 
 func main() {
 	mode := flag.String("mode", "good", "good, stdout, hang, badconfig or oldapi")
+	started := flag.String("started", "", "a file to create first, to tell a test that the process runs")
 	flag.Parse()
+	if *started != "" {
+		if err := os.WriteFile(*started, nil, 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	switch *mode {
 	case "stdout":
 		fmt.Println("hello from a plugin that writes to stdout")
@@ -54,12 +61,15 @@ func (p *testProvider) Configure(_ context.Context, req *provider.ConfigureReque
 
 // Resolve answers "pid" with its process id, "env" with its sorted
 // environment, "missing" with not found, and anything else with itself
-// upper-cased.
-func (p *testProvider) Resolve(_ context.Context, req *provider.ResolveRequest) (*provider.ResolveResponse, error) {
+// upper-cased. "sleep" makes it answer only when the host gives up.
+func (p *testProvider) Resolve(ctx context.Context, req *provider.ResolveRequest) (*provider.ResolveResponse, error) {
 	resp := &provider.ResolveResponse{}
 	for _, ref := range req.References {
 		r := provider.Result{Reference: ref}
 		switch ref {
+		case "sleep":
+			<-ctx.Done()
+			return nil, ctx.Err()
 		case "pid":
 			r.Value = []byte(strconv.Itoa(os.Getpid()))
 		case "env":
