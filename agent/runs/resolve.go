@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/hush-sh/hush/agent/audit"
 	"github.com/hush-sh/hush/agent/store"
@@ -22,9 +21,6 @@ type Resolver interface {
 
 // maxSecretSizeText is api.MaxSecretSize as people write it.
 const maxSecretSizeText = "1 MiB"
-
-// resolveTimeout bounds one provider's Resolve call for a run.
-var resolveTimeout = 30 * time.Second
 
 // resolveReferences fills in the values of secrets that hold a provider
 // reference: one Resolve call per provider, concurrently. The values live
@@ -95,8 +91,7 @@ func (m *Manager) resolveGroup(ctx context.Context, name string, group []*store.
 	for i, s := range group {
 		_, refs[i] = api.SplitReference(s.From)
 	}
-	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
-	defer cancel()
+	// The plugin host bounds the call by the plugin's timeout.
 	res, err := m.cfg.Resolver.Resolve(ctx, name, refs)
 	if err != nil {
 		var errs []error
