@@ -44,6 +44,9 @@ type Options struct {
 	Version string
 	// Stdout receives the dev-mode banner; Stderr receives logs.
 	Stdout, Stderr io.Writer
+	// Reload, when set, reads the configuration again, as SIGHUP asks:
+	// the agent then reloads its plugin blocks.
+	Reload func() (*config.Config, error)
 }
 
 // Run runs the agent until ctx is done, then shuts it down cleanly.
@@ -188,6 +191,9 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	host.Start(ctx)
 	defer host.Shutdown()
+	if opts.Reload != nil {
+		hup.add(func() { reloadPlugins(ctx, opts.Reload, host, logger.Named("plugins")) })
+	}
 
 	rt, images, err := openRuntime(ctx, cfg, opts.Dev, logger.Named("runtime"))
 	if err != nil {
@@ -504,4 +510,20 @@ func auditWriter(l *audit.Log) func(*audit.Entry) error {
 		return nil
 	}
 	return l.Write
+}
+
+// reloadPlugins makes the plugins those of the configuration as it now
+// reads. A configuration that does not load changes nothing.
+func reloadPlugins(ctx context.Context, load func() (*config.Config, error), host *plugins.Host, logger hclog.Logger) {
+	cfg, err := load()
+	if err != nil {
+		logger.Error("SIGHUP received; the configuration does not load, so the plugins stay as they are", "error", err)
+		return
+	}
+	added, changed, removed, err := host.Reload(ctx, cfg)
+	if err != nil {
+		logger.Error("SIGHUP received; could not reload the plugins, which stay as they are", "error", err)
+		return
+	}
+	logger.Info("SIGHUP received; reloaded the plugin blocks", "added", added, "changed", changed, "removed", removed)
 }

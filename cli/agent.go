@@ -43,45 +43,57 @@ func agentCommand(version string, ui *UI) *cli.Command {
 			if c.NArg() > 0 {
 				return usageErrorf(c, "`hush agent` takes no arguments; got %q", c.Args().First())
 			}
-			cfg, diags := config.LoadFiles(c.StringSlice("config")...)
-			if diags.HasErrors() {
-				return errors.New("invalid agent configuration:\n" + config.FormatDiagnostics(diags))
-			}
-			// Checked here, by the flag's name: the config's data_dir
-			// diagnostic points at a file that the flag overrides.
-			if d := c.String("data-dir"); c.IsSet("data-dir") && !filepath.IsAbs(d) {
-				abs, _ := filepath.Abs(d)
-				return fmt.Errorf("invalid agent settings:\n-data-dir %q must be an absolute path, such as %s", d, abs)
-			}
-			for flag, field := range map[string]*string{
-				"data-dir": &cfg.DataDir, "bind": &cfg.Bind, "cluster": &cfg.Cluster,
-				"node-name": &cfg.NodeName, "log-level": &cfg.LogLevel,
-			} {
-				if c.IsSet(flag) {
-					*field = c.String(flag)
-				}
-			}
-			if c.IsSet("log-json") {
-				cfg.LogJSON = c.Bool("log-json")
-			}
-			if c.IsSet("insecure-http") {
-				cfg.InsecureHTTP = c.Bool("insecure-http")
-			}
-			tlsFlags(c, cfg)
-			serverFlags(c, cfg)
-			clientFlags(c, cfg)
-			// Flags have no source ranges; report them by name.
-			if diags := cfg.Validate(); diags.HasErrors() {
-				return errors.New("invalid agent settings:\n" + config.FormatDiagnostics(diags))
-			}
-			if err := cfg.CheckClient(c.Bool("dev")); err != nil {
-				return errors.New("invalid agent settings:\n" + err.Error())
+			cfg, err := agentConfig(c)
+			if err != nil {
+				return err
 			}
 			return agent.Run(c.Context, &agent.Options{
 				Config: cfg, Dev: c.Bool("dev"), Version: version, Stdout: ui.out, Stderr: ui.err,
+				// SIGHUP reads the files again, with the same flags.
+				Reload: func() (*config.Config, error) { return agentConfig(c) },
 			})
 		},
 	}
+}
+
+// agentConfig loads the agent's config files, applies its flags over them
+// and checks the result.
+func agentConfig(c *cli.Context) (*config.Config, error) {
+	cfg, diags := config.LoadFiles(c.StringSlice("config")...)
+	if diags.HasErrors() {
+		return nil, errors.New("invalid agent configuration:\n" + config.FormatDiagnostics(diags))
+	}
+	// Checked here, by the flag's name: the config's data_dir
+	// diagnostic points at a file that the flag overrides.
+	if d := c.String("data-dir"); c.IsSet("data-dir") && !filepath.IsAbs(d) {
+		abs, _ := filepath.Abs(d)
+		return nil, fmt.Errorf("invalid agent settings:\n-data-dir %q must be an absolute path, such as %s", d, abs)
+	}
+	for flag, field := range map[string]*string{
+		"data-dir": &cfg.DataDir, "bind": &cfg.Bind, "cluster": &cfg.Cluster,
+		"node-name": &cfg.NodeName, "log-level": &cfg.LogLevel,
+	} {
+		if c.IsSet(flag) {
+			*field = c.String(flag)
+		}
+	}
+	if c.IsSet("log-json") {
+		cfg.LogJSON = c.Bool("log-json")
+	}
+	if c.IsSet("insecure-http") {
+		cfg.InsecureHTTP = c.Bool("insecure-http")
+	}
+	tlsFlags(c, cfg)
+	serverFlags(c, cfg)
+	clientFlags(c, cfg)
+	// Flags have no source ranges; report them by name.
+	if diags := cfg.Validate(); diags.HasErrors() {
+		return nil, errors.New("invalid agent settings:\n" + config.FormatDiagnostics(diags))
+	}
+	if err := cfg.CheckClient(c.Bool("dev")); err != nil {
+		return nil, errors.New("invalid agent settings:\n" + err.Error())
+	}
+	return cfg, nil
 }
 
 // tlsFlags applies the -tls-* flags over the config's tls block, making

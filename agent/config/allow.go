@@ -94,3 +94,11 @@ func validateAllow(p *PluginConfig) hcl.Diagnostics {
 	}
 	return diags
 }
+
+// Meaning renders what the allow block allows, whatever file and line it
+// was written at: two blocks with the same meaning allow the same.
+func (a *AllowConfig) Meaning() string {
+	// A name no user can have stands for ${user} in the patterns.
+	refs, _ := a.RefPatterns("\x00user")
+	return strings.Join(a.users, "\x01") + "\x02" + strings.Join(refs, "\x01")
+}

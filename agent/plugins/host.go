@@ -42,8 +42,10 @@ var ErrUnknownProvider = errors.New("no such provider plugin")
 
 // Host runs the agent's plugins. It is safe for concurrent use.
 type Host struct {
-	logger  hclog.Logger
-	dev     bool
+	logger hclog.Logger
+	dev    bool
+	// mu guards plugins, which Reload changes.
+	mu      sync.RWMutex
 	plugins map[string]*plugin
 	stop    chan struct{}
 	stopped sync.Once
@@ -55,6 +57,27 @@ type Host struct {
 // Nothing is launched until Start.
 func New(cfg *config.Config, dev bool, logger hclog.Logger) (*Host, error) {
 	h := &Host{logger: logger, dev: dev, plugins: map[string]*plugin{}, stop: make(chan struct{}), metrics: newHostMetrics()}
+	want, err := h.declared(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range want {
+		h.plugins[p.name] = p
+	}
+	return h, nil
+}
+
+// declared returns the plugins that cfg declares or that its plugin_dir
+// holds, ready to launch.
+func (h *Host) declared(cfg *config.Config) (map[string]*plugin, error) {
+	out := map[string]*plugin{}
+	add := func(p *plugin) {
+		p.host = h
+		p.logger = h.logger.Named(p.name)
+		p.state = api.PluginStarting
+		p.removed = make(chan struct{})
+		out[p.name] = p
+	}
 	for _, pc := range cfg.Plugins {
 		conf, diags := pc.ConfigJSON()
 		if diags.HasErrors() {
@@ -64,7 +87,7 @@ func New(cfg *config.Config, dev bool, logger hclog.Logger) (*Host, error) {
 		if path == "" {
 			path = filepath.Join(cfg.PluginDir, ExecutablePrefix+pc.Name)
 		}
-		h.add(&plugin{name: pc.Name, path: path, sha256: strings.ToLower(pc.SHA256), args: pc.Args, config: conf,
+		add(&plugin{name: pc.Name, path: path, sha256: strings.ToLower(pc.SHA256), args: pc.Args, config: conf,
 			allow: pc.Allow, timeout: pc.ResolveTimeout()})
 	}
 	if cfg.PluginDir != "" {
@@ -74,29 +97,47 @@ func New(cfg *config.Config, dev bool, logger hclog.Logger) (*Host, error) {
 		}
 		for _, e := range entries {
 			name, ok := strings.CutPrefix(e.Name(), ExecutablePrefix)
-			if !ok || e.IsDir() || h.plugins[name] != nil {
+			if !ok || e.IsDir() || out[name] != nil {
 				continue
 			}
-			h.add(&plugin{name: name, path: filepath.Join(cfg.PluginDir, e.Name()), config: []byte("{}"),
+			add(&plugin{name: name, path: filepath.Join(cfg.PluginDir, e.Name()), config: []byte("{}"),
 				timeout: (&config.PluginConfig{}).ResolveTimeout()})
 		}
 	}
-	return h, nil
+	return out, nil
 }
 
-func (h *Host) add(p *plugin) {
-	p.host = h
-	p.logger = h.logger.Named(p.name)
-	p.state = api.PluginStarting
-	h.plugins[p.name] = p
+// get returns the named plugin, or nil.
+func (h *Host) get(name string) *plugin {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.plugins[name]
+}
+
+// all returns every plugin, by name.
+func (h *Host) all() []*plugin {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]*plugin, 0, len(h.plugins))
+	for _, p := range h.plugins {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
 }
 
 // Start launches every plugin and returns once each has started or failed.
 // A plugin that fails is reported and retried in the background; the
 // agent goes on either way.
 func (h *Host) Start(ctx context.Context) {
+	h.startAll(ctx, h.all())
+}
+
+// startAll launches ps, waits until each has started or failed, and
+// watches each from then on.
+func (h *Host) startAll(ctx context.Context, ps []*plugin) {
 	var wg sync.WaitGroup
-	for _, p := range h.plugins {
+	for _, p := range ps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -106,15 +147,64 @@ func (h *Host) Start(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-	for _, p := range h.plugins {
+	for _, p := range ps {
 		h.wg.Add(1)
 		go p.watch()
 	}
 }
 
+// Reload makes the agent's plugins those that cfg declares, as on SIGHUP:
+// a plugin whose block is unchanged runs on untouched; one whose block
+// changed (its path, checksum, arguments, config, allow rules or timeout)
+// is stopped and launched again as the block now says, which also gives a
+// plugin that failed for good (a wrong checksum, a rejected config)
+// another try; a plugin no longer declared is stopped; a new one is
+// launched. Runs that have started have their values already and are not
+// touched. It returns the names of the plugins it added, changed and
+// removed.
+func (h *Host) Reload(ctx context.Context, cfg *config.Config) (added, changed, removed []string, err error) {
+	want, err := h.declared(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var launch, stop []*plugin
+	h.mu.Lock()
+	for name, old := range h.plugins {
+		p, ok := want[name]
+		switch {
+		case !ok:
+			removed = append(removed, name)
+			stop = append(stop, old)
+			delete(h.plugins, name)
+		case !old.sameBlock(p):
+			changed = append(changed, name)
+			stop = append(stop, old)
+			h.plugins[name] = p
+			launch = append(launch, p)
+		}
+	}
+	for name, p := range want {
+		if h.plugins[name] == nil {
+			added = append(added, name)
+			h.plugins[name] = p
+			launch = append(launch, p)
+		}
+	}
+	h.mu.Unlock()
+	for _, p := range stop {
+		close(p.removed)
+		p.kill()
+	}
+	h.startAll(ctx, launch)
+	sort.Strings(added)
+	sort.Strings(changed)
+	sort.Strings(removed)
+	return added, changed, removed, nil
+}
+
 // Resolve asks the named provider for the values of refs, in one call.
 func (h *Host) Resolve(ctx context.Context, name string, refs []string) ([]provider.Result, error) {
-	p := h.plugins[name]
+	p := h.get(name)
 	if p == nil {
 		return nil, fmt.Errorf("%w %q on this agent (it has: %s)", ErrUnknownProvider, name, strings.Join(h.names(), ", "))
 	}
@@ -128,11 +218,7 @@ func (h *Host) Resolve(ctx context.Context, name string, refs []string) ([]provi
 }
 
 func (h *Host) names() []string {
-	names := make([]string, 0, len(h.plugins))
-	for n := range h.plugins {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := h.Providers()
 	if len(names) == 0 {
 		return []string{"none"}
 	}
@@ -141,11 +227,10 @@ func (h *Host) names() []string {
 
 // Status reports every plugin, by name.
 func (h *Host) Status() []api.PluginStatus {
-	out := make([]api.PluginStatus, 0, len(h.plugins))
-	for _, n := range h.names() {
-		if p := h.plugins[n]; p != nil {
-			out = append(out, p.status())
-		}
+	ps := h.all()
+	out := make([]api.PluginStatus, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.status())
 	}
 	return out
 }
@@ -154,7 +239,7 @@ func (h *Host) Status() []api.PluginStatus {
 func (h *Host) Shutdown() {
 	h.stopped.Do(func() {
 		close(h.stop)
-		for _, p := range h.plugins {
+		for _, p := range h.all() {
 			p.kill()
 		}
 		h.wg.Wait()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -284,19 +285,19 @@ func TestPermanentFailuresAreNotRetried(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if s := statusOf(h, "missing"); strings.Contains(s.Error, "restart the agent") {
+	if s := statusOf(h, "missing"); strings.Contains(s.Error, "send the agent SIGHUP") {
 		t.Errorf("missing plugin: error %q says it is permanent; installing the file fixes it", s.Error)
 	}
 	for _, name := range []string{"wrongsum", "badconfig", "oldapi", "nosum"} {
 		// A run that needs the plugin does not relaunch it either.
-		if _, err := h.Resolve(context.Background(), name, []string{"x"}); err == nil || !strings.Contains(err.Error(), "restart the agent") {
-			t.Errorf("%s: resolve got %v, want an error that says to restart the agent", name, err)
+		if _, err := h.Resolve(context.Background(), name, []string{"x"}); err == nil || !strings.Contains(err.Error(), "send the agent SIGHUP") {
+			t.Errorf("%s: resolve got %v, want an error that says to send SIGHUP", name, err)
 		}
 		s := statusOf(h, name)
 		if s.State != api.PluginFailed || s.Restarts != 0 {
 			t.Errorf("%s: got state %s with %d restarts, want failed with 0", name, s.State, s.Restarts)
 		}
-		if want := "fix the plugin block (or the plugin), then restart the agent"; !strings.Contains(s.Error, want) {
+		if want := "fix the plugin block (or the plugin), then send the agent SIGHUP"; !strings.Contains(s.Error, want) {
 			t.Errorf("%s: error %q lacks %q", name, s.Error, want)
 		}
 	}
@@ -344,5 +345,80 @@ func TestStatusDuringSlowLaunch(t *testing.T) {
 	}
 	if s := statusOf(h, "slow"); s.State != api.PluginFailed || !strings.Contains(s.Error, "timeout") {
 		t.Errorf("after the launch: got %+v, want failed with a timeout", s)
+	}
+}
+
+// loadConfig loads an agent config, as SIGHUP reads it again.
+func loadConfig(t *testing.T, hcl string) *config.Config {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "agent.hcl")
+	if err := os.WriteFile(p, []byte(hcl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.LoadFiles(p)
+	if diags.HasErrors() {
+		t.Fatal(config.FormatDiagnostics(diags))
+	}
+	return cfg
+}
+
+func pidOf(t *testing.T, h *Host, name string) int {
+	t.Helper()
+	res, err := h.Resolve(context.Background(), name, []string{"pid"})
+	if err != nil {
+		t.Fatalf("resolve pid of %s: %v", name, err)
+	}
+	pid, _ := strconv.Atoi(string(res[0].Value))
+	return pid
+}
+
+// Reload keeps an unchanged plugin's process, launches a changed one
+// again (which gives one that failed for good another try), stops a
+// removed one and launches a new one; a block moved in its file, with the
+// same meaning, is unchanged.
+func TestReload(t *testing.T) {
+	bad := fmt.Sprintf("plugin \"fixme\" {\n  path   = %q\n  sha256 = %q\n}\n", testPlugin, strings.Repeat("0", 64))
+	h := newHost(t, false, goodBlock(t, "keep")+goodBlock(t, "change")+goodBlock(t, "drop")+bad)
+	keep, change, drop := pidOf(t, h, "keep"), pidOf(t, h, "change"), pidOf(t, h, "drop")
+	if s := statusOf(h, "fixme"); s.State != api.PluginFailed {
+		t.Fatalf("fixme with a wrong checksum: got %+v, want failed", s)
+	}
+
+	changed := strings.Replace(goodBlock(t, "change"), `greeting = "hi"`, `greeting = "hello"`, 1)
+	fixed := goodBlock(t, "fixme")
+	cfg := loadConfig(t, "# moved down a line\n"+goodBlock(t, "keep")+changed+fixed+goodBlock(t, "new"))
+	added, chg, removed, err := h.Reload(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(added, []string{"new"}) || !slices.Equal(chg, []string{"change", "fixme"}) || !slices.Equal(removed, []string{"drop"}) {
+		t.Errorf("reload: added %v, changed %v, removed %v; want [new], [change fixme], [drop]", added, chg, removed)
+	}
+	if got := pidOf(t, h, "keep"); got != keep {
+		t.Errorf("the unchanged plugin's process: %d, then %d; want the same", keep, got)
+	}
+	if got := pidOf(t, h, "change"); got == change {
+		t.Errorf("the changed plugin still runs as process %d", got)
+	}
+	for _, name := range []string{"fixme", "new"} {
+		if s := statusOf(h, name); s.State != api.PluginRunning {
+			t.Errorf("%s after the reload: got %+v, want running", name, s)
+		}
+	}
+	if _, err := h.Resolve(context.Background(), "drop", []string{"x"}); !errors.Is(err, ErrUnknownProvider) {
+		t.Errorf("the removed plugin: got %v, want ErrUnknownProvider", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for syscall.Kill(drop, 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if syscall.Kill(drop, 0) == nil {
+		t.Errorf("the removed plugin's process %d still runs", drop)
+	}
+	if syscall.Kill(change, 0) == nil {
+		time.Sleep(500 * time.Millisecond)
+		if syscall.Kill(change, 0) == nil {
+			t.Errorf("the changed plugin's old process %d still runs", change)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -65,6 +66,16 @@ type plugin struct {
 	// stopped is set by kill: nothing launches the plugin again, and a
 	// launch in progress kills what it started.
 	stopped bool
+	// removed is closed when a reload takes the plugin out: its watcher
+	// ends.
+	removed chan struct{}
+}
+
+// sameBlock reports whether q is declared as p is: a reload leaves p
+// running then.
+func (p *plugin) sameBlock(q *plugin) bool {
+	return p.path == q.path && p.sha256 == q.sha256 && slices.Equal(p.args, q.args) && bytes.Equal(p.config, q.config) &&
+		p.timeout == q.timeout && slices.EqualFunc(p.allow, q.allow, func(a, b *config.AllowConfig) bool { return a.Meaning() == b.Meaning() })
 }
 
 // permanentError is a launch failure that only a change to the plugin
@@ -77,7 +88,7 @@ func (e *permanentError) Unwrap() error { return e.err }
 
 // permanentHint ends the error of a plugin that failed for good, saying how
 // to get it back.
-const permanentHint = "the agent does not launch it again: fix the plugin block (or the plugin), then restart the agent"
+const permanentHint = "the agent does not launch it again: fix the plugin block (or the plugin), then send the agent SIGHUP"
 
 // conn is what a launch produced: a process and, once it is ready, its
 // provider.
@@ -290,6 +301,8 @@ func (p *plugin) watch() {
 	for {
 		select {
 		case <-p.host.stop:
+			return
+		case <-p.removed:
 			return
 		case <-t.C:
 		}

@@ -17,7 +17,7 @@ var ErrNotAllowed = errors.New("reference not allowed")
 // tokens only, which callers do not check. A provider this agent does not
 // have is not this check's business: resolving it fails anyway.
 func (h *Host) CheckReference(user, provider, ref string) error {
-	p := h.plugins[provider]
+	p := h.get(provider)
 	if p == nil {
 		return nil
 	}

@@ -296,3 +296,63 @@ plugin "file" {
 		}
 	}
 }
+
+// SIGHUP reloads the plugin blocks: a changed config reaches the next run,
+// a run that started before it keeps its value, and a config that does not
+// load leaves the plugins as they were.
+func TestPluginsReloadOnSIGHUP(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, v := range []string{"before", "after"} {
+		os.Mkdir(filepath.Join(dir, v), 0o700)
+		writeFile(t, filepath.Join(dir, v), "db_password", "value-"+v+"-reload")
+	}
+	filePath, fileSum := buildPlugin(t, "file")
+	block := func(values string) string {
+		return fmt.Sprintf(`state_dir = %q
+plugin "file" {
+  path   = %q
+  sha256 = %q
+  config { dir = %q }
+  allow {
+    users = ["alice"]
+    refs  = ["*"]
+  }
+}
+`, filepath.Join(dir, "state"), filePath, fileSum, filepath.Join(dir, values))
+	}
+	cfg := writeFile(t, dir, "agent.hcl", block("before"))
+	a := startAgent(t, filepath.Join(dir, "data"), "-config", cfg)
+	alice := a.newUser("alice")
+	a.mustHush(alice, "", "create", "secret", "env", "DB_PASSWORD", "--from", "file:db_password")
+	if r := a.mustHush(alice, "", "run", "-f", writeSpec(t, "first", "x", `echo "[$DB_PASSWORD]"`)); !strings.Contains(r.stdout, "[value-before-reload]") {
+		t.Fatalf("run before the reload: %s", r)
+	}
+	// A run that started before the reload keeps the value it was given.
+	a.mustHush(alice, "", "run", "-f", writeSpec(t, "long", "x", `sleep 3; echo "[$DB_PASSWORD]"`), "--no-follow")
+
+	writeFile(t, dir, "agent.hcl", block("after"))
+	a.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the reload logged", 10*time.Second, func() bool {
+		return strings.Contains(a.stderr.String(), "reloaded the plugin blocks")
+	})
+	if r := a.mustHush(alice, "", "run", "-f", writeSpec(t, "second", "x", `echo "[$DB_PASSWORD]"`)); !strings.Contains(r.stdout, "[value-after-reload]") {
+		t.Errorf("run after the reload: %s", r)
+	}
+	waitFor(t, "long ended", 20*time.Second, func() bool {
+		return strings.Contains(a.mustHush(alice, "", "logs", "long").stdout, "]")
+	})
+	if out := a.mustHush(alice, "", "logs", "long").stdout; !strings.Contains(out, "[value-before-reload]") {
+		t.Errorf("the run that started before the reload: %q, want the value it was given", out)
+	}
+
+	// A config that does not load changes nothing.
+	writeFile(t, dir, "agent.hcl", block("after")+"plugin \"broken\" {\n")
+	a.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the failed reload logged", 10*time.Second, func() bool {
+		return strings.Contains(a.stderr.String(), "the configuration does not load, so the plugins stay as they are")
+	})
+	if r := a.mustHush(alice, "", "run", "-f", writeSpec(t, "third", "x", `echo "[$DB_PASSWORD]"`)); !strings.Contains(r.stdout, "[value-after-reload]") {
+		t.Errorf("run after a failed reload: %s", r)
+	}
+}
