@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -86,4 +87,27 @@ func (p *PluginConfig) ConfigJSON() ([]byte, hcl.Diagnostics) {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid plugin config", Detail: err.Error()}}
 	}
 	return out, nil
+}
+
+// Where returns where, in the agent's config files, the plugin's config
+// names attr, a setting as a plugin's diagnostic names it ("address", or
+// "approle.role_id" inside an object): FILE:LINE:COL of that attribute of
+// the config block, or of the plugin block when the config block does not
+// set it (a setting the plugin requires), or "" for a plugin that no block
+// declares.
+func (p *PluginConfig) Where(attr string) string {
+	r := p.DeclRange
+	if p.Config != nil && p.Config.Body != nil {
+		top, _, _ := strings.Cut(attr, ".")
+		top, _, _ = strings.Cut(top, "[")
+		if attrs, diags := p.Config.Body.JustAttributes(); !diags.HasErrors() && top != "" {
+			if a, ok := attrs[top]; ok {
+				r = a.Range
+			}
+		}
+	}
+	if r.Filename == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }

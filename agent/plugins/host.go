@@ -88,7 +88,7 @@ func (h *Host) declared(cfg *config.Config) (map[string]*plugin, error) {
 			path = filepath.Join(cfg.PluginDir, ExecutablePrefix+pc.Name)
 		}
 		add(&plugin{name: pc.Name, path: path, sha256: strings.ToLower(pc.SHA256), args: pc.Args, config: conf,
-			allow: pc.Allow, timeout: pc.ResolveTimeout()})
+			allow: pc.Allow, timeout: pc.ResolveTimeout(), where: pc.Where})
 	}
 	if cfg.PluginDir != "" {
 		entries, err := os.ReadDir(cfg.PluginDir)

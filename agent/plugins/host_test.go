@@ -199,7 +199,7 @@ func TestBrokenPluginsDoNotStopOthers(t *testing.T) {
 		"wrongsum":  {"checksum mismatch", actual, wrong},
 		"stdout":    {"hello from a plugin that writes to stdout"},
 		"hang":      {"timeout"},
-		"badconfig": {"bad config: greeting: greeting is required"},
+		"badconfig": {"bad config: /", "agent.hcl:28:12: greeting: greeting is required"},
 		"oldapi":    {"provider API versions [0]", "this agent speaks [1]"},
 		"missing":   {"does not exist"},
 		"nosum":     {"outside -dev every plugin needs its checksum", actual},

@@ -69,6 +69,10 @@ type plugin struct {
 	// removed is closed when a reload takes the plugin out: its watcher
 	// ends.
 	removed chan struct{}
+	// where says where the plugin's block sets a config attribute,
+	// FILE:LINE:COL, for its diagnostics; nil for a plugin of plugin_dir
+	// that no block declares.
+	where func(attr string) string
 }
 
 // sameBlock reports whether q is declared as p is: a reload leaves p
@@ -250,6 +254,11 @@ func (p *plugin) start(ctx context.Context) (*conn, error) {
 		msg := d.Summary
 		if d.Attribute != "" {
 			msg = d.Attribute + ": " + msg
+		}
+		if p.where != nil {
+			if at := p.where(d.Attribute); at != "" {
+				msg = at + ": " + msg
+			}
 		}
 		if d.Detail != "" {
 			msg += "; " + d.Detail
