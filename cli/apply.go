@@ -24,6 +24,7 @@ func applyCommand(ui *UI) *cli.Command {
 			&cli.BoolFlag{Name: "prune", Usage: "delete secrets the file does not declare"},
 			&cli.BoolFlag{Name: "replace", Usage: "replace secrets whose content differs from the file"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask before deleting or replacing"},
+			&cli.BoolFlag{Name: "no-check", Usage: "store provider references (from = ...) even where the agent has no such provider plugin (yet)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -38,7 +39,7 @@ func applyCommand(ui *UI) *cli.Command {
 			}
 			return applySecrets(c.Context, f, &applyOptions{
 				File: c.String("file"), DryRun: c.Bool("dry-run"), Prune: c.Bool("prune"),
-				Replace: c.Bool("replace"), Yes: c.Bool("yes"), UI: ui,
+				Replace: c.Bool("replace"), Yes: c.Bool("yes"), NoCheck: c.Bool("no-check"), UI: ui,
 			})
 		},
 	}
@@ -48,7 +49,9 @@ type applyOptions struct {
 	File                   string
 	DryRun, Prune, Replace bool
 	Yes                    bool
-	UI                     *UI
+	// NoCheck stores references to providers an agent has no plugin of.
+	NoCheck bool
+	UI      *UI
 }
 
 // applySecrets makes every cluster hold the declared secrets: it reads the
@@ -61,6 +64,9 @@ func applySecrets(ctx context.Context, f *fleet.Fleet, opts *applyOptions) error
 	}
 	if err != nil {
 		return err
+	}
+	for _, s := range file.Secrets {
+		s.Request.NoCheck = opts.NoCheck && s.Request.From != ""
 	}
 	replicas, failed, err := fetchReplicas(ctx, f, ui)
 	if err != nil {

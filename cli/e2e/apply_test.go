@@ -27,7 +27,9 @@ secret "env" "db-password" {
 `)
 	apply := func(args ...string) result {
 		t.Helper()
-		return f.hush("", append([]string{"apply", "-f", file}, args...)...)
+		// The agents have no vault plugin: the file's reference is stored
+		// for clusters that will.
+		return f.hush("", append([]string{"apply", "-f", file, "--no-check"}, args...)...)
 	}
 	t.Setenv("APP_TOKEN", token) // the CLI inherits it through cleanEnv
 
@@ -39,6 +41,19 @@ secret "env" "db-password" {
 	for _, n := range f.names {
 		if ids := f.ids(n); len(ids) != 0 {
 			t.Fatalf("dry run created %v on %s", ids, n)
+		}
+	}
+
+	// Without --no-check, a reference to a provider the agents have no
+	// plugin of is refused, and says how to store it anyway.
+	vaultOnly := writeFile(t, t.TempDir(), "vault.hcl", "secret \"env\" \"db-password\" {\n  key  = \"DB_PASSWORD\"\n  from = \"vault:secret/data/db#password\"\n}\n")
+	r = f.hush("", "apply", "-f", vaultOnly)
+	if r.code != 1 || !strings.Contains(r.stderr, `this agent has no provider plugin named "vault"`) || !strings.Contains(r.stderr, "--no-check") {
+		t.Errorf("apply of an unknown provider's reference: %s", r)
+	}
+	for _, n := range f.names {
+		if ids := f.ids(n); len(ids) != 0 {
+			t.Fatalf("a refused apply created %v on %s", ids, n)
 		}
 	}
 
@@ -137,7 +152,7 @@ func TestApplyExamples(t *testing.T) {
 		if _, err := os.Stat(example); err != nil {
 			t.Fatal(err)
 		}
-		r := f.hush("", "apply", "-f", example)
+		r := f.hush("", "apply", "-f", example, "--no-check")
 		if r.code != 0 || !strings.Contains(r.stdout, want) {
 			t.Errorf("apply %s: want %q; got %s", name, want, r)
 		}
