@@ -15,6 +15,7 @@ const outsideProvider = `package main
 import (
 	"context"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/sdk/provider"
 	"github.com/hush-sh/hush/sdk/provider/diag"
 )
@@ -38,7 +39,7 @@ func (p) Resolve(_ context.Context, req *provider.ResolveRequest) (*provider.Res
 	return out, nil
 }
 
-func main() { provider.Serve(func() provider.Provider { return p{} }) }
+func main() { provider.Serve(func(hclog.Logger) provider.Provider { return p{} }) }
 `
 
 // TestProviderBuildsOutsideTheRepo is issue 16 item 1: a provider that

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,9 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -421,4 +424,56 @@ func TestReload(t *testing.T) {
 			t.Errorf("the changed plugin's old process %d still runs", change)
 		}
 	}
+}
+
+// What a plugin writes to stderr that is not a log line reaches the
+// agent's log at INFO, under the plugin's name: before it serves, and
+// while it serves (go-plugin then carries its stderr over gRPC).
+func TestPlainStderrIsLogged(t *testing.T) {
+	var out syncBuf
+	p := filepath.Join(t.TempDir(), "agent.hcl")
+	block := fmt.Sprintf("plugin \"chatty\" {\n  path = %q\n  sha256 = %q\n  args = [\"-mode\", \"chatty\"]\n  config { greeting = \"hi\" }\n}\n", testPlugin, sum(t, testPlugin))
+	if err := os.WriteFile(p, []byte(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.LoadFiles(p)
+	if diags.HasErrors() {
+		t.Fatal(config.FormatDiagnostics(diags))
+	}
+	h, err := New(cfg, false, hclog.New(&hclog.LoggerOptions{Name: "plugins", Level: hclog.Info, Output: &out}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Start(context.Background())
+	t.Cleanup(h.Shutdown)
+	if _, err := h.Resolve(context.Background(), "chatty", []string{"say"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, want := range []string{"said on stderr before serving", "said on stderr while resolving"} {
+		for !strings.Contains(out.String(), want) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !regexp.MustCompile(`\[INFO\]\s+plugins\.chatty\.stderr: ` + regexp.QuoteMeta(want)).MatchString(out.String()) {
+			t.Errorf("the log lacks %q at INFO under plugins.chatty:\n%s", want, out.String())
+		}
+	}
+}
+
+// syncBuf is a bytes.Buffer safe for the plugin's log writers.
+type syncBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

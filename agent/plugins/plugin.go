@@ -210,8 +210,12 @@ func (p *plugin) start(ctx context.Context) (*conn, error) {
 		SkipHostEnv:      true,
 		StartTimeout:     callTimeout,
 		Logger:           p.logger,
-		SyncStdout:       io.Discard,
-		SyncStderr:       io.Discard,
+		// What the plugin writes besides its log lines is kept, at INFO:
+		// its raw stderr, and what it writes to stdout and stderr once
+		// go-plugin has redirected them.
+		Stderr:     newLineLogger(p.logger.Named("stderr"), true),
+		SyncStdout: newLineLogger(p.logger.Named("stdout"), false),
+		SyncStderr: newLineLogger(p.logger.Named("stderr"), false),
 	}
 	if p.sha256 != "" {
 		sum, _ := hex.DecodeString(p.sha256)

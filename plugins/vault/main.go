@@ -3,8 +3,17 @@
 // with a token or AppRole. See plugins/README.md for its config.
 package main
 
-import "github.com/hush-sh/hush/sdk/provider"
+import (
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/sdk/provider"
+)
 
 func main() {
-	provider.Serve(func() provider.Provider { return newProvider() })
+	if err := provider.Serve(func(hclog.Logger) provider.Provider { return newProvider() }); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }

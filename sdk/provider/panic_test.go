@@ -81,11 +81,13 @@ func (s *logSink) String() string {
 	return s.buf.String()
 }
 
-// runtimeError returns the runtime.Error of writing to a nil map.
-func runtimeError() (err error) {
+// runtimeError returns the runtime.Error of an index out of range.
+func runtimeError() error { return indexPast(5) }
+
+func indexPast(i int) (err error) {
 	defer func() { err, _ = recover().(error) }()
-	var m map[string]int
-	m["a"] = 1
+	var s []int
+	_ = s[i]
 	return nil
 }
 
@@ -124,7 +126,7 @@ func TestPanicBecomesError(t *testing.T) {
 		},
 		"runtime error": {
 			value:   runtimeError(),
-			wantMsg: "assignment to entry in nil map",
+			wantMsg: "runtime error: index out of range [5] with length 0",
 		},
 		// A []byte may be a value the provider read: only its type is told.
 		"bytes": {

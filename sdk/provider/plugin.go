@@ -70,19 +70,63 @@ func PluginSet(factory func() Provider) plugin.PluginSet {
 	return plugin.PluginSet{PluginName: &GRPCPlugin{Factory: factory}}
 }
 
+// ServeOption configures Serve.
+type ServeOption func(*serveOptions)
+
+type serveOptions struct {
+	debug    context.Context
+	reattach chan<- *plugin.ReattachConfig
+	maxMsg   int
+}
+
+// WithReattach serves in go-plugin's test and debug mode: the plugin runs
+// on its own (in a debugger, say) instead of being launched by the agent,
+// sends the ReattachConfig the agent needs to reach it on reattach, and
+// serves until ctx ends.
+func WithReattach(ctx context.Context, reattach chan<- *plugin.ReattachConfig) ServeOption {
+	return func(o *serveOptions) { o.debug, o.reattach = ctx, reattach }
+}
+
+// WithMaxMessageSize bounds the gRPC messages the plugin receives and
+// sends, in bytes; default 4 MiB, gRPC's. A batch of values near the
+// 1 MiB limit of a secret may need more.
+func WithMaxMessageSize(n int) ServeOption {
+	return func(o *serveOptions) { o.maxMsg = n }
+}
+
+// ErrNotLaunched is returned by Serve in a process that the agent did not
+// launch as a plugin.
+var ErrNotLaunched = errors.New("this program is a hush provider plugin: the hush agent launches it (see its plugin block); it is not run by hand")
+
 // Serve runs the provider that factory makes as a plugin, and returns when
-// the host is done with it. It is all a plugin's main needs to call. The
-// host may call the provider's methods concurrently.
+// the host is done with it. It is all a plugin's main needs to call:
 //
-// Nothing may write to stdout, which carries go-plugin's handshake. The
-// host reads JSON log lines from stderr: Serve calls factory once, before
-// go-plugin redirects os.Stdout and os.Stderr, so a provider that wants to
-// log makes an hclog.Logger with JSONFormat and os.Stderr there (or in main).
+//	func main() {
+//		if err := provider.Serve(func(log hclog.Logger) provider.Provider { return &myProvider{log: log} }); err != nil {
+//			fmt.Fprintln(os.Stderr, err)
+//			os.Exit(1)
+//		}
+//	}
+//
+// The host may call the provider's methods concurrently. factory is given
+// a logger whose lines reach the agent's log at their level, under the
+// plugin's name. Nothing may write to stdout, which carries go-plugin's
+// handshake; what the provider writes to stderr otherwise reaches the
+// agent's log as INFO lines.
 //
 // Serve exits the process if its parent dies, so that a plugin never
 // outlives a host that was killed without the chance to stop it.
-func Serve(factory func() Provider) {
-	go exitWithParent(os.Getppid(), 500*time.Millisecond)
+func Serve(factory func(hclog.Logger) Provider, opts ...ServeOption) error {
+	var o serveOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.debug == nil && os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
+		return ErrNotLaunched
+	}
+	if o.debug == nil {
+		go exitWithParent(os.Getppid(), 500*time.Millisecond)
+	}
 	// Made before go-plugin redirects os.Stderr, so that its lines reach the
 	// host as log lines rather than as the plugin's raw output.
 	logger := hclog.New(&hclog.LoggerOptions{
@@ -90,12 +134,30 @@ func Serve(factory func() Provider) {
 		Output:     os.Stderr,
 		JSONFormat: true,
 	})
-	plugin.Serve(&plugin.ServeConfig{
+	server := plugin.DefaultGRPCServer
+	if o.maxMsg > 0 {
+		server = func(opts []grpc.ServerOption) *grpc.Server {
+			return plugin.DefaultGRPCServer(append(opts, grpc.MaxRecvMsgSize(o.maxMsg), grpc.MaxSendMsgSize(o.maxMsg)))
+		}
+	}
+	cfg := &plugin.ServeConfig{
 		HandshakeConfig: Handshake,
-		Plugins:         plugin.PluginSet{PluginName: &GRPCPlugin{Factory: factory, Logger: logger.Named("provider")}},
-		GRPCServer:      plugin.DefaultGRPCServer,
-		Logger:          logger,
-	})
+		Plugins: plugin.PluginSet{PluginName: &GRPCPlugin{
+			Factory: func() Provider { return factory(logger.Named("provider")) },
+			Logger:  logger.Named("provider"),
+		}},
+		GRPCServer: server,
+		Logger:     logger,
+	}
+	if o.debug != nil {
+		closed := make(chan struct{})
+		cfg.Test = &plugin.ServeTestConfig{Context: o.debug, ReattachConfigCh: o.reattach, CloseCh: closed}
+		plugin.Serve(cfg)
+		<-closed
+		return nil
+	}
+	plugin.Serve(cfg)
+	return nil
 }
 
 // exitWithParent exits the process once its parent is gone. The host kills

@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/hush-sh/hush/sdk/provider"
+	"github.com/hush-sh/hush/sdk/provider/internal/memprovider"
 )
 
 // testPlugin is the path of internal/testplugin, built by TestMain.
@@ -311,5 +312,60 @@ func TestServeProcessRecoversPanic(t *testing.T) {
 	}
 	if !logged {
 		t.Errorf("plugin stderr: got %q, want a \"provider panicked\" line", stderr.lines())
+	}
+}
+
+// A plugin run by hand, not by the agent, says so and exits 1, instead of
+// go-plugin's own message.
+func TestServeRefusesWhenNotLaunched(t *testing.T) {
+	cmd := exec.Command(testPlugin)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "the hush agent launches it") {
+		t.Errorf("a plugin run by hand: got %v, %q; want exit 1 saying the agent launches it", err, out)
+	}
+}
+
+// WithReattach serves a plugin that runs on its own, which a host reaches
+// through the ReattachConfig it sends, until its context ends.
+func TestServeWithReattach(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	reattach := make(chan *plugin.ReattachConfig, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- provider.Serve(func(hclog.Logger) provider.Provider { return memprovider.New() }, provider.WithReattach(ctx, reattach), provider.WithMaxMessageSize(8<<20))
+	}()
+	var rc *plugin.ReattachConfig
+	select {
+	case rc = <-reattach:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reattach config within 10s")
+	}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig: provider.Handshake, Plugins: provider.PluginSet(nil), Reattach: rc,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC}, Logger: hclog.NewNullLogger(),
+	})
+	defer client.Kill()
+	rpc, err := client.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := rpc.Dispense(provider.PluginName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := raw.(provider.Provider).GetInfo(ctx, &provider.GetInfoRequest{})
+	if err != nil || info.Name == "" {
+		t.Fatalf("GetInfo over the reattached plugin: got %+v, %v", info, err)
+	}
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve returned %v, want nil once its context ended", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Serve did not return within 10s of its context ending")
 	}
 }

@@ -4,7 +4,7 @@
 //
 // A plugin's main is one call:
 //
-//	func main() { provider.Serve(func() provider.Provider { return &myProvider{} }) }
+//	func main() { provider.Serve(func(log hclog.Logger) provider.Provider { return &myProvider{log: log} }) }
 //
 // The wire protocol is plain protobuf over gRPC (hush.provider.v1.Provider),
 // so a plugin can also be written in any language.

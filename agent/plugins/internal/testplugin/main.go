@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/sdk/provider"
 )
 
@@ -26,12 +27,18 @@ func main() {
 		}
 	}
 	switch *mode {
+	case "chatty":
+		fmt.Fprintln(os.Stderr, "said on stderr before serving")
 	case "stdout":
 		fmt.Println("hello from a plugin that writes to stdout")
 	case "hang":
 		time.Sleep(time.Hour)
 	}
-	provider.Serve(func() provider.Provider { return &testProvider{mode: *mode} })
+	err := provider.Serve(func(hclog.Logger) provider.Provider { return &testProvider{mode: *mode} })
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }
 
 type testProvider struct{ mode string }
@@ -72,6 +79,10 @@ func (p *testProvider) Resolve(ctx context.Context, req *provider.ResolveRequest
 			return nil, ctx.Err()
 		case "pid":
 			r.Value = []byte(strconv.Itoa(os.Getpid()))
+		case "say":
+			// Plain stderr, as a provider's print debugging is.
+			fmt.Fprintln(os.Stderr, "said on stderr while resolving")
+			r.Value = []byte("said")
 		case "env":
 			env := os.Environ()
 			sort.Strings(env)

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 
@@ -30,10 +31,12 @@ func (p panicky) Resolve(ctx context.Context, req *provider.ResolveRequest) (*pr
 }
 
 func main() {
-	provider.Serve(func() provider.Provider {
-		// Made here, the logger writes to the stderr the host reads.
-		logger := hclog.New(&hclog.LoggerOptions{Name: "memory", Output: os.Stderr, JSONFormat: true})
-		logger.Info("serving")
+	err := provider.Serve(func(logger hclog.Logger) provider.Provider {
+		logger.Named("memory").Info("serving")
 		return panicky{memprovider.New()}
 	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }
