@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,6 +36,10 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request, tok *store
 	}
 	if sec.From != "" && !noCheck {
 		if msg := s.unknownProvider(sec); msg != "" {
+			writeError(w, api.CodeInvalid, msg)
+			return
+		}
+		if msg := s.malformedReference(r.Context(), sec); msg != "" {
 			writeError(w, api.CodeInvalid, msg)
 			return
 		}
@@ -111,6 +116,23 @@ func (s *Server) decodeSecret(w http.ResponseWriter, r *http.Request, tok *store
 		Data:      req.Data,
 		From:      req.From,
 	}, req.NoCheck, true
+}
+
+// malformedReference says why the provider of a secret's reference says
+// it is malformed, or "" when it takes it, or cannot say now: a run checks
+// it again when it resolves it.
+func (s *Server) malformedReference(ctx context.Context, sec *store.Secret) string {
+	provider, ref := api.SplitReference(sec.From)
+	problem, err := s.refs.Validate(ctx, provider, ref)
+	if err != nil {
+		s.logger.Warn("could not have a reference checked by its provider; it is stored unchecked", "secret", sec.Name, "provider", provider, "error", err)
+		return ""
+	}
+	if problem == "" {
+		return ""
+	}
+	return fmt.Sprintf("secret %s: provider %s says the reference %q is malformed: %s; fix it, or pass --no-check to store it anyway",
+		sec.Name, provider, ref, problem)
 }
 
 // unknownProvider says why a secret's reference names a provider this

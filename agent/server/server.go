@@ -53,6 +53,8 @@ type ReferenceChecker interface {
 	CheckReference(user, provider, ref string) error
 	// Providers names the agent's provider plugins.
 	Providers() []string
+	// Validate returns what the provider says is wrong with ref, or "".
+	Validate(ctx context.Context, provider, ref string) (string, error)
 }
 
 // Server serves the agent's HTTP API.

@@ -142,6 +142,12 @@ plugin "vault" {
 	}
 	a.mustHush(user, "", "delete", "secret", "later", "-y")
 
+	// A reference its provider says is malformed is refused too.
+	r = a.hush(user, "", "create", "secret", "env", "MALFORMED", "--from", "vault:secret/data/db")
+	if r.code != 1 || !strings.Contains(r.stderr, `provider vault says the reference "secret/data/db" is malformed: reference must be PATH#KEY`) {
+		t.Errorf("create --from a malformed reference: %s", r)
+	}
+
 	// A plugin killed with SIGKILL is restarted, and the next run resolves.
 	pids := pluginPIDs(t, a.cmd.Process.Pid)
 	if len(pids) != 3 {

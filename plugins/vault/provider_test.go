@@ -304,3 +304,18 @@ func TestResolveBeforeConfigure(t *testing.T) {
 		t.Error("got no error, want one saying the provider is not configured")
 	}
 }
+
+// Validate tells malformed references from good ones without a read.
+func TestValidate(t *testing.T) {
+	p := newProvider()
+	resp, err := p.Validate(context.Background(), &provider.ValidateRequest{References: []string{"secret/db#password", "secret/db", "secret/../x#k", "db#k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"", "reference must be PATH#KEY", `has an empty, "." or ".." segment`, "must be MOUNT/PATH"}
+	for i, w := range want {
+		if got := resp.Problems[i]; (w == "") != (got == "") || !strings.Contains(got, w) {
+			t.Errorf("reference %d: got %q, want %q", i, got, w)
+		}
+	}
+}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/hush-sh/hush/sdk/provider"
 )
 
 var errRefFormat = errors.New("reference must be PATH#KEY, like secret/data/db#password")
@@ -35,4 +38,26 @@ func parseRef(ref string, kvVersion int) (path, key string, err error) {
 		}
 	}
 	return path, key, nil
+}
+
+// Validate says, for each reference, what is wrong with its form, without
+// asking Vault: a secret holding a malformed one is refused at create.
+func (p *vaultProvider) Validate(ctx context.Context, req *provider.ValidateRequest) (*provider.ValidateResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p.mu.RLock()
+	s := p.cfg
+	p.mu.RUnlock()
+	kv := 2
+	if s != nil {
+		kv = s.kvVersion
+	}
+	out := &provider.ValidateResponse{Problems: make([]string, len(req.References))}
+	for i, ref := range req.References {
+		if _, _, err := parseRef(ref, kv); err != nil {
+			out.Problems[i] = err.Error()
+		}
+	}
+	return out, nil
 }

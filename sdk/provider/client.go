@@ -85,9 +85,29 @@ func (c *grpcClient) Put(ctx context.Context, req *PutRequest) (*PutResponse, er
 	return &PutResponse{}, nil
 }
 
+// Validate asks the plugin to check references. A plugin that does not
+// validate references answers ErrUnimplemented.
+func (c *grpcClient) Validate(ctx context.Context, req *ValidateRequest) (*ValidateResponse, error) {
+	resp, err := c.client.Validate(ctx, &providerv1.ValidateRequest{References: req.References})
+	if err != nil {
+		return nil, fromStatus(err)
+	}
+	if len(resp.GetProblems()) != len(req.References) {
+		return nil, fmt.Errorf("validate: the plugin answered %d problems for %d references", len(resp.GetProblems()), len(req.References))
+	}
+	return &ValidateResponse{Problems: resp.GetProblems()}, nil
+}
+
 func (c *grpcClient) Delete(ctx context.Context, req *DeleteRequest) (*DeleteResponse, error) {
 	if _, err := c.client.Delete(ctx, &providerv1.DeleteRequest{Reference: req.Reference}); err != nil {
 		return nil, fromStatus(err)
 	}
 	return &DeleteResponse{}, nil
 }
+
+// The host's side of a plugin is a Provider, a Storer and a Validator; a
+// plugin that is not one of the latter answers ErrUnimplemented.
+var (
+	_ Storer    = (*grpcClient)(nil)
+	_ Validator = (*grpcClient)(nil)
+)

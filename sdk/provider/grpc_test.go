@@ -301,3 +301,33 @@ func TestContextCancellation(t *testing.T) {
 		})
 	}
 }
+
+// validating is fake with a Validate that refuses references without "#".
+type validating struct{ fake }
+
+func (validating) Validate(_ context.Context, req *provider.ValidateRequest) (*provider.ValidateResponse, error) {
+	out := &provider.ValidateResponse{Problems: make([]string, len(req.References))}
+	for i, ref := range req.References {
+		if !strings.Contains(ref, "#") {
+			out.Problems[i] = "write it as PATH#KEY"
+		}
+	}
+	return out, nil
+}
+
+// Validate travels over gRPC to a provider that validates, and a provider
+// that does not answers ErrUnimplemented.
+func TestValidateRoundTrip(t *testing.T) {
+	v, ok := providertest.Serve(t, &validating{}).(provider.Validator)
+	if !ok {
+		t.Fatal("the host's side of a plugin is not a provider.Validator")
+	}
+	resp, err := v.Validate(t.Context(), &provider.ValidateRequest{References: []string{"a#b", "ab"}})
+	if err != nil || len(resp.Problems) != 2 || resp.Problems[0] != "" || resp.Problems[1] != "write it as PATH#KEY" {
+		t.Errorf("Validate: got %+v, %v; want no problem, then one", resp, err)
+	}
+	_, err = providertest.Serve(t, &fake{}).(provider.Validator).Validate(t.Context(), &provider.ValidateRequest{References: []string{"x"}})
+	if !errors.Is(err, provider.ErrUnimplemented) {
+		t.Errorf("Validate on a provider that does not validate: got %v, want ErrUnimplemented", err)
+	}
+}

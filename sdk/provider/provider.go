@@ -54,6 +54,28 @@ type Storer interface {
 	Delete(ctx context.Context, req *DeleteRequest) (*DeleteResponse, error)
 }
 
+// Validator is the optional capability of providers that can tell a
+// malformed reference from a good one without resolving it. The agent asks
+// when a secret that holds a reference is created, and refuses one the
+// provider says is malformed; with providers that are not Validators it
+// takes any reference.
+type Validator interface {
+	Validate(ctx context.Context, req *ValidateRequest) (*ValidateResponse, error)
+}
+
+// ValidateRequest asks whether references are well formed: the part after
+// "PROVIDER:".
+type ValidateRequest struct {
+	References []string
+}
+
+// ValidateResponse holds one problem per reference, in request order: ""
+// for a reference the provider takes, or what is wrong with it and how to
+// write it. It must never say whether a value exists, nor hold a value.
+type ValidateResponse struct {
+	Problems []string
+}
+
 // GetInfoRequest asks a plugin to describe itself.
 type GetInfoRequest struct{}
 

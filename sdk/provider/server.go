@@ -150,6 +150,22 @@ func (s *grpcServer) Delete(ctx context.Context, req *providerv1.DeleteRequest) 
 	return &providerv1.DeleteResponse{}, nil
 }
 
+func (s *grpcServer) Validate(ctx context.Context, req *providerv1.ValidateRequest) (_ *providerv1.ValidateResponse, err error) {
+	defer s.recoverPanic("Validate", &err)
+	v, ok := s.impl.(Validator)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this provider does not validate references")
+	}
+	resp, err := v.Validate(ctx, &ValidateRequest{References: req.GetReferences()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if len(resp.Problems) != len(req.GetReferences()) {
+		return nil, status.Errorf(codes.Internal, "the provider answered %d problems for %d references", len(resp.Problems), len(req.GetReferences()))
+	}
+	return &providerv1.ValidateResponse{Problems: resp.Problems}, nil
+}
+
 // errCannotStore answers Put and Delete on a provider that is not a Storer.
 var errCannotStore = status.Error(codes.Unimplemented, "this provider cannot store values")
 

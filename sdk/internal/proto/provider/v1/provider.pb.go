@@ -83,7 +83,7 @@ func (x Diagnostic_Severity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Diagnostic_Severity.Descriptor instead.
 func (Diagnostic_Severity) EnumDescriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{4, 0}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{6, 0}
 }
 
 // Code lets the host tell the cases apart.
@@ -140,7 +140,100 @@ func (x ResolveError_Code) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ResolveError_Code.Descriptor instead.
 func (ResolveError_Code) EnumDescriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{8, 0}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{10, 0}
+}
+
+// ValidateRequest asks whether references are well formed for this
+// provider: the part after "PROVIDER:".
+type ValidateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	References    []string               `protobuf:"bytes,1,rep,name=references,proto3" json:"references,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateRequest) Reset() {
+	*x = ValidateRequest{}
+	mi := &file_provider_v1_provider_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateRequest) ProtoMessage() {}
+
+func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_v1_provider_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateRequest.ProtoReflect.Descriptor instead.
+func (*ValidateRequest) Descriptor() ([]byte, []int) {
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ValidateRequest) GetReferences() []string {
+	if x != nil {
+		return x.References
+	}
+	return nil
+}
+
+// ValidateResponse holds one problem per reference, in request order: ""
+// for a reference the provider takes, or what is wrong with it and how to
+// write it, for a person to read. It never says whether a value exists.
+type ValidateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Problems      []string               `protobuf:"bytes,1,rep,name=problems,proto3" json:"problems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateResponse) Reset() {
+	*x = ValidateResponse{}
+	mi := &file_provider_v1_provider_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateResponse) ProtoMessage() {}
+
+func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_v1_provider_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateResponse.ProtoReflect.Descriptor instead.
+func (*ValidateResponse) Descriptor() ([]byte, []int) {
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ValidateResponse) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
 }
 
 // GetInfoRequest asks the plugin to describe itself.
@@ -152,7 +245,7 @@ type GetInfoRequest struct {
 
 func (x *GetInfoRequest) Reset() {
 	*x = GetInfoRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[0]
+	mi := &file_provider_v1_provider_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -164,7 +257,7 @@ func (x *GetInfoRequest) String() string {
 func (*GetInfoRequest) ProtoMessage() {}
 
 func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[0]
+	mi := &file_provider_v1_provider_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -177,7 +270,7 @@ func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{0}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{2}
 }
 
 // GetInfoResponse describes the plugin.
@@ -198,7 +291,7 @@ type GetInfoResponse struct {
 
 func (x *GetInfoResponse) Reset() {
 	*x = GetInfoResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[1]
+	mi := &file_provider_v1_provider_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -210,7 +303,7 @@ func (x *GetInfoResponse) String() string {
 func (*GetInfoResponse) ProtoMessage() {}
 
 func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[1]
+	mi := &file_provider_v1_provider_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -223,7 +316,7 @@ func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetInfoResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{1}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetInfoResponse) GetName() string {
@@ -267,7 +360,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[2]
+	mi := &file_provider_v1_provider_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +372,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[2]
+	mi := &file_provider_v1_provider_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +385,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{2}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ConfigureRequest) GetApiVersion() int32 {
@@ -320,7 +413,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[3]
+	mi := &file_provider_v1_provider_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +425,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[3]
+	mi := &file_provider_v1_provider_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +438,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{3}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
@@ -371,7 +464,7 @@ type Diagnostic struct {
 
 func (x *Diagnostic) Reset() {
 	*x = Diagnostic{}
-	mi := &file_provider_v1_provider_proto_msgTypes[4]
+	mi := &file_provider_v1_provider_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -383,7 +476,7 @@ func (x *Diagnostic) String() string {
 func (*Diagnostic) ProtoMessage() {}
 
 func (x *Diagnostic) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[4]
+	mi := &file_provider_v1_provider_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -396,7 +489,7 @@ func (x *Diagnostic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Diagnostic.ProtoReflect.Descriptor instead.
 func (*Diagnostic) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{4}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Diagnostic) GetSeverity() Diagnostic_Severity {
@@ -438,7 +531,7 @@ type ResolveRequest struct {
 
 func (x *ResolveRequest) Reset() {
 	*x = ResolveRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[5]
+	mi := &file_provider_v1_provider_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +543,7 @@ func (x *ResolveRequest) String() string {
 func (*ResolveRequest) ProtoMessage() {}
 
 func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[5]
+	mi := &file_provider_v1_provider_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +556,7 @@ func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{5}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ResolveRequest) GetReferences() []string {
@@ -483,7 +576,7 @@ type ResolveResponse struct {
 
 func (x *ResolveResponse) Reset() {
 	*x = ResolveResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[6]
+	mi := &file_provider_v1_provider_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +588,7 @@ func (x *ResolveResponse) String() string {
 func (*ResolveResponse) ProtoMessage() {}
 
 func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[6]
+	mi := &file_provider_v1_provider_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +601,7 @@ func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveResponse.ProtoReflect.Descriptor instead.
 func (*ResolveResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{6}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ResolveResponse) GetResults() []*Result {
@@ -533,7 +626,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_provider_v1_provider_proto_msgTypes[7]
+	mi := &file_provider_v1_provider_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +638,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[7]
+	mi := &file_provider_v1_provider_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +651,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{7}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Result) GetReference() string {
@@ -594,7 +687,7 @@ type ResolveError struct {
 
 func (x *ResolveError) Reset() {
 	*x = ResolveError{}
-	mi := &file_provider_v1_provider_proto_msgTypes[8]
+	mi := &file_provider_v1_provider_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +699,7 @@ func (x *ResolveError) String() string {
 func (*ResolveError) ProtoMessage() {}
 
 func (x *ResolveError) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[8]
+	mi := &file_provider_v1_provider_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +712,7 @@ func (x *ResolveError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveError.ProtoReflect.Descriptor instead.
 func (*ResolveError) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{8}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ResolveError) GetCode() ResolveError_Code {
@@ -647,7 +740,7 @@ type PutRequest struct {
 
 func (x *PutRequest) Reset() {
 	*x = PutRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[9]
+	mi := &file_provider_v1_provider_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +752,7 @@ func (x *PutRequest) String() string {
 func (*PutRequest) ProtoMessage() {}
 
 func (x *PutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[9]
+	mi := &file_provider_v1_provider_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +765,7 @@ func (x *PutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRequest.ProtoReflect.Descriptor instead.
 func (*PutRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{9}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PutRequest) GetReference() string {
@@ -698,7 +791,7 @@ type PutResponse struct {
 
 func (x *PutResponse) Reset() {
 	*x = PutResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[10]
+	mi := &file_provider_v1_provider_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +803,7 @@ func (x *PutResponse) String() string {
 func (*PutResponse) ProtoMessage() {}
 
 func (x *PutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[10]
+	mi := &file_provider_v1_provider_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +816,7 @@ func (x *PutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResponse.ProtoReflect.Descriptor instead.
 func (*PutResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{10}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{12}
 }
 
 // DeleteRequest removes the value of reference.
@@ -736,7 +829,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[11]
+	mi := &file_provider_v1_provider_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +841,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[11]
+	mi := &file_provider_v1_provider_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +854,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{11}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteRequest) GetReference() string {
@@ -780,7 +873,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[12]
+	mi := &file_provider_v1_provider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +885,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[12]
+	mi := &file_provider_v1_provider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,14 +898,20 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{12}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{14}
 }
 
 var File_provider_v1_provider_proto protoreflect.FileDescriptor
 
 const file_provider_v1_provider_proto_rawDesc = "" +
 	"\n" +
-	"\x1aprovider/v1/provider.proto\x12\x10hush.provider.v1\"\x10\n" +
+	"\x1aprovider/v1/provider.proto\x12\x10hush.provider.v1\"1\n" +
+	"\x0fValidateRequest\x12\x1e\n" +
+	"\n" +
+	"references\x18\x01 \x03(\tR\n" +
+	"references\".\n" +
+	"\x10ValidateResponse\x12\x1a\n" +
+	"\bproblems\x18\x01 \x03(\tR\bproblems\"\x10\n" +
 	"\x0eGetInfoRequest\"\x86\x01\n" +
 	"\x0fGetInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -862,13 +961,14 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\vPutResponse\"-\n" +
 	"\rDeleteRequest\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\"\x10\n" +
-	"\x0eDeleteResponse2\x91\x03\n" +
+	"\x0eDeleteResponse2\xe4\x03\n" +
 	"\bProvider\x12N\n" +
 	"\aGetInfo\x12 .hush.provider.v1.GetInfoRequest\x1a!.hush.provider.v1.GetInfoResponse\x12T\n" +
 	"\tConfigure\x12\".hush.provider.v1.ConfigureRequest\x1a#.hush.provider.v1.ConfigureResponse\x12N\n" +
 	"\aResolve\x12 .hush.provider.v1.ResolveRequest\x1a!.hush.provider.v1.ResolveResponse\x12B\n" +
 	"\x03Put\x12\x1c.hush.provider.v1.PutRequest\x1a\x1d.hush.provider.v1.PutResponse\x12K\n" +
-	"\x06Delete\x12\x1f.hush.provider.v1.DeleteRequest\x1a .hush.provider.v1.DeleteResponseBCZAgithub.com/hush-sh/hush/sdk/internal/proto/provider/v1;providerv1b\x06proto3"
+	"\x06Delete\x12\x1f.hush.provider.v1.DeleteRequest\x1a .hush.provider.v1.DeleteResponse\x12Q\n" +
+	"\bValidate\x12!.hush.provider.v1.ValidateRequest\x1a\".hush.provider.v1.ValidateResponseBCZAgithub.com/hush-sh/hush/sdk/internal/proto/provider/v1;providerv1b\x06proto3"
 
 var (
 	file_provider_v1_provider_proto_rawDescOnce sync.Once
@@ -883,42 +983,46 @@ func file_provider_v1_provider_proto_rawDescGZIP() []byte {
 }
 
 var file_provider_v1_provider_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_provider_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_provider_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_provider_v1_provider_proto_goTypes = []any{
 	(Diagnostic_Severity)(0),  // 0: hush.provider.v1.Diagnostic.Severity
 	(ResolveError_Code)(0),    // 1: hush.provider.v1.ResolveError.Code
-	(*GetInfoRequest)(nil),    // 2: hush.provider.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),   // 3: hush.provider.v1.GetInfoResponse
-	(*ConfigureRequest)(nil),  // 4: hush.provider.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 5: hush.provider.v1.ConfigureResponse
-	(*Diagnostic)(nil),        // 6: hush.provider.v1.Diagnostic
-	(*ResolveRequest)(nil),    // 7: hush.provider.v1.ResolveRequest
-	(*ResolveResponse)(nil),   // 8: hush.provider.v1.ResolveResponse
-	(*Result)(nil),            // 9: hush.provider.v1.Result
-	(*ResolveError)(nil),      // 10: hush.provider.v1.ResolveError
-	(*PutRequest)(nil),        // 11: hush.provider.v1.PutRequest
-	(*PutResponse)(nil),       // 12: hush.provider.v1.PutResponse
-	(*DeleteRequest)(nil),     // 13: hush.provider.v1.DeleteRequest
-	(*DeleteResponse)(nil),    // 14: hush.provider.v1.DeleteResponse
+	(*ValidateRequest)(nil),   // 2: hush.provider.v1.ValidateRequest
+	(*ValidateResponse)(nil),  // 3: hush.provider.v1.ValidateResponse
+	(*GetInfoRequest)(nil),    // 4: hush.provider.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),   // 5: hush.provider.v1.GetInfoResponse
+	(*ConfigureRequest)(nil),  // 6: hush.provider.v1.ConfigureRequest
+	(*ConfigureResponse)(nil), // 7: hush.provider.v1.ConfigureResponse
+	(*Diagnostic)(nil),        // 8: hush.provider.v1.Diagnostic
+	(*ResolveRequest)(nil),    // 9: hush.provider.v1.ResolveRequest
+	(*ResolveResponse)(nil),   // 10: hush.provider.v1.ResolveResponse
+	(*Result)(nil),            // 11: hush.provider.v1.Result
+	(*ResolveError)(nil),      // 12: hush.provider.v1.ResolveError
+	(*PutRequest)(nil),        // 13: hush.provider.v1.PutRequest
+	(*PutResponse)(nil),       // 14: hush.provider.v1.PutResponse
+	(*DeleteRequest)(nil),     // 15: hush.provider.v1.DeleteRequest
+	(*DeleteResponse)(nil),    // 16: hush.provider.v1.DeleteResponse
 }
 var file_provider_v1_provider_proto_depIdxs = []int32{
-	6,  // 0: hush.provider.v1.ConfigureResponse.diagnostics:type_name -> hush.provider.v1.Diagnostic
+	8,  // 0: hush.provider.v1.ConfigureResponse.diagnostics:type_name -> hush.provider.v1.Diagnostic
 	0,  // 1: hush.provider.v1.Diagnostic.severity:type_name -> hush.provider.v1.Diagnostic.Severity
-	9,  // 2: hush.provider.v1.ResolveResponse.results:type_name -> hush.provider.v1.Result
-	10, // 3: hush.provider.v1.Result.error:type_name -> hush.provider.v1.ResolveError
+	11, // 2: hush.provider.v1.ResolveResponse.results:type_name -> hush.provider.v1.Result
+	12, // 3: hush.provider.v1.Result.error:type_name -> hush.provider.v1.ResolveError
 	1,  // 4: hush.provider.v1.ResolveError.code:type_name -> hush.provider.v1.ResolveError.Code
-	2,  // 5: hush.provider.v1.Provider.GetInfo:input_type -> hush.provider.v1.GetInfoRequest
-	4,  // 6: hush.provider.v1.Provider.Configure:input_type -> hush.provider.v1.ConfigureRequest
-	7,  // 7: hush.provider.v1.Provider.Resolve:input_type -> hush.provider.v1.ResolveRequest
-	11, // 8: hush.provider.v1.Provider.Put:input_type -> hush.provider.v1.PutRequest
-	13, // 9: hush.provider.v1.Provider.Delete:input_type -> hush.provider.v1.DeleteRequest
-	3,  // 10: hush.provider.v1.Provider.GetInfo:output_type -> hush.provider.v1.GetInfoResponse
-	5,  // 11: hush.provider.v1.Provider.Configure:output_type -> hush.provider.v1.ConfigureResponse
-	8,  // 12: hush.provider.v1.Provider.Resolve:output_type -> hush.provider.v1.ResolveResponse
-	12, // 13: hush.provider.v1.Provider.Put:output_type -> hush.provider.v1.PutResponse
-	14, // 14: hush.provider.v1.Provider.Delete:output_type -> hush.provider.v1.DeleteResponse
-	10, // [10:15] is the sub-list for method output_type
-	5,  // [5:10] is the sub-list for method input_type
+	4,  // 5: hush.provider.v1.Provider.GetInfo:input_type -> hush.provider.v1.GetInfoRequest
+	6,  // 6: hush.provider.v1.Provider.Configure:input_type -> hush.provider.v1.ConfigureRequest
+	9,  // 7: hush.provider.v1.Provider.Resolve:input_type -> hush.provider.v1.ResolveRequest
+	13, // 8: hush.provider.v1.Provider.Put:input_type -> hush.provider.v1.PutRequest
+	15, // 9: hush.provider.v1.Provider.Delete:input_type -> hush.provider.v1.DeleteRequest
+	2,  // 10: hush.provider.v1.Provider.Validate:input_type -> hush.provider.v1.ValidateRequest
+	5,  // 11: hush.provider.v1.Provider.GetInfo:output_type -> hush.provider.v1.GetInfoResponse
+	7,  // 12: hush.provider.v1.Provider.Configure:output_type -> hush.provider.v1.ConfigureResponse
+	10, // 13: hush.provider.v1.Provider.Resolve:output_type -> hush.provider.v1.ResolveResponse
+	14, // 14: hush.provider.v1.Provider.Put:output_type -> hush.provider.v1.PutResponse
+	16, // 15: hush.provider.v1.Provider.Delete:output_type -> hush.provider.v1.DeleteResponse
+	3,  // 16: hush.provider.v1.Provider.Validate:output_type -> hush.provider.v1.ValidateResponse
+	11, // [11:17] is the sub-list for method output_type
+	5,  // [5:11] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -935,7 +1039,7 @@ func file_provider_v1_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provider_v1_provider_proto_rawDesc), len(file_provider_v1_provider_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

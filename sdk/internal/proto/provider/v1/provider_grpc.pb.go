@@ -38,6 +38,7 @@ const (
 	Provider_Resolve_FullMethodName   = "/hush.provider.v1.Provider/Resolve"
 	Provider_Put_FullMethodName       = "/hush.provider.v1.Provider/Put"
 	Provider_Delete_FullMethodName    = "/hush.provider.v1.Provider/Delete"
+	Provider_Validate_FullMethodName  = "/hush.provider.v1.Provider/Validate"
 )
 
 // ProviderClient is the client API for Provider service.
@@ -59,6 +60,10 @@ type ProviderClient interface {
 	Put(ctx context.Context, in *PutRequest, opts ...grpc.CallOption) (*PutResponse, error)
 	// Delete removes a value. Like Put, it needs the "store" capability.
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
+	// Validate checks references without resolving them, when a secret that
+	// holds one is created. It is optional: a plugin that does not implement
+	// it answers UNIMPLEMENTED, and the host takes any reference.
+	Validate(ctx context.Context, in *ValidateRequest, opts ...grpc.CallOption) (*ValidateResponse, error)
 }
 
 type providerClient struct {
@@ -119,6 +124,16 @@ func (c *providerClient) Delete(ctx context.Context, in *DeleteRequest, opts ...
 	return out, nil
 }
 
+func (c *providerClient) Validate(ctx context.Context, in *ValidateRequest, opts ...grpc.CallOption) (*ValidateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ValidateResponse)
+	err := c.cc.Invoke(ctx, Provider_Validate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProviderServer is the server API for Provider service.
 // All implementations must embed UnimplementedProviderServer
 // for forward compatibility.
@@ -138,6 +153,10 @@ type ProviderServer interface {
 	Put(context.Context, *PutRequest) (*PutResponse, error)
 	// Delete removes a value. Like Put, it needs the "store" capability.
 	Delete(context.Context, *DeleteRequest) (*DeleteResponse, error)
+	// Validate checks references without resolving them, when a secret that
+	// holds one is created. It is optional: a plugin that does not implement
+	// it answers UNIMPLEMENTED, and the host takes any reference.
+	Validate(context.Context, *ValidateRequest) (*ValidateResponse, error)
 	mustEmbedUnimplementedProviderServer()
 }
 
@@ -162,6 +181,9 @@ func (UnimplementedProviderServer) Put(context.Context, *PutRequest) (*PutRespon
 }
 func (UnimplementedProviderServer) Delete(context.Context, *DeleteRequest) (*DeleteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Delete not implemented")
+}
+func (UnimplementedProviderServer) Validate(context.Context, *ValidateRequest) (*ValidateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Validate not implemented")
 }
 func (UnimplementedProviderServer) mustEmbedUnimplementedProviderServer() {}
 func (UnimplementedProviderServer) testEmbeddedByValue()                  {}
@@ -274,6 +296,24 @@ func _Provider_Delete_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Provider_Validate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ValidateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProviderServer).Validate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Provider_Validate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProviderServer).Validate(ctx, req.(*ValidateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Provider_ServiceDesc is the grpc.ServiceDesc for Provider service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -300,6 +340,10 @@ var Provider_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Delete",
 			Handler:    _Provider_Delete_Handler,
+		},
+		{
+			MethodName: "Validate",
+			Handler:    _Provider_Validate_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
