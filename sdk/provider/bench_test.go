@@ -72,3 +72,46 @@ func BenchmarkResolve(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkResolveAgainstPing measures, on one plugin process, a Resolve
+// of one reference against go-plugin's bare gRPC round trip, its health
+// check, in the same run: what the provider protocol adds to gRPC.
+func BenchmarkResolveAgainstPing(b *testing.B) {
+	client := plugin.NewClient(clientConfig(testPlugin, io.Discard))
+	b.Cleanup(client.Kill)
+	p, err := dispense(client)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := p.Configure(ctx, &provider.ConfigureRequest{APIVersion: 1, Config: []byte("{}")}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := p.(provider.Storer).Put(ctx, &provider.PutRequest{Reference: "k1", Value: []byte("value")}); err != nil {
+		b.Fatal(err)
+	}
+	rpc, err := client.Client()
+	if err != nil {
+		b.Fatal(err)
+	}
+	calls := map[string]func() error{
+		"ping":    rpc.Ping,
+		"resolve": func() error { _, err := p.Resolve(ctx, &provider.ResolveRequest{References: []string{"k1"}}); return err },
+	}
+	for _, name := range []string{"ping", "resolve"} {
+		call := calls[name]
+		b.Run(name, func(b *testing.B) {
+			var took []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				if err := call(); err != nil {
+					b.Fatal(err)
+				}
+				took = append(took, time.Since(start))
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+		})
+	}
+}
