@@ -95,8 +95,11 @@ func BenchmarkResolveAgainstPing(b *testing.B) {
 		b.Fatal(err)
 	}
 	calls := map[string]func() error{
-		"ping":    rpc.Ping,
-		"resolve": func() error { _, err := p.Resolve(ctx, &provider.ResolveRequest{References: []string{"k1"}}); return err },
+		"ping": rpc.Ping,
+		"resolve": func() error {
+			_, err := p.Resolve(ctx, &provider.ResolveRequest{References: []string{"k1"}})
+			return err
+		},
 	}
 	for _, name := range []string{"ping", "resolve"} {
 		call := calls[name]
