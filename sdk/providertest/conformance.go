@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os/exec"
 	"regexp"
 	"slices"
 	"sync"
@@ -66,23 +67,35 @@ func RunConformance(t *testing.T, factory func() provider.Provider, s Suite) {
 		{"grpc", func(t *testing.T) provider.Provider { return Serve(t, factory()) }},
 	}
 	for _, mode := range modes {
-		t.Run(mode.name, func(t *testing.T) {
-			c := &conformance{suite: s, open: mode.open}
-			t.Run("GetInfo", c.getInfo)
-			t.Run("Configure", c.configure)
-			t.Run("BadConfig", c.badConfig)
-			t.Run("ResolveExisting", c.resolveExisting)
-			t.Run("ResolveMixed", c.resolveMixed)
-			t.Run("ResolveEmpty", c.resolveEmpty)
-			t.Run("ResolveCanceled", c.resolveCanceled)
-			t.Run("Store", c.store)
-			t.Run("ResolveConcurrent", c.resolveConcurrent)
-			t.Run("ResolveOrder", c.resolveOrder)
-			t.Run("ResolveOddReferences", c.resolveOdd)
-			t.Run("ResolveOversize", c.resolveOversize)
-			t.Run("NoValueInErrors", c.noValueInErrors)
-		})
+		t.Run(mode.name, func(t *testing.T) { run(t, mode.open, s) })
 	}
+}
+
+// RunProcessConformance checks a plugin executable in any language against
+// s: every subtest launches a process of its own from the command that
+// newCmd returns, as the agent launches plugins (see LaunchProcess), and
+// kills it when the subtest ends.
+func RunProcessConformance(t *testing.T, newCmd func() *exec.Cmd, s Suite) {
+	t.Helper()
+	run(t, func(t *testing.T) provider.Provider { return LaunchProcess(t, newCmd()) }, s)
+}
+
+// run runs the subtests against the providers that open gives.
+func run(t *testing.T, open func(t *testing.T) provider.Provider, s Suite) {
+	c := &conformance{suite: s, open: open}
+	t.Run("GetInfo", c.getInfo)
+	t.Run("Configure", c.configure)
+	t.Run("BadConfig", c.badConfig)
+	t.Run("ResolveExisting", c.resolveExisting)
+	t.Run("ResolveMixed", c.resolveMixed)
+	t.Run("ResolveEmpty", c.resolveEmpty)
+	t.Run("ResolveCanceled", c.resolveCanceled)
+	t.Run("Store", c.store)
+	t.Run("ResolveConcurrent", c.resolveConcurrent)
+	t.Run("ResolveOrder", c.resolveOrder)
+	t.Run("ResolveOddReferences", c.resolveOdd)
+	t.Run("ResolveOversize", c.resolveOversize)
+	t.Run("NoValueInErrors", c.noValueInErrors)
 }
 
 // conformance runs the subtests of one mode.

@@ -1,6 +1,8 @@
 // Package providertest helps authors test provider plugins: Serve runs a
-// provider over real gRPC inside the test, and RunConformance checks that a
-// provider keeps the promises the hush agent relies on.
+// provider over real gRPC inside the test, LaunchProcess starts a plugin
+// executable (in any language) as the agent does, and RunConformance and
+// RunProcessConformance check that a provider keeps the promises the hush
+// agent relies on.
 package providertest
 
 import (
