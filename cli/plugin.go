@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +61,7 @@ func pluginChecksum(opts pluginChecksumOptions) error {
 	case fi.IsDir():
 		return fmt.Errorf("%s is a directory: give the path of the plugin's executable in it, such as %s", abs, filepath.Join(abs, plugins.ExecutablePrefix+"NAME"))
 	}
-	sum, err := fileSHA256(abs)
+	sum, err := plugins.FileSHA256(abs)
 	if err != nil {
 		return fmt.Errorf("read plugin executable: %w", err)
 	}
@@ -81,17 +79,4 @@ func pluginChecksum(opts pluginChecksumOptions) error {
 	body.SetAttributeValue("sha256", cty.StringVal(sum))
 	_, err = opts.Stdout.Write(hclwrite.Format(f.Bytes()))
 	return err
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -186,7 +186,7 @@ func (p *plugin) dueLocked() bool {
 // returns holds whatever process it started, even with an error, for the
 // caller to kill.
 func (p *plugin) start(ctx context.Context) (*conn, error) {
-	actual, err := fileSHA256(p.path)
+	actual, err := FileSHA256(p.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("executable %s does not exist: install the plugin there or fix its path", p.path)
@@ -291,7 +291,9 @@ func negotiate(theirs []int) int {
 	return best
 }
 
-func fileSHA256(path string) (string, error) {
+// FileSHA256 returns the SHA-256 of the file at path, in hex, as a plugin
+// block's sha256 gives it.
+func FileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
