@@ -225,6 +225,16 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if cfg.ServerEnabled() {
+		// The runs manager takes over this node's runs as the store says
+		// they are: as the cluster has them, not as this server left them,
+		// since the leader may have placed them elsewhere meanwhile.
+		bctx, cancel := context.WithTimeout(ctx, clusterCatchUpWait)
+		if err := node.Barrier(bctx); err != nil {
+			logger.Warn("could not catch up with the cluster before taking over this node's runs; a run placed elsewhere meanwhile is stopped at its first write", "error", err)
+		}
+		cancel()
+	}
 	var remote runs.Remote
 	if cfg.ServerEnabled() {
 		remote = nodes.NewRemote(st, tlsSrv.PeerConfig())

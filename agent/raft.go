@@ -29,6 +29,10 @@ const singleNodeID = "local"
 // cluster: servers wait for the others of bootstrap_expect.
 const clusterReadyWait = 10 * time.Minute
 
+// clusterCatchUpWait bounds how long a starting server waits to catch up
+// with the cluster's writes before it takes over its node's runs.
+const clusterCatchUpWait = 30 * time.Second
+
 // startCluster starts the agent's Raft node over st: a cluster of one for
 // a plain agent, or a server of several, whose node replicates the
 // store's writes from then on.
