@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/provider"
 	"github.com/hush-sh/hush/sdk/providertest"
 )
@@ -22,12 +24,14 @@ func TestConformance(t *testing.T) {
 		if err := os.Symlink(outside, filepath.Join(dir, "escape")); err != nil {
 			t.Fatal(err)
 		}
+		writeFile(t, filepath.Join(dir, "huge"), strings.Repeat("x", api.MaxSecretSize+1))
 		providertest.RunConformance(t, factory, providertest.Suite{
 			Config:    map[string]any{"dir": dir},
 			BadConfig: map[string]any{"dir": "relative/dir"},
 			Existing:  map[string][]byte{"db_password": []byte("s3cret\n"), "app/api_key": []byte("k-123")},
 			Missing:   []string{"missing", "app/missing"},
 			Denied:    []string{"../outside", outside, "escape"},
+			Oversize:  []string{"huge"},
 		})
 	})
 

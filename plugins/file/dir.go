@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/provider"
 )
 
@@ -48,6 +49,11 @@ func (s *dirSource) read(root *os.Root, ref string) ([]byte, error) {
 	}
 	if fi.IsDir() {
 		return nil, fmt.Errorf("read %s: it is a directory, not a file", ref)
+	}
+	// Not read at all: no secret may be that large, and the agent would
+	// refuse it anyway.
+	if fi.Size() > api.MaxSecretSize {
+		return nil, fmt.Errorf("read %s: it is %d bytes, over the %d-byte (1 MiB) limit of a secret", ref, fi.Size(), api.MaxSecretSize)
 	}
 	data, err := root.ReadFile(ref)
 	if err != nil {
