@@ -22,7 +22,11 @@ import (
 // returns what it wrote to stderr.
 func agentFails(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(hushBin, append([]string{"agent"}, args...)...)
+	// A state dir of its own, as every agent of the harness has: the
+	// test's own config files, after it, win.
+	dir := t.TempDir()
+	own := writeFile(t, dir, "state.hcl", fmt.Sprintf("state_dir = %q\n", filepath.Join(dir, "state")))
+	cmd := exec.Command(hushBin, append([]string{"agent", "-config", own}, args...)...)
 	cmd.Env = cleanEnv()
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
