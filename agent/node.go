@@ -114,13 +114,7 @@ func authorizeServers(tlsSrv *pki.Server) func(*http.Request) error {
 		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 			return errors.New("a node's internal API is for the cluster's servers: present a server certificate of the cluster CA")
 		}
-		if err := cluster.VerifyServerPeer(tlsSrv.PeerConfig().RootCAs, r.TLS.PeerCertificates); err != nil {
-			return err
-		}
-		if pki.IsNode(r.TLS.PeerCertificates[0]) {
-			return errors.New("a node's internal API is for the cluster's servers, not for other nodes")
-		}
-		return nil
+		return cluster.VerifyServer(tlsSrv.PeerConfig().RootCAs, r.TLS.PeerCertificates)
 	}
 }
 

@@ -88,7 +88,7 @@ func (n *Node) authorize(r *http.Request) error {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 		return errors.New("the cluster's internal API is for its servers: present a server certificate of the cluster CA (the agent needs verify_incoming)")
 	}
-	return verifyServer(n.peerPool, r.TLS.PeerCertificates)
+	return VerifyServer(n.peerPool, r.TLS.PeerCertificates)
 }
 
 func (n *Node) handleApply(w http.ResponseWriter, r *http.Request) {

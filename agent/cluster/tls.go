@@ -32,7 +32,7 @@ func tlsConfigs(base *tls.Config) (server, client *tls.Config, err error) {
 		return nil, nil, errors.New("server TLS needs this server's certificate: set Certificates, or GetCertificate and GetClientCertificate")
 	}
 	pool := base.RootCAs
-	verify := func(cs tls.ConnectionState) error { return verifyServer(pool, cs.PeerCertificates) }
+	verify := func(cs tls.ConnectionState) error { return VerifyServer(pool, cs.PeerCertificates) }
 
 	server = base.Clone()
 	// A per-client config would replace the client authentication below.
@@ -61,10 +61,10 @@ func tlsConfigs(base *tls.Config) (server, client *tls.Config, err error) {
 	return server, client, nil
 }
 
-// verifyServer checks that certs are a server's of the cluster: a server
+// VerifyServer checks that certs are a server's of the cluster: a server
 // certificate of the CA that is not a node's (pki.IsNode), which a client
 // agent holds.
-func verifyServer(pool *x509.CertPool, certs []*x509.Certificate) error {
+func VerifyServer(pool *x509.CertPool, certs []*x509.Certificate) error {
 	if err := VerifyServerPeer(pool, certs); err != nil {
 		return err
 	}

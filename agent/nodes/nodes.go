@@ -57,27 +57,42 @@ const idFile = "node-id"
 // node keeps its id across restarts, so that the servers know it again; a
 // new data dir is a new node.
 func LoadID(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, idFile)
+	return loadOrMake(filepath.Join(dataDir, idFile), "node id",
+		func() (string, error) { return ulid.Make().String(), nil },
+		func(id string) error {
+			_, err := ulid.ParseStrict(id)
+			return err
+		}, "remove the file to make the node a new one")
+}
+
+// loadOrMake returns the value kept in the file at path, checked by valid,
+// or mints one and writes it there (0600, through a rename, so that a
+// crash leaves no half-written file). fix says how to get past a file that
+// does not hold a valid one.
+func loadOrMake(path, what string, mint func() (string, error), valid func(string) error, fix string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
-		id := strings.TrimSpace(string(b))
-		if _, err := ulid.ParseStrict(id); err != nil {
-			return "", fmt.Errorf("read node id: %s holds %q, which is not a node id: remove the file to make the node a new one", path, id)
+		v := strings.TrimSpace(string(b))
+		if err := valid(v); err != nil {
+			return "", fmt.Errorf("read %s: %s does not hold one: %s", what, path, fix)
 		}
-		return id, nil
+		return v, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read node id: %w", err)
+		return "", fmt.Errorf("read %s: %w", what, err)
 	}
-	id := ulid.Make().String()
+	v, err := mint()
+	if err != nil {
+		return "", fmt.Errorf("make %s: %w", what, err)
+	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write node id: %w", err)
+	if err := os.WriteFile(tmp, []byte(v+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", what, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return "", fmt.Errorf("write node id: %w", err)
+		return "", fmt.Errorf("write %s: %w", what, err)
 	}
-	return id, nil
+	return v, nil
 }
 
 // secretFile, in a client agent's data dir, holds the secret its node
@@ -91,31 +106,18 @@ const SecretHeader = "X-Hush-Node-Secret"
 // LoadSecret returns the node secret kept in dataDir, making one on first
 // use (0600).
 func LoadSecret(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, secretFile)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		secret := strings.TrimSpace(string(b))
-		if len(secret) != 64 {
-			return "", fmt.Errorf("read node secret: %s is not a node secret: remove it, and the node's id (%s), to make the node a new one", path, idFile)
-		}
-		return secret, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read node secret: %w", err)
-	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", fmt.Errorf("make node secret: %w", err)
-	}
-	secret := hex.EncodeToString(raw)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(secret+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write node secret: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return "", fmt.Errorf("write node secret: %w", err)
-	}
-	return secret, nil
+	return loadOrMake(filepath.Join(dataDir, secretFile), "node secret",
+		func() (string, error) {
+			raw := make([]byte, 32)
+			_, err := rand.Read(raw)
+			return hex.EncodeToString(raw), err
+		},
+		func(secret string) error {
+			if len(secret) != 64 {
+				return errors.New("not 64 hex digits")
+			}
+			return nil
+		}, "remove it, and the node's id ("+idFile+"), to make the node a new one")
 }
 
 // hashSecret is what the servers keep of a node secret.

@@ -145,18 +145,11 @@ func (m *Manager) Execute(run *store.Run, stop string) error {
 }
 
 // Active reports whether this node runs run id now.
-func (m *Manager) Active(id string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.active[id] != nil
-}
+func (m *Manager) Active(id string) bool { return m.activeRun(id) != nil }
 
 // StopLocal stops run id if this node runs it, saying why.
 func (m *Manager) StopLocal(id, reason string) {
-	m.mu.Lock()
-	ar := m.active[id]
-	m.mu.Unlock()
-	if ar != nil {
+	if ar := m.activeRun(id); ar != nil {
 		ar.requestStop(reason)
 	}
 }
