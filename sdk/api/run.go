@@ -72,6 +72,10 @@ type CreateRunRequest struct {
 	// Retries is how many times the run is placed again when its node is
 	// lost (or drained with --stop) before it ends LOST.
 	Retries int `json:"retries,omitempty"`
+	// Refresh fetches the run's secrets again while it runs; SecretRefresh
+	// sets it for one secret, which Secrets must name.
+	Refresh       Refresh            `json:"refresh,omitzero"`
+	SecretRefresh map[string]Refresh `json:"secret_refresh,omitempty"`
 }
 
 // Constraint restricts a run to nodes whose label Key compares to Value with
@@ -167,6 +171,9 @@ type Run struct {
 	// Constraints and Retries are as the run was submitted with.
 	Constraints []Constraint `json:"constraints,omitempty"`
 	Retries     int          `json:"retries,omitempty"`
+	// Refresh and SecretRefresh are as the run was submitted with.
+	Refresh       Refresh            `json:"refresh,omitzero"`
+	SecretRefresh map[string]Refresh `json:"secret_refresh,omitempty"`
 	// Node is the name of the node the run was placed on, in a cluster of
 	// servers; Attempt counts its placements, from 1.
 	Node    string `json:"node,omitempty"`
