@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-const knownTop = "known fields are name, image, command, gpus, compute, env_variables, secrets, scheduling, max_log_size, api, mask_secrets, retries, constraints"
+const knownTop = "known fields are name, image, command, gpus, compute, env_variables, secrets, scheduling, max_log_size, api, mask_secrets, retries, constraints, refresh, on_change"
 
 func TestParseYAMLErrors(t *testing.T) {
 	const base = "name: a\nimage: b\ncommand: c\n" // lines 1-3

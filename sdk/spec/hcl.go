@@ -79,6 +79,14 @@ func (p *parser) parseHCL(src []byte) Pos {
 				}
 			case "constraints":
 				p.hclConstraints(a.Expr)
+			case "refresh":
+				if s, pos, ok := p.hclRefresh(a.Expr, a.Name); ok {
+					p.setRefresh(pos, s)
+				}
+			case "on_change":
+				if s, pos, ok := p.hclString(a.Expr, a.Name); ok {
+					p.setOnChange(pos, s)
+				}
 			}
 		},
 		func(b *hclsyntax.Block) {
@@ -175,13 +183,18 @@ func (p *parser) hclEnv(e hclsyntax.Expression) {
 	}
 }
 
-// hclSecrets reads secrets = ["name", ...], pointing each problem at its
-// element when the list is written out.
+// hclSecrets reads secrets = ["name", { name = "x", refresh = "30s" }, ...],
+// pointing each problem at its element when the list is written out.
 func (p *parser) hclSecrets(e hclsyntax.Expression) {
 	if list, ok := e.(*hclsyntax.TupleConsExpr); ok {
 		p.initSecrets()
 		for i, item := range list.Exprs {
-			if s, pos, ok := p.hclString(item, fmt.Sprintf("secrets[%d]", i)); ok {
+			path := fmt.Sprintf("secrets[%d]", i)
+			if obj, ok := item.(*hclsyntax.ObjectConsExpr); ok {
+				p.hclSecretItem(obj, path)
+				continue
+			}
+			if s, pos, ok := p.hclString(item, path); ok {
 				p.addSecret(pos, s)
 			}
 		}
@@ -192,18 +205,103 @@ func (p *parser) hclSecrets(e hclsyntax.Expression) {
 		return
 	}
 	if !v.Type().IsTupleType() && !v.Type().IsListType() {
-		p.errorf(pos, "secrets must be a list of secret names such as [\"secret-stuff\"], got %s", describeCty(v))
+		p.errorf(pos, "%s, got %s", secretsUsage(true), describeCty(v))
 		return
 	}
 	p.initSecrets()
 	for it := v.ElementIterator(); it.Next(); {
 		i, item := it.Element()
+		path := "secrets[" + ctyText(i) + "]"
+		if !item.IsNull() && (item.Type().IsObjectType() || item.Type().IsMapType()) {
+			p.ctySecretItem(item, pos, path)
+			continue
+		}
 		if item.Type() != cty.String || item.IsNull() {
-			p.errorf(pos, "secrets[%s] must be a string, got %s", ctyText(i), describeCty(item))
+			p.errorf(pos, "%s must be a string, got %s", path, describeCty(item))
 			continue
 		}
 		p.addSecret(pos, item.AsString())
 	}
+}
+
+// hclSecretItem reads one secret of the list given as an object, pointing
+// each problem at its field.
+func (p *parser) hclSecretItem(obj *hclsyntax.ObjectConsExpr, path string) {
+	it := secretItem{path: path, pos: p.hclPos(obj.Range())}
+	seen := map[string]Pos{}
+	for _, item := range obj.Items {
+		k, kpos, ok := p.hclString(item.KeyExpr, path+" field name")
+		if !ok {
+			continue
+		}
+		if first, ok := seen[k]; ok {
+			p.errorf(kpos, "field %q is set twice (also at %s): keep one", path+"."+k, first)
+			continue
+		}
+		seen[k] = kpos
+		full := path + "." + k
+		vpos := p.hclPos(item.ValueExpr.Range())
+		switch k {
+		case "name":
+			it.name = itemField{given: true, pos: vpos}
+			it.name.value, _, it.name.ok = p.hclString(item.ValueExpr, full)
+		case "refresh":
+			it.refresh = itemField{given: true, pos: vpos}
+			it.refresh.value, _, it.refresh.ok = p.hclRefresh(item.ValueExpr, full)
+		case "on_change":
+			it.onChange = itemField{given: true, pos: vpos}
+			it.onChange.value, _, it.onChange.ok = p.hclString(item.ValueExpr, full)
+		default:
+			p.unknownField(kpos, path, k, secretFields)
+		}
+	}
+	p.addSecretItem(it)
+}
+
+// ctySecretItem reads one secret of a list that is not written out, so
+// every problem points at the list.
+func (p *parser) ctySecretItem(v cty.Value, pos Pos, path string) {
+	it := secretItem{path: path, pos: pos}
+	for iter := v.ElementIterator(); iter.Next(); {
+		key, val := iter.Element()
+		k, full := key.AsString(), path+"."+key.AsString()
+		f := itemField{given: true, pos: pos}
+		switch {
+		case val.IsNull():
+			p.errorf(pos, "%s has no value: give one or remove it", full)
+		case val.Type() != cty.String && k == "refresh":
+			p.errorf(pos, "%s must be a duration such as \"30s\" or \"5m\", got %s", full, describeCty(val))
+		case val.Type() != cty.String:
+			p.errorf(pos, "%s must be a string, got %s", full, describeCty(val))
+		default:
+			f.value, f.ok = val.AsString(), true
+		}
+		switch k {
+		case "name":
+			it.name = f
+		case "refresh":
+			it.refresh = f
+		case "on_change":
+			it.onChange = f
+		default:
+			p.unknownField(pos, path, k, secretFields)
+		}
+	}
+	p.addSecretItem(it)
+}
+
+// hclRefresh takes a refresh duration, which is written as a string such
+// as "30s"; a bare number has no unit to go by.
+func (p *parser) hclRefresh(e hclsyntax.Expression, path string) (string, Pos, bool) {
+	v, pos, ok := p.hclValue(e, path)
+	if !ok {
+		return "", pos, false
+	}
+	if v.Type() != cty.String {
+		p.errorf(pos, "%s must be a duration such as \"30s\" or \"5m\", got %s", path, describeCty(v))
+		return "", pos, false
+	}
+	return v.AsString(), pos, true
 }
 
 // hclConstraints reads constraints = ["KEY = VALUE", ...], pointing each

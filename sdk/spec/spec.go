@@ -44,9 +44,10 @@ type RunSpec struct {
 	Cluster string
 	// Env is env_variables, given as a map or as mcli's list of key and value.
 	Env map[string]string
-	// Secrets narrows which of the owner's secrets the run gets: nil when
-	// the spec does not name any (all of them), empty when it gives an
-	// empty list (none).
+	// Secrets narrows which of the owner's secrets the run gets, in list
+	// order, whether named alone or in a mapping: nil when the spec does
+	// not name any (all of them), empty when it gives an empty list
+	// (none).
 	Secrets []string
 	// MaxDuration is scheduling.max_duration; 0 means no limit.
 	MaxDuration time.Duration
@@ -65,26 +66,35 @@ type RunSpec struct {
 	// Constraints are the constraints list, parsed: the run goes only to
 	// a node whose labels (meta, and "node_class") satisfy all of them.
 	Constraints []api.Constraint
+	// Refresh is the run's refresh and on_change: how often its secrets
+	// are fetched again while it runs, and what a changed value does.
+	Refresh api.Refresh
+	// SecretRefresh is the refresh settings of the secrets given as
+	// mappings in the secrets list, by name; nil when none has any. What a
+	// secret leaves unset comes from Refresh (see api.RefreshFor).
+	SecretRefresh map[string]api.Refresh
 }
 
 // Request turns the spec into a request to create the run. Cluster is not
 // part of the request: the caller picks the agent to send it to.
 func (s *RunSpec) Request() *api.CreateRunRequest {
 	return &api.CreateRunRequest{
-		Name:        s.Name,
-		Image:       s.Image,
-		Command:     s.Command,
-		Env:         maps.Clone(s.Env),
-		Secrets:     slices.Clone(s.Secrets),
-		GPUs:        s.GPUs,
-		CPUs:        s.CPUs,
-		MemoryBytes: s.MemoryBytes,
-		MaxDuration: api.Duration(s.MaxDuration),
-		API:         s.API,
-		MaxLogBytes: s.MaxLogBytes,
-		MaskSecrets: s.MaskSecrets,
-		Constraints: slices.Clone(s.Constraints),
-		Retries:     s.Retries,
+		Name:          s.Name,
+		Image:         s.Image,
+		Command:       s.Command,
+		Env:           maps.Clone(s.Env),
+		Secrets:       slices.Clone(s.Secrets),
+		GPUs:          s.GPUs,
+		CPUs:          s.CPUs,
+		MemoryBytes:   s.MemoryBytes,
+		MaxDuration:   api.Duration(s.MaxDuration),
+		API:           s.API,
+		MaxLogBytes:   s.MaxLogBytes,
+		MaskSecrets:   s.MaskSecrets,
+		Constraints:   slices.Clone(s.Constraints),
+		Retries:       s.Retries,
+		Refresh:       s.Refresh,
+		SecretRefresh: maps.Clone(s.SecretRefresh),
 	}
 }
 
@@ -190,6 +200,7 @@ func Parse(filename string, src []byte) (*RunSpec, []Warning, error) {
 	var start Pos
 	switch strings.ToLower(filepath.Ext(filename)) {
 	case ".hcl":
+		p.hcl = true
 		start = p.parseHCL(src)
 	default:
 		start = p.parseYAML(src)
@@ -212,7 +223,7 @@ func checkExt(kind, filename string) error {
 
 // Field names, in the order messages list them.
 var (
-	topFields        = []string{"name", "image", "command", "gpus", "compute", "env_variables", "secrets", "scheduling", "max_log_size", "api", "mask_secrets", "retries", "constraints"}
+	topFields        = []string{"name", "image", "command", "gpus", "compute", "env_variables", "secrets", "scheduling", "max_log_size", "api", "mask_secrets", "retries", "constraints", "refresh", "on_change"}
 	computeFields    = []string{"gpus", "cpus", "memory", "cluster"}
 	schedulingFields = []string{"max_duration"}
 	apiFields        = []string{"secrets"}
@@ -260,6 +271,9 @@ type parser struct {
 	// duplicates and to reconcile gpus with compute.gpus.
 	given                map[string]Pos
 	topGPUs, computeGPUs int
+	refreshState
+	// hcl is true for an HCL spec, to give examples in its syntax.
+	hcl bool
 }
 
 // unknownField reports a field that is not in known, suggesting the
@@ -388,18 +402,25 @@ func (p *parser) initSecrets() {
 	p.spec.Secrets = []string{}
 }
 
-func (p *parser) addSecret(pos Pos, name string) {
+// addSecret adds a secret to the list and reports whether it was added:
+// not when its name is not valid or it is listed already.
+func (p *parser) addSecret(pos Pos, name string) bool {
 	if err := api.ValidateSecretName(name); err != nil {
 		p.errorf(pos, "secrets: %v", err)
-		return
+		return false
 	}
 	path := "secrets." + name
 	if first, ok := p.given[path]; ok {
-		p.warnf(pos, "secret %q is listed twice (also at %s); it is used once", name, first)
-		return
+		if settings, ok := p.secretSettings[name]; ok {
+			p.errorf(pos, "secret %q is listed twice (also at %s, with refresh settings): list it once, with its settings", name, settings)
+		} else {
+			p.warnf(pos, "secret %q is listed twice (also at %s); it is used once", name, first)
+		}
+		return false
 	}
 	p.given[path] = pos
 	p.spec.Secrets = append(p.spec.Secrets, name)
+	return true
 }
 
 // setMaxDurationHours takes max_duration as a number, which mcli reads as
@@ -458,6 +479,7 @@ func (p *parser) finish(start Pos) (*RunSpec, []Warning, error) {
 	case hasCompute:
 		p.spec.GPUs = p.computeGPUs
 	}
+	p.warnOnChange()
 	if err := p.err(); err != nil {
 		return nil, p.warnings, err
 	}

@@ -104,9 +104,27 @@ func (p *parser) parseYAML(src []byte) Pos {
 			}
 		case "constraints":
 			p.yamlConstraints(v)
+		case "refresh":
+			if s, ok := p.yamlRefresh(v, name); ok {
+				p.setRefresh(p.pos(v), s)
+			}
+		case "on_change":
+			if s, ok := p.yamlString(v, name); ok {
+				p.setOnChange(p.pos(v), s)
+			}
 		}
 	})
 	return start
+}
+
+// yamlRefresh takes a refresh duration, which is written as text such as
+// 30s; a bare number has no unit to go by.
+func (p *parser) yamlRefresh(v *yaml.Node, path string) (string, bool) {
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == tagStr {
+		return v.Value, true
+	}
+	p.errorf(p.pos(v), "%s must be a duration such as \"30s\" or \"5m\", got %s", path, describe(v))
+	return "", false
 }
 
 func (p *parser) yamlConstraints(v *yaml.Node) {
@@ -241,18 +259,56 @@ func (p *parser) yamlEnvValue(v *yaml.Node, path string) (string, bool) {
 	return "", false
 }
 
+// yamlSecrets reads secrets as a list whose items are names, or mappings
+// {name, refresh, on_change} for a secret with refresh settings of its own.
 func (p *parser) yamlSecrets(v *yaml.Node) {
 	if v.Kind != yaml.SequenceNode {
-		p.errorf(p.pos(v), "secrets must be a list of secret names such as [secret-stuff], got %s", describe(v))
+		p.errorf(p.pos(v), "%s, got %s", secretsUsage(false), describe(v))
 		return
 	}
 	p.initSecrets()
 	for i, item := range v.Content {
 		item = resolve(item)
-		if s, ok := p.yamlString(item, fmt.Sprintf("secrets[%d]", i)); ok {
+		path := fmt.Sprintf("secrets[%d]", i)
+		if item.Kind == yaml.MappingNode {
+			p.yamlSecretItem(item, path)
+			continue
+		}
+		if s, ok := p.yamlString(item, path); ok {
 			p.addSecret(p.pos(item), s)
 		}
 	}
+}
+
+// yamlSecretItem reads one secret of the list given as a mapping.
+func (p *parser) yamlSecretItem(m *yaml.Node, path string) {
+	it := secretItem{path: path, pos: p.pos(m)}
+	// A field without a value is reported by yamlFields, which then skips
+	// it; it is still given, so that a name: with nothing after it is not
+	// also reported missing.
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := resolve(m.Content[i]), resolve(m.Content[i+1])
+		switch k.Value {
+		case "name":
+			it.name.given, it.name.pos = true, p.pos(v)
+		case "refresh":
+			it.refresh.given, it.refresh.pos = true, p.pos(v)
+		case "on_change":
+			it.onChange.given, it.onChange.pos = true, p.pos(v)
+		}
+	}
+	p.yamlFields(m, path, secretFields, func(name string, v *yaml.Node) {
+		full := path + "." + name
+		switch name {
+		case "name":
+			it.name.value, it.name.ok = p.yamlString(v, full)
+		case "refresh":
+			it.refresh.value, it.refresh.ok = p.yamlRefresh(v, full)
+		case "on_change":
+			it.onChange.value, it.onChange.ok = p.yamlString(v, full)
+		}
+	})
+	p.addSecretItem(it)
 }
 
 // yamlFields calls fn for each field of mapping m that is in known, and
