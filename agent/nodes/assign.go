@@ -178,6 +178,31 @@ func (a *assignments) grant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, g)
 }
 
+// RefreshRequest names the secrets a node's run fetches again.
+type RefreshRequest struct {
+	Names []string `json:"names"`
+}
+
+// refresh gives a run placed on the node the current values of secrets it
+// was granted, for its refresh.
+func (a *assignments) refresh(w http.ResponseWriter, r *http.Request) {
+	var req RefreshRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	run, _, ok := a.placed(w, r)
+	if !ok {
+		return
+	}
+	out, err := a.grants.Refresh(r.Context(), run, req.Names)
+	if err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, api.ErrorResponse{Error: err.Error(), Code: api.CodeInvalid})
+		return
+	}
+	a.logger.Debug("run's secrets sent again to its node", "run_id", run.ID, "node_id", r.PathValue("id"), "secrets", len(out.Secrets))
+	writeJSON(w, http.StatusOK, out)
+}
+
 // revoke revokes the tokens of a run of the node, unless the servers have
 // since placed it again: its tokens are then its new attempt's (the lost
 // attempt's were revoked when it was placed again). A run that ended has

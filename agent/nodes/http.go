@@ -88,6 +88,7 @@ func Handler(st *store.Store, ttl time.Duration, grants runs.Grants, authorize f
 	}))
 	mux.Handle("GET "+PathPrefix+"{id}/runs", a.node(a.list))
 	mux.Handle("POST "+PathPrefix+"{id}/runs/{run}/grant", a.node(a.grant))
+	mux.Handle("POST "+PathPrefix+"{id}/runs/{run}/refresh", a.node(a.refresh))
 	mux.Handle("POST "+PathPrefix+"{id}/runs/{run}/revoke", a.node(a.revoke))
 	mux.Handle("POST "+PathPrefix+"{id}/runs/{run}/report", a.node(a.report))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

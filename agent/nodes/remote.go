@@ -113,6 +113,14 @@ func (g *remoteGrants) Grant(ctx context.Context, run *store.Run) (*runs.Grant, 
 	return &out, nil
 }
 
+func (g *remoteGrants) Refresh(ctx context.Context, run *store.Run, names []string) (*runs.Refreshed, error) {
+	var out runs.Refreshed
+	if err := g.conn.call(ctx, http.MethodPost, runOp(g.node, run, "refresh"), &RefreshRequest{Names: names}, &out, 0); err != nil {
+		return nil, fmt.Errorf("get the run's secrets again from the servers: %w", err)
+	}
+	return &out, nil
+}
+
 func (g *remoteGrants) Revoke(runID string) error {
 	attempt, _ := g.attempts.LoadAndDelete(runID)
 	run := &store.Run{ID: runID}

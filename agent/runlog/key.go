@@ -48,6 +48,16 @@ func NewKey(dir, id string, kr *store.Keyring) ([]byte, error) {
 
 // openKey returns the keyring of run id's log key, sealed under kr in dir.
 func openKey(dir, id string, kr *store.Keyring) (*store.Keyring, error) {
+	key, err := LoadKey(dir, id, kr)
+	if err != nil {
+		return nil, err
+	}
+	return store.KeyringOf(key)
+}
+
+// LoadKey returns run id's log key, sealed under kr in dir, for a writer
+// that resumes the log.
+func LoadKey(dir, id string, kr *store.Keyring) ([]byte, error) {
 	sealed, err := os.ReadFile(filepath.Join(dir, keyFile))
 	if err != nil {
 		return nil, fmt.Errorf("read run log key: %w", err)
@@ -56,7 +66,7 @@ func openKey(dir, id string, kr *store.Keyring) (*store.Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open run log key: %w", err)
 	}
-	return store.KeyringOf(key)
+	return key, nil
 }
 
 // WriteKey hands key to the log's writer in another process: it writes it

@@ -33,6 +33,9 @@ type Target struct {
 	// Masks, when set, is the path of the values to mask in the log
 	// (WriteMasks), which the writer reads as it starts.
 	Masks string
+	// Resume goes on with the log that an earlier writer closed, as for a
+	// restarted workload, instead of starting it.
+	Resume bool
 }
 
 // Encode returns t as one argument. The shim passes a binary logger's
@@ -44,6 +47,9 @@ func (t Target) Encode() string {
 	if t.Masks != "" {
 		v.Set("masks", t.Masks)
 	}
+	if t.Resume {
+		v.Set("resume", "1")
+	}
 	return v.Encode()
 }
 
@@ -53,7 +59,7 @@ func ParseTarget(s string) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("parse log target: %w", err)
 	}
-	t := Target{Dir: v.Get("dir"), ID: v.Get("id"), Key: v.Get("key"), Masks: v.Get("masks")}
+	t := Target{Dir: v.Get("dir"), ID: v.Get("id"), Key: v.Get("key"), Masks: v.Get("masks"), Resume: v.Get("resume") == "1"}
 	t.Limit, err = strconv.ParseInt(v.Get("limit"), 10, 64)
 	if err != nil || t.Limit <= 0 || t.Dir == "" || t.ID == "" || t.Key == "" {
 		return Target{}, fmt.Errorf("log target %q: want dir, id, key and a positive limit", s)
@@ -73,7 +79,11 @@ func (t Target) Create(logger hclog.Logger) (*Writer, error) {
 			return nil, err
 		}
 	}
-	w, err := Create(t.Dir, t.ID, key, t.Limit, logger)
+	start := Create
+	if t.Resume {
+		start = Resume
+	}
+	w, err := start(t.Dir, t.ID, key, t.Limit, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -138,3 +138,26 @@ func (f *maskFilter) Close() error {
 	f.held = nil
 	return nil
 }
+
+// AddMasks adds values to those WriteMasks wrote to path, for the writer
+// of a restarted workload's log: a refreshed secret's old values may still
+// be printed, and its new ones too.
+func AddMasks(path string, values [][]byte) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read the values to mask: %w", err)
+	}
+	var old [][]byte
+	if err := json.Unmarshal(b, &old); err != nil {
+		return fmt.Errorf("read the values to mask: %s: %w", path, err)
+	}
+	if b, err = json.Marshal(append(old, values...)); err != nil {
+		return err
+	}
+	tmp := path + ".new"
+	os.Remove(tmp)
+	if err := os.WriteFile(tmp, b, 0o400); err != nil {
+		return fmt.Errorf("write the values to mask: %w", err)
+	}
+	return os.Rename(tmp, path)
+}

@@ -560,3 +560,21 @@ func (rl *Log) Copy(ctx context.Context, live Progress, follow bool, tail int, w
 	}
 	return nil
 }
+
+// scanEnd reads the log from segment first up to end and returns where its
+// records end, with the seq and offset of the record that comes next.
+func (rl *Log) scanEnd(first uint64, end logPos) (logPos, error) {
+	fw := rl.forwardFrom(logPos{seg: first, at: segHeader})
+	defer fw.Close()
+	out := logPos{known: true}
+	for {
+		r, _, err := fw.next(end)
+		if errors.Is(err, io.EOF) {
+			return logPos{seg: end.seg, at: end.at, seq: out.seq, off: out.off, known: true}, nil
+		}
+		if err != nil {
+			return logPos{}, err
+		}
+		out.seq, out.off = r.seq+1, r.end()
+	}
+}

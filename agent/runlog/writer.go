@@ -285,3 +285,62 @@ func (l *Writer) progress() (bool, <-chan struct{}, logPos) {
 	defer l.mu.Unlock()
 	return l.done, l.notify, l.end
 }
+
+// Resume goes on with the log of run id in dir once its writer has closed
+// it, as when the run's workload is restarted: it starts a segment after
+// the last one and numbers its records on from the last whole record, so
+// that readers see one log. A log with no segment is created.
+func Resume(dir, id string, key *store.Keyring, limit int64, logger hclog.Logger) (*Writer, error) {
+	rl := &Log{dir: dir, id: id, chunks: key, limit: limit}
+	segs, err := rl.segments()
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) == 0 {
+		return Create(dir, id, key, limit, logger)
+	}
+	end, err := rl.diskEnd()
+	if err != nil {
+		return nil, err
+	}
+	// A writer that died in the middle of a record left part of it:
+	// readers take only a log's last segment to end that way.
+	if err := os.Truncate(segPath(dir, end.seg), end.at); err != nil {
+		return nil, fmt.Errorf("resume run log: %w", err)
+	}
+	if !end.known {
+		// The last segment holds no whole record that says where the
+		// output stands: read the log through to find its end.
+		if end, err = rl.scanEnd(segs[0], end); err != nil {
+			return nil, err
+		}
+	}
+	w := &Writer{
+		dir: dir, id: id, keyring: key, limit: limit, segSize: segmentSize(limit), logger: logger,
+		notify: make(chan struct{}),
+	}
+	for _, index := range segs {
+		fi, err := os.Stat(segPath(dir, index))
+		if err != nil {
+			return nil, fmt.Errorf("resume run log: %w", err)
+		}
+		w.sealed = append(w.sealed, segFile{index: index, size: fi.Size()})
+	}
+	next := segs[len(segs)-1] + 1
+	if w.f, err = createSegment(dir, next); err != nil {
+		return nil, err
+	}
+	w.end = logPos{seg: next, at: segHeader, seq: end.seq, off: end.off, known: true}
+	w.trim()
+	return w, nil
+}
+
+// LastSegment returns the index of the newest segment of the log in dir,
+// and false when it has none.
+func LastSegment(dir string) (uint64, bool) {
+	segs, err := (&Log{dir: dir}).segments()
+	if err != nil || len(segs) == 0 {
+		return 0, false
+	}
+	return segs[len(segs)-1], true
+}

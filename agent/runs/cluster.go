@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"time"
@@ -97,6 +98,7 @@ func (m *Manager) newRun(owner, name string, by Submitter, req *api.CreateRunReq
 		API: req.API, Management: by.Management, MaxLogBytes: cmp.Or(req.MaxLogBytes, m.cfg.MaxLogSize),
 		Runtime: m.cfg.Runtime.Name(), Status: api.RunPending, CreatedAt: now,
 		MaskSecrets: m.cfg.MaskSecrets,
+		Refresh:     req.Refresh, SecretRefresh: maps.Clone(req.SecretRefresh),
 	}
 	if req.MaskSecrets != nil {
 		run.MaskSecrets = *req.MaskSecrets

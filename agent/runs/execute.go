@@ -60,7 +60,10 @@ func (m *Manager) execute(ar *activeRun) {
 // follow waits for a started run's workload to end and then ends the run,
 // unless the agent leaves its runs first.
 func (m *Manager) follow(ar *activeRun, task runtime.Task) {
-	status, code, errMsg, left := m.wait(ar, task)
+	quit := make(chan struct{})
+	changes := m.refresh(ar, quit)
+	status, code, errMsg, left := m.wait(ar, &task, changes)
+	close(quit)
 	if left {
 		m.leave(ar)
 		return
@@ -189,14 +192,22 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		m.event(ar, store.EventWarning, "the agent may not mount a tmpfs (it is not root); secret files are in a 0700 directory instead")
 	}
 	isolated := m.cfg.Runtime.Isolated()
-	inj, err := materialize(runDir, isolated, secrets, run.Env)
+	names := secretNames(secrets)
+	plan := refreshPlan(run, names)
+	refreshing := map[string]bool{}
+	for name := range plan {
+		refreshing[name] = true
+	}
+	inj, err := materialize(runDir, isolated, secrets, run.Env, refreshing)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range inj.events {
 		m.event(ar, store.EventEnv, e)
 	}
-	names := secretNames(secrets)
+	for _, w := range inj.warnings {
+		m.event(ar, store.EventWarning, w)
+	}
 	m.event(ar, store.EventSecrets, fmt.Sprintf("resolved %d secret(s): %s", len(secrets), strings.Join(names, ", ")))
 
 	if err := os.WriteFile(filepath.Join(runDir, tokenFile), []byte(grant.Token+"\n"), 0o400); err != nil {
@@ -287,6 +298,21 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 			return "", "", false
 		},
 	}
+	if len(plan) > 0 {
+		st := &refreshState{Digests: map[string]string{}}
+		for _, sec := range secrets {
+			if refreshing[sec.Name] {
+				st.Digests[sec.Name] = digest(sec)
+			}
+		}
+		if err := saveRefresh(runDir, st); err != nil {
+			return nil, fmt.Errorf("record the run's refresh state: %w", err)
+		}
+		if err := saveWorkload(runDir, spec); err != nil {
+			return nil, fmt.Errorf("record the run's workload spec: %w", err)
+		}
+		m.event(ar, store.EventSecrets, refreshSummary(plan))
+	}
 	// A stop, or the agent leaving, while the run got ready: no workload.
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -363,15 +389,21 @@ func (m *Manager) secretsFor(run *store.Run) ([]*store.Secret, []string, error) 
 
 // wait waits for the workload to exit, stopping it when asked or when it
 // outlives its max_duration, and returns the final status; or it returns
-// left when the agent leaves its runs first.
-func (m *Manager) wait(ar *activeRun, task runtime.Task) (status api.RunStatus, code *int, errMsg string, left bool) {
-	exited := make(chan struct{})
+// left when the agent leaves its runs first. It signals or restarts the
+// workload as its refresh's changes ask; task is then the workload that
+// runs now.
+func (m *Manager) wait(ar *activeRun, task *runtime.Task, changes <-chan change) (status api.RunStatus, code *int, errMsg string, left bool) {
+	var exited chan struct{}
 	var exit int
 	var waitErr error
-	go func() {
-		exit, waitErr = task.Wait(context.Background())
-		close(exited)
-	}()
+	follow := func() {
+		exited = make(chan struct{})
+		go func(t runtime.Task, exited chan struct{}) {
+			exit, waitErr = t.Wait(context.Background())
+			close(exited)
+		}(*task, exited)
+	}
+	follow()
 	var deadline <-chan time.Time
 	if d := time.Duration(ar.run.MaxDuration); d > 0 {
 		// A run adopted by a restarted agent has had some of its time.
@@ -384,13 +416,27 @@ func (m *Manager) wait(ar *activeRun, task runtime.Task) (status api.RunStatus, 
 	}
 
 	var stopReason string
-	select {
-	case <-exited:
-	case stopReason = <-ar.stop:
-	case <-deadline:
-		stopReason = fmt.Sprintf("it ran longer than its max_duration of %s", time.Duration(ar.run.MaxDuration))
-	case <-m.leaving:
-		return "", nil, "", true
+	for waiting := true; waiting; {
+		select {
+		case <-exited:
+			waiting = false
+		case stopReason = <-ar.stop:
+			waiting = false
+		case <-deadline:
+			stopReason = fmt.Sprintf("it ran longer than its max_duration of %s", time.Duration(ar.run.MaxDuration))
+			waiting = false
+		case <-m.leaving:
+			return "", nil, "", true
+		case c := <-changes:
+			if !c.restart {
+				m.signal(ar, *task, c)
+				continue
+			}
+			if err := m.restartFor(ar, task, exited, c); err != nil {
+				return api.RunFailed, nil, err.Error(), false
+			}
+			follow()
+		}
 	}
 	if stopReason != "" {
 		grace := m.cfg.StopGrace
@@ -399,7 +445,7 @@ func (m *Manager) wait(ar *activeRun, task runtime.Task) (status api.RunStatus, 
 			r.Events = append(r.Events, store.RunEvent{Time: time.Now().UTC(), Type: store.EventStopping,
 				Message: fmt.Sprintf("stopping: %s (SIGTERM, then SIGKILL after %s)", stopReason, grace)})
 		})
-		if err := task.Stop(context.Background(), grace); err != nil {
+		if err := (*task).Stop(context.Background(), grace); err != nil {
 			m.event(ar, store.EventError, "stop: "+err.Error())
 		}
 		<-exited

@@ -2,7 +2,9 @@ package runs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hush-sh/hush/agent/store"
 )
@@ -21,7 +23,17 @@ type Grant struct {
 // servers, which hold the cluster's secrets and tokens.
 type Grants interface {
 	Grant(ctx context.Context, run *store.Run) (*Grant, error)
+	// Refresh fetches again, values included, the secrets names of a run
+	// that was granted them, for its refresh.
+	Refresh(ctx context.Context, run *store.Run, names []string) (*Refreshed, error)
 	Revoke(runID string) error
+}
+
+// Refreshed is what a refresh fetched: the secrets that still exist, and
+// the names of those that are gone, which the run keeps as it has them.
+type Refreshed struct {
+	Secrets []*store.Secret `json:"secrets"`
+	Gone    []string        `json:"gone,omitempty"`
 }
 
 // Grant gives run its secrets and a token from this agent's store.
@@ -38,6 +50,35 @@ func (m *Manager) Grant(ctx context.Context, run *store.Run) (*Grant, error) {
 		return nil, fmt.Errorf("issue run token: %w", err)
 	}
 	return &Grant{Secrets: secrets, Warnings: warnings, Token: token}, nil
+}
+
+// Refresh fetches secrets names of run again from this agent's store,
+// resolving their provider references.
+func (m *Manager) Refresh(ctx context.Context, run *store.Run, names []string) (*Refreshed, error) {
+	// Nothing the run could not have been granted.
+	names = slices.DeleteFunc(slices.Clone(names), func(n string) bool {
+		return (run.Secrets != nil && !slices.Contains(run.Secrets, n)) ||
+			(run.Parent != "" && !slices.Contains(run.SecretLimit, n))
+	})
+	out := &Refreshed{}
+	secrets, unreadable, err := m.cfg.Store.OpenSecrets(run.Owner, names)
+	var missing *store.MissingError
+	if errors.As(err, &missing) {
+		out.Gone = missing.Names
+		names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(missing.Names, n) })
+		secrets, unreadable, err = m.cfg.Store.OpenSecrets(run.Owner, names)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read secrets: %w", err)
+	}
+	for _, u := range unreadable {
+		out.Gone = append(out.Gone, u.Name)
+	}
+	if err := m.resolveReferences(ctx, run, secrets); err != nil {
+		return nil, err
+	}
+	out.Secrets = secrets
+	return out, nil
 }
 
 // Revoke revokes the tokens of run id in this agent's store.

@@ -38,6 +38,8 @@ type injection struct {
 	// registry holds docker credentials by server.
 	registry map[string][2]string
 	events   []string
+	// warnings are about how the run's secrets reach it.
+	warnings []string
 }
 
 // mountTmpfs makes dir a private tmpfs (noexec, nosuid, nodev, 0700),
@@ -92,13 +94,16 @@ func removeTmpfs(dir string) error {
 // how the run receives them, as each type's injection rules say. In an
 // isolated runtime the run sees files at their mount paths; otherwise at
 // their paths on the tmpfs.
-func materialize(runDir string, isolated bool, secrets []*store.Secret, runEnv map[string]string) (*injection, error) {
+// Secrets that refreshing names are written so that a new value can
+// replace them whole while the run runs.
+func materialize(runDir string, isolated bool, secrets []*store.Secret, runEnv map[string]string, refreshing map[string]bool) (*injection, error) {
 	m := &materializer{
 		inj:         &injection{registry: map[string][2]string{}},
 		runDir:      runDir,
 		isolated:    isolated,
 		runEnv:      runEnv,
 		usedTargets: map[string]string{},
+		refreshing:  refreshing,
 	}
 	for _, sec := range secrets {
 		spec, ok := api.LookupType(sec.Type)
@@ -112,10 +117,37 @@ func materialize(runDir string, isolated bool, secrets []*store.Secret, runEnv m
 	inj := m.inj
 	// Parents before children, so that a mount inside another lands on top.
 	slices.SortFunc(inj.mounts, func(a, b runtime.Mount) int { return strings.Compare(a.Target, b.Target) })
-	if err := os.WriteFile(filepath.Join(runDir, envFile), []byte(strings.Join(inj.secretEnv, "\x00")), 0o400); err != nil {
+	if err := replaceFile(filepath.Join(runDir, envFile), []byte(strings.Join(inj.secretEnv, "\x00")), 0o400, false); err != nil {
 		return nil, fmt.Errorf("write secret environment: %w", err)
 	}
 	return inj, nil
+}
+
+// rematerialize writes new values of some of a run's secrets over their
+// files on its tmpfs, each file replaced whole, and returns their
+// injection: their secret variables are for the env file of a restart.
+func rematerialize(runDir string, isolated bool, secrets []*store.Secret, runEnv map[string]string) (*injection, error) {
+	m := &materializer{
+		inj:         &injection{registry: map[string][2]string{}},
+		runDir:      runDir,
+		isolated:    isolated,
+		runEnv:      runEnv,
+		usedTargets: map[string]string{},
+		refreshing:  map[string]bool{},
+	}
+	for _, sec := range secrets {
+		m.refreshing[sec.Name] = true
+	}
+	for _, sec := range secrets {
+		spec, ok := api.LookupType(sec.Type)
+		if !ok {
+			continue
+		}
+		if err := m.secret(sec, spec); err != nil {
+			return nil, err
+		}
+	}
+	return m.inj, nil
 }
 
 // materializer gathers the injection of one run's secrets.
@@ -126,6 +158,8 @@ type materializer struct {
 	runEnv   map[string]string
 	// usedTargets maps each mount target to the secret mounted there.
 	usedTargets map[string]string
+	// refreshing names the secrets that a refresh may rewrite.
+	refreshing map[string]bool
 }
 
 // secret injects one secret as its type's spec says.
@@ -177,17 +211,32 @@ func (m *materializer) files(sec *store.Secret, rules *api.InjectSpec) (string, 
 		// The one file takes the name its mount path gives it.
 		f := rules.Files[0]
 		rel := path.Join(sec.Name, path.Base(target))
-		src, err := m.write(rel, sec.Data[f.Data], f.Mode)
+		// A file bound on its own stays the file it was when bound: one
+		// put in its place is not seen. So a refreshing secret's file is
+		// bound through its own dir when it is at its default path, and
+		// otherwise rewritten where it is.
+		bindDir := m.isolated && m.refreshing[sec.Name] && target == rules.DefaultMountPath(sec.Name)
+		inPlace := m.isolated && m.refreshing[sec.Name] && !bindDir
+		src, err := m.write(rel, sec.Data[f.Data], f.Mode, inPlace)
 		if err != nil {
 			return "", fmt.Errorf("write secret %s: %w", sec.Name, err)
 		}
-		if err := m.mount(sec, src, target); err != nil {
+		source, at := src, target
+		switch {
+		case bindDir:
+			source, at = filepath.Dir(src), path.Dir(target)
+		case inPlace:
+			m.inj.warnings = append(m.inj.warnings, fmt.Sprintf(
+				"secret %s is mounted as a single file at %s, which a refresh rewrites in place: a reader may find it half written; read it again when the run is signalled, or leave out its mount_path to have it at %s, which is replaced whole",
+				sec.Name, target, rules.DefaultMountPath(sec.Name)))
+		}
+		if err := m.mount(sec, source, at); err != nil {
 			return "", err
 		}
 		return m.where(rel, target), nil
 	}
 	for _, f := range rules.Files {
-		if _, err := m.write(path.Join(sec.Name, f.Name), sec.Data[f.Data], f.Mode); err != nil {
+		if _, err := m.write(path.Join(sec.Name, f.Name), sec.Data[f.Data], f.Mode, false); err != nil {
 			return "", fmt.Errorf("write secret %s: %w", sec.Name, err)
 		}
 	}
@@ -205,16 +254,44 @@ func (m *materializer) where(rel, target string) string {
 	return filepath.Join(m.runDir, filesDir, rel)
 }
 
-// write writes a file under files/ and returns its path on the tmpfs.
-func (m *materializer) write(rel string, data []byte, mode os.FileMode) (string, error) {
+// write writes a file under files/ and returns its path on the tmpfs. The
+// file is replaced whole, so that a run never reads it half written,
+// unless inPlace.
+func (m *materializer) write(rel string, data []byte, mode os.FileMode, inPlace bool) (string, error) {
 	p := filepath.Join(m.runDir, filesDir, rel)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(p, data, cmp.Or(mode, api.DefaultFileMode)); err != nil {
-		return "", err
+	mode = cmp.Or(mode, api.DefaultFileMode)
+	if inPlace {
+		return p, os.WriteFile(p, data, mode)
 	}
-	return p, nil
+	return p, replaceFile(p, data, mode, true)
+}
+
+// replaceFile writes data to a new file beside p and renames it over p.
+// With give, the new file gets the owner of p's dir, which is the run's
+// user once the run has started.
+func replaceFile(p string, data []byte, mode os.FileMode, give bool) error {
+	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".new")
+	os.Remove(tmp)
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if fi, err := os.Stat(filepath.Dir(p)); err == nil && give {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+			if err := os.Lchown(tmp, int(st.Uid), int(st.Gid)); err != nil {
+				os.Remove(tmp)
+				return err
+			}
+		}
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 func (m *materializer) mount(sec *store.Secret, source, target string) error {

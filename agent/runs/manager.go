@@ -340,6 +340,7 @@ func (m *Manager) validate(req *api.CreateRunRequest) error {
 	if err := api.ValidateRunAPI(req.API); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, checkRefresh(req)...)
 	if req.GPUs < 0 || req.CPUs < 0 || req.MemoryBytes < 0 || req.MaxDuration < 0 || req.Retries < 0 {
 		errs = append(errs, errors.New("gpus, cpus, memory, max_duration and retries must not be negative"))
 	}

@@ -213,6 +213,20 @@ func (t *containerdTask) Stop(ctx context.Context, grace time.Duration) error {
 	}
 }
 
+// Signal sends sig to the task's first process.
+func (t *containerdTask) Signal(ctx context.Context, sig syscall.Signal) error {
+	if t.hasExited() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(t.runtime.ctx(ctx), retryTimeout)
+	defer cancel()
+	err := retry(ctx, func() error { return t.task.Kill(ctx, sig) })
+	if err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("signal task: %w", err)
+	}
+	return nil
+}
+
 // Delete kills what is left of the task, deletes it, and removes the
 // container with its snapshot; not-found counts as done. containerd's
 // shim deletes a task once its logger has written all of the task's output

@@ -157,6 +157,20 @@ func (t *supervisedTask) Stop(ctx context.Context, grace time.Duration) error {
 	return nil
 }
 
+// Signal asks the supervisor to pass sig on to the workload.
+func (t *supervisedTask) Signal(_ context.Context, sig syscall.Signal) error {
+	relay, ok := relaySignal(sig)
+	if !ok {
+		return fmt.Errorf("the exec runtime does not pass %v on to workloads", sig)
+	}
+	select {
+	case <-t.done:
+	default:
+		t.proc.signal(relay)
+	}
+	return nil
+}
+
 // Delete kills what is left of the workload, waits for the supervisor to
 // close the log and exit, and removes its state.
 func (t *supervisedTask) Delete(context.Context) error {

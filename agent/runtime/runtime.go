@@ -5,6 +5,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"syscall"
 	"time"
 
 	"github.com/hush-sh/hush/agent/runlog"
@@ -53,9 +54,9 @@ type Spec struct {
 	// supervisor.
 	Log runlog.Target
 	// Registry returns credentials for an image registry host, or false.
-	Registry func(host string) (user, password string, ok bool)
+	Registry func(host string) (user, password string, ok bool) `json:"-"`
 	// Event records progress, such as an image pull.
-	Event func(typ, msg string)
+	Event func(typ, msg string) `json:"-"`
 	GPUs  int
 	// Devices are the devices the run holds, each given to it whole.
 	Devices []Device
@@ -142,6 +143,9 @@ type Task interface {
 	// Stop asks the workload to end with SIGTERM and kills it with SIGKILL
 	// if it is still running after grace.
 	Stop(ctx context.Context, grace time.Duration) error
+	// Signal sends sig to the workload's first process, unless it has
+	// exited.
+	Signal(ctx context.Context, sig syscall.Signal) error
 	// Delete removes the workload and everything the runtime made for it.
 	// Once it returns, the workload's log is complete. It is safe to call
 	// more than once.

@@ -35,7 +35,24 @@ const SuperviseCommand = "_supervise"
 const (
 	sigStop = syscall.SIGTERM
 	sigKill = syscall.SIGUSR1
+	// sigRelay+i asks the supervisor to send relayed[i] to the workload:
+	// real-time signals, which nothing else sends it.
+	sigRelay = syscall.Signal(40)
 )
+
+// relayed are the signals a supervisor passes on to its workload when
+// asked, as a run's on_change does.
+var relayed = []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGWINCH}
+
+// relaySignal returns the signal that asks a supervisor to pass sig on.
+func relaySignal(sig syscall.Signal) (syscall.Signal, bool) {
+	for i, s := range relayed {
+		if s == sig {
+			return sigRelay + syscall.Signal(i), true
+		}
+	}
+	return 0, false
+}
 
 // superviseReady is the supervisor's fd on which it reports the start.
 const superviseReady = 3
@@ -105,6 +122,9 @@ func startSupervised(dir string, logger hclog.Logger) (*supervised, error) {
 	// the start is reported.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, sigStop, sigKill)
+	for i := range relayed {
+		signal.Notify(sigs, sigRelay+syscall.Signal(i))
+	}
 	b, err := io.ReadAll(os.Stdin)
 	if err != nil {
 		return nil, fmt.Errorf("read the run's spec: %w", err)
@@ -198,6 +218,10 @@ func (s *supervised) run() int {
 	// A stop that comes while the output drains must not end the
 	// supervisor (SIGTERM's default) before it records the exit status.
 	signal.Ignore(sigStop, sigKill)
+	for i := range relayed {
+		// A real-time signal's default is to end the process.
+		signal.Ignore(sigRelay + syscall.Signal(i))
+	}
 	status := exitStatus{Code: -1}
 	if err := s.cmd.Wait(); err != nil && !isExitError(err) {
 		status.Error = fmt.Sprintf("wait for the workload: %v", err)
@@ -226,15 +250,20 @@ func (s *supervised) run() int {
 }
 
 // forward passes a signal from the agent on to the workload's process
-// group, unless the workload has exited.
+// group, or, for a relayed signal, to its first process, as a container's
+// is sent one; unless the workload has exited.
 func (s *supervised) forward(sig syscall.Signal) {
-	if sig == sigKill {
+	target := -s.cmd.Process.Pid
+	switch {
+	case sig == sigKill:
 		sig = syscall.SIGKILL
+	case sig >= sigRelay && int(sig-sigRelay) < len(relayed):
+		sig, target = relayed[sig-sigRelay], s.cmd.Process.Pid
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.exited {
-		syscall.Kill(-s.cmd.Process.Pid, sig)
+		syscall.Kill(target, sig)
 	}
 }
 

@@ -40,6 +40,7 @@ func runOut(r *store.Run) *api.Run {
 		Devices: r.Devices, Runtime: r.Runtime, Status: r.Status, ExitCode: r.ExitCode, Error: r.Error,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
 		Constraints: r.Constraints, Retries: r.Retries, Node: r.NodeName, Attempt: r.Attempt,
+		Refresh: r.Refresh, SecretRefresh: r.SecretRefresh,
 	}
 	if len(r.Events) > 0 {
 		out.Events = make([]api.RunEvent, len(r.Events))

@@ -84,6 +84,10 @@ type Run struct {
 	// lost; Constraints must hold on its node's labels.
 	Retries     int              `json:"retries,omitempty"`
 	Constraints []api.Constraint `json:"constraints,omitempty"`
+	// Refresh and SecretRefresh fetch the run's secrets again while it
+	// runs (api.Refresh).
+	Refresh       api.Refresh            `json:"refresh,omitzero"`
+	SecretRefresh map[string]api.Refresh `json:"secret_refresh,omitempty"`
 }
 
 // Clone returns a copy of r that shares nothing that changes with r.
@@ -118,6 +122,10 @@ const (
 	EventAdmitted EventType = "admitted"
 	// EventPlaced: the leader placed the run on a node.
 	EventPlaced EventType = "placed"
+	// EventChanged: a refresh found new values of the run's secrets, which
+	// the event names; EventRestarted: the workload was restarted for them.
+	EventChanged   EventType = "changed"
+	EventRestarted EventType = "restarted"
 )
 
 // RunEvent is one thing that happened to a run.

@@ -1,0 +1,176 @@
+package runs
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hush-sh/hush/agent/store"
+	"github.com/hush-sh/hush/sdk/api"
+	"github.com/hush-sh/hush/sdk/provider"
+)
+
+// changingResolver resolves every reference to a value the test changes.
+type changingResolver struct {
+	mu    sync.Mutex
+	value string
+	calls int
+}
+
+func (*changingResolver) CheckReference(string, string, string) error { return nil }
+
+func (r *changingResolver) Resolve(_ context.Context, _ string, refs []string) ([]provider.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	out := make([]provider.Result, len(refs))
+	for i := range refs {
+		out[i] = provider.Result{Value: []byte(r.value)}
+	}
+	return out, nil
+}
+
+func (r *changingResolver) set(v string) {
+	r.mu.Lock()
+	r.value = v
+	r.mu.Unlock()
+}
+
+// waitOutput waits until the run's log holds want.
+func (h *harness) waitOutput(run *store.Run, want string) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var out strings.Builder
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		h.m.Logs(ctx, "alice", run.ID, false, -1, &out, func() {})
+		cancel()
+		if strings.Contains(out.String(), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("run %s: got output %q, want it to hold %q", run.Name, out.String(), want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func eventsOf(run *store.Run) string {
+	var b strings.Builder
+	for _, e := range run.Events {
+		b.WriteString(string(e.Type) + ": " + e.Message + "\n")
+	}
+	return b.String()
+}
+
+// A value that changes while the run runs reaches its file, replaced
+// whole, and the run gets its on_change signal; an event names the
+// secret and never holds the value.
+func TestRefreshRewritesFileAndSignals(t *testing.T) {
+	h := newHarness(t)
+	res := &changingResolver{value: "first-value"}
+	h.m.cfg.Resolver = res
+	h.secret(&store.Secret{Name: "cfg", Type: api.TypeMounted, From: "file:cfg"})
+	run := h.submit("signalled", `trap 'echo "hup: $(cat "$SECRET_PATH_CFG")"; exit 0' HUP
+echo "start: $(cat "$SECRET_PATH_CFG")"
+i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; exit 3`, func(r *api.CreateRunRequest) {
+		r.Secrets = []string{"cfg"}
+		r.Refresh = api.Refresh{Every: api.Duration(time.Second), OnChange: "signal:hup"}
+	})
+	h.waitOutput(run, "start: first-value")
+	res.set("second-value")
+	got, out := h.finish(run)
+	if got.Status != api.RunCompleted {
+		t.Fatalf("got %s %q, want COMPLETED: the trap exits 0\n%s", got.Status, got.Error, eventsOf(got))
+	}
+	if want := "start: first-value\nhup: second-value\n"; out != want {
+		t.Errorf("got output %q, want %q", out, want)
+	}
+	events := eventsOf(got)
+	for _, want := range []string{
+		"secrets: refreshing secret(s) cfg every 1s (on_change: signal:SIGHUP)",
+		"changed: secret(s) cfg changed",
+		"changed: sent SIGHUP to the workload for changed secret(s) cfg",
+	} {
+		if !strings.Contains(events, want) {
+			t.Errorf("got events\n%s\nwant one with %q", events, want)
+		}
+	}
+	if strings.Contains(events, "value") {
+		t.Errorf("an event holds a secret value:\n%s", events)
+	}
+}
+
+// With on_change: restart, the workload is started again and sees the new
+// value in its environment; its log goes on in one piece.
+func TestRefreshRestartsWithNewEnv(t *testing.T) {
+	h := newHarness(t)
+	res := &changingResolver{value: "old-token"}
+	h.m.cfg.Resolver = res
+	h.secret(&store.Secret{Name: "token", Type: api.TypeEnv, Fields: map[string]string{api.FieldKey: "TOKEN"}, From: "file:token"})
+	run := h.submit("restarted", `echo "token=$TOKEN"; [ "$TOKEN" = new-token ] && exit 0; sleep 30; exit 3`, func(r *api.CreateRunRequest) {
+		r.Secrets = []string{"token"}
+		r.SecretRefresh = map[string]api.Refresh{"token": {Every: api.Duration(time.Second)}}
+	})
+	h.waitOutput(run, "token=old-token")
+	res.set("new-token")
+	got, out := h.finish(run)
+	if got.Status != api.RunCompleted {
+		t.Fatalf("got %s %q, want COMPLETED\n%s", got.Status, got.Error, eventsOf(got))
+	}
+	if want := "token=old-token\ntoken=new-token\n"; out != want {
+		t.Errorf("got output %q, want %q", out, want)
+	}
+	events := eventsOf(got)
+	for _, want := range []string{"changed: secret(s) token changed", "restarted: restarting the workload for changed secret(s) token", "restarted: the workload runs again"} {
+		if !strings.Contains(events, want) {
+			t.Errorf("got events\n%s\nwant one with %q", events, want)
+		}
+	}
+	if strings.Contains(events, "new-token") || strings.Contains(events, "old-token") {
+		t.Errorf("an event holds a secret value:\n%s", events)
+	}
+}
+
+// A refresh with on_change: none rewrites the file only; a value that did
+// not change calls the provider and changes nothing; and the env value of
+// a secret that does not restart the run is kept, with a warning.
+func TestRefreshNoneKeepsRunning(t *testing.T) {
+	h := newHarness(t)
+	res := &changingResolver{value: "v1-value"}
+	h.m.cfg.Resolver = res
+	h.secret(&store.Secret{Name: "cfg", Type: api.TypeMounted, From: "file:cfg"})
+	h.secret(&store.Secret{Name: "key", Type: api.TypeEnv, Fields: map[string]string{api.FieldKey: "KEY"}, From: "file:key"})
+	run := h.submit("unbothered", `echo "start $KEY"; until [ "$(cat "$SECRET_PATH_CFG")" = v2-value ]; do sleep 0.1; done; echo "file v2, env $KEY"`, func(r *api.CreateRunRequest) {
+		r.Secrets = []string{"cfg", "key"}
+		r.Refresh = api.Refresh{Every: api.Duration(time.Second), OnChange: api.OnChangeNone}
+	})
+	h.waitOutput(run, "start v1-value")
+	time.Sleep(2500 * time.Millisecond) // refreshes that find nothing new
+	res.set("v2-value")
+	got, out := h.finish(run)
+	if got.Status != api.RunCompleted {
+		t.Fatalf("got %s %q, want COMPLETED\n%s", got.Status, got.Error, eventsOf(got))
+	}
+	if want := "start v1-value\nfile v2, env v1-value\n"; out != want {
+		t.Errorf("got output %q, want %q", out, want)
+	}
+	events := eventsOf(got)
+	if n := strings.Count(events, "changed: secret(s) cfg, key changed"); n != 1 {
+		t.Errorf("got %d change events, want 1:\n%s", n, events)
+	}
+	if !strings.Contains(events, "secret(s) key reach the run in environment variables, which keep their old values") {
+		t.Errorf("got events\n%s\nwant a warning that key's variable keeps its value", events)
+	}
+	if strings.Contains(events, "restarted: ") || strings.Contains(events, "sent ") {
+		t.Errorf("on_change: none restarted or signalled the run:\n%s", events)
+	}
+	// The tmpfs is gone with the run: nothing of the values is left.
+	if _, err := os.Stat(filepath.Join(h.state, run.ID)); !os.IsNotExist(err) {
+		t.Errorf("the run's tmpfs is still there: %v", err)
+	}
+}
