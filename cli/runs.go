@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -194,6 +195,9 @@ func describeRun(ui *UI, r *api.Run) {
 		fmt.Fprintf(w, "Log cap:    %s\n", userfile.FormatSize(r.MaxLogBytes))
 	}
 	fmt.Fprintf(w, "Secrets:    %s\n", describeSecrets(r))
+	if refresh := describeRefresh(r); refresh != "" {
+		fmt.Fprintf(w, "Refresh:    %s\n", refresh)
+	}
 	access := "secrets " + cmp.Or(r.API.Secrets, api.AccessRead)
 	fmt.Fprintf(w, "API:        %s\nCommand:    %s\n", access, strings.TrimSpace(r.Command))
 	if len(r.Env) > 0 {
@@ -349,4 +353,29 @@ func imageCommand(ui *UI) *cli.Command {
 			},
 		}},
 	}
+}
+
+// describeRefresh says how a run's secrets are refreshed: the run's
+// setting, then each secret's own; "" when none is.
+func describeRefresh(r *api.Run) string {
+	say := func(f api.Refresh) string {
+		var parts []string
+		if f.Every > 0 {
+			parts = append(parts, "every "+time.Duration(f.Every).String())
+		}
+		if f.OnChange != "" {
+			parts = append(parts, "on_change "+f.OnChange)
+		}
+		return strings.Join(parts, ", ")
+	}
+	var out []string
+	if s := say(r.Refresh); s != "" {
+		out = append(out, s)
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.SecretRefresh)) {
+		if s := say(r.SecretRefresh[name]); s != "" {
+			out = append(out, name+": "+s)
+		}
+	}
+	return strings.Join(out, "; ")
 }
