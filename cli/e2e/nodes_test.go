@@ -168,7 +168,27 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 // dir holds a secret value.
 func TestClientsPlaceRuns(t *testing.T) {
 	_, image := containerdEnv(t)
-	c := startServersWith(t, 3, serverHooks{config: "server {\n  node_ttl = \"3s\"\n}\nclient {\n  enabled = false\n}\n"})
+	// The servers resolve provider references for the runs on the
+	// clients: when a run starts, and as it refreshes them.
+	values := t.TempDir()
+	writeFile(t, values, "rotating", "rotating-value-one")
+	filePath, fileSum := buildPlugin(t, "file")
+	c := startServersWith(t, 3, serverHooks{config: fmt.Sprintf(`server {
+  node_ttl = "3s"
+}
+client {
+  enabled = false
+}
+plugin "file" {
+  path   = %q
+  sha256 = %q
+  config { dir = %q }
+  allow {
+    users = ["alice"]
+    refs  = ["*"]
+  }
+}
+`, filePath, fileSum, values)})
 	gpu2, gpu2cfg := startClient(t, c, "gpu-2", 2, `size = "2"`)
 	gpu4, _ := startClient(t, c, "gpu-4", 4, `size = "4"`)
 	waitFor(t, "both clients ready", 20*time.Second, func() bool {
@@ -202,6 +222,26 @@ func TestClientsPlaceRuns(t *testing.T) {
 	if r := on(follower, alice, "run", "-f", writeSpec(t, "hello", image, `echo "[$PLACED_CANARY]"`)); r.code != 0 || !strings.Contains(r.stdout, "["+canary+"]") {
 		t.Fatalf("hello run on the cluster: %s", r)
 	}
+	// A provider value that changes reaches a run on a client through
+	// the servers, with the run's on_change signal.
+	if r := on(follower, alice, "create", "secret", "mounted", "--name", "rotating", "--from", "file:rotating"); r.code != 0 {
+		t.Fatalf("create secret --from: %s", r)
+	}
+	rotated := writeSpec(t, "rotated", image, `trap 'echo "now $(cat "$SECRET_PATH_ROTATING")"; exit 0' HUP
+echo "was $(cat "$SECRET_PATH_ROTATING")"
+i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; exit 3`, "secrets:\n  - name: rotating\n    refresh: 1s\n    on_change: signal:SIGHUP")
+	if r := on(follower, alice, "run", "-f", rotated, "--no-follow"); r.code != 0 {
+		t.Fatalf("submit rotated: %s", r)
+	}
+	waitFor(t, "rotated started", 30*time.Second, func() bool {
+		return strings.Contains(on(follower, alice, "logs", "rotated").stdout, "was rotating-value-one")
+	})
+	writeFile(t, values, "rotating", "rotating-value-two")
+	waitFor(t, "rotated signalled", 30*time.Second, func() bool { s, _, _ := runOn(c, follower, alice, "rotated"); return s == "COMPLETED" })
+	if out := on(follower, alice, "logs", "rotated").stdout; !strings.Contains(out, "now rotating-value-two") {
+		t.Errorf("the run on a client after its value changed: got log\n%s\nwant the new value", out)
+	}
+
 	parent := fmt.Sprintf(`printf 'name: child\nimage: %s\ncommand: echo child sees $PLACED_CANARY\n' > /tmp/child.yaml
 hush run -f /tmp/child.yaml`, image)
 	if r := on(follower, alice, "run", "-f", writeSpec(t, "parent", image, parent)); r.code != 0 || !strings.Contains(r.stdout, "child sees "+canary) {
@@ -355,8 +395,10 @@ hush run -f /tmp/child.yaml`, image)
 
 	for _, cl := range []*agent{gpu2, gpu4} {
 		cl.stop()
-		if hits := grepTree(t, cl.dataDir, []byte(canary)); len(hits) > 0 {
-			t.Errorf("client data dir %s holds the secret value in %v", cl.dataDir, hits)
+		for _, v := range []string{canary, "rotating-value-one", "rotating-value-two"} {
+			if hits := grepTree(t, cl.dataDir, []byte(v)); len(hits) > 0 {
+				t.Errorf("client data dir %s holds a secret value in %v", cl.dataDir, hits)
+			}
 		}
 	}
 }
