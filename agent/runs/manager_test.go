@@ -41,6 +41,11 @@ type harness struct {
 	m       *Manager
 	dataDir string
 	state   string
+	// resolver, when set, is the resolver of the managers manager makes.
+	resolver Resolver
+	// leave makes those managers leave their runs going when they shut
+	// down.
+	leave bool
 }
 
 func newHarness(t *testing.T) *harness {
@@ -64,11 +69,21 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) manager() *Manager {
 	h.t.Helper()
+	var rt runtime.Runtime = runtime.NewExec(hclog.NewNullLogger())
+	if h.leave {
+		// Runs that outlive a manager need supervisors that a later
+		// one finds.
+		exec, err := runtime.NewExecIn(hclog.NewNullLogger(), h.state+"-supervisors")
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		rt = exec
+	}
 	m, err := NewManager(context.Background(), Config{
-		Store: h.store, Runtime: runtime.NewExec(hclog.NewNullLogger()),
+		Store: h.store, Runtime: rt,
 		LogDir: filepath.Join(h.dataDir, "logs"), StateDir: h.state, KeyDir: h.state + "-keys",
 		HushBinary: os.Args[0], AgentAddr: "http://127.0.0.1:1", StopGrace: 500 * time.Millisecond,
-		Logger: hclog.NewNullLogger(),
+		Logger: hclog.NewNullLogger(), Resolver: h.resolver, LeaveRunsOnShutdown: h.leave,
 	})
 	if err != nil {
 		h.t.Fatal(err)

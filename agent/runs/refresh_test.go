@@ -2,6 +2,7 @@ package runs
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,5 +173,84 @@ func TestRefreshNoneKeepsRunning(t *testing.T) {
 	// The tmpfs is gone with the run: nothing of the values is left.
 	if _, err := os.Stat(filepath.Join(h.state, run.ID)); !os.IsNotExist(err) {
 		t.Errorf("the run's tmpfs is still there: %v", err)
+	}
+}
+
+// A run's refresh settings are checked at submit, each problem named, and
+// kept as the agent reads them.
+func TestRefreshChecked(t *testing.T) {
+	h := newHarness(t)
+	tests := map[string]struct {
+		req     api.CreateRunRequest
+		wantErr string
+	}{
+		"too often": {
+			req:     api.CreateRunRequest{Refresh: api.Refresh{Every: api.Duration(100 * time.Millisecond)}},
+			wantErr: "refresh of 100ms is shorter than the 1s the agent allows",
+		},
+		"unknown on_change": {
+			req:     api.CreateRunRequest{Refresh: api.Refresh{Every: api.Duration(time.Minute), OnChange: "reload"}},
+			wantErr: `refresh: on_change "reload" is not valid`,
+		},
+		"unknown signal": {
+			req:     api.CreateRunRequest{Secrets: []string{"a"}, SecretRefresh: map[string]api.Refresh{"a": {OnChange: "signal:SIGKILL"}}},
+			wantErr: `the refresh of secret a: on_change "signal:SIGKILL" names a signal the agent does not send`,
+		},
+		"secret not listed": {
+			req:     api.CreateRunRequest{Secrets: []string{"a"}, SecretRefresh: map[string]api.Refresh{"b": {Every: api.Duration(time.Minute)}}},
+			wantErr: "the run sets a refresh for secret(s) b, which its secrets list does not name",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			req := tc.req
+			req.Name, req.Command = "checked", "true"
+			_, err := h.m.Submit("alice", Submitter{}, &req)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("got %v, want ErrInvalid with %q", err, tc.wantErr)
+			}
+		})
+	}
+	h.secret(&store.Secret{Name: "a", Type: api.TypeEnv, Fields: map[string]string{api.FieldKey: "A"}, Data: map[string][]byte{api.FieldValue: []byte("x")}})
+	run := h.submit("kept", "true", func(r *api.CreateRunRequest) {
+		r.Secrets = []string{"a"}
+		r.SecretRefresh = map[string]api.Refresh{"a": {Every: api.Duration(time.Minute), OnChange: "signal:usr1"}}
+	})
+	if got := run.SecretRefresh["a"]; got.OnChange != "signal:SIGUSR1" || time.Duration(got.Every) != time.Minute {
+		t.Errorf("got %+v, want every 1m0s with on_change signal:SIGUSR1", got)
+	}
+}
+
+// An agent that restarts under a refreshing run goes on refreshing it from
+// what the run's tmpfs records: a value that changes after the restart
+// restarts the adopted workload, whose log goes on in one piece.
+func TestRefreshAfterAgentRestart(t *testing.T) {
+	h := newHarness(t)
+	res := &changingResolver{value: "before-restart"}
+	h.resolver, h.leave = res, true
+	h.m.Shutdown(context.Background())
+	h.m = h.manager()
+	h.secret(&store.Secret{Name: "token", Type: api.TypeEnv, Fields: map[string]string{api.FieldKey: "TOKEN"}, From: "file:token"})
+	run := h.submit("adopted", `echo "token=$TOKEN"; [ "$TOKEN" = after-restart ] && exit 0; sleep 30; exit 3`, func(r *api.CreateRunRequest) {
+		r.Refresh = api.Refresh{Every: api.Duration(time.Second), OnChange: api.OnChangeRestart}
+	})
+	h.waitOutput(run, "token=before-restart")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.m.Shutdown(ctx)
+	h.m = h.manager()
+	res.set("after-restart")
+	got, out := h.finish(run)
+	if got.Status != api.RunCompleted {
+		t.Fatalf("got %s %q, want COMPLETED\n%s", got.Status, got.Error, eventsOf(got))
+	}
+	if want := "token=before-restart\ntoken=after-restart\n"; out != want {
+		t.Errorf("got output %q, want %q", out, want)
+	}
+	events := eventsOf(got)
+	for _, want := range []string{"adopted: ", "changed: secret(s) token changed", "restarted: the workload runs again"} {
+		if !strings.Contains(events, want) {
+			t.Errorf("got events\n%s\nwant one with %q", events, want)
+		}
 	}
 }
