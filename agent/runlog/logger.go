@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -87,7 +88,10 @@ func (t Target) Create(logger hclog.Logger) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.masks = masks
+	if masks != nil {
+		w.masks.Store(masks)
+		w.masksPath = t.Masks
+	}
 	return w, nil
 }
 
@@ -133,18 +137,54 @@ func LoggerMain(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// MasksPoll is how often a log's writer looks for new values to mask,
+// which a refresh of the run's secrets adds: the agent waits twice that
+// before the run may see them.
+const MasksPoll = 100 * time.Millisecond
+
+// watchMasks reads the values to mask again whenever their file is
+// replaced, until done is closed.
+func (w *Writer) watchMasks(done <-chan struct{}) {
+	last, _ := os.Stat(w.masksPath)
+	tick := time.NewTicker(MasksPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		fi, err := os.Stat(w.masksPath)
+		if err != nil || last != nil && os.SameFile(fi, last) && fi.ModTime().Equal(last.ModTime()) && fi.Size() == last.Size() {
+			continue
+		}
+		masks, err := readMasks(w.masksPath)
+		if err != nil {
+			w.logger.Warn("could not read the run's new values to mask", "error", err)
+			continue
+		}
+		w.masks.Store(masks)
+		last = fi
+	}
+}
+
 // Drain writes what each reader gives to w until every one ends, then
 // closes w. Each reader is a stream of its own, masked on its own when w
 // masks values, so that a value split across two writes of one stream is
 // masked whatever the other streams write in between.
 func Drain(w *Writer, readers ...io.Reader) error {
+	if w.masksPath != "" {
+		done := make(chan struct{})
+		defer close(done)
+		go w.watchMasks(done)
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(readers))
 	for i, r := range readers {
 		wg.Go(func() {
 			var dst io.Writer = w
-			if w.masks != nil {
-				f := w.masks.filter(w)
+			if w.masks.Load() != nil {
+				f := &maskFilter{m: w.masks.Load, w: w}
 				defer f.Close()
 				dst = f
 			}

@@ -79,16 +79,20 @@ func (m *Masks) partial(p []byte) bool {
 	return false
 }
 
-// filter returns a writer that passes one stream of output on to w with
-// every value replaced by Masked. It holds back only the end of what it was
-// given that may be the start of a value split across writes, until the
-// next write shows, or Close flushes it.
-func (m *Masks) filter(w io.Writer) *maskFilter { return &maskFilter{m: m, w: w} }
-
+// maskFilter passes one stream of output on to w with every value replaced
+// by Masked. It holds back only the end of what it was given that may be
+// the start of a value split across writes, until the next write shows, or
+// Close flushes it. m returns the masks of the moment, which a refresh of
+// the run's secrets may add to.
 type maskFilter struct {
-	m    *Masks
+	m    func() *Masks
 	w    io.Writer
 	held []byte
+}
+
+// filter returns a maskFilter of m alone.
+func (m *Masks) filter(w io.Writer) *maskFilter {
+	return &maskFilter{m: func() *Masks { return m }, w: w}
 }
 
 // Write never fails for the workload's sake: what w does not take is
@@ -101,10 +105,11 @@ func (f *maskFilter) Write(p []byte) (int, error) {
 // pass writes buf on with every value in it masked, holding back, when
 // hold is set, an end of it that may be the start of a value.
 func (f *maskFilter) pass(buf []byte, hold bool) {
+	m := f.m()
 	var out []byte
 	i := 0
 	for i < len(buf) {
-		if !f.m.first[buf[i]] {
+		if !m.first[buf[i]] {
 			out = append(out, buf[i])
 			i++
 			continue
@@ -112,10 +117,10 @@ func (f *maskFilter) pass(buf []byte, hold bool) {
 		// The rest may be the start of a value: hold it, unless a newline
 		// ends it first. Before matching: the rest may hold a whole value
 		// that starts a longer one whose end has not come yet.
-		if hold && len(buf)-i < f.m.max && bytes.IndexByte(buf[i:], '\n') < 0 && f.m.partial(buf[i:]) {
+		if hold && len(buf)-i < m.max && bytes.IndexByte(buf[i:], '\n') < 0 && m.partial(buf[i:]) {
 			break
 		}
-		if n := f.m.match(buf[i:]); n > 0 {
+		if n := m.match(buf[i:]); n > 0 {
 			out = append(out, Masked...)
 			i += n
 			continue

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/agent/store"
@@ -101,8 +102,10 @@ type Writer struct {
 	segSize int64
 	logger  hclog.Logger
 
-	// masks, when not nil, are the values that Drain masks.
-	masks *Masks
+	// masks, when it holds a value, are the values that Drain masks, read
+	// from masksPath, which Drain reads again when it changes.
+	masks     atomic.Pointer[Masks]
+	masksPath string
 
 	mu     sync.Mutex
 	f      *os.File

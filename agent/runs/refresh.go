@@ -257,12 +257,21 @@ func (r *refresher) once(names []string) (*change, []string) {
 	return c, got.Gone
 }
 
-// write puts changed values on the run's tmpfs: the secrets' files, each
-// replaced whole, and, for a restart, their variables in the env file and
-// their values among those the log masks.
+// write puts changed values on the run's tmpfs: among those the log
+// masks, when the run masks its secrets; the secrets' files, each replaced
+// whole; and, for a restart, their variables in the env file.
 func (r *refresher) write(changed []*store.Secret) (*change, error) {
 	m, ar := r.m, r.ar
 	run := ar.run
+	if run.MaskSecrets {
+		// The new values are masked before the run can see them: the
+		// log's writer reads them again within runlog.MasksPoll.
+		values, _ := maskValues(changed)
+		if err := runlog.AddMasks(filepath.Join(r.runDir, masksFile), values); err != nil {
+			return nil, err
+		}
+		time.Sleep(2 * runlog.MasksPoll)
+	}
 	inj, err := rematerialize(r.runDir, m.cfg.Runtime.Isolated(), changed, run.Env)
 	if err != nil {
 		return nil, err
@@ -285,12 +294,6 @@ func (r *refresher) write(changed []*store.Secret) (*change, error) {
 	}
 	if c.restart {
 		if err := patchEnv(filepath.Join(r.runDir, envFile), inj.secretEnv); err != nil {
-			return nil, err
-		}
-	}
-	if run.MaskSecrets {
-		values, _ := maskValues(changed)
-		if err := runlog.AddMasks(filepath.Join(r.runDir, masksFile), values); err != nil {
 			return nil, err
 		}
 	}

@@ -254,3 +254,29 @@ func TestRefreshAfterAgentRestart(t *testing.T) {
 		}
 	}
 }
+
+// With mask_secrets, a refreshed value is masked in the log of a workload
+// that goes on running, as its first value was.
+func TestRefreshedValueMasked(t *testing.T) {
+	h := newHarness(t)
+	res := &changingResolver{value: "first-masked-value"}
+	h.m.cfg.Resolver = res
+	h.secret(&store.Secret{Name: "cfg", Type: api.TypeMounted, From: "file:cfg"})
+	mask := true
+	run := h.submit("masked", `trap 'echo "hup: $(cat "$SECRET_PATH_CFG")"; exit 0' HUP
+echo "start: $(cat "$SECRET_PATH_CFG")"
+i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; exit 3`, func(r *api.CreateRunRequest) {
+		r.Secrets = []string{"cfg"}
+		r.MaskSecrets = &mask
+		r.Refresh = api.Refresh{Every: api.Duration(time.Second), OnChange: "signal:SIGHUP"}
+	})
+	h.waitOutput(run, "start: ***")
+	res.set("second-masked-value")
+	got, out := h.finish(run)
+	if got.Status != api.RunCompleted {
+		t.Fatalf("got %s %q, want COMPLETED\n%s", got.Status, got.Error, eventsOf(got))
+	}
+	if want := "start: ***\nhup: ***\n"; out != want {
+		t.Errorf("got output %q, want %q", out, want)
+	}
+}
