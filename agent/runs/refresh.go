@@ -217,7 +217,10 @@ func (r *refresher) once(names []string) (*change, []string) {
 		case <-ctx.Done():
 		}
 	}()
-	got, err := m.grants().Refresh(ctx, ar.run, names)
+	m.mu.Lock()
+	run := ar.run.Clone()
+	m.mu.Unlock()
+	got, err := m.grants().Refresh(ctx, run, names)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil
@@ -262,7 +265,9 @@ func (r *refresher) once(names []string) (*change, []string) {
 // whole; and, for a restart, their variables in the env file.
 func (r *refresher) write(changed []*store.Secret) (*change, error) {
 	m, ar := r.m, r.ar
-	run := ar.run
+	m.mu.Lock()
+	run := ar.run.Clone()
+	m.mu.Unlock()
 	if run.MaskSecrets {
 		// The new values are masked before the run can see them: the
 		// log's writer reads them again within runlog.MasksPoll.
