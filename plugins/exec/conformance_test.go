@@ -1,8 +1,10 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/provider"
 	"github.com/hush-sh/hush/sdk/providertest"
 )
@@ -21,10 +23,11 @@ func TestConformance(t *testing.T) {
 // TestConformanceCat runs the suite with a stock tool: cat of a path built
 // from the reference, where cat's status 1 means not found.
 func TestConformanceCat(t *testing.T) {
-	_, dir := fakeSecrets(t, map[string]string{"db": "s3cret"})
+	_, dir := fakeSecrets(t, map[string]string{"db": "s3cret", "huge": strings.Repeat("v", api.MaxSecretSize+1)})
 	providertest.RunConformance(t, func() provider.Provider { return newProvider() }, providertest.Suite{
 		Config:   map[string]any{"command": []string{"/bin/cat", dir + "/{{ref}}"}, "not_found_exit_codes": []int{1}},
 		Existing: map[string][]byte{"db": []byte("s3cret")},
 		Missing:  []string{"missing"},
+		Oversize: []string{"huge"},
 	})
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/provider"
 	"github.com/hush-sh/hush/sdk/providertest"
 )
@@ -14,6 +16,7 @@ func TestConformance(t *testing.T) {
 	f.roleID, f.secretID = "role", "s3cret-id"
 	f.kv2["db"] = map[string]any{"user": "app", "password": "s3cret", "port": 5432}
 	f.kv2["api"] = map[string]any{"key": "k-123"}
+	f.kv2["huge"] = map[string]any{"blob": strings.Repeat("v", api.MaxSecretSize+1)}
 	f.denied["secret/data/private"] = true
 	f.kv1["db"] = map[string]any{"password": "v1-s3cret"}
 	f.denied["kv/private"] = true
@@ -26,8 +29,9 @@ func TestConformance(t *testing.T) {
 			"secret/db#port":          []byte("5432"),
 			"secret/api#key":          []byte("k-123"),
 		},
-		Missing: []string{"secret/db#nope", "secret/nope#password"},
-		Denied:  []string{"secret/private#password"},
+		Missing:  []string{"secret/db#nope", "secret/nope#password"},
+		Denied:   []string{"secret/private#password"},
+		Oversize: []string{"secret/huge#blob"},
 	}
 	t.Run("token", func(t *testing.T) {
 		s := kv2

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/vault/api"
+	hushapi "github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/provider"
 	"github.com/hush-sh/hush/sdk/provider/diag"
 )
@@ -103,15 +104,20 @@ func (r *read) value(path, key string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s has no key %q: %w", path, key, provider.ErrNotFound)
 	}
+	var b []byte
 	switch v := v.(type) {
 	case string:
-		return []byte(v), nil
+		b = []byte(v)
 	case json.Number:
-		return []byte(v), nil
+		b = []byte(v)
+	default:
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return nil, fmt.Errorf("encode %s#%s: %w", path, key, err)
+		}
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s#%s: %w", path, key, err)
+	if len(b) > hushapi.MaxSecretSize {
+		return nil, fmt.Errorf("%s#%s holds %d bytes, over the 1 MiB limit of a hush secret", path, key, len(b))
 	}
 	return b, nil
 }
