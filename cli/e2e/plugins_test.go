@@ -362,3 +362,45 @@ plugin "file" {
 		t.Errorf("run after a failed reload: %s", r)
 	}
 }
+
+// TestNodeProviderUnderAgent runs the Node.js example provider as a real
+// agent launches its plugins: checksum, handshake, AutoMTLS, configure and
+// resolve, for a run that prints the value.
+func TestNodeProviderUnderAgent(t *testing.T) {
+	t.Parallel()
+	mainJS, err := filepath.Abs("../../examples/provider-node/main.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(mainJS), "node_modules")); err != nil {
+		t.Fatalf("the Node.js provider needs its npm packages: run `npm ci` in examples/provider-node (make test does): %v", err)
+	}
+	b, err := os.ReadFile(mainJS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf(`state_dir = %q
+plugin "node" {
+  path   = %q
+  sha256 = %q
+  config {
+    vars = { DB_PASSWORD = "from-node-provider" }
+  }
+  allow {
+    users = ["alice"]
+    refs  = ["*"]
+  }
+}
+`, filepath.Join(dir, "state"), mainJS, hex.EncodeToString(sum[:])))
+	a := startAgent(t, filepath.Join(dir, "data"), "-config", cfg)
+	alice := a.newUser("alice")
+	a.mustHush(alice, "", "create", "secret", "env", "DB_PASSWORD", "--from", "node:DB_PASSWORD")
+	if r := a.mustHush(alice, "", "run", "-f", writeSpec(t, "from-node", "x", `echo "[$DB_PASSWORD]"`)); !strings.Contains(r.stdout, "[from-node-provider]") {
+		t.Errorf("run with a value from the Node.js provider: %s", r)
+	}
+	if out := a.mustHush(alice, "", "get", "plugins").stdout; !strings.Contains(out, "node") || !strings.Contains(out, "running") {
+		t.Errorf("get plugins:\n%s", out)
+	}
+}
