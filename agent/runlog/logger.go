@@ -32,7 +32,8 @@ type Target struct {
 	// Limit caps the log's bytes on disk.
 	Limit int64
 	// Masks, when set, is the path of the values to mask in the log
-	// (WriteMasks), which the writer reads as it starts.
+	// (WriteMasks), which the writer reads as it starts and again when a
+	// refresh replaces it.
 	Masks string
 	// Resume goes on with the log that an earlier writer closed, as for a
 	// restarted workload, instead of starting it.

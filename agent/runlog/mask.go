@@ -144,25 +144,18 @@ func (f *maskFilter) Close() error {
 	return nil
 }
 
-// AddMasks adds values to those WriteMasks wrote to path, for the writer
-// of a restarted workload's log: a refreshed secret's old values may still
-// be printed, and its new ones too.
-func AddMasks(path string, values [][]byte) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read the values to mask: %w", err)
+// AppendMasks returns what WriteMasks would write for the values in old,
+// a masks file's content, and values: a refresh of the run's secrets adds
+// its new values, and a run may still print the old ones.
+func AppendMasks(old []byte, values [][]byte) ([]byte, error) {
+	var all [][]byte
+	if err := json.Unmarshal(old, &all); err != nil {
+		return nil, fmt.Errorf("read the values to mask: %w", err)
 	}
-	var old [][]byte
-	if err := json.Unmarshal(b, &old); err != nil {
-		return fmt.Errorf("read the values to mask: %s: %w", path, err)
+	for _, v := range values {
+		if !slices.ContainsFunc(all, func(o []byte) bool { return bytes.Equal(o, v) }) {
+			all = append(all, v)
+		}
 	}
-	if b, err = json.Marshal(append(old, values...)); err != nil {
-		return err
-	}
-	tmp := path + ".new"
-	os.Remove(tmp)
-	if err := os.WriteFile(tmp, b, 0o400); err != nil {
-		return fmt.Errorf("write the values to mask: %w", err)
-	}
-	return os.Rename(tmp, path)
+	return json.Marshal(all)
 }

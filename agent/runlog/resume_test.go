@@ -57,6 +57,28 @@ func TestResumeContinuesTheLog(t *testing.T) {
 	if next, _ := LastSegment(rl.dir); next != last+1 {
 		t.Errorf("the resumed log's newest segment is %d, want %d", next, last+1)
 	}
+
+	// Workloads restarted before they print anything leave no trail of
+	// empty segments.
+	for range 3 {
+		w, err := Resume(rl.dir, rl.id, key, 1<<20, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+	}
+	if next, _ := LastSegment(rl.dir); next != last+2 {
+		t.Errorf("after three silent restarts the newest segment is %d, want %d", next, last+2)
+	}
+	w4, err := Resume(rl.dir, rl.id, key, 1<<20, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, w4, "fourth run\n")
+	w4.Close()
+	if got, want := mustRead(t, rl), "first run\nsecond run\nthird run\nfourth run\n"; got != want {
+		t.Fatalf("after silent restarts: got %q, want %q", got, want)
+	}
 }
 
 func mustRead(t *testing.T, rl *Log) string {

@@ -134,13 +134,6 @@ func Create(dir, id string, key *store.Keyring, limit int64, logger hclog.Logger
 	}, nil
 }
 
-// Started reports whether a writer has started the log in dir: its first
-// segment is there.
-func Started(dir string) bool {
-	_, err := os.Stat(segPath(dir, 0))
-	return err == nil
-}
-
 // createSegment makes a segment appear whole, magic included, so that a
 // reader in another process never finds one half made, and fails when the
 // segment exists: a log has one writer.
@@ -299,6 +292,19 @@ func Resume(dir, id string, key *store.Keyring, limit int64, logger hclog.Logger
 	if err != nil {
 		return nil, err
 	}
+	// A workload restarted before it wrote anything left a segment with
+	// no record: it is made again, not followed by another, so that
+	// restarts do not pile up empty segments.
+	for len(segs) > 1 {
+		last := segs[len(segs)-1]
+		if fi, err := os.Stat(segPath(dir, last)); err != nil || fi.Size() > segHeader {
+			break
+		}
+		if err := os.Remove(segPath(dir, last)); err != nil {
+			return nil, fmt.Errorf("resume run log: %w", err)
+		}
+		segs = segs[:len(segs)-1]
+	}
 	if len(segs) == 0 {
 		return Create(dir, id, key, limit, logger)
 	}
@@ -346,4 +352,19 @@ func LastSegment(dir string) (uint64, bool) {
 		return 0, false
 	}
 	return segs[len(segs)-1], true
+}
+
+// NewestSegment returns the file of the newest segment of the log in dir,
+// or nil when it has none. A writer that starts or resumes the log makes a
+// new one, which os.SameFile tells from the one before.
+func NewestSegment(dir string) os.FileInfo {
+	last, ok := LastSegment(dir)
+	if !ok {
+		return nil
+	}
+	fi, err := os.Stat(segPath(dir, last))
+	if err != nil {
+		return nil
+	}
+	return fi
 }

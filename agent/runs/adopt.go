@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hush-sh/hush/agent/runtime"
@@ -110,6 +111,12 @@ func (m *Manager) removeLeftovers(list []*store.Run, active func(id string) bool
 				continue
 			}
 			m.logger.Info("removed the "+dir.what+" of an earlier run", "run_id", e.Name())
+		}
+	}
+	states, _ := os.ReadDir(filepath.Join(m.cfg.StateDir, runStateDir))
+	for _, e := range states {
+		if id, ok := strings.CutSuffix(e.Name(), ".json"); ok && !active(id) {
+			os.Remove(filepath.Join(m.cfg.StateDir, runStateDir, e.Name()))
 		}
 	}
 }

@@ -60,10 +60,9 @@ func (m *Manager) execute(ar *activeRun) {
 // follow waits for a started run's workload to end and then ends the run,
 // unless the agent leaves its runs first.
 func (m *Manager) follow(ar *activeRun, task runtime.Task) {
-	quit := make(chan struct{})
-	changes := m.refresh(ar, quit)
-	status, code, errMsg, left := m.wait(ar, &task, changes)
-	close(quit)
+	r := m.refresher(ar)
+	status, code, errMsg, left := m.wait(ar, &task, r)
+	r.stop()
 	if left {
 		m.leave(ar)
 		return
@@ -88,6 +87,9 @@ func (m *Manager) release(ar *activeRun) {
 		ua.ReleaseUser(id)
 	}
 	m.admit.release(id) // once the workload is gone: the next run may take its devices
+	if err := os.Remove(m.runStatePath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		m.logger.Warn("could not remove the run's refresh state", "run_id", id, "error", err)
+	}
 	if err := removeTmpfs(m.runDir(id)); err != nil {
 		m.logger.Error("could not remove the run's secret tmpfs", "run_id", id, "error", err)
 		m.event(ar, store.EventError, "cleanup: "+err.Error())
@@ -299,17 +301,14 @@ func (m *Manager) start(ctx context.Context, ar *activeRun, runDir string) (runt
 		},
 	}
 	if len(plan) > 0 {
-		st := &refreshState{Digests: map[string]string{}}
+		st := &runState{Workload: spec, Digests: map[string]string{}}
 		for _, sec := range secrets {
 			if refreshing[sec.Name] {
-				st.Digests[sec.Name] = digest(sec)
+				st.Digests[sec.Name] = m.cfg.Store.Digest(sec)
 			}
 		}
-		if err := saveRefresh(runDir, st); err != nil {
+		if err := m.saveRunState(run.ID, st); err != nil {
 			return nil, fmt.Errorf("record the run's refresh state: %w", err)
-		}
-		if err := saveWorkload(runDir, spec); err != nil {
-			return nil, fmt.Errorf("record the run's workload spec: %w", err)
 		}
 		m.event(ar, store.EventSecrets, refreshSummary(plan))
 	}
@@ -392,7 +391,11 @@ func (m *Manager) secretsFor(run *store.Run) ([]*store.Secret, []string, error) 
 // left when the agent leaves its runs first. It signals or restarts the
 // workload as its refresh's changes ask; task is then the workload that
 // runs now.
-func (m *Manager) wait(ar *activeRun, task *runtime.Task, changes <-chan change) (status api.RunStatus, code *int, errMsg string, left bool) {
+func (m *Manager) wait(ar *activeRun, task *runtime.Task, r *refresher) (status api.RunStatus, code *int, errMsg string, left bool) {
+	var changes <-chan *pendingChange
+	if r != nil {
+		changes = r.changes
+	}
 	var exited chan struct{}
 	var exit int
 	var waitErr error
@@ -428,14 +431,25 @@ func (m *Manager) wait(ar *activeRun, task *runtime.Task, changes <-chan change)
 		case <-m.leaving:
 			return "", nil, "", true
 		case c := <-changes:
-			if !c.restart {
-				m.signal(ar, *task, c)
+			// A workload that has just ended, or a stop that came with
+			// the change, wins over it: the change is told to the next
+			// agent or not at all.
+			select {
+			case <-exited:
+				waiting = false
 				continue
+			case stopReason = <-ar.stop:
+				waiting = false
+				continue
+			default:
 			}
-			if err := m.restartFor(ar, task, exited, c); err != nil {
+			if err := m.tell(ar, task, exited, c); err != nil {
 				return api.RunFailed, nil, err.Error(), false
 			}
-			follow()
+			r.told(c)
+			if c.Restart {
+				follow()
+			}
 		}
 	}
 	if stopReason != "" {

@@ -55,12 +55,18 @@ func (m *Manager) Grant(ctx context.Context, run *store.Run) (*Grant, error) {
 // Refresh fetches secrets names of run again from this agent's store,
 // resolving their provider references.
 func (m *Manager) Refresh(ctx context.Context, run *store.Run, names []string) (*Refreshed, error) {
-	// Nothing the run could not have been granted.
+	// Only secrets the run refreshes, and could have been granted. No
+	// name is not "all of them".
+	plan := refreshPlan(run, names)
 	names = slices.DeleteFunc(slices.Clone(names), func(n string) bool {
-		return (run.Secrets != nil && !slices.Contains(run.Secrets, n)) ||
+		_, refreshed := plan[n]
+		return !refreshed || (run.Secrets != nil && !slices.Contains(run.Secrets, n)) ||
 			(run.Parent != "" && !slices.Contains(run.SecretLimit, n))
 	})
 	out := &Refreshed{}
+	if len(names) == 0 {
+		return out, nil
+	}
 	secrets, unreadable, err := m.cfg.Store.OpenSecrets(run.Owner, names)
 	var missing *store.MissingError
 	if errors.As(err, &missing) {

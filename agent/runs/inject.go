@@ -97,12 +97,19 @@ func removeTmpfs(dir string) error {
 // Secrets that refreshing names are written so that a new value can
 // replace them whole while the run runs.
 func materialize(runDir string, isolated bool, secrets []*store.Secret, runEnv map[string]string, refreshing map[string]bool) (*injection, error) {
+	root, err := os.OpenRoot(runDir)
+	if err != nil {
+		return nil, fmt.Errorf("open the run's tmpfs: %w", err)
+	}
+	defer root.Close()
 	m := &materializer{
 		inj:         &injection{registry: map[string][2]string{}},
+		root:        root,
 		runDir:      runDir,
 		isolated:    isolated,
 		runEnv:      runEnv,
 		usedTargets: map[string]string{},
+		boundDirs:   map[string]string{},
 		refreshing:  refreshing,
 	}
 	for _, sec := range secrets {
@@ -117,22 +124,24 @@ func materialize(runDir string, isolated bool, secrets []*store.Secret, runEnv m
 	inj := m.inj
 	// Parents before children, so that a mount inside another lands on top.
 	slices.SortFunc(inj.mounts, func(a, b runtime.Mount) int { return strings.Compare(a.Target, b.Target) })
-	if err := replaceFile(filepath.Join(runDir, envFile), []byte(strings.Join(inj.secretEnv, "\x00")), 0o400, false); err != nil {
+	if err := replaceFile(root, envFile, []byte(strings.Join(inj.secretEnv, "\x00")), 0o400, false); err != nil {
 		return nil, fmt.Errorf("write secret environment: %w", err)
 	}
 	return inj, nil
 }
 
 // rematerialize writes new values of some of a run's secrets over their
-// files on its tmpfs, each file replaced whole, and returns their
-// injection: their secret variables are for the env file of a restart.
-func rematerialize(runDir string, isolated bool, secrets []*store.Secret, runEnv map[string]string) (*injection, error) {
+// files on its tmpfs at root, each file replaced whole, and returns their
+// injection: their secret variables are for the env file.
+func rematerialize(root *os.Root, runDir string, isolated bool, secrets []*store.Secret, runEnv map[string]string) (*injection, error) {
 	m := &materializer{
 		inj:         &injection{registry: map[string][2]string{}},
+		root:        root,
 		runDir:      runDir,
 		isolated:    isolated,
 		runEnv:      runEnv,
 		usedTargets: map[string]string{},
+		boundDirs:   map[string]string{},
 		refreshing:  map[string]bool{},
 	}
 	for _, sec := range secrets {
@@ -150,14 +159,19 @@ func rematerialize(runDir string, isolated bool, secrets []*store.Secret, runEnv
 	return m.inj, nil
 }
 
-// materializer gathers the injection of one run's secrets.
+// materializer gathers the injection of one run's secrets. Once its run
+// has started, the run's user owns the run's tmpfs and what is in it, so
+// every file there is reached through root, which no link leads out of.
 type materializer struct {
 	inj      *injection
+	root     *os.Root
 	runDir   string
 	isolated bool
 	runEnv   map[string]string
-	// usedTargets maps each mount target to the secret mounted there.
+	// usedTargets maps each mount target to the secret mounted there;
+	// boundDirs, each dir bound whole for a secret's one file.
 	usedTargets map[string]string
+	boundDirs   map[string]string
 	// refreshing names the secrets that a refresh may rewrite.
 	refreshing map[string]bool
 }
@@ -225,6 +239,7 @@ func (m *materializer) files(sec *store.Secret, rules *api.InjectSpec) (string, 
 		switch {
 		case bindDir:
 			source, at = filepath.Dir(src), path.Dir(target)
+			m.boundDirs[at] = sec.Name
 		case inPlace:
 			m.inj.warnings = append(m.inj.warnings, fmt.Sprintf(
 				"secret %s is mounted as a single file at %s, which a refresh rewrites in place: a reader may find it half written; read it again when the run is signalled, or leave out its mount_path to have it at %s, which is replaced whole",
@@ -258,45 +273,71 @@ func (m *materializer) where(rel, target string) string {
 // file is replaced whole, so that a run never reads it half written,
 // unless inPlace.
 func (m *materializer) write(rel string, data []byte, mode os.FileMode, inPlace bool) (string, error) {
-	p := filepath.Join(m.runDir, filesDir, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+	name := path.Join(filesDir, rel)
+	if err := m.root.MkdirAll(path.Dir(name), 0o700); err != nil {
 		return "", err
 	}
 	mode = cmp.Or(mode, api.DefaultFileMode)
+	p := filepath.Join(m.runDir, filepath.FromSlash(name))
 	if inPlace {
-		return p, os.WriteFile(p, data, mode)
+		f, err := m.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+		if err != nil {
+			return "", err
+		}
+		_, err = f.Write(data)
+		return p, errors.Join(err, f.Close())
 	}
-	return p, replaceFile(p, data, mode, true)
+	return p, replaceFile(m.root, name, data, mode, true)
 }
 
-// replaceFile writes data to a new file beside p and renames it over p.
-// With give, the new file gets the owner of p's dir, which is the run's
-// user once the run has started.
-func replaceFile(p string, data []byte, mode os.FileMode, give bool) error {
-	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".new")
-	os.Remove(tmp)
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		os.Remove(tmp)
+// replaceFile writes data to a new file beside name, in root, and renames
+// it over name. The new file is made afresh (O_EXCL), so that no link put
+// in its place is followed. With give, it gets the owner of name's dir,
+// which is the run's user once the run has started.
+func replaceFile(root *os.Root, name string, data []byte, mode os.FileMode, give bool) error {
+	tmp := path.Join(path.Dir(name), "."+path.Base(name)+".new")
+	root.Remove(tmp)
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
 		return err
 	}
-	if fi, err := os.Stat(filepath.Dir(p)); err == nil && give {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-			if err := os.Lchown(tmp, int(st.Uid), int(st.Gid)); err != nil {
-				os.Remove(tmp)
-				return err
+	_, err = f.Write(data)
+	if err = errors.Join(err, f.Close()); err == nil && give {
+		var fi os.FileInfo
+		if fi, err = root.Stat(path.Dir(name)); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+				err = root.Lchown(tmp, int(st.Uid), int(st.Gid))
 			}
 		}
 	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-		return err
+	if err == nil {
+		err = root.Rename(tmp, name)
 	}
-	return nil
+	if err != nil {
+		root.Remove(tmp)
+	}
+	return err
 }
 
 func (m *materializer) mount(sec *store.Secret, source, target string) error {
 	if other, ok := m.usedTargets[target]; ok {
 		return fmt.Errorf("secrets %s and %s both mount at %s: give one of them another --mount-path", other, sec.Name, target)
+	}
+	// A refreshed secret's dir, bound whole, has no room for another's.
+	inside := func(name, at, dir, bound string) error {
+		return fmt.Errorf("secret %s mounts at %s, inside %s, where refreshed secret %s is bound: give %s another --mount-path", name, at, dir, bound, name)
+	}
+	for dir, bound := range m.boundDirs {
+		if bound != sec.Name && strings.HasPrefix(target, dir+"/") {
+			return inside(sec.Name, target, dir, bound)
+		}
+	}
+	if m.boundDirs[target] == sec.Name {
+		for at, other := range m.usedTargets {
+			if strings.HasPrefix(at, target+"/") {
+				return inside(other, at, target, sec.Name)
+			}
+		}
 	}
 	m.usedTargets[target] = sec.Name
 	m.inj.mounts = append(m.inj.mounts, runtime.Mount{Source: source, Target: target})

@@ -2,9 +2,6 @@ package runs
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/hush-sh/hush/agent/runlog"
@@ -23,28 +20,55 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Files on the run's tmpfs that its refresh keeps, the agent's own.
-const (
-	// refreshFile holds refreshState.
-	refreshFile = "refresh.json"
-	// workloadFile holds the run's runtime.Spec, to start its workload
-	// again, whichever agent process restarts it.
-	workloadFile = "workload.json"
-)
+// runStateDir holds, in the agent's state dir, a file for each run whose
+// secrets are refreshed: what the agent needs of it across its own
+// restarts. Workloads never see it, unlike their tmpfs, which the run's
+// user owns and could alter.
+const runStateDir = "runstate"
 
-// refreshState is what a run's refresh knows of the values the run has:
-// a digest of each secret's, by name. It is kept on the run's tmpfs, with
-// the values, so that an agent that adopts the run goes on from it.
-type refreshState struct {
+// runState is the agent's own record of a refreshed run. It holds no
+// secret value.
+type runState struct {
+	// Workload is the spec the workload was started with, to start it
+	// again.
+	Workload *runtime.Spec `json:"workload"`
+	// Digests are the keyed digests (store.Digest) of the values the run
+	// has, by secret name.
 	Digests map[string]string `json:"digests"`
+	// Pending is a change written to the run's tmpfs that the workload
+	// has not been told of yet.
+	Pending *pendingChange `json:"pending,omitempty"`
 }
 
-// change is what a refresh asks of the workload once it has written the
-// new values: a restart, or signals.
-type change struct {
-	names   []string
-	restart bool
-	signals []syscall.Signal
+// pendingChange is what a refresh asks of the workload once it has written
+// the new values: a restart, or signals.
+type pendingChange struct {
+	// Seq numbers the changes of one agent process, so that telling the
+	// workload of one does not clear a later one.
+	Seq     int      `json:"seq"`
+	Names   []string `json:"names"`
+	Restart bool     `json:"restart,omitempty"`
+	Signals []string `json:"signals,omitempty"`
+}
+
+// merge adds c to p, which may be nil.
+func (p *pendingChange) merge(c *pendingChange) *pendingChange {
+	if p == nil {
+		return c
+	}
+	out := &pendingChange{Seq: c.Seq, Restart: p.Restart || c.Restart}
+	for _, n := range append(slices.Clone(p.Names), c.Names...) {
+		if !slices.Contains(out.Names, n) {
+			out.Names = append(out.Names, n)
+		}
+	}
+	for _, s := range append(slices.Clone(p.Signals), c.Signals...) {
+		if !slices.Contains(out.Signals, s) {
+			out.Signals = append(out.Signals, s)
+		}
+	}
+	slices.Sort(out.Names)
+	return out
 }
 
 // refreshPlan returns the refresh settings of the secrets of run that are
@@ -64,107 +88,123 @@ func refreshPlan(run *store.Run, names []string) map[string]api.Refresh {
 	return plan
 }
 
-// digest sums a secret's type, fields and values, each length-prefixed so
-// that no two secrets sum alike.
-func digest(sec *store.Secret) string {
-	h := sha256.New()
-	put := func(s []byte) {
-		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(s))))
-		h.Write(s)
+// refreshSummary says which of a run's secrets are refreshed, how often,
+// and what a change does.
+func refreshSummary(plan map[string]api.Refresh) string {
+	parts := make([]string, 0, len(plan))
+	for _, name := range slices.Sorted(maps.Keys(plan)) {
+		p := plan[name]
+		parts = append(parts, fmt.Sprintf("%s every %s (on_change: %s)", name, time.Duration(p.Every), p.OnChange))
 	}
-	put([]byte(sec.Type))
-	for _, k := range slices.Sorted(maps.Keys(sec.Fields)) {
-		put([]byte(k))
-		put([]byte(sec.Fields[k]))
-	}
-	for _, k := range slices.Sorted(maps.Keys(sec.Data)) {
-		put([]byte(k))
-		put(sec.Data[k])
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return "refreshing secret(s) " + strings.Join(parts, ", ")
 }
 
-// saveRefresh records what the run's refresh knows, on its tmpfs.
-func saveRefresh(runDir string, st *refreshState) error {
+func (m *Manager) runStatePath(id string) string {
+	return filepath.Join(m.cfg.StateDir, runStateDir, id+".json")
+}
+
+func (m *Manager) saveRunState(id string, st *runState) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	return replaceFile(filepath.Join(runDir, refreshFile), b, 0o400, false)
+	if err := os.MkdirAll(filepath.Join(m.cfg.StateDir, runStateDir), 0o700); err != nil {
+		return err
+	}
+	return store.WriteFileAtomic(m.runStatePath(id), b, 0o600)
 }
 
-func loadRefresh(runDir string) (*refreshState, error) {
-	st := &refreshState{}
-	if err := readJSONFile(filepath.Join(runDir, refreshFile), st); err != nil {
+func (m *Manager) loadRunState(id string) (*runState, error) {
+	b, err := os.ReadFile(m.runStatePath(id))
+	if err != nil {
 		return nil, err
 	}
+	st := &runState{}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("read the run's refresh state: %w", err)
+	}
 	return st, nil
-}
-
-// saveWorkload records the run's workload spec on its tmpfs, for a
-// restart. What is not data (callbacks) is left out.
-func saveWorkload(runDir string, spec *runtime.Spec) error {
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return err
-	}
-	return replaceFile(filepath.Join(runDir, workloadFile), b, 0o400, false)
-}
-
-func readJSONFile(p string, v any) error {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
 }
 
 // refresher fetches a running run's refreshed secrets again as their
 // intervals come round, writes the values that changed to the run's
 // tmpfs, records an event naming them, and hands what the workload must be
-// told to the run's wait. It ends when quit is closed.
+// told to the run's wait.
 type refresher struct {
 	m      *Manager
 	ar     *activeRun
 	runDir string
 	plan   map[string]api.Refresh
-	state  *refreshState
-	// changes goes to the run's wait.
-	changes chan<- change
-	quit    <-chan struct{}
-	// failing is the last refresh error recorded as an event, so that a
-	// provider that stays down makes one event, not one per interval.
+	// changes goes to the run's wait, which calls told once it has acted
+	// on one.
+	changes chan *pendingChange
+	quit    chan struct{}
+	done    chan struct{}
+
+	mu    sync.Mutex // guards state and seq
+	state *runState
+	seq   int
+
+	// failing is the last refresh error recorded, so that a provider that
+	// stays down makes one event and log line, not one per interval.
 	failing string
 }
 
-// refresh starts the refresher of a started run, when it has secrets to
-// refresh, and returns the channel of the changes it finds; nil when it
-// has none.
-func (m *Manager) refresh(ar *activeRun, quit <-chan struct{}) <-chan change {
-	runDir := m.runDir(ar.run.ID)
-	st, err := loadRefresh(runDir)
+// refresher starts the refresher of a started run whose secrets are
+// refreshed; it returns nil for one whose are not.
+func (m *Manager) refresher(ar *activeRun) *refresher {
+	st, err := m.loadRunState(ar.run.ID)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil // no secret of the run is refreshed
+		return nil
 	}
 	if err != nil {
-		m.event(ar, store.EventWarning, fmt.Sprintf("the run's secrets are not refreshed: read its refresh state: %v", err))
+		m.event(ar, store.EventWarning, fmt.Sprintf("the run's secrets are no longer refreshed: %v", err))
 		return nil
 	}
 	plan := refreshPlan(ar.run, slices.Collect(maps.Keys(st.Digests)))
 	if len(plan) == 0 {
 		return nil
 	}
-	changes := make(chan change)
-	r := &refresher{m: m, ar: ar, runDir: runDir, plan: plan, state: st, changes: changes, quit: quit}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		r.run()
-	}()
-	return changes
+	r := &refresher{
+		m: m, ar: ar, runDir: m.runDir(ar.run.ID), plan: plan, state: st,
+		changes: make(chan *pendingChange), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	go r.run()
+	return r
+}
+
+// stop ends the refresher and waits until it has: it then writes nothing
+// more to the run's tmpfs.
+func (r *refresher) stop() {
+	if r == nil {
+		return
+	}
+	close(r.quit)
+	<-r.done
+}
+
+// told records that the workload was told of change c.
+func (r *refresher) told(c *pendingChange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state.Pending == nil || r.state.Pending.Seq != c.Seq {
+		return
+	}
+	r.state.Pending = nil
+	if err := r.m.saveRunState(r.ar.run.ID, r.state); err != nil {
+		r.m.logger.Warn("could not record the run's refresh state", "run_id", r.ar.run.ID, "error", err)
+	}
 }
 
 func (r *refresher) run() {
+	defer close(r.done)
+	// A change that an earlier agent process wrote and did not act on.
+	r.mu.Lock()
+	pending := r.state.Pending
+	r.mu.Unlock()
+	if pending != nil && !r.send(pending) {
+		return
+	}
 	next := map[string]time.Time{}
 	now := time.Now()
 	for name, p := range r.plan {
@@ -192,21 +232,37 @@ func (r *refresher) run() {
 		for _, name := range gone {
 			delete(next, name)
 		}
-		if c == nil {
-			continue
-		}
-		select {
-		case r.changes <- *c:
-		case <-r.quit:
+		if c != nil && !r.send(c) {
 			return
 		}
+	}
+}
+
+// send hands c to the run's wait, unless the refresher is told to quit
+// first.
+func (r *refresher) send(c *pendingChange) bool {
+	select {
+	case r.changes <- c:
+		return true
+	case <-r.quit:
+		return false
+	}
+}
+
+// quitting reports whether the refresher is told to quit.
+func (r *refresher) quitting() bool {
+	select {
+	case <-r.quit:
+		return true
+	default:
+		return false
 	}
 }
 
 // once fetches the secrets names again and writes those that changed. It
 // returns what the workload must be told, or nil, and the names of the
 // secrets that are gone and no longer refreshed.
-func (r *refresher) once(names []string) (*change, []string) {
+func (r *refresher) once(names []string) (*pendingChange, []string) {
 	m, ar := r.m, r.ar
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -221,13 +277,13 @@ func (r *refresher) once(names []string) (*change, []string) {
 	run := ar.run.Clone()
 	m.mu.Unlock()
 	got, err := m.grants().Refresh(ctx, run, names)
+	if r.quitting() {
+		return nil, nil
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil
-		}
 		msg := fmt.Sprintf("refresh of secret(s) %s failed, and the run keeps the values it has: %v", strings.Join(names, ", "), err)
-		m.logger.Warn("refresh of a run's secrets failed", "run_id", ar.run.ID, "secrets", strings.Join(names, ","), "error", err)
 		if msg != r.failing {
+			m.logger.Warn("refresh of a run's secrets failed", "run_id", run.ID, "secrets", strings.Join(names, ","), "error", err)
 			m.event(ar, store.EventWarning, msg)
 			r.failing = msg
 		}
@@ -241,18 +297,17 @@ func (r *refresher) once(names []string) (*change, []string) {
 		m.event(ar, store.EventWarning, fmt.Sprintf("secret %s no longer exists, or cannot be read; the run keeps the value it has and no longer refreshes it", name))
 	}
 	var changed []*store.Secret
+	r.mu.Lock()
 	for _, sec := range got.Secrets {
-		if !slices.Contains(names, sec.Name) {
-			continue
-		}
-		if d := digest(sec); d != r.state.Digests[sec.Name] {
+		if slices.Contains(names, sec.Name) && m.cfg.Store.Digest(sec) != r.state.Digests[sec.Name] {
 			changed = append(changed, sec)
 		}
 	}
+	r.mu.Unlock()
 	if len(changed) == 0 {
 		return nil, got.Gone
 	}
-	c, err := r.write(changed)
+	c, err := r.write(run, changed)
 	if err != nil {
 		m.event(ar, store.EventError, fmt.Sprintf("refresh: write the new values of secret(s) %s: %v", strings.Join(secretNames(changed), ", "), err))
 		return nil, got.Gone
@@ -262,61 +317,93 @@ func (r *refresher) once(names []string) (*change, []string) {
 
 // write puts changed values on the run's tmpfs: among those the log
 // masks, when the run masks its secrets; the secrets' files, each replaced
-// whole; and, for a restart, their variables in the env file.
-func (r *refresher) write(changed []*store.Secret) (*change, error) {
+// whole; and their variables in the env file, which the workload reads
+// when it starts again. Once they are written, it records the change as
+// pending, for an agent that restarts before the workload is told.
+func (r *refresher) write(run *store.Run, changed []*store.Secret) (*pendingChange, error) {
 	m, ar := r.m, r.ar
-	m.mu.Lock()
-	run := ar.run.Clone()
-	m.mu.Unlock()
+	root, err := os.OpenRoot(r.runDir)
+	if err != nil {
+		return nil, fmt.Errorf("open the run's tmpfs: %w", err)
+	}
+	defer root.Close()
 	if run.MaskSecrets {
-		// The new values are masked before the run can see them: the
-		// log's writer reads them again within runlog.MasksPoll.
-		values, _ := maskValues(changed)
-		if err := runlog.AddMasks(filepath.Join(r.runDir, masksFile), values); err != nil {
+		if err := r.mask(root, changed); err != nil {
 			return nil, err
 		}
-		time.Sleep(2 * runlog.MasksPoll)
 	}
-	inj, err := rematerialize(r.runDir, m.cfg.Runtime.Isolated(), changed, run.Env)
+	if r.quitting() {
+		return nil, nil
+	}
+	inj, err := rematerialize(root, r.runDir, m.cfg.Runtime.Isolated(), changed, run.Env)
 	if err != nil {
 		return nil, err
 	}
-	c := &change{names: secretNames(changed)}
+	if len(inj.secretEnv) > 0 {
+		if err := patchEnv(root, inj.secretEnv); err != nil {
+			return nil, err
+		}
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	c := &pendingChange{Seq: r.seq, Names: secretNames(changed)}
 	var envKept []string
 	for _, sec := range changed {
+		r.state.Digests[sec.Name] = m.cfg.Store.Digest(sec)
 		p := r.plan[sec.Name]
 		switch sig := p.Signal(); {
 		case p.OnChange == api.OnChangeRestart:
-			c.restart = true
+			c.Restart = true
 		case sig != "":
-			if n := unix.SignalNum(sig); n != 0 && !slices.Contains(c.signals, n) {
-				c.signals = append(c.signals, n)
+			if !slices.Contains(c.Signals, sig) {
+				c.Signals = append(c.Signals, sig)
 			}
 		}
 		if p.OnChange != api.OnChangeRestart && hasSecretEnv(sec) {
 			envKept = append(envKept, sec.Name)
 		}
 	}
-	if c.restart {
-		if err := patchEnv(filepath.Join(r.runDir, envFile), inj.secretEnv); err != nil {
-			return nil, err
-		}
+	tell := c.Restart || len(c.Signals) > 0
+	if tell {
+		r.state.Pending = r.state.Pending.merge(c)
 	}
-	for _, sec := range changed {
-		r.state.Digests[sec.Name] = digest(sec)
-	}
-	if err := saveRefresh(r.runDir, r.state); err != nil {
+	if err := m.saveRunState(run.ID, r.state); err != nil {
 		return nil, fmt.Errorf("record the run's refresh state: %w", err)
 	}
-	m.event(ar, store.EventChanged, fmt.Sprintf("secret(s) %s changed", strings.Join(c.names, ", ")))
-	if len(envKept) > 0 {
+	m.event(ar, store.EventChanged, fmt.Sprintf("secret(s) %s changed", strings.Join(c.Names, ", ")))
+	if len(envKept) > 0 && !c.Restart {
 		m.event(ar, store.EventWarning, fmt.Sprintf("secret(s) %s reach the run in environment variables, which keep their old values until the workload restarts: give them on_change: restart",
 			strings.Join(envKept, ", ")))
 	}
-	if !c.restart && len(c.signals) == 0 {
+	if !tell {
 		return nil, nil
 	}
-	return c, nil
+	return r.state.Pending, nil
+}
+
+// mask adds the changed values to those the run's log masks, and waits
+// for the log's writer to have read them before the run can see them.
+func (r *refresher) mask(root *os.Root, changed []*store.Secret) error {
+	values, short := maskValues(changed)
+	for _, name := range short {
+		r.m.event(r.ar, store.EventWarning, fmt.Sprintf("secret %s has a new value or line shorter than %d characters, which is not masked in the run's logs", name, minMask))
+	}
+	old, err := root.ReadFile(masksFile)
+	if err != nil {
+		return fmt.Errorf("read the values to mask: %w", err)
+	}
+	b, err := runlog.AppendMasks(old, values)
+	if err != nil {
+		return err
+	}
+	if err := replaceFile(root, masksFile, b, 0o400, false); err != nil {
+		return fmt.Errorf("write the values to mask: %w", err)
+	}
+	// The writer looks for new values every runlog.MasksPoll.
+	time.Sleep(2 * runlog.MasksPoll)
+	return nil
 }
 
 // hasSecretEnv reports whether a secret's value reaches the run in a
@@ -326,9 +413,9 @@ func hasSecretEnv(sec *store.Secret) bool {
 	return ok && slices.ContainsFunc(spec.Inject.Env, func(e api.EnvSpec) bool { return e.From == api.EnvData })
 }
 
-// patchEnv replaces, in the env file at p, the variables that vars sets.
-func patchEnv(p string, vars []string) error {
-	b, err := os.ReadFile(p)
+// patchEnv replaces, in the run's env file, the variables that vars sets.
+func patchEnv(root *os.Root, vars []string) error {
+	b, err := root.ReadFile(envFile)
 	if err != nil {
 		return fmt.Errorf("read secret environment: %w", err)
 	}
@@ -354,22 +441,63 @@ func patchEnv(p string, vars []string) error {
 			out = append(out, kv)
 		}
 	}
-	if err := replaceFile(p, []byte(strings.Join(out, "\x00")), 0o400, false); err != nil {
+	if err := replaceFile(root, envFile, []byte(strings.Join(out, "\x00")), 0o400, false); err != nil {
 		return fmt.Errorf("write secret environment: %w", err)
 	}
 	return nil
 }
 
-// restart starts the run's workload again, from the spec its start
-// recorded, its log going on from where it was.
-func (m *Manager) restart(ar *activeRun) (runtime.Task, error) {
-	run := ar.run
-	runDir := m.runDir(run.ID)
-	var spec runtime.Spec
-	if err := readJSONFile(filepath.Join(runDir, workloadFile), &spec); err != nil {
-		return nil, fmt.Errorf("read the run's workload spec: %w", err)
+// tell signals or restarts the workload as change c asks; *task is then the
+// workload that runs. An error fails the run.
+func (m *Manager) tell(ar *activeRun, task *runtime.Task, exited <-chan struct{}, c *pendingChange) error {
+	if !c.Restart {
+		for _, name := range c.Signals {
+			sig := unix.SignalNum(name)
+			if sig == 0 {
+				continue
+			}
+			if err := (*task).Signal(context.Background(), sig); err != nil {
+				m.event(ar, store.EventError, fmt.Sprintf("send %s for changed secret(s) %s: %v", name, strings.Join(c.Names, ", "), err))
+				continue
+			}
+			m.event(ar, store.EventChanged, fmt.Sprintf("sent %s to the workload for changed secret(s) %s", name, strings.Join(c.Names, ", ")))
+		}
+		return nil
 	}
-	key, err := runlog.LoadKey(m.logDir(run.ID), run.ID, m.cfg.Store.Keyring())
+	grace := m.cfg.StopGrace
+	m.event(ar, store.EventRestarted, fmt.Sprintf("restarting the workload for changed secret(s) %s (SIGTERM, then SIGKILL after %s)", strings.Join(c.Names, ", "), grace))
+	if err := (*task).Stop(context.Background(), grace); err != nil {
+		m.event(ar, store.EventError, "stop: "+err.Error())
+	}
+	<-exited
+	if err := (*task).Delete(context.Background()); err != nil {
+		return fmt.Errorf("restart for changed secret(s) %s: remove the workload: %w", strings.Join(c.Names, ", "), err)
+	}
+	next, err := m.restart(ar)
+	if err != nil {
+		return fmt.Errorf("restart for changed secret(s) %s: %w", strings.Join(c.Names, ", "), err)
+	}
+	*task = next
+	m.event(ar, store.EventRestarted, "the workload runs again with the new values")
+	return nil
+}
+
+// restart starts the run's workload again, from the spec its start
+// recorded in the agent's state, its log going on from where it was.
+func (m *Manager) restart(ar *activeRun) (runtime.Task, error) {
+	id := ar.run.ID
+	st, err := m.loadRunState(id)
+	if err != nil {
+		return nil, err
+	}
+	if st.Workload == nil {
+		return nil, errors.New("the agent has no record of the run's workload spec")
+	}
+	spec := st.Workload
+	// What the workload runs is the agent's, whatever the record says.
+	spec.ID, spec.RunDir, spec.HushBinary = id, m.runDir(id), m.cfg.HushBinary
+	spec.Log.Dir, spec.Log.ID, spec.Log.Key = m.logDir(id), id, filepath.Join(m.cfg.KeyDir, id)
+	key, err := runlog.LoadKey(spec.Log.Dir, id, m.cfg.Store.Keyring())
 	if err != nil {
 		return nil, err
 	}
@@ -379,49 +507,5 @@ func (m *Manager) restart(ar *activeRun) (runtime.Task, error) {
 	defer os.Remove(spec.Log.Key)
 	spec.Log.Resume = true
 	spec.Event = func(typ, msg string) { m.event(ar, store.EventType(typ), msg) }
-	return m.cfg.Runtime.Start(context.Background(), &spec)
-}
-
-// refreshSummary says which of a run's secrets are refreshed, how often,
-// and what a change does.
-func refreshSummary(plan map[string]api.Refresh) string {
-	parts := make([]string, 0, len(plan))
-	for _, name := range slices.Sorted(maps.Keys(plan)) {
-		p := plan[name]
-		parts = append(parts, fmt.Sprintf("%s every %s (on_change: %s)", name, time.Duration(p.Every), p.OnChange))
-	}
-	return "refreshing secret(s) " + strings.Join(parts, ", ")
-}
-
-// signal sends the workload the signals a change asks for.
-func (m *Manager) signal(ar *activeRun, task runtime.Task, c change) {
-	for _, sig := range c.signals {
-		name := unix.SignalName(sig)
-		if err := task.Signal(context.Background(), sig); err != nil {
-			m.event(ar, store.EventError, fmt.Sprintf("send %s for changed secret(s) %s: %v", name, strings.Join(c.names, ", "), err))
-			continue
-		}
-		m.event(ar, store.EventChanged, fmt.Sprintf("sent %s to the workload for changed secret(s) %s", name, strings.Join(c.names, ", ")))
-	}
-}
-
-// restartFor stops the workload, as a stop does, and starts it again with
-// the new values; *task is then the new workload. An error fails the run.
-func (m *Manager) restartFor(ar *activeRun, task *runtime.Task, exited <-chan struct{}, c change) error {
-	grace := m.cfg.StopGrace
-	m.event(ar, store.EventRestarted, fmt.Sprintf("restarting the workload for changed secret(s) %s (SIGTERM, then SIGKILL after %s)", strings.Join(c.names, ", "), grace))
-	if err := (*task).Stop(context.Background(), grace); err != nil {
-		m.event(ar, store.EventError, "stop: "+err.Error())
-	}
-	<-exited
-	if err := (*task).Delete(context.Background()); err != nil {
-		return fmt.Errorf("restart for changed secret(s) %s: remove the workload: %w", strings.Join(c.names, ", "), err)
-	}
-	next, err := m.restart(ar)
-	if err != nil {
-		return fmt.Errorf("restart for changed secret(s) %s: %w", strings.Join(c.names, ", "), err)
-	}
-	*task = next
-	m.event(ar, store.EventRestarted, "the workload runs again with the new values")
-	return nil
+	return m.cfg.Runtime.Start(context.Background(), spec)
 }

@@ -280,3 +280,29 @@ i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; exit 3`, func(r *api.
 		t.Errorf("got output %q, want %q", out, want)
 	}
 }
+
+// A refresh gives only secrets the run refreshes and was granted: asking
+// for none is not asking for all of the owner's.
+func TestRefreshGivesOnlyWhatTheRunRefreshes(t *testing.T) {
+	h := newHarness(t)
+	for _, name := range []string{"a", "b", "c"} {
+		h.secret(&store.Secret{Name: name, Type: api.TypeEnv, Fields: map[string]string{api.FieldKey: strings.ToUpper(name)}, Data: map[string][]byte{api.FieldValue: []byte("value-" + name)}})
+	}
+	run := &store.Run{ID: "run", Owner: "alice", Secrets: []string{"a", "b"},
+		SecretRefresh: map[string]api.Refresh{"a": {Every: api.Duration(time.Minute)}}}
+	for what, names := range map[string][]string{"none": nil, "empty": {}, "not refreshed": {"b"}, "not granted": {"c"}} {
+		got, err := h.m.Refresh(context.Background(), run, names)
+		if err != nil || len(got.Secrets) != 0 {
+			t.Errorf("%s: got %d secrets (%v), want none", what, len(got.Secrets), err)
+		}
+	}
+	got, err := h.m.Refresh(context.Background(), run, []string{"a", "b", "c"})
+	if err != nil || len(got.Secrets) != 1 || got.Secrets[0].Name != "a" {
+		t.Errorf("got %v (%v), want secret a alone", got, err)
+	}
+	child := &store.Run{ID: "child", Owner: "alice", Parent: "run", SecretLimit: []string{"b"}, Refresh: api.Refresh{Every: api.Duration(time.Minute)}}
+	got, err = h.m.Refresh(context.Background(), child, []string{"a", "b"})
+	if err != nil || len(got.Secrets) != 1 || got.Secrets[0].Name != "b" {
+		t.Errorf("child run: got %v (%v), want secret b alone, its parent's", got, err)
+	}
+}

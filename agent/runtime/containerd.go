@@ -282,7 +282,7 @@ func (r *Containerd) Start(ctx context.Context, spec *Spec) (Task, error) {
 	// workload never blocks on a full pipe, whether the agent runs or not.
 	// The shim makes the logger's arguments from this map: key, value.
 	logIO := cio.BinaryIO(spec.HushBinary, map[string]string{runlog.LoggerCommand: spec.Log.Encode()})
-	before, resumed := runlog.LastSegment(spec.Log.Dir)
+	before := runlog.NewestSegment(spec.Log.Dir)
 	task, err := container.NewTask(ctx, logIO)
 	if err != nil {
 		r.remove(context.WithoutCancel(ctx), container)
@@ -292,7 +292,7 @@ func (r *Containerd) Start(ctx context.Context, spec *Spec) (Task, error) {
 	// ready, leaving the workload's output nowhere: a logger that started
 	// has made a segment of the log: its first, or, for a restarted
 	// workload, one after the last.
-	if after, ok := runlog.LastSegment(spec.Log.Dir); !ok || resumed && after <= before {
+	if after := runlog.NewestSegment(spec.Log.Dir); after == nil || before != nil && os.SameFile(before, after) {
 		r.remove(context.WithoutCancel(ctx), container)
 		return nil, fmt.Errorf("start the run's logger: `%s %s` wrote no log in %s (can the agent's user run it, and read its key file %s?)",
 			spec.HushBinary, runlog.LoggerCommand, spec.Log.Dir, spec.Log.Key)

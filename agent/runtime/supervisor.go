@@ -120,7 +120,9 @@ type supervised struct {
 func startSupervised(dir string, logger hclog.Logger) (*supervised, error) {
 	// Signals are caught from here on: the agent may send one as soon as
 	// the start is reported.
-	sigs := make(chan os.Signal, 4)
+	// Room for a burst of relayed signals, which must not crowd out a
+	// stop: Notify drops what does not fit.
+	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, sigStop, sigKill)
 	for i := range relayed {
 		signal.Notify(sigs, sigRelay+syscall.Signal(i))

@@ -11,7 +11,8 @@ import (
 // stored one) that changed reaches the run's files, and OnChange says what
 // the run is told.
 type Refresh struct {
-	// Every is how often the secrets are fetched again; 0 means never.
+	// Every is how often the secrets are fetched again. For a run, 0
+	// means never; for one secret, 0 means the run's.
 	Every Duration `json:"every,omitempty"`
 	// OnChange is what a changed value does to the run: OnChangeRestart,
 	// OnChangeNone, or OnChangeSignal followed by a signal's name, such as
@@ -40,6 +41,9 @@ const MinRefresh = time.Second
 // would take as "read your configuration again", and the ones it may
 // handle as it likes.
 var refreshSignals = []string{"SIGHUP", "SIGUSR1", "SIGUSR2", "SIGINT", "SIGQUIT", "SIGTERM", "SIGWINCH"}
+
+// RefreshSignals returns the signals on_change may send.
+func RefreshSignals() []string { return append([]string(nil), refreshSignals...) }
 
 // Signal returns the signal that OnChange sends, such as "SIGHUP", or ""
 // when it sends none.
