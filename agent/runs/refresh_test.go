@@ -306,3 +306,48 @@ func TestRefreshGivesOnlyWhatTheRunRefreshes(t *testing.T) {
 		t.Errorf("child run: got %v (%v), want secret b alone, its parent's", got, err)
 	}
 }
+
+// A change that an agent wrote to the run's tmpfs but left before telling
+// the workload of is told by the agent that adopts the run.
+func TestPendingChangeToldAfterAgentRestart(t *testing.T) {
+	h := newHarness(t)
+	res := &changingResolver{value: "before-restart"}
+	h.resolver, h.leave = res, true
+	h.m.Shutdown(context.Background())
+	h.m = h.manager()
+	h.secret(&store.Secret{Name: "token", Type: api.TypeEnv, Fields: map[string]string{api.FieldKey: "TOKEN"}, From: "file:token"})
+	run := h.submit("pending", `echo "token=$TOKEN"; [ "$TOKEN" = after-restart ] && exit 0; sleep 30; exit 3`, func(r *api.CreateRunRequest) {
+		r.Refresh = api.Refresh{Every: api.Duration(time.Hour), OnChange: api.OnChangeRestart}
+	})
+	h.waitOutput(run, "token=before-restart")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.m.Shutdown(ctx)
+
+	// What the agent had done when it left: the new value written, the
+	// workload not yet restarted.
+	envPath := filepath.Join(h.state, run.ID, envFile)
+	if err := os.WriteFile(envPath, []byte("TOKEN=after-restart"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.m.loadRunState(run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Pending = &pendingChange{Seq: 1, Names: []string{"token"}, Restart: true}
+	if err := h.m.saveRunState(run.ID, st); err != nil {
+		t.Fatal(err)
+	}
+
+	h.m = h.manager()
+	got, out := h.finish(run)
+	if got.Status != api.RunCompleted {
+		t.Fatalf("got %s %q, want COMPLETED\n%s", got.Status, got.Error, eventsOf(got))
+	}
+	if want := "token=before-restart\ntoken=after-restart\n"; out != want {
+		t.Errorf("got output %q, want %q", out, want)
+	}
+	if st, err := h.m.loadRunState(run.ID); err == nil {
+		t.Errorf("the run's refresh state outlived it: %+v", st)
+	}
+}
