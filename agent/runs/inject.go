@@ -93,35 +93,18 @@ func removeTmpfs(dir string) error {
 // materialize writes a run's secrets to its tmpfs at runDir and returns
 // how the run receives them, as each type's injection rules say. In an
 // isolated runtime the run sees files at their mount paths; otherwise at
-// their paths on the tmpfs.
-// Secrets that refreshing names are written so that a new value can
-// replace them whole while the run runs.
+// their paths on the tmpfs. Secrets that refreshing names are written so
+// that a new value can replace them whole while the run runs.
 func materialize(runDir string, isolated bool, secrets []*store.Secret, runEnv map[string]string, refreshing map[string]bool) (*injection, error) {
 	root, err := os.OpenRoot(runDir)
 	if err != nil {
 		return nil, fmt.Errorf("open the run's tmpfs: %w", err)
 	}
 	defer root.Close()
-	m := &materializer{
-		inj:         &injection{registry: map[string][2]string{}},
-		root:        root,
-		runDir:      runDir,
-		isolated:    isolated,
-		runEnv:      runEnv,
-		usedTargets: map[string]string{},
-		boundDirs:   map[string]string{},
-		refreshing:  refreshing,
+	inj, err := newMaterializer(root, runDir, isolated, runEnv, refreshing).all(secrets)
+	if err != nil {
+		return nil, err
 	}
-	for _, sec := range secrets {
-		spec, ok := api.LookupType(sec.Type)
-		if !ok {
-			continue
-		}
-		if err := m.secret(sec, spec); err != nil {
-			return nil, err
-		}
-	}
-	inj := m.inj
 	// Parents before children, so that a mount inside another lands on top.
 	slices.SortFunc(inj.mounts, func(a, b runtime.Mount) int { return strings.Compare(a.Target, b.Target) })
 	if err := replaceFile(root, envFile, []byte(strings.Join(inj.secretEnv, "\x00")), 0o400, false); err != nil {
@@ -134,7 +117,15 @@ func materialize(runDir string, isolated bool, secrets []*store.Secret, runEnv m
 // files on its tmpfs at root, each file replaced whole, and returns their
 // injection: their secret variables are for the env file.
 func rematerialize(root *os.Root, runDir string, isolated bool, secrets []*store.Secret, runEnv map[string]string) (*injection, error) {
-	m := &materializer{
+	refreshing := map[string]bool{}
+	for _, sec := range secrets {
+		refreshing[sec.Name] = true
+	}
+	return newMaterializer(root, runDir, isolated, runEnv, refreshing).all(secrets)
+}
+
+func newMaterializer(root *os.Root, runDir string, isolated bool, runEnv map[string]string, refreshing map[string]bool) *materializer {
+	return &materializer{
 		inj:         &injection{registry: map[string][2]string{}},
 		root:        root,
 		runDir:      runDir,
@@ -142,11 +133,12 @@ func rematerialize(root *os.Root, runDir string, isolated bool, secrets []*store
 		runEnv:      runEnv,
 		usedTargets: map[string]string{},
 		boundDirs:   map[string]string{},
-		refreshing:  map[string]bool{},
+		refreshing:  refreshing,
 	}
-	for _, sec := range secrets {
-		m.refreshing[sec.Name] = true
-	}
+}
+
+// all injects each secret of a type the agent knows.
+func (m *materializer) all(secrets []*store.Secret) (*injection, error) {
 	for _, sec := range secrets {
 		spec, ok := api.LookupType(sec.Type)
 		if !ok {

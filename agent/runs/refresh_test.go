@@ -222,31 +222,13 @@ func TestRefreshChecked(t *testing.T) {
 }
 
 // An agent that restarts under a refreshing run goes on refreshing it from
-// what the run's tmpfs records: a value that changes after the restart
+// what its state dir records: a value that changes after the restart
 // restarts the adopted workload, whose log goes on in one piece.
 func TestRefreshAfterAgentRestart(t *testing.T) {
-	h := newHarness(t)
-	res := &changingResolver{value: "before-restart"}
-	h.resolver, h.leave = res, true
-	h.m.Shutdown(context.Background())
-	h.m = h.manager()
-	h.secret(&store.Secret{Name: "token", Type: api.TypeEnv, Fields: map[string]string{api.FieldKey: "TOKEN"}, From: "file:token"})
-	run := h.submit("adopted", `echo "token=$TOKEN"; [ "$TOKEN" = after-restart ] && exit 0; sleep 30; exit 3`, func(r *api.CreateRunRequest) {
-		r.Refresh = api.Refresh{Every: api.Duration(time.Second), OnChange: api.OnChangeRestart}
-	})
-	h.waitOutput(run, "token=before-restart")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	h.m.Shutdown(ctx)
+	h, res, run := leftRefreshingRun(t, time.Second)
 	h.m = h.manager()
 	res.set("after-restart")
-	got, out := h.finish(run)
-	if got.Status != api.RunCompleted {
-		t.Fatalf("got %s %q, want COMPLETED\n%s", got.Status, got.Error, eventsOf(got))
-	}
-	if want := "token=before-restart\ntoken=after-restart\n"; out != want {
-		t.Errorf("got output %q, want %q", out, want)
-	}
+	got := h.finishRestarted(run)
 	events := eventsOf(got)
 	for _, want := range []string{"adopted: ", "changed: secret(s) token changed", "restarted: the workload runs again"} {
 		if !strings.Contains(events, want) {
@@ -310,19 +292,7 @@ func TestRefreshGivesOnlyWhatTheRunRefreshes(t *testing.T) {
 // A change that an agent wrote to the run's tmpfs but left before telling
 // the workload of is told by the agent that adopts the run.
 func TestPendingChangeToldAfterAgentRestart(t *testing.T) {
-	h := newHarness(t)
-	res := &changingResolver{value: "before-restart"}
-	h.resolver, h.leave = res, true
-	h.m.Shutdown(context.Background())
-	h.m = h.manager()
-	h.secret(&store.Secret{Name: "token", Type: api.TypeEnv, Fields: map[string]string{api.FieldKey: "TOKEN"}, From: "file:token"})
-	run := h.submit("pending", `echo "token=$TOKEN"; [ "$TOKEN" = after-restart ] && exit 0; sleep 30; exit 3`, func(r *api.CreateRunRequest) {
-		r.Refresh = api.Refresh{Every: api.Duration(time.Hour), OnChange: api.OnChangeRestart}
-	})
-	h.waitOutput(run, "token=before-restart")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	h.m.Shutdown(ctx)
+	h, _, run := leftRefreshingRun(t, time.Hour)
 
 	// What the agent had done when it left: the new value written, the
 	// workload not yet restarted.
@@ -340,14 +310,42 @@ func TestPendingChangeToldAfterAgentRestart(t *testing.T) {
 	}
 
 	h.m = h.manager()
-	got, out := h.finish(run)
-	if got.Status != api.RunCompleted {
-		t.Fatalf("got %s %q, want COMPLETED\n%s", got.Status, got.Error, eventsOf(got))
-	}
-	if want := "token=before-restart\ntoken=after-restart\n"; out != want {
-		t.Errorf("got output %q, want %q", out, want)
-	}
+	h.finishRestarted(run)
 	if st, err := h.m.loadRunState(run.ID); err == nil {
 		t.Errorf("the run's refresh state outlived it: %+v", st)
 	}
+}
+
+// leftRefreshingRun starts a run whose env secret TOKEN is refreshed every
+// interval with on_change: restart, and shuts its manager down leaving it
+// running, for the test to start another.
+func leftRefreshingRun(t *testing.T, every time.Duration) (*harness, *changingResolver, *store.Run) {
+	h := newHarness(t)
+	res := &changingResolver{value: "before-restart"}
+	h.resolver, h.leave = res, true
+	h.m.Shutdown(context.Background())
+	h.m = h.manager()
+	h.secret(&store.Secret{Name: "token", Type: api.TypeEnv, Fields: map[string]string{api.FieldKey: "TOKEN"}, From: "file:token"})
+	run := h.submit("adopted", `echo "token=$TOKEN"; [ "$TOKEN" = after-restart ] && exit 0; sleep 30; exit 3`, func(r *api.CreateRunRequest) {
+		r.Refresh = api.Refresh{Every: api.Duration(every), OnChange: api.OnChangeRestart}
+	})
+	h.waitOutput(run, "token=before-restart")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.m.Shutdown(ctx)
+	return h, res, run
+}
+
+// finishRestarted checks that the run of leftRefreshingRun completed once
+// restarted with the new value, its log in one piece.
+func (h *harness) finishRestarted(run *store.Run) *store.Run {
+	h.t.Helper()
+	got, out := h.finish(run)
+	if got.Status != api.RunCompleted {
+		h.t.Fatalf("got %s %q, want COMPLETED\n%s", got.Status, got.Error, eventsOf(got))
+	}
+	if want := "token=before-restart\ntoken=after-restart\n"; out != want {
+		h.t.Errorf("got output %q, want %q", out, want)
+	}
+	return got
 }
