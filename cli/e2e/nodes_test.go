@@ -172,23 +172,7 @@ func TestClientsPlaceRuns(t *testing.T) {
 	// clients: when a run starts, and as it refreshes them.
 	values := t.TempDir()
 	writeFile(t, values, "rotating", "rotating-value-one")
-	filePath, fileSum := buildPlugin(t, "file")
-	c := startServersWith(t, 3, serverHooks{config: fmt.Sprintf(`server {
-  node_ttl = "3s"
-}
-client {
-  enabled = false
-}
-plugin "file" {
-  path   = %q
-  sha256 = %q
-  config { dir = %q }
-  allow {
-    users = ["alice"]
-    refs  = ["*"]
-  }
-}
-`, filePath, fileSum, values)})
+	c := startServersWith(t, 3, serverHooks{config: "server {\n  node_ttl = \"3s\"\n}\nclient {\n  enabled = false\n}\n" + filePlugin(t, values)})
 	gpu2, gpu2cfg := startClient(t, c, "gpu-2", 2, `size = "2"`)
 	gpu4, _ := startClient(t, c, "gpu-4", 4, `size = "4"`)
 	waitFor(t, "both clients ready", 20*time.Second, func() bool {

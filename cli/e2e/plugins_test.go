@@ -34,6 +34,23 @@ func buildPlugin(t *testing.T, name string) (path, sum string) {
 	return path, hex.EncodeToString(h[:])
 }
 
+// filePlugin returns the agent config block of the file provider, built
+// once per test binary, serving the values in dir to alice.
+func filePlugin(t *testing.T, dir string) string {
+	t.Helper()
+	path, sum := buildPlugin(t, "file")
+	return fmt.Sprintf(`plugin "file" {
+  path   = %q
+  sha256 = %q
+  config { dir = %q }
+  allow {
+    users = ["alice"]
+    refs  = ["*"]
+  }
+}
+`, path, sum, dir)
+}
+
 // fakeVault answers the KV v2 read that the vault provider makes, as
 // Vault documents it.
 func fakeVault(t *testing.T) *httptest.Server {
@@ -313,19 +330,8 @@ func TestPluginsReloadOnSIGHUP(t *testing.T) {
 		os.Mkdir(filepath.Join(dir, v), 0o700)
 		writeFile(t, filepath.Join(dir, v), "db_password", "value-"+v+"-reload")
 	}
-	filePath, fileSum := buildPlugin(t, "file")
 	block := func(values string) string {
-		return fmt.Sprintf(`state_dir = %q
-plugin "file" {
-  path   = %q
-  sha256 = %q
-  config { dir = %q }
-  allow {
-    users = ["alice"]
-    refs  = ["*"]
-  }
-}
-`, filepath.Join(dir, "state"), filePath, fileSum, filepath.Join(dir, values))
+		return fmt.Sprintf("state_dir = %q\n", filepath.Join(dir, "state")) + filePlugin(t, filepath.Join(dir, values))
 	}
 	cfg := writeFile(t, dir, "agent.hcl", block("before"))
 	a := startAgent(t, filepath.Join(dir, "data"), "-config", cfg)

@@ -22,23 +22,13 @@ func TestRefreshFromProvider(t *testing.T) {
 	os.Mkdir(values, 0o700)
 	writeFile(t, values, "cfg", "first-refresh-value")
 	writeFile(t, values, "token", "old-token-value")
-	filePath, fileSum := buildPlugin(t, "file")
 	cfg := writeFile(t, dir, "agent.hcl", fmt.Sprintf(`state_dir = %q
 runtime "containerd" {
   address    = %q
   namespace  = "hush"
   stop_grace = "2s"
 }
-plugin "file" {
-  path   = %q
-  sha256 = %q
-  config { dir = %q }
-  allow {
-    users = ["alice"]
-    refs  = ["*"]
-  }
-}
-`, filepath.Join(dir, "state"), socket, filePath, fileSum, values))
+`, filepath.Join(dir, "state"), socket)+filePlugin(t, values))
 	a := startAgent(t, filepath.Join(dir, "data"), "-config", cfg)
 	alice := a.newUser("alice")
 	a.mustHush(alice, "", "create", "secret", "mounted", "--name", "cfg", "--from", "file:cfg")
