@@ -91,7 +91,7 @@ func TestParseYAMLErrors(t *testing.T) {
 		"empty": {"# nothing\n", []string{
 			`r.yaml:1:1: run spec is empty: give at least name, image and command`}},
 		"invalid yaml": {"name: a\n  image: b\n", []string{
-			`r.yaml:2: invalid YAML: mapping values are not allowed in this context`}},
+			"r.yaml:2:3: invalid YAML: mapping values are not allowed in this context: a key is indented under a value that is not a mapping: line 2's `image:` is indented more than `name:` on line 1; indent it like its siblings, or make the line above a mapping"}},
 		"two documents": {base + "---\nname: b\n", []string{
 			`r.yaml:4:1: run spec holds more than one YAML document: keep one, and remove the second "---"`}},
 	}

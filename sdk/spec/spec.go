@@ -234,8 +234,11 @@ var (
 // and secrets-file parsers embed it, so that both report alike.
 type reporter struct {
 	filename string
-	problems []Problem
-	warnings []Warning
+	// sensitive is set for a file that may hold secret values: messages
+	// then never quote its text.
+	sensitive bool
+	problems  []Problem
+	warnings  []Warning
 }
 
 func (r *reporter) errorf(pos Pos, format string, args ...any) {
