@@ -220,3 +220,40 @@ func TestSeveralErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestMisspeltRequiredField checks that a misspelt required field is one
+// problem at the typo, saying what it most likely is and that it is
+// required, rather than a "missing" problem at the top of the file first.
+func TestMisspeltRequiredField(t *testing.T) {
+	const required = "every run spec needs name, image and command"
+	tests := map[string]struct {
+		file string
+		src  string
+		want []string
+	}{
+		"yaml command": {"r.yaml", "name: a\nimage: b\ncomand: echo hi\n", []string{
+			`r.yaml:3:1: unknown field "comand": did you mean "command"? command is required: ` + required}},
+		"hcl command": {"r.hcl", "name = \"a\"\nimage = \"b\"\ncomand = \"echo hi\"\n", []string{
+			`r.hcl:3:1: unknown field "comand": did you mean "command"? command is required: ` + required}},
+		"yaml two typos and a field missing": {"r.yaml", "# a comment\nnme: a\ncomand: echo hi\n", []string{
+			`r.yaml:2:1: unknown field "nme": did you mean "name"? name is required: ` + required,
+			`r.yaml:2:1: missing required field "image": ` + required,
+			`r.yaml:3:1: unknown field "comand": did you mean "command"? command is required: ` + required}},
+		"yaml typo of a field that is given": {"r.yaml", "name: a\nimage: b\ncommand: c\ncomand: d\n", []string{
+			`r.yaml:4:1: unknown field "comand" (did you mean "command"?); ` + knownTop}},
+		"yaml typo given twice": {"r.yaml", "name: a\nimage: b\ncomand: c\ncommnd: d\n", []string{
+			`r.yaml:3:1: unknown field "comand": did you mean "command"? command is required: ` + required,
+			`r.yaml:4:1: unknown field "commnd" (did you mean "command"?); ` + knownTop}},
+		"yaml typo of another field is not folded": {"r.yaml", "name: a\nimage: b\ngpu: 1\n", []string{
+			`r.yaml:1:1: missing required field "command": ` + required,
+			`r.yaml:3:1: unknown field "gpu" (did you mean "gpus"?); ` + knownTop}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := Parse(tt.file, []byte(tt.src))
+			if got := problems(t, err); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
