@@ -167,6 +167,14 @@ func TestParseHCLErrors(t *testing.T) {
 			`r.hcl:1:8: variables not allowed; Variables may not be used here`}},
 		"syntax error": {"name = \"a\" image = \"b\"\n", []string{
 			`r.hcl:1:12: missing newline after argument; An argument definition must end with a newline`}},
+		"unclosed string": {"name = \"a\nimage = \"b\"\n", []string{
+			`r.hcl:1:10: invalid multi-line string; Quoted strings may not be split over multiple lines. To produce a multi-line string, either use the \n escape to represent a newline character or use the "heredoc" multi-line template syntax`,
+			`r.hcl:1:10: unterminated template string; No closing marker was found for the string`,
+			`r.hcl:2:12: invalid multi-line string; Quoted strings may not be split over multiple lines. To produce a multi-line string, either use the \n escape to represent a newline character or use the "heredoc" multi-line template syntax`}},
+		"unclosed block": {base + "compute {\n  gpus = 1\n", []string{
+			`r.hcl:4:9: unclosed configuration block; There is no closing brace for this block before the end of the file. This may be caused by incorrect brace nesting elsewhere in this file`}},
+		"YAML syntax in an HCL file": {"name: a\n", []string{
+			`r.hcl:1:1: argument or block definition required; An argument or block definition is required here. To set an argument, use the equals sign "=" to introduce the argument value`}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
