@@ -142,7 +142,7 @@ func (l *yamlLocator) explain(line, off int) (Pos, string) {
 	case l.msg == "did not find expected key":
 		tok := tokenStart(l.src, start, off)
 		switch {
-		case strings.HasPrefix(l.src2(tok), "- ") || strings.HasPrefix(l.src2(tok), "-\n") || l.src2(tok) == "-":
+		case isListItem(l.restOfLine(tok)):
 			return at(tok), "a list item where a key was expected: indent the list under its key, such as \"secrets:\" then \"  - name\""
 		case tok > first:
 			return at(tok), "more text follows a value that ended: put the whole value in quotes, or start a new line for the next key"
@@ -203,13 +203,20 @@ func (l *yamlLocator) lineText(n int) string {
 	return strings.TrimRight(string(l.src[l.starts[n-1]:l.starts[n]]), "\r\n")
 }
 
-// src2 is the file from byte off to the end of its line.
-func (l *yamlLocator) src2(off int) string {
+// restOfLine is the file from byte off to the end of its line.
+func (l *yamlLocator) restOfLine(off int) string {
 	end := bytes.IndexByte(l.src[off:], '\n')
 	if end < 0 {
 		return string(l.src[off:])
 	}
 	return string(l.src[off : off+end+1])
+}
+
+// isListItem reports whether a line, from its first non-space character,
+// is a list item: "-" then a blank or the end of the line.
+func isListItem(s string) bool {
+	rest, ok := strings.CutPrefix(s, "-")
+	return ok && (rest == "" || strings.ContainsRune(" \t\r\n", rune(rest[0])))
 }
 
 // indentOf counts the spaces that start s.
