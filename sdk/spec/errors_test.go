@@ -91,7 +91,7 @@ func TestParseYAMLErrors(t *testing.T) {
 		"empty": {"# nothing\n", []string{
 			`r.yaml:1:1: run spec is empty: give at least name, image and command`}},
 		"invalid yaml": {"name: a\n  image: b\n", []string{
-			`r.yaml:2: invalid YAML: mapping values are not allowed in this context`}},
+			"r.yaml:2:3: invalid YAML: mapping values are not allowed in this context: a key is indented under a value that is not a mapping: line 2's `image:` is indented more than `name:` on line 1; indent it like its siblings, or make the line above a mapping"}},
 		"two documents": {base + "---\nname: b\n", []string{
 			`r.yaml:4:1: run spec holds more than one YAML document: keep one, and remove the second "---"`}},
 	}
@@ -167,6 +167,14 @@ func TestParseHCLErrors(t *testing.T) {
 			`r.hcl:1:8: variables not allowed; Variables may not be used here`}},
 		"syntax error": {"name = \"a\" image = \"b\"\n", []string{
 			`r.hcl:1:12: missing newline after argument; An argument definition must end with a newline`}},
+		"unclosed string": {"name = \"a\nimage = \"b\"\n", []string{
+			`r.hcl:1:10: invalid multi-line string; Quoted strings may not be split over multiple lines. To produce a multi-line string, either use the \n escape to represent a newline character or use the "heredoc" multi-line template syntax`,
+			`r.hcl:1:10: unterminated template string; No closing marker was found for the string`,
+			`r.hcl:2:12: invalid multi-line string; Quoted strings may not be split over multiple lines. To produce a multi-line string, either use the \n escape to represent a newline character or use the "heredoc" multi-line template syntax`}},
+		"unclosed block": {base + "compute {\n  gpus = 1\n", []string{
+			`r.hcl:4:9: unclosed configuration block; There is no closing brace for this block before the end of the file. This may be caused by incorrect brace nesting elsewhere in this file`}},
+		"YAML syntax in an HCL file": {"name: a\n", []string{
+			`r.hcl:1:1: argument or block definition required; An argument or block definition is required here. To set an argument, use the equals sign "=" to introduce the argument value`}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -214,6 +222,43 @@ func TestSeveralErrors(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, _, err := ParseFile(tt.path)
+			if got := problems(t, err); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestMisspeltRequiredField checks that a misspelt required field is one
+// problem at the typo, saying what it most likely is and that it is
+// required, rather than a "missing" problem at the top of the file first.
+func TestMisspeltRequiredField(t *testing.T) {
+	const required = "every run spec needs name, image and command"
+	tests := map[string]struct {
+		file string
+		src  string
+		want []string
+	}{
+		"yaml command": {"r.yaml", "name: a\nimage: b\ncomand: echo hi\n", []string{
+			`r.yaml:3:1: unknown field "comand": did you mean "command"? command is required: ` + required}},
+		"hcl command": {"r.hcl", "name = \"a\"\nimage = \"b\"\ncomand = \"echo hi\"\n", []string{
+			`r.hcl:3:1: unknown field "comand": did you mean "command"? command is required: ` + required}},
+		"yaml two typos and a field missing": {"r.yaml", "# a comment\nnme: a\ncomand: echo hi\n", []string{
+			`r.yaml:2:1: unknown field "nme": did you mean "name"? name is required: ` + required,
+			`r.yaml:2:1: missing required field "image": ` + required,
+			`r.yaml:3:1: unknown field "comand": did you mean "command"? command is required: ` + required}},
+		"yaml typo of a field that is given": {"r.yaml", "name: a\nimage: b\ncommand: c\ncomand: d\n", []string{
+			`r.yaml:4:1: unknown field "comand" (did you mean "command"?); ` + knownTop}},
+		"yaml typo given twice": {"r.yaml", "name: a\nimage: b\ncomand: c\ncommnd: d\n", []string{
+			`r.yaml:3:1: unknown field "comand": did you mean "command"? command is required: ` + required,
+			`r.yaml:4:1: unknown field "commnd" (did you mean "command"?); ` + knownTop}},
+		"yaml typo of another field is not folded": {"r.yaml", "name: a\nimage: b\ngpu: 1\n", []string{
+			`r.yaml:1:1: missing required field "command": ` + required,
+			`r.yaml:3:1: unknown field "gpu" (did you mean "gpus"?); ` + knownTop}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := Parse(tt.file, []byte(tt.src))
 			if got := problems(t, err); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
 			}

@@ -84,7 +84,7 @@ func ParseSecrets(filename string, src []byte, getenv func(string) (string, bool
 		getenv = func(string) (string, bool) { return "", false }
 	}
 	p := &secretsParser{
-		reporter: reporter{filename: filename},
+		reporter: reporter{filename: filename, sensitive: true},
 		dir:      filepath.Dir(filename),
 		getenv:   getenv,
 		names:    map[string]Pos{},

@@ -393,7 +393,7 @@ func TestParseSecretsFileErrors(t *testing.T) {
 		"two documents": {"s.yaml", "secrets: []\n---\nsecrets: []\n", []string{
 			`s.yaml:2:1: secrets file holds more than one YAML document: keep one, and remove the second "---"`}},
 		"invalid yaml": {"s.yaml", "secrets: [\n", []string{
-			`s.yaml:1: invalid YAML: did not find expected node content`}},
+			`s.yaml:1:10: invalid YAML: did not find expected node content`}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -26,7 +26,7 @@ func (p *secretsParser) secretsYAML(src []byte) {
 		if errors.Is(err, io.EOF) {
 			p.errorf(start, "secrets file is empty: %s", noSecretsHint)
 		} else {
-			p.yamlSyntaxError(err)
+			p.yamlSyntaxError(src, err)
 		}
 		return
 	}
@@ -34,7 +34,7 @@ func (p *secretsParser) secretsYAML(src []byte) {
 	if err := dec.Decode(&extra); err == nil {
 		p.errorf(p.pos(&extra), `secrets file holds more than one YAML document: keep one, and remove the second "---"`)
 	} else if !errors.Is(err, io.EOF) {
-		p.yamlSyntaxError(err)
+		p.yamlSyntaxError(src, err)
 	}
 	if len(doc.Content) == 0 {
 		p.errorf(start, "secrets file is empty: %s", noSecretsHint)

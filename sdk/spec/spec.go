@@ -234,8 +234,11 @@ var (
 // and secrets-file parsers embed it, so that both report alike.
 type reporter struct {
 	filename string
-	problems []Problem
-	warnings []Warning
+	// sensitive is set for a file that may hold secret values: messages
+	// then never quote its text.
+	sensitive bool
+	problems  []Problem
+	warnings  []Warning
 }
 
 func (r *reporter) errorf(pos Pos, format string, args ...any) {
@@ -272,8 +275,18 @@ type parser struct {
 	given                map[string]Pos
 	topGPUs, computeGPUs int
 	refreshState
+	// typos records the top-level unknown fields whose suggestion is a
+	// required field, by that field, so that finish can fold "missing
+	// command" into the "comand" it most likely is.
+	typos map[string]typo
 	// hcl is true for an HCL spec, to give examples in its syntax.
 	hcl bool
+}
+
+// typo is an unknown top-level field that looks like a required one.
+type typo struct {
+	name    string // the field as written
+	problem int    // the index of its problem in p.problems
 }
 
 // unknownField reports a field that is not in known, suggesting the
@@ -288,6 +301,12 @@ func (p *parser) unknownField(pos Pos, path, name string, known []string) {
 	hint := ""
 	if s := suggest(name, known); s != "" {
 		hint = fmt.Sprintf(" (did you mean %q?)", s)
+		if _, seen := p.typos[s]; path == "" && !seen && slices.Contains(requiredFields, s) {
+			if p.typos == nil {
+				p.typos = map[string]typo{}
+			}
+			p.typos[s] = typo{name: name, problem: len(p.problems)}
+		}
 	}
 	p.errorf(pos, "unknown field %q%s; %s %s", full, hint, where, strings.Join(known, ", "))
 }
@@ -465,9 +484,16 @@ func (p *parser) setSecretsAPI(pos Pos, access string) {
 // where missing fields are reported.
 func (p *parser) finish(start Pos) (*RunSpec, []Warning, error) {
 	for _, f := range requiredFields {
-		if !p.present[f] {
-			p.errorf(start, "missing required field %q: every run spec needs name, image and command", f)
+		if p.present[f] {
+			continue
 		}
+		// A misspelt required field is one problem, told where the typo is
+		// rather than at the top of the file.
+		if t, ok := p.typos[f]; ok {
+			p.problems[t.problem].Message = fmt.Sprintf("unknown field %q: did you mean %q? %s is required: every run spec needs name, image and command", t.name, f, f)
+			continue
+		}
+		p.errorf(start, "missing required field %q: every run spec needs name, image and command", f)
 	}
 	top, hasTop := p.given["gpus"]
 	_, hasCompute := p.given["compute.gpus"]

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"regexp"
 	"slices"
-	"strconv"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -22,8 +20,6 @@ const (
 	tagNull  = "!!null"
 )
 
-var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // parseYAML reads a YAML spec into p and returns where the document starts.
 func (p *parser) parseYAML(src []byte) Pos {
 	start := Pos{Filename: p.filename, Line: 1, Column: 1}
@@ -33,7 +29,7 @@ func (p *parser) parseYAML(src []byte) Pos {
 		if errors.Is(err, io.EOF) {
 			p.errorf(start, "run spec is empty: give at least name, image and command")
 		} else {
-			p.yamlSyntaxError(err)
+			p.yamlSyntaxError(src, err)
 		}
 		p.skipRequired()
 		return start
@@ -42,7 +38,7 @@ func (p *parser) parseYAML(src []byte) Pos {
 	if err := dec.Decode(&extra); err == nil {
 		p.errorf(p.pos(&extra), "run spec holds more than one YAML document: keep one, and remove the second \"---\"")
 	} else if !errors.Is(err, io.EOF) {
-		p.yamlSyntaxError(err)
+		p.yamlSyntaxError(src, err)
 	}
 
 	if len(doc.Content) == 0 {
@@ -395,17 +391,6 @@ func (p *parser) yamlNumber(v *yaml.Node, path string) (float64, bool) {
 		return 0, false
 	}
 	return f, true
-}
-
-// yamlSyntaxError reports an error from the YAML parser, which gives a
-// line but no column.
-func (r *reporter) yamlSyntaxError(err error) {
-	pos, msg := Pos{Filename: r.filename}, err.Error()
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		pos.Line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	}
-	r.errorf(pos, "invalid YAML: %s", msg)
 }
 
 // skipRequired stops finish from reporting missing fields when the spec
