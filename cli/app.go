@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/hush-sh/hush/sdk/api"
@@ -82,9 +83,17 @@ func newApp(version string, ui *UI) *cli.App {
 		Reader:  ui.in,
 		Writer:  ui.out,
 		// Errors are printed once, by Run, with the exit code they deserve.
-		ErrWriter:       io.Discard,
-		ExitErrHandler:  func(*cli.Context, error) {},
+		ErrWriter:      io.Discard,
+		ExitErrHandler: func(*cli.Context, error) {},
+		// Our own help command (helpCommand) takes a command path; urfave's
+		// takes one word, and adds --help only when it adds its own command.
+		// Our own --version prints what `hush version` does.
 		HideHelpCommand: true,
+		HideVersion:     true,
+		Flags: []cli.Flag{
+			cli.HelpFlag,
+			&cli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version", DisableDefaultText: true},
+		},
 		Commands: []*cli.Command{
 			agentCommand(version, ui),
 			createCommand(ui),
@@ -106,19 +115,93 @@ func newApp(version string, ui *UI) *cli.App {
 			pluginCommand(ui),
 			auditCommand(ui),
 			versionCommand(version, ui),
+			helpCommand(version, ui),
+			completionCommand(),
+			completeCommand(ui),
 		},
 		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return &usageError{msg: fmt.Sprintf("unknown command %q", c.Args().First()), help: "hush"}
+			if c.Bool("version") {
+				printVersion(ui, version)
+				return nil
 			}
-			return cli.ShowAppHelp(c)
+			if c.Args().Present() {
+				return unknownCommand(c.App.Commands, c.Args().First(), "hush")
+			}
+			return missingCommand(ui, c, nil)
 		},
 	}
 	app.OnUsageError = onUsageError
 	for _, c := range app.Commands {
-		setUsageHandlers(c)
+		setUsageHandlers(c, ui)
 	}
 	return app
+}
+
+// helpCommand is `hush help [COMMAND...]`: the same help as
+// `hush COMMAND... --help`, which it runs on a fresh app so that the two
+// cannot differ.
+func helpCommand(version string, ui *UI) *cli.Command {
+	return &cli.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "show help for hush or for a command",
+		ArgsUsage: "[COMMAND...]",
+		// urfave answers --help on a command named help with the app's
+		// help, so this one answers it itself.
+		SkipFlagParsing: true,
+		Action: func(c *cli.Context) error {
+			path := c.Args().Slice()
+			if slices.ContainsFunc(path, func(a string) bool { return a == "-h" || a == "--help" }) {
+				cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)
+				return nil
+			}
+			cmds, where := c.App.Commands, "hush"
+			for _, name := range path {
+				cmd := findCommand(cmds, name)
+				if cmd == nil || cmd.Hidden {
+					return unknownCommand(cmds, name, where)
+				}
+				cmds, where = cmd.Subcommands, where+" "+cmd.Name
+			}
+			args := append(append([]string{"hush"}, path...), "--help")
+			return newApp(version, ui).RunContext(c.Context, args)
+		},
+	}
+}
+
+// unknownCommand is the usage error for a command name that is not one of
+// cmds, the commands of parent (such as "hush get"), with the likeliest
+// meant name when one is close.
+func unknownCommand(cmds []*cli.Command, name, parent string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, parent)
+	if s := suggestCommand(cmds, name); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return &usageError{msg: msg, help: parent}
+}
+
+// missingCommand prints the help of a command that groups others, given
+// none, to stderr: the list of what it takes is the most useful answer,
+// but it is still a mistake, so it exits 2. action, if not nil, is the
+// command's own answer for a missing argument.
+func missingCommand(ui *UI, c *cli.Context, action cli.ActionFunc) error {
+	name, templ := "hush", cli.AppHelpTemplate
+	var data any = c.App
+	if c.Command != nil && c.Command.HelpName != "" && c.Command.HelpName != c.App.Name {
+		name, templ, data = c.Command.HelpName, cli.SubcommandHelpTemplate, c.Command
+		if c.Command.CustomHelpTemplate != "" {
+			templ = c.Command.CustomHelpTemplate
+		}
+	}
+	cli.HelpPrinter(ui.err, templ, data)
+	if action != nil {
+		err := action(c)
+		if usage := (*usageError)(nil); errors.As(err, &usage) {
+			usage.help = "" // the help is on the screen already
+		}
+		return err
+	}
+	return &usageError{msg: fmt.Sprintf("%q needs a command: see the list above", name)}
 }
 
 // errReported is returned by commands that have printed their failure
@@ -146,19 +229,34 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 }
 
 // setUsageHandlers makes every command report flag errors as usage errors,
-// and makes a command that only groups others reject what it does not know.
-func setUsageHandlers(c *cli.Command) {
+// makes a command that groups others reject what it does not know and
+// show its help when given nothing (missingCommand), and hides urfave's
+// per-command `help` subcommands: `hush help COMMAND...` and --help are
+// the ways to ask, and a leaf's hidden one would take `hush delete secret
+// help` as a request for help rather than for the secret named help.
+func setUsageHandlers(c *cli.Command, ui *UI) {
 	c.OnUsageError = onUsageError
-	if len(c.Subcommands) > 0 && c.Action == nil {
-		c.Action = func(ctx *cli.Context) error {
-			if ctx.Args().Present() {
-				return usageErrorf(ctx, "unknown command %q for `%s`", ctx.Args().First(), ctx.Command.HelpName)
-			}
-			return cli.ShowSubcommandHelp(ctx)
+	c.HideHelpCommand = true
+	if len(c.Subcommands) == 0 {
+		// Without its help subcommand, urfave would render a leaf's --help
+		// with the template of commands that have subcommands.
+		if c.CustomHelpTemplate == "" {
+			c.CustomHelpTemplate = cli.CommandHelpTemplate
 		}
+		return
+	}
+	own := c.Action
+	c.Action = func(ctx *cli.Context) error {
+		if !ctx.Args().Present() {
+			return missingCommand(ui, ctx, own)
+		}
+		if own != nil {
+			return own(ctx)
+		}
+		return unknownCommand(ctx.Command.Subcommands, ctx.Args().First(), ctx.Command.HelpName)
 	}
 	for _, sub := range c.Subcommands {
-		setUsageHandlers(sub)
+		setUsageHandlers(sub, ui)
 	}
 }
 
@@ -175,10 +273,15 @@ func versionCommand(version string, ui *UI) *cli.Command {
 		Name:  "version",
 		Usage: "print the version of hush",
 		Action: func(c *cli.Context) error {
-			fmt.Fprintf(ui.out, "hush %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			printVersion(ui, version)
 			return nil
 		},
 	}
+}
+
+// printVersion is the answer of both `hush version` and `hush --version`.
+func printVersion(ui *UI, version string) {
+	fmt.Fprintf(ui.out, "hush %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // reorderArgs moves the flags of the command that args name in front of its
