@@ -30,7 +30,10 @@ require (
 	tags.cncf.io/container-device-interface v1.1.1
 )
 
-require google.golang.org/protobuf v1.36.12 // indirect
+require (
+	golang.org/x/crypto v0.57.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
 
 require (
 	github.com/Microsoft/go-winio v0.6.3-0.20251027160822-ad3df93bed29 // indirect

@@ -47,7 +47,7 @@ func secretCommand(ui *UI, spec *api.TypeSpec) *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "name", Usage: "secret `NAME` instead of the derived one"},
 	}
-	if len(spec.Data) == 1 {
+	if _, ok := spec.RefData(); ok {
 		flags = append(flags,
 			&cli.StringFlag{Name: "from", Usage: "store a reference to a provider plugin (`PROVIDER:REF`) instead of a value"},
 			&cli.BoolFlag{Name: "no-check", Usage: "with --from, store the reference even where the agent has no such provider plugin (yet)"})
@@ -271,8 +271,23 @@ func createSecret(ctx context.Context, f *fleet.Fleet, opts *createSecretOptions
 	}
 	if slices.ContainsFunc(results, func(r fleet.Result[*api.Secret]) bool { return r.Err == nil }) {
 		opts.UI.Success("Created %s secret: %s", spec.Label, req.Name)
+		absentHints(opts.UI, spec, &req)
 	}
 	return reportFanOut(opts.UI, append(results, failed...), syncRepairs)
+}
+
+// absentHints tells what the secret does without each optional value that
+// req leaves out, and which flag gives it.
+func absentHints(ui *UI, spec *api.TypeSpec, req *api.CreateSecretRequest) {
+	for _, d := range spec.Data {
+		if _, ok := req.Data[d.Name]; ok || !d.Optional || d.Absent == "" {
+			continue
+		}
+		ui.Warn("Secret %s has no %s: %s", req.Name, d.Name, d.Absent)
+		if in := spec.FileInput(d.Name); in != nil {
+			ui.Hint("To give one, delete the secret and create it again with --%s FILE.", in.Flag)
+		}
+	}
 }
 
 // checkNameFree fails when any cluster that answers holds a secret named

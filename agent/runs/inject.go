@@ -177,14 +177,18 @@ func (m *materializer) secret(sec *store.Secret, spec *api.TypeSpec) error {
 	}
 	rules := spec.Inject
 	seen := "" // where the run sees the secret: its file or its dir
+	var paths map[string]string
 	if len(rules.Files) > 0 {
 		var err error
-		if seen, err = m.files(sec, &rules); err != nil {
+		if seen, paths, err = m.files(sec, spec); err != nil {
 			return err
 		}
 		m.setEnv(sec, api.EnvSecretPathPrefix+api.EnvKeyFromName(sec.Name), seen, false)
 	}
 	for _, e := range rules.Env {
+		if !e.Applies(sec.Data) {
+			continue
+		}
 		name := e.Name
 		if e.NameField != "" {
 			name = sec.Fields[e.NameField]
@@ -200,6 +204,8 @@ func (m *materializer) secret(sec *store.Secret, spec *api.TypeSpec) error {
 			m.setEnv(sec, name, e.Prefix+seen, false)
 		case api.EnvFilePath:
 			m.setEnv(sec, name, e.Prefix+path.Join(seen, e.Ref), false)
+		case api.EnvFormat:
+			m.setEnv(sec, name, e.Prefix+api.FormatFiles(e.Ref, paths), false)
 		}
 	}
 	if r := rules.Registry; r != nil {
@@ -209,10 +215,20 @@ func (m *materializer) secret(sec *store.Secret, spec *api.TypeSpec) error {
 }
 
 // files writes a secret's files under files/NAME on the tmpfs, mounts them
-// (the one file, or the dir) at the mount path or the type's default, and
-// returns where the run sees them.
-func (m *materializer) files(sec *store.Secret, rules *api.InjectSpec) (string, error) {
+// (the one file and those beside it, or the dir) at the mount path or the
+// type's default, and returns where the run sees the secret and where it
+// sees each file, by the name of its FileSpec. A file of an optional value
+// that the secret does not hold is left out.
+func (m *materializer) files(sec *store.Secret, spec *api.TypeSpec) (string, map[string]string, error) {
+	rules := &spec.Inject
 	target := cmp.Or(sec.Fields[api.FieldMountPath], rules.DefaultMountPath(sec.Name))
+	var held []api.FileSpec
+	for _, f := range rules.Files {
+		if _, ok := sec.Data[f.Data]; ok || !spec.IsOptional(f.Data) {
+			held = append(held, f)
+		}
+	}
+	paths := map[string]string{}
 	if !rules.Dir {
 		// The one file takes the name its mount path gives it.
 		f := rules.Files[0]
@@ -225,7 +241,7 @@ func (m *materializer) files(sec *store.Secret, rules *api.InjectSpec) (string, 
 		inPlace := m.isolated && m.refreshing[sec.Name] && !bindDir
 		src, err := m.write(rel, sec.Data[f.Data], f.Mode, inPlace)
 		if err != nil {
-			return "", fmt.Errorf("write secret %s: %w", sec.Name, err)
+			return "", nil, fmt.Errorf("write secret %s: %w", sec.Name, err)
 		}
 		source, at := src, target
 		switch {
@@ -238,19 +254,40 @@ func (m *materializer) files(sec *store.Secret, rules *api.InjectSpec) (string, 
 				sec.Name, target, rules.DefaultMountPath(sec.Name)))
 		}
 		if err := m.mount(sec, source, at); err != nil {
-			return "", err
+			return "", nil, err
 		}
-		return m.where(rel, target), nil
+		paths[f.Name] = m.where(rel, target)
+		// The files beside it go in its dir, which a bound dir brings
+		// along; otherwise each is mounted beside it.
+		for _, b := range held[1:] {
+			if b.Name == path.Base(target) {
+				return "", nil, fmt.Errorf("secret %s mounts at %s, where its %s goes: give it a --mount-path with another file name", sec.Name, target, b.Name)
+			}
+			brel, bat := path.Join(sec.Name, b.Name), path.Join(path.Dir(target), b.Name)
+			src, err := m.write(brel, sec.Data[b.Data], b.Mode, inPlace)
+			if err != nil {
+				return "", nil, fmt.Errorf("write secret %s: %w", sec.Name, err)
+			}
+			if !bindDir {
+				if err := m.mount(sec, src, bat); err != nil {
+					return "", nil, err
+				}
+			}
+			paths[b.Name] = m.where(brel, bat)
+		}
+		return paths[f.Name], paths, nil
 	}
-	for _, f := range rules.Files {
+	seen := m.where(sec.Name, target)
+	for _, f := range held {
 		if _, err := m.write(path.Join(sec.Name, f.Name), sec.Data[f.Data], f.Mode, false); err != nil {
-			return "", fmt.Errorf("write secret %s: %w", sec.Name, err)
+			return "", nil, fmt.Errorf("write secret %s: %w", sec.Name, err)
 		}
+		paths[f.Name] = path.Join(seen, f.Name)
 	}
 	if err := m.mount(sec, filepath.Join(m.runDir, filesDir, sec.Name), target); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return m.where(sec.Name, target), nil
+	return seen, paths, nil
 }
 
 // where returns the path the run sees for a file under files/.

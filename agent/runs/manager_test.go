@@ -267,7 +267,7 @@ env | grep -c pw || true
 	want := `env=env-value
 mounted=mounted-value 400
 ssh=-----BEGIN  400
-git=ssh -o StrictHostKeyChecking=no -i KEY
+git=ssh -o StrictHostKeyChecking=accept-new -i KEY
 s3=s3-config s3-creds prod
 gcp={"k":1}
 oci=oci-config oci-key same
@@ -295,6 +295,32 @@ dir=700
 	run, _ = h.finish(h.submit("missing", "true", func(r *api.CreateRunRequest) { r.Secrets = []string{"nope"} }))
 	if run.Status != api.RunFailed || !strings.Contains(run.Error, "secret(s) nope, which do not exist") {
 		t.Errorf("missing secret: got %s %q", run.Status, run.Error)
+	}
+}
+
+// A git-ssh secret with known_hosts has git check hosts against it, with
+// the file beside the key; one without, such as one stored before secrets
+// had known_hosts, trusts a host's key on first use (TestEveryTypeInjected).
+func TestGitSSHKnownHosts(t *testing.T) {
+	h := newHarness(t)
+	key := "-----BEGIN OPENSSH PRIVATE KEY-----\nk\n-----END OPENSSH PRIVATE KEY-----\n"
+	knownHosts := "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+	h.secret(&store.Secret{Name: "git", Type: api.TypeGitSSH,
+		Data: map[string][]byte{"value": []byte(key), "known_hosts": []byte(knownHosts)}})
+	script := `
+kh=$(dirname $SECRET_PATH_GIT)/known_hosts
+echo "git=$GIT_SSH_COMMAND" | sed -e "s#$kh#KNOWN_HOSTS#" -e "s#$SECRET_PATH_GIT#KEY#"
+echo "known_hosts=$(grep -c ssh-ed25519 $kh) $(stat -c %a $kh)"
+`
+	run, out := h.finish(h.submit("git", script))
+	want := `git=ssh -o StrictHostKeyChecking=yes -o UserKnownHostsFile=KNOWN_HOSTS -i KEY
+known_hosts=1 400
+`
+	if out != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+	if run.Status != api.RunCompleted {
+		t.Errorf("got %s: %s", run.Status, run.Error)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 
 	"github.com/hush-sh/hush/agent/audit"
@@ -118,13 +119,21 @@ func (m *Manager) resolveGroup(ctx context.Context, name string, group []*store.
 				s.Name, s.From, name, len(r.Value), maxSecretSizeText, name))
 		default:
 			spec, _ := api.LookupType(s.Type)
-			if spec.Data[0].Env {
+			ref, _ := spec.RefData()
+			if ref.Env {
 				if err := api.ValidateEnvValue(r.Value); err != nil {
 					errs = append(errs, fmt.Errorf("resolve secret %s from %s: provider %s returned a value that %w", s.Name, s.From, name, err))
 					continue
 				}
 			}
-			s.Data = map[string][]byte{spec.Data[0].Name: r.Value}
+			// The secret's optional values, such as a git-ssh key's
+			// known_hosts, are stored with the reference.
+			data := maps.Clone(s.Data)
+			if data == nil {
+				data = map[string][]byte{}
+			}
+			data[ref.Name] = r.Value
+			s.Data = data
 		}
 	}
 	return errs

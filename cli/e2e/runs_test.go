@@ -121,7 +121,7 @@ echo "paths=$SECRET_PATH_DATA $SECRET_PATH_AWS $GOOGLE_APPLICATION_CREDENTIALS"
 const injectionWant = `env=env-value
 mounted=mounted-value 400
 ssh=-----BEGIN  400
-git=ssh -o StrictHostKeyChecking=no -i KEY
+git=ssh -o StrictHostKeyChecking=accept-new -i KEY
 s3=s3-config s3-creds prod
 gcp={"k":1}
 oci=oci-config oci-key

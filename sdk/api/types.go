@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"path"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/hush-sh/hush/sdk/userfile"
+	"golang.org/x/crypto/ssh"
 )
 
 // TypeSpec describes what a secret type holds: its non-sensitive fields, its
@@ -42,9 +44,19 @@ type FieldSpec struct {
 }
 
 // DataSpec is one sensitive value of a secret type. Every data value is
-// required unless the secret holds a provider reference.
+// required, unless it is Optional or the secret holds a provider reference
+// in its place.
 type DataSpec struct {
 	Name string
+	// Optional values may be left out, even by secrets stored before the
+	// type had them; the type's files and variables that need one are
+	// left out with it. A secret that holds a provider reference may
+	// still hold its optional values.
+	Optional bool
+	// Absent says what a secret without this optional value does, and
+	// why to give one; `hush create secret` and secrets files tell it
+	// when the value is left out.
+	Absent string
 	// Env means that runs receive the value in an environment variable,
 	// so it must be something the kernel can pass there: no NUL byte.
 	// Registering the type sets it from Inject.
@@ -58,6 +70,8 @@ const (
 	FieldKey       = "key"
 	FieldMountPath = "mount_path"
 	FieldValue     = "value"
+	// FieldKnownHosts is a git-ssh secret's known_hosts file.
+	FieldKnownHosts = "known_hosts"
 )
 
 // Validate checks a create request against its type's rules and returns
@@ -75,9 +89,8 @@ func (r *CreateSecretRequest) Validate() error {
 	errs = append(errs, spec.validateFields(r.Fields)...)
 	if r.From != "" {
 		errs = append(errs, spec.validateFrom(r.From, r.Data)...)
-	} else {
-		errs = append(errs, spec.validateData(r.Data)...)
 	}
+	errs = append(errs, spec.validateData(r.Data, r.From != "")...)
 	if err := spec.CheckEnvData(r.Name, r.Data); err != nil {
 		errs = append(errs, err)
 	}
@@ -137,13 +150,17 @@ func (s *TypeSpec) validateFields(fields map[string]string) []error {
 	return errs
 }
 
-func (s *TypeSpec) validateData(data map[string][]byte) []error {
+// validateData checks the data values of a secret; fromRef means that it
+// holds a provider reference, in place of its one required value.
+func (s *TypeSpec) validateData(data map[string][]byte, fromRef bool) []error {
 	var errs []error
 	size := 0
 	for _, d := range s.Data {
 		v, set := data[d.Name]
 		if !set {
-			errs = append(errs, fmt.Errorf("%s secret needs a %s", s.Type, d.Name))
+			if !d.Optional && !fromRef {
+				errs = append(errs, fmt.Errorf("%s secret needs a %s", s.Type, d.Name))
+			}
 			continue
 		}
 		size += len(v)
@@ -167,16 +184,30 @@ func (s *TypeSpec) validateData(data map[string][]byte) []error {
 
 func (s *TypeSpec) validateFrom(from string, data map[string][]byte) []error {
 	var errs []error
-	if len(data) > 0 {
-		errs = append(errs, errors.New("a secret holds either a value or a provider reference (from), not both"))
-	}
-	if len(s.Data) != 1 {
+	ref, ok := s.RefData()
+	if !ok {
 		errs = append(errs, fmt.Errorf("%s secrets hold several values and cannot come from a provider reference", s.Type))
+	} else if _, set := data[ref.Name]; set {
+		errs = append(errs, errors.New("a secret holds either a value or a provider reference (from), not both"))
 	}
 	if !isReference(from) {
 		errs = append(errs, fmt.Errorf("provider reference %q is not valid: write it as PROVIDER:REF, for example vault:secret/data/db#password", from))
 	}
 	return errs
+}
+
+// RefData returns the data value that a provider reference stands for: a
+// type's one required value. It returns false for a type with several,
+// which cannot come from a provider.
+func (s *TypeSpec) RefData() (DataSpec, bool) {
+	var ref DataSpec
+	n := 0
+	for _, d := range s.Data {
+		if !d.Optional {
+			ref, n = d, n+1
+		}
+	}
+	return ref, n == 1
 }
 
 // SizeError reports a secret whose data is over MaxSecretSize.
@@ -263,6 +294,36 @@ func SanitizeName(s string) string {
 func checkPrivateKey(b []byte) error {
 	if !strings.Contains(string(b), "PRIVATE KEY-----") {
 		return errors.New("this does not look like a private key (no PEM or OpenSSH 'PRIVATE KEY' block): give the private key file, not the .pub")
+	}
+	return nil
+}
+
+// checkKnownHosts checks that each line of a known_hosts file is one that
+// ssh reads, and that it holds a host key. Its errors give line numbers,
+// never the lines.
+func checkKnownHosts(b []byte) error {
+	var bad []string
+	keys := 0
+	for i, line := range strings.Split(string(b), "\n") {
+		_, _, _, _, _, err := ssh.ParseKnownHosts([]byte(line))
+		blank := strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#")
+		switch {
+		case blank:
+		case err == io.EOF:
+			// ssh passes over a line of one word; it is a mistake all the same.
+			bad = append(bad, fmt.Sprintf("line %d (no host key on it)", i+1))
+		case err != nil:
+			bad = append(bad, fmt.Sprintf("line %d (%v)", i+1, err))
+		default:
+			keys++
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("not a known_hosts file: %s: give a file of lines such as `github.com ssh-ed25519 AAAA...`, as `ssh-keyscan HOST` prints them",
+			strings.Join(bad, "; "))
+	}
+	if keys == 0 {
+		return errors.New("the known_hosts file holds no host keys, so ssh would refuse every host: add them, such as with `ssh-keyscan github.com >> known_hosts`, and check their fingerprints")
 	}
 	return nil
 }

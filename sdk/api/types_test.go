@@ -75,6 +75,45 @@ func TestValidateEnvKey(t *testing.T) {
 
 const testKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n"
 
+// testKnownHosts is a known_hosts line, as `ssh-keyscan github.com` prints it.
+const testKnownHosts = "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+
+func TestCheckKnownHosts(t *testing.T) {
+	tests := map[string]struct {
+		in   string
+		want []string // in the error; none for valid
+	}{
+		"one host":         {in: testKnownHosts},
+		"comments, blanks": {in: "# pinned\n\n" + testKnownHosts + "\n"},
+		"hashed and marked": {in: "|1|F1E1KeoE/eEWhi10WpGv4OdiO6Y=|3988QV0VE8wmZL7suNrYQLITLCg= " + testKnownHosts[len("github.com "):] +
+			"@cert-authority *.example.com " + testKnownHosts[len("github.com "):]},
+		"no line break at the end": {in: strings.TrimSuffix(testKnownHosts, "\n")},
+		"every bad line": {in: "github.com\n" + testKnownHosts + "github.com ssh-ed25519 AAAA!!\n",
+			want: []string{"not a known_hosts file: line 1 (", "; line 3 (", "as `ssh-keyscan HOST` prints them"}},
+		"a public key alone": {in: testKnownHosts[len("github.com "):], want: []string{"line 1 ("}},
+		"empty":              {in: "", want: []string{"holds no host keys"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := checkKnownHosts([]byte(tc.in))
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("got no error, want one holding %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got %q, want it to hold %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 func TestCreateSecretRequestValidate(t *testing.T) {
 	tests := map[string]struct {
 		req  CreateSecretRequest
@@ -108,6 +147,25 @@ func TestCreateSecretRequestValidate(t *testing.T) {
 		},
 		"ssh key": {
 			req: CreateSecretRequest{Name: "a", Type: TypeGitSSH, Data: map[string][]byte{"value": []byte(testKey)}},
+		},
+		"ssh key with known_hosts": {
+			req: CreateSecretRequest{Name: "a", Type: TypeGitSSH, Data: map[string][]byte{"value": []byte(testKey), "known_hosts": []byte(testKnownHosts)}},
+		},
+		"known_hosts with a bad line": {
+			req: CreateSecretRequest{Name: "a", Type: TypeGitSSH, Data: map[string][]byte{"value": []byte(testKey),
+				"known_hosts": []byte(testKnownHosts + "github.com ssh-ed25519 not-base64!\n# fine\nnot a host key line\n")}},
+			want: "known_hosts: not a known_hosts file: line 2 (",
+		},
+		"known_hosts of comments only": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeGitSSH, Data: map[string][]byte{"value": []byte(testKey), "known_hosts": []byte("# none\n\n")}},
+			want: "known_hosts: the known_hosts file holds no host keys",
+		},
+		"ssh key from provider with known_hosts": {
+			req: CreateSecretRequest{Name: "a", Type: TypeGitSSH, From: "vault:x", Data: map[string][]byte{"known_hosts": []byte(testKnownHosts)}},
+		},
+		"ssh key from provider and as a value": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeGitSSH, From: "vault:x", Data: map[string][]byte{"value": []byte(testKey)}},
+			want: "either a value or a provider reference",
 		},
 		"hf without prefix": {
 			req:  CreateSecretRequest{Name: "a", Type: TypeHF, Data: map[string][]byte{"token": []byte("abc")}},

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -81,7 +82,9 @@ type InjectSpec struct {
 	Files []FileSpec
 	// Dir mounts the secret's directory, at mount_path or /secrets/NAME.
 	// Otherwise the type has one file, mounted alone at mount_path or
-	// /secrets/NAME/FILE, and the file takes the mount path's name.
+	// /secrets/NAME/FILE, and the file takes the mount path's name; any
+	// further files hold optional values and go beside it, each under its
+	// own name, as a known_hosts file beside an SSH key.
 	Dir bool
 	// Env are the variables the run gets, in order.
 	Env []EnvSpec
@@ -94,7 +97,8 @@ type FileSpec struct {
 	// Name is the file's name in the secret's directory; for a type mounted
 	// as one file, the name it takes when there is no mount path.
 	Name string
-	// Data is the data value the file holds.
+	// Data is the data value the file holds. A file of an optional value
+	// that the secret does not hold is left out.
 	Data string
 	// Mode is the file's permissions; zero means 0400.
 	Mode fs.FileMode
@@ -120,6 +124,10 @@ const (
 	// EnvFilePath is the path where the run sees file Ref of a type that
 	// has Dir.
 	EnvFilePath
+	// EnvFormat is Ref with each {FILE} in it replaced by the path where
+	// the run sees the secret's file FILE (the name of its FileSpec, even
+	// where the file takes its mount path's name).
+	EnvFormat
 )
 
 // EnvSpec is one environment variable that a run gets from a secret.
@@ -135,6 +143,29 @@ type EnvSpec struct {
 	Ref  string
 	// Prefix goes before the value, as "ssh -i " before a key's path.
 	Prefix string
+	// When names an optional data value: the run gets the variable only
+	// when the secret holds it. Unless is the other way round. Two specs
+	// of one variable, one When and one Unless the same value, choose
+	// its value by whether the secret holds it.
+	When, Unless string
+}
+
+// Applies reports whether a secret holding data gets the variable, as
+// When and Unless say.
+func (e *EnvSpec) Applies(data map[string][]byte) bool {
+	_, with := data[e.When]
+	_, without := data[e.Unless]
+	return (e.When == "" || with) && (e.Unless == "" || !without)
+}
+
+// FormatFiles returns format with each {FILE} replaced by paths[FILE]
+// (EnvFormat); a FILE with no path is left as it is.
+func FormatFiles(format string, paths map[string]string) string {
+	var pairs []string
+	for name, p := range paths {
+		pairs = append(pairs, "{"+name+"}", p)
+	}
+	return strings.NewReplacer(pairs...).Replace(format)
 }
 
 // RegistrySpec makes a secret credentials for a container registry: a run
@@ -157,6 +188,21 @@ func (s *InjectSpec) DefaultMountPath(name string) string {
 // a field.
 func (s *TypeSpec) IsData(name string) bool {
 	return slices.ContainsFunc(s.Data, func(d DataSpec) bool { return d.Name == name })
+}
+
+// IsOptional reports whether name is an optional data value of the type.
+func (s *TypeSpec) IsOptional(name string) bool {
+	return slices.ContainsFunc(s.Data, func(d DataSpec) bool { return d.Name == name && d.Optional })
+}
+
+// fileNames maps the name of each of the type's files to itself, to check
+// that an EnvFormat names only those.
+func (s *TypeSpec) fileNames() map[string]string {
+	names := map[string]string{}
+	for _, f := range s.Inject.Files {
+		names[f.Name] = f.Name
+	}
+	return names
 }
 
 func (s *TypeSpec) isField(name string) bool {
@@ -295,12 +341,12 @@ func (s *TypeSpec) check() error {
 		}
 	}
 	inj := s.Inject
-	if len(inj.Files) > 1 && !inj.Dir {
-		errs = append(errs, errors.New("a type mounted as one file has one file: set Dir for several"))
-	}
-	for _, f := range inj.Files {
+	for i, f := range inj.Files {
 		if f.Name == "" || path.Base(f.Name) != f.Name || !s.IsData(f.Data) {
 			errs = append(errs, fmt.Errorf("file %q holds %q: give a plain file name and a data value of the type", f.Name, f.Data))
+		}
+		if i > 0 && !inj.Dir && !s.IsOptional(f.Data) {
+			errs = append(errs, fmt.Errorf("file %q of a type mounted as one file goes beside it, so it must hold an optional value: set Dir for several files", f.Name))
 		}
 	}
 	for _, e := range inj.Env {
@@ -314,9 +360,16 @@ func (s *TypeSpec) check() error {
 			ok = len(inj.Files) > 0
 		case EnvFilePath:
 			ok = inj.Dir && slices.ContainsFunc(inj.Files, func(f FileSpec) bool { return f.Name == e.Ref })
+		case EnvFormat:
+			ok = !strings.ContainsAny(FormatFiles(e.Ref, s.fileNames()), "{}")
 		}
 		if !ok || (e.Name == "") == (e.NameField == "") || (e.NameField != "" && !s.isField(e.NameField)) {
 			errs = append(errs, fmt.Errorf("variable %s%s takes %q, which the type does not hold, or has no single name", e.Name, e.NameField, e.Ref))
+		}
+		for _, d := range []string{e.When, e.Unless} {
+			if d != "" && !s.IsOptional(d) {
+				errs = append(errs, fmt.Errorf("variable %s%s depends on %q, which is not an optional value of the type", e.Name, e.NameField, d))
+			}
 		}
 	}
 	if r := inj.Registry; r != nil && (!s.isField(r.Server) || !s.isField(r.Username) || !s.IsData(r.Password)) {

@@ -44,7 +44,12 @@ func TestRegisterTypeChecksSpec(t *testing.T) {
 		"two files, no dir": {func(s *TypeSpec) {
 			s.Inject.Dir = false
 			s.Inject.Files = append(s.Inject.Files, FileSpec{Name: "p", Data: "password"})
-		}, "has one file"},
+		}, "must hold an optional value"},
+		"format of no file": {func(s *TypeSpec) {
+			s.Inject.Env[0] = EnvSpec{Name: "CERT", From: EnvFormat, Ref: "--cert {cert.pem} --ca {ca.pem}"}
+		}, "variable CERT"},
+		"when a required value":   {func(s *TypeSpec) { s.Inject.Env[1].When = "password" }, `depends on "password"`},
+		"unless nothing":          {func(s *TypeSpec) { s.Inject.Env[1].Unless = "nope" }, `depends on "nope"`},
 		"file path outside a dir": {func(s *TypeSpec) { s.Inject.Dir = false }, "variable CERT"},
 		"variable of nothing":     {func(s *TypeSpec) { s.Inject.Env[1].Ref = "nope" }, "variable PASSWORD"},
 		"variable with two names": {func(s *TypeSpec) { s.Inject.Env[1].NameField = "login" }, "no single name"},

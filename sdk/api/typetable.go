@@ -34,12 +34,31 @@ var builtinTypes = []*TypeSpec{
 	{
 		Type: TypeGitSSH, Label: "git-ssh", UniquePerOwner: true,
 		Fields: []FieldSpec{{Name: FieldMountPath, Check: ValidateMountPath}},
-		Data:   []DataSpec{{Name: FieldValue, Check: checkPrivateKey}},
+		Data: []DataSpec{
+			{Name: FieldValue, Check: checkPrivateKey},
+			{Name: FieldKnownHosts, Optional: true, Check: checkKnownHosts, Absent: "runs accept an SSH host's key " +
+				"the first time they connect to it and refuse it if it later changes (StrictHostKeyChecking=accept-new); " +
+				"to check hosts from the first connection, give a known_hosts file whose keys you have verified, such as one that " +
+				"`ssh-keyscan github.com` writes"},
+		},
 		Create: CreateSpec{Usage: "the SSH private key git uses in runs (one per user)", ArgsUsage: "KEY_FILE", Arg: ArgFile, ArgData: FieldValue,
-			Inputs: []InputSpec{mountPathInput}},
+			Inputs: []InputSpec{
+				mountPathInput,
+				{Flag: "known-hosts", Target: FieldKnownHosts, File: true, Usage: "known_hosts `FILE` holding the host keys " +
+					"git may connect to (without it, a host's key is accepted the first time, then pinned)"},
+			}},
+		// The key is mounted as one file, with known_hosts beside it. A
+		// secret without known_hosts, such as one stored before secrets
+		// had it, trusts a host's key on first use: never
+		// StrictHostKeyChecking=no, which would take any key each time.
 		Inject: InjectSpec{
-			Files: []FileSpec{{Name: "key", Data: FieldValue}},
-			Env:   []EnvSpec{{Name: "GIT_SSH_COMMAND", From: EnvPath, Prefix: "ssh -o StrictHostKeyChecking=no -i "}},
+			Files: []FileSpec{{Name: "key", Data: FieldValue}, {Name: FieldKnownHosts, Data: FieldKnownHosts}},
+			Env: []EnvSpec{
+				{Name: "GIT_SSH_COMMAND", From: EnvFormat, When: FieldKnownHosts,
+					Ref: "ssh -o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts} -i {key}"},
+				{Name: "GIT_SSH_COMMAND", From: EnvPath, Unless: FieldKnownHosts,
+					Prefix: "ssh -o StrictHostKeyChecking=accept-new -i "},
+			},
 		},
 	},
 	{

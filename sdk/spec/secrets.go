@@ -106,7 +106,9 @@ func ParseSecrets(filename string, src []byte, getenv func(string) (string, bool
 // file, like the create command's flag that reads it from a file
 // (--config-file is config_file), or "" when the command takes d otherwise.
 func fileKey(s *api.TypeSpec, d string) string {
-	if in := s.FileInput(d); in != nil {
+	// A flag named for its value (--known-hosts) gives no key of its own:
+	// the value's key, with file("PATH") or D_from_file, takes the file.
+	if in := s.FileInput(d); in != nil && strings.ReplaceAll(in.Flag, "-", "_") != d {
 		return strings.ReplaceAll(in.Flag, "-", "_")
 	}
 	return ""
@@ -158,11 +160,12 @@ func (p *secretsParser) secretKeys(s *api.TypeSpec) []secretKey {
 			keys = append(keys, secretKey{k, keyFile, d.Name})
 		}
 	}
-	// A single value may be a provider reference instead, so from and the
-	// value conflict. Several values cannot be: key reports from then.
+	// A single required value may be a provider reference instead, so
+	// from and the value conflict. Several values cannot be: key reports
+	// from then.
 	from := secretKey{"from", keyFrom, "from"}
-	if len(s.Data) == 1 {
-		from.target = s.Data[0].Name
+	if ref, ok := s.RefData(); ok {
+		from.target = ref.Name
 	}
 	return append(keys, from)
 }
@@ -178,10 +181,18 @@ func (p *secretsParser) valueHint(s *api.TypeSpec, d string) string {
 	default:
 		hint, from = fmt.Sprintf("set %s_from_env: VAR or %s_from_file: PATH", d, d), "from: PROVIDER:REF"
 	}
-	if len(s.Data) == 1 {
+	if ref, ok := s.RefData(); ok && ref.Name == d {
 		hint += ", or " + from
 	}
 	return hint
+}
+
+// dataHint says how to give data value d from a file in this format.
+func (p *secretsParser) dataHint(d string) string {
+	if p.hcl {
+		return fmt.Sprintf("set %s = file(\"PATH\")", d)
+	}
+	return fmt.Sprintf("set %s_from_file: PATH", d)
 }
 
 // secretDecl is the secret being read.
@@ -254,7 +265,7 @@ func (d *secretDecl) key(pos Pos, name string) (secretKey, bool) {
 		return secretKey{}, false
 	}
 	k := keys[i]
-	if k.kind == keyFrom && len(d.spec.Data) != 1 {
+	if _, ok := d.spec.RefData(); k.kind == keyFrom && !ok {
 		d.hasFrom = true
 		d.errorf(pos, "%s secrets hold several values and cannot come from a provider reference: give each value instead", d.spec.Type)
 		return k, false
@@ -278,7 +289,7 @@ func (d *secretDecl) unknownKey(pos Pos, name string, keys []secretKey) {
 		known = []string{"type", "name"}
 	}
 	for _, k := range keys {
-		if k.kind != keyFrom || len(d.spec.Data) == 1 {
+		if _, ok := d.spec.RefData(); k.kind != keyFrom || ok {
 			known = append(known, k.name)
 		}
 	}
@@ -415,7 +426,11 @@ func (d *secretDecl) end() {
 	size := 0
 	for _, s := range d.spec.Data {
 		size += len(d.req.Data[s.Name])
-		if _, ok := d.given[s.Name]; !ok && !d.hasFrom {
+		_, ok := d.given[s.Name]
+		switch {
+		case !ok && s.Optional && s.Absent != "":
+			d.p.warnf(d.pos, "%s: no %s: %s; %s", d.label, s.Name, s.Absent, p.dataHint(s.Name))
+		case !ok && !s.Optional && !d.hasFrom:
 			d.errorf(d.pos, "missing %s: %s", s.Name, p.valueHint(d.spec, s.Name))
 		}
 	}

@@ -64,7 +64,8 @@ func TestParseSecretsFixtures(t *testing.T) {
 		{Name: "db-password", Type: api.TypeEnv, Fields: map[string]string{"key": "DB_PASSWORD"}, From: "vault:secret/data/db#password"},
 		{Name: "app-config", Type: api.TypeMounted, Fields: map[string]string{"mount_path": "/etc/app/config.json"}, Data: map[string][]byte{"value": file("app.json")}},
 		{Name: "deploy-key", Type: api.TypeSSH, Data: map[string][]byte{"value": sshKey}},
-		{Name: "git-key", Type: api.TypeGitSSH, Fields: map[string]string{"mount_path": "/secrets/git/key"}, Data: map[string][]byte{"value": sshKey}},
+		{Name: "git-key", Type: api.TypeGitSSH, Fields: map[string]string{"mount_path": "/secrets/git/key"},
+			Data: map[string][]byte{"value": sshKey, "known_hosts": file("known_hosts")}},
 		{Name: "registry", Type: api.TypeDocker,
 			Fields: map[string]string{"username": "robot", "server": "ghcr.io", "email": "robot@example.com"},
 			Data:   map[string][]byte{"password": []byte("registry-password")}},
@@ -124,6 +125,67 @@ func TestSecretsExamples(t *testing.T) {
 	}
 	if got, want := len(fromHCL.Secrets), 6; got != want {
 		t.Errorf("got %d secrets, want %d", got, want)
+	}
+}
+
+// A git-ssh secret takes known_hosts as its create command's --known-hosts
+// does: checked, and told about when it is left out.
+func TestParseSecretsKnownHosts(t *testing.T) {
+	const knownHosts = "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+	env := map[string]string{
+		"KEY":         "-----BEGIN OPENSSH PRIVATE KEY-----\nk\n-----END OPENSSH PRIVATE KEY-----\n",
+		"KNOWN_HOSTS": knownHosts,
+		"BAD_HOSTS":   "# ok\ngithub.com\n",
+	}
+	tests := map[string]struct {
+		filename, src string
+		wantErr       string
+		wantWarning   string
+		wantHosts     bool
+	}{
+		"hcl": {filename: "s.hcl", src: `secret "git-ssh" "git" {
+  value       = env("KEY")
+  known_hosts = env("KNOWN_HOSTS")
+}`, wantHosts: true},
+		"yaml": {filename: "s.yaml", src: "secrets: [{type: git-ssh, name: git, value_from_env: KEY, known_hosts_from_env: KNOWN_HOSTS}]", wantHosts: true},
+		"from a provider": {filename: "s.hcl", src: `secret "git-ssh" "git" {
+  from        = "vault:secret/data/git#key"
+  known_hosts = env("KNOWN_HOSTS")
+}`, wantHosts: true},
+		"hcl without": {filename: "s.hcl", src: `secret "git-ssh" "git" { value = env("KEY") }`,
+			wantWarning: `s.hcl:1:1: secret "git": no known_hosts: runs accept an SSH host's key the first time`},
+		"yaml without": {filename: "s.yaml", src: "secrets: [{type: git-ssh, name: git, value_from_env: KEY}]",
+			wantWarning: "; set known_hosts_from_file: PATH"},
+		"hcl bad": {filename: "s.hcl", src: `secret "git-ssh" "git" {
+  value       = env("KEY")
+  known_hosts = env("BAD_HOSTS")
+}`, wantErr: `s.hcl:3:21: secret "git": known_hosts: not a known_hosts file: line 2 (no host key on it)`},
+		"yaml bad": {filename: "s.yaml", src: "secrets: [{type: git-ssh, name: git, value_from_env: KEY, known_hosts_from_env: BAD_HOSTS}]",
+			wantErr: "line 2 (no host key on it)"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			f, warnings, err := ParseSecrets(tt.filename, []byte(tt.src), lookup(env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want an error holding %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			switch {
+			case tt.wantWarning == "" && len(warnings) > 0:
+				t.Errorf("got warnings %v, want none", warnings)
+			case tt.wantWarning != "" && (len(warnings) != 1 || !strings.Contains(warnings[0].String(), tt.wantWarning)):
+				t.Errorf("got warnings %v, want one holding %q", warnings, tt.wantWarning)
+			}
+			got, ok := f.Secrets[0].Request.Data["known_hosts"]
+			if ok != tt.wantHosts || (ok && string(got) != knownHosts) {
+				t.Errorf("got known_hosts %q (held: %v), want held: %v", got, ok, tt.wantHosts)
+			}
+		})
 	}
 }
 

@@ -18,8 +18,9 @@ secret "ssh" "deploy-key" {
 }
 
 secret "git-ssh" "git-key" {
-  value      = file("files/id_test")
-  mount_path = "/secrets/git/key"
+  value       = file("files/id_test")
+  mount_path  = "/secrets/git/key"
+  known_hosts = file("files/known_hosts")
 }
 
 secret "docker" "registry" {
