@@ -17,12 +17,15 @@ import (
 	"github.com/hush-sh/hush/sdk/api"
 )
 
-// fakeNode serves /v1/agent/self for a node of the given capacity.
+// fakeNode serves /v1/agent/self for a node of the given capacity, and
+// answers other paths as every agent has: with its JSON not_found.
 func fakeNode(t *testing.T, self *api.AgentSelf) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/agent/self" {
-			http.NotFound(w, r)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			json.NewEncoder(w).Encode(&api.ErrorResponse{Error: "no API endpoint " + r.Method + " " + r.URL.Path, Code: api.CodeNotFound})
 			return
 		}
 		json.NewEncoder(w).Encode(self)

@@ -3,9 +3,11 @@ package cli
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -335,6 +337,9 @@ func imageCommand(ui *UI) *cli.Command {
 					return fmt.Errorf("open image archive: %w", err)
 				}
 				defer f.Close()
+				if err := checkImageArchive(f, c.Args().First()); err != nil {
+					return err
+				}
 				client, err := targetClient(c, ui)
 				if err != nil {
 					return err
@@ -353,6 +358,24 @@ func imageCommand(ui *UI) *cli.Command {
 			},
 		}},
 	}
+}
+
+// checkImageArchive refuses a file that does not start as a tar before it
+// is uploaded, which for an archive of a few GiB takes a while, and leaves
+// f at its start again.
+func checkImageArchive(f *os.File, name string) error {
+	head := make([]byte, api.ImageArchiveHeadSize)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("read image archive %s: %w", name, err)
+	}
+	if err := api.CheckImageArchive(head[:n]); err != nil {
+		return fmt.Errorf("%s is %w", name, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("read image archive %s: %w", name, err)
+	}
+	return nil
 }
 
 // describeRefresh says how a run's secrets are refreshed: the run's

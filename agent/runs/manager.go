@@ -324,6 +324,14 @@ func (m *Manager) validate(req *api.CreateRunRequest) error {
 	if req.Image == "" && m.cfg.Runtime.Isolated() {
 		errs = append(errs, errors.New("image is empty: give an OCI image reference, such as docker.io/library/busybox:latest"))
 	}
+	// Checked on every runtime, the exec one too, which ignores it: the
+	// spec is wrong either way, and containerd would fail it only at the
+	// pull, with a registry's or DNS's error.
+	if req.Image != "" {
+		if err := api.ValidateImageRef(req.Image); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for k, v := range req.Env {
 		if err := api.ValidateEnvKey(k); err != nil {
 			errs = append(errs, err)

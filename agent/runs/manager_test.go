@@ -449,6 +449,33 @@ func TestNamesAndValidation(t *testing.T) {
 	}
 }
 
+// TestImageReferenceValidated is issue 17 item 7: an image reference that
+// is not one is refused at submit, saying what is wrong and showing a valid
+// one, instead of failing later at the pull with a DNS error.
+func TestImageReferenceValidated(t *testing.T) {
+	h := newHarness(t)
+	tests := map[string]struct {
+		image string
+		want  string
+	}{
+		"uppercase and double colon": {"UPPER/Case::x", "must be lowercase"},
+		"space":                      {"busy box", "invalid reference format"},
+		"url":                        {"https://ghcr.io/org/app", "drop the scheme"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := h.m.Submit("alice", Submitter{}, &api.CreateRunRequest{Name: "img", Image: tc.image, Command: "true"})
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), api.ImageRefExample) {
+				t.Errorf("got %v, want ErrInvalid saying %q and showing %s", err, tc.want, api.ImageRefExample)
+			}
+		})
+	}
+	run := h.submit("img", "true", func(r *api.CreateRunRequest) { r.Image = "ghcr.io/org/app:v1" })
+	if got, _ := h.finish(run); got.Status != api.RunCompleted {
+		t.Errorf("a valid reference: got %s, want COMPLETED", got.Status)
+	}
+}
+
 // TestRestartWithoutWorkloads: a restarted agent whose runtime has no
 // workload for a run that had started marks it LOST, never FAILED, and
 // starts again a run that had not started.

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -159,6 +160,10 @@ func (r *Containerd) Import(ctx context.Context, archive io.Reader) ([]string, e
 	defer done(context.WithoutCancel(ctx))
 	imgs, err := r.client.Import(ctx, archive, client.WithImportPlatform(platforms.Default()),
 		client.WithSkipMissing())
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// The server let only a tar through: this one is cut short.
+		return nil, fmt.Errorf("import image archive: it ends early (%w): is the file whole? save or export the image again", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("import image archive: %w", err)
 	}

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -179,7 +181,19 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request, tok *store.
 	// An archive of a few GiB takes longer than a request's timeouts;
 	// bound (limits.go) caps its size.
 	extendDeadlines(w, importTimeout)
-	names, err := s.images.Import(r.Context(), r.Body)
+	// The importer reads a file that is no tar as far as it goes and says
+	// only "unexpected EOF": look at its first block first.
+	body := bufio.NewReaderSize(r.Body, api.ImageArchiveHeadSize)
+	head, err := body.Peek(api.ImageArchiveHeadSize)
+	if err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, api.CodeInvalid, fmt.Sprintf("read image archive: %v", err))
+		return
+	}
+	if err := api.CheckImageArchive(head); err != nil {
+		writeError(w, api.CodeInvalid, "the upload is "+err.Error())
+		return
+	}
+	names, err := s.images.Import(r.Context(), body)
 	if err != nil {
 		writeError(w, api.CodeInvalid, err.Error())
 		return

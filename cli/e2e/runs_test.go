@@ -327,8 +327,19 @@ func TestImageImport(t *testing.T) {
 	if r := a.hush(user, "", "image", "import", archive); r.code != 1 || !strings.Contains(r.stderr, "management token") {
 		t.Errorf("import by a user: %s", r)
 	}
-	if r := a.hush(a.token, "", "image", "import", writeFile(t, t.TempDir(), "x.tar", "not a tar")); r.code != 1 {
+	if r := a.hush(a.token, "", "image", "import", writeFile(t, t.TempDir(), "x.tar", "not a tar")); r.code != 1 ||
+		!strings.Contains(r.stderr, "x.tar is not an image archive (a tar made by `docker save`") {
 		t.Errorf("import of a bad archive: %s", r)
+	}
+	// An archive cut short passes the header check; containerd's error
+	// says it ends early.
+	whole, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := writeFile(t, t.TempDir(), "cut.tar", string(whole[:len(whole)/2]))
+	if r := a.hush(a.token, "", "image", "import", cut); r.code != 1 || !strings.Contains(r.stderr, "is the file whole?") {
+		t.Errorf("import of an archive cut short: %s", r)
 	}
 }
 

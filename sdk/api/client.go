@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -266,6 +267,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 
 func decodeJSONBody(resp *http.Response, out any) error {
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
+			return &Error{StatusCode: resp.StatusCode, Message: notAgent(resp), Foreign: true}
+		}
 		return fmt.Errorf("decode answer from %s: %w", resp.Request.URL.Host, err)
 	}
 	return nil
@@ -336,7 +340,32 @@ func (c *Client) sendTo(ctx context.Context, base *url.URL, hc *http.Client, met
 		defer resp.Body.Close()
 		return nil, decodeError(resp)
 	}
+	// The agent never serves HTML; a web server's page for any path
+	// would otherwise pass for a success that says nothing.
+	if isHTML(resp) {
+		resp.Body.Close()
+		return nil, &Error{StatusCode: resp.StatusCode, Message: notAgent(resp), Foreign: true}
+	}
 	return resp, nil
+}
+
+// isHTML reports whether resp's body is a web page.
+func isHTML(resp *http.Response) bool {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return mt == "text/html" || mt == "application/xhtml+xml"
+}
+
+// notAgent says that what answered resp is likely not a hush agent, with
+// its address, its answer and the request, and where the address is set.
+func notAgent(resp *http.Response) string {
+	u := resp.Request.URL
+	addr := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+	status := strings.TrimSpace(strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode))
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "" {
+		status += " (" + mt + ")"
+	}
+	return fmt.Sprintf("%s answered %s to %s %s: is it a hush agent? check %s or your cluster's address (`hush cluster list`)",
+		addr, status, resp.Request.Method, u.Path, EnvAddr)
 }
 
 func transportError(base *url.URL, err error) error {
@@ -362,11 +391,19 @@ func decodeError(resp *http.Response) error {
 		e.RetryAfter = time.Duration(secs) * time.Second
 	}
 	var er ErrorResponse
-	if json.Unmarshal(b, &er) == nil {
+	switch {
+	case json.Unmarshal(b, &er) == nil && er.Error != "":
 		e.Message, e.Code, e.Field = er.Error, er.Code, er.Field
-	} else if resp.StatusCode == http.StatusBadRequest && bytes.Contains(b, []byte("HTTP request to an HTTPS server")) {
+	case resp.StatusCode == http.StatusBadRequest && bytes.Contains(b, []byte("HTTP request to an HTTPS server")):
 		// Go's TLS server answers a plain request so.
 		e.Message = "the agent serves HTTPS: use an https:// address"
+	case resp.StatusCode == http.StatusTooManyRequests:
+		// A rate limiter in front of the agent may answer so: Error says
+		// how long to wait.
+	default:
+		// Every error of the agent's is JSON with a message: this one
+		// came from something else at that address, such as a web server.
+		e.Message, e.Foreign = notAgent(resp), true
 	}
 	return e
 }

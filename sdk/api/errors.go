@@ -114,6 +114,11 @@ type Error struct {
 	// RetryAfter, on a 429, is how long the agent asks the client to wait
 	// before it sends again; 0 when it did not say.
 	RetryAfter time.Duration
+	// Foreign is set when the answer was not a hush agent's (no JSON error
+	// of its shape, or a web page): the address may be wrong. A foreign
+	// answer matches no kind: its 404 says the path is unknown there, not
+	// that a secret or run is.
+	Foreign bool
 }
 
 func (e *Error) Error() string {
@@ -127,8 +132,11 @@ func (e *Error) Error() string {
 }
 
 // Is matches the sentinel of the error's kind: by its code, or, from an
-// agent that sends none, by its status.
+// agent that sends none, by its status. A foreign answer matches none.
 func (e *Error) Is(target error) bool {
+	if e.Foreign {
+		return false
+	}
 	if kind := KindOf(e.Code); kind != nil {
 		return target == kind
 	}
