@@ -63,7 +63,7 @@ func TestExitCodes(t *testing.T) {
 		"bad output format":   {[]string{"hush", "get", "secrets", "-o", "xml"}, exitUsage, `unknown output format "xml"`},
 		"missing argument":    {[]string{"hush", "create", "secret", "env"}, exitUsage, "takes one KEY=VALUE argument"},
 		"missing flag":        {[]string{"hush", "create", "secret", "docker", "--server", "x"}, exitUsage, "missing --username"},
-		"bad env key":         {[]string{"hush", "create", "secret", "env", "1X=y"}, exitError, `environment variable name "1X" is not valid`},
+		"bad env key":         {[]string{"hush", "create", "secret", "env", "1X=y"}, exitUsage, `environment variable name "1X" is not valid`},
 		"missing file":        {[]string{"hush", "create", "secret", "mounted", "/nonexistent/file"}, exitError, "file /nonexistent/file does not exist"},
 		"version":             {[]string{"hush", "version"}, exitOK, ""},
 	}

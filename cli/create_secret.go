@@ -61,7 +61,7 @@ func secretCommand(ui *UI, spec *api.TypeSpec) *cli.Command {
 		ArgsUsage: spec.Create.ArgsUsage,
 		Flags:     flags,
 		Action: func(c *cli.Context) error {
-			req, err := secretRequest(c, ui, spec)
+			req, nameFrom, err := secretRequest(c, ui, spec)
 			if err != nil {
 				return err
 			}
@@ -69,14 +69,17 @@ func secretCommand(ui *UI, spec *api.TypeSpec) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return createSecret(c.Context, f, &createSecretOptions{Request: req, UI: ui})
+			return createSecret(c.Context, f, &createSecretOptions{Request: req, NameFrom: nameFrom, UI: ui})
 		},
 	}
 }
 
 // secretRequest builds the create request from the command line, reading
-// files, stdin and prompts as the type's inputs say.
-func secretRequest(c *cli.Context, ui *UI, spec *api.TypeSpec) (*api.CreateSecretRequest, error) {
+// files, stdin and prompts as the type's inputs say. Without --name, it
+// also says where the name it chose comes from (see derivedName). What the
+// command line gets wrong, the request's own checks included, is a usage
+// error: the agent is not asked.
+func secretRequest(c *cli.Context, ui *UI, spec *api.TypeSpec) (*api.CreateSecretRequest, string, error) {
 	req := &api.CreateSecretRequest{
 		Type:    spec.Type,
 		Name:    c.String("name"),
@@ -86,11 +89,11 @@ func secretRequest(c *cli.Context, ui *UI, spec *api.TypeSpec) (*api.CreateSecre
 		Data:    map[string][]byte{},
 	}
 	if req.NoCheck && req.From == "" {
-		return nil, usageErrorf(c, "--no-check is for a reference given with --from")
+		return nil, "", usageErrorf(c, "--no-check is for a reference given with --from")
 	}
 	derived, err := positional(c, ui, spec.Create, req)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for _, in := range spec.Create.Inputs {
 		v, data := c.String(in.Flag), spec.IsData(in.Target)
@@ -99,103 +102,133 @@ func secretRequest(c *cli.Context, ui *UI, spec *api.TypeSpec) (*api.CreateSecre
 		case !c.IsSet(in.Flag) && data && !in.File && ui.interactive():
 			b, err := ui.ReadSecret(spec.Label + " " + in.Flag)
 			if err != nil {
-				return nil, fmt.Errorf("read --%s: %w", in.Flag, err)
+				return nil, "", fmt.Errorf("read --%s: %w", in.Flag, err)
 			}
 			req.Data[in.Target] = b
 		case !c.IsSet(in.Flag) && in.Required:
-			return nil, usageErrorf(c, "missing --%s: %s secrets need it", in.Flag, spec.Type)
+			return nil, "", usageErrorf(c, "missing --%s: %s secrets need it", in.Flag, spec.Type)
 		case !c.IsSet(in.Flag):
 		case !data:
 			req.Fields[in.Target] = v
 		case in.File:
 			b, err := readValueFile(ui, v)
 			if err != nil {
-				return nil, fmt.Errorf("read --%s: %w", in.Flag, err)
+				return nil, "", fmt.Errorf("read --%s: %w", in.Flag, err)
 			}
 			req.Data[in.Target] = b
 		case v == "-":
 			b, err := readStdin(ui)
 			if err != nil {
-				return nil, fmt.Errorf("--%s: %w", in.Flag, err)
+				return nil, "", fmt.Errorf("--%s: %w", in.Flag, err)
 			}
 			req.Data[in.Target] = trimNewline(b)
 		default:
 			req.Data[in.Target] = []byte(v)
 		}
 	}
-	if req.Name == "" {
-		req.Name = derived
-	}
-	if req.Name == "" {
-		req.Name = string(spec.Type)
+	nameFrom := ""
+	switch {
+	case req.Name != "":
+	case derived.name != "":
+		req.Name, nameFrom = derived.name, derived.from
+	default:
+		req.Name, nameFrom = string(spec.Type), "the secret type"
 	}
 	if err := req.Validate(); err != nil {
-		return nil, err
+		return nil, "", &usageError{msg: err.Error(), help: c.Command.HelpName}
 	}
-	return req, nil
+	return req, nameFrom, nil
+}
+
+// derivedName is the name that a secret's positional argument suggests,
+// for when --name is not given.
+type derivedName struct {
+	name string
+	// from says what the name comes from, as `the key "SECRET_STUFF"`,
+	// for messages; "" when there is no argument to name the secret after.
+	from string
+}
+
+// check refuses, unless --name is given, an argument that gives no name:
+// one with no letter or digit, such as the key "__". Falling back to the
+// type's name, as a type without an argument does, would be a surprise.
+func (d derivedName) check(c *cli.Context, req *api.CreateSecretRequest) error {
+	if req.Name == "" && d.name == "" {
+		return usageErrorf(c, "%s gives no secret name (a name needs a letter or a digit): give one with --name NAME", d.from)
+	}
+	return nil
 }
 
 // positional reads the command's positional argument into req and returns
 // the secret name it suggests.
-func positional(c *cli.Context, ui *UI, create api.CreateSpec, req *api.CreateSecretRequest) (string, error) {
+func positional(c *cli.Context, ui *UI, create api.CreateSpec, req *api.CreateSecretRequest) (derivedName, error) {
 	switch create.Arg {
 	case api.ArgNone:
 		if c.NArg() > 0 {
-			return "", usageErrorf(c, "`%s` takes no arguments; got %q (its values are flags)", c.Command.HelpName, c.Args().First())
+			return derivedName{}, usageErrorf(c, "`%s` takes no arguments; got %q (its values are flags)", c.Command.HelpName, c.Args().First())
 		}
-		return "", nil
+		return derivedName{}, nil
 	case api.ArgKeyValue:
 		if err := exactArgs(c, 1, "one KEY=VALUE argument"); err != nil {
-			return "", err
+			return derivedName{}, err
 		}
 		key, value, hasValue := strings.Cut(c.Args().First(), "=")
 		if err := api.ValidateEnvKey(key); err != nil {
-			return "", err
+			return derivedName{}, usageErrorf(c, "%s", err)
+		}
+		derived := derivedName{api.NameFromEnvKey(key), fmt.Sprintf("the key %q", key)}
+		if err := derived.check(c, req); err != nil {
+			return derivedName{}, err
 		}
 		req.Fields[create.ArgField] = key
 		switch {
 		case req.From != "":
 			if hasValue {
-				return "", usageErrorf(c, "give either a value or --from, not both: write KEY --from PROVIDER:REF")
+				return derivedName{}, usageErrorf(c, "give either a value or --from, not both: write KEY --from PROVIDER:REF")
 			}
 		case !hasValue && ui.interactive():
 			b, err := ui.ReadSecret("value of " + key)
 			if err != nil {
-				return "", fmt.Errorf("read value: %w", err)
+				return derivedName{}, fmt.Errorf("read value: %w", err)
 			}
 			req.Data[create.ArgData] = b
 		case !hasValue:
-			return "", usageErrorf(c, "%q has no value: write KEY=VALUE, or KEY=- to read the value from stdin", key)
+			return derivedName{}, usageErrorf(c, "%q has no value: write KEY=VALUE, or KEY=- to read the value from stdin", key)
 		case value == "-":
 			b, err := readStdin(ui)
 			if err != nil {
-				return "", fmt.Errorf("value of %s: %w", key, err)
+				return derivedName{}, fmt.Errorf("value of %s: %w", key, err)
 			}
 			req.Data[create.ArgData] = trimNewline(b)
 		default:
 			req.Data[create.ArgData] = []byte(value)
 		}
-		return api.NameFromEnvKey(key), nil
+		return derived, nil
 	default: // api.ArgFile
 		if req.From != "" {
 			if c.NArg() > 0 {
-				return "", usageErrorf(c, "give either a file or --from, not both")
+				return derivedName{}, usageErrorf(c, "give either a file or --from, not both")
 			}
-			return "", nil
+			return derivedName{}, nil
 		}
 		if err := exactArgs(c, 1, "one FILE argument (or - for stdin)"); err != nil {
-			return "", err
+			return derivedName{}, err
 		}
 		path := c.Args().First()
+		var derived derivedName
+		if path != "-" {
+			base := filepath.Base(path)
+			derived = derivedName{api.SanitizeName(base), fmt.Sprintf("the file name %q", base)}
+			if err := derived.check(c, req); err != nil {
+				return derivedName{}, err
+			}
+		}
 		b, err := readValueFile(ui, path)
 		if err != nil {
-			return "", err
+			return derivedName{}, err
 		}
 		req.Data[create.ArgData] = b
-		if path == "-" {
-			return "", nil
-		}
-		return api.SanitizeName(filepath.Base(path)), nil
+		return derived, nil
 	}
 }
 
@@ -242,7 +275,11 @@ func trimNewline(b []byte) []byte {
 // createSecretOptions are the inputs of createSecret.
 type createSecretOptions struct {
 	Request *api.CreateSecretRequest
-	UI      *UI
+	// NameFrom, when the name was not given with --name, says what it
+	// comes from (`the key "SECRET_STUFF"`), so that a refusal can say
+	// why two keys met at one name and how to give another.
+	NameFrom string
+	UI       *UI
 }
 
 // createSecret creates a secret on every cluster at once and reports how
@@ -258,7 +295,7 @@ func createSecret(ctx context.Context, f *fleet.Fleet, opts *createSecretOptions
 	targets, failed := f.Clusters, []fleet.Result[*api.Secret](nil)
 	if len(f.Clusters) > 1 {
 		var err error
-		if targets, failed, err = checkNameFree(ctx, f, req.Name); err != nil {
+		if targets, failed, err = checkNameFree(ctx, f, req.Name, opts.NameFrom); err != nil {
 			return err
 		}
 	}
@@ -267,7 +304,7 @@ func createSecret(ctx context.Context, f *fleet.Fleet, opts *createSecretOptions
 	})
 	var apiErr *api.Error
 	if len(results) == 1 && errors.As(results[0].Err, &apiErr) && apiErr.Code == api.CodeSecretExists {
-		return existsError(req.Name, nil)
+		return existsError(req.Name, opts.NameFrom, nil)
 	}
 	if slices.ContainsFunc(results, func(r fleet.Result[*api.Secret]) bool { return r.Err == nil }) {
 		opts.UI.Success("Created %s secret: %s", spec.Label, req.Name)
@@ -295,7 +332,7 @@ func absentHints(ui *UI, spec *api.TypeSpec, req *api.CreateSecretRequest) {
 // the failures of those that did not: asking them again would only wait
 // out their timeout a second time. (If a cluster that is down held the
 // name, a later sync reports the conflict.)
-func checkNameFree(ctx context.Context, f *fleet.Fleet, name string) ([]*fleet.Cluster, []fleet.Result[*api.Secret], error) {
+func checkNameFree(ctx context.Context, f *fleet.Fleet, name, nameFrom string) ([]*fleet.Cluster, []fleet.Result[*api.Secret], error) {
 	held := fleet.FanOut(ctx, f, f.Clusters, func(ctx context.Context, c *fleet.Cluster) (bool, error) {
 		_, err := c.Client.GetSecret(ctx, name)
 		if errors.Is(err, api.ErrNotFound) {
@@ -318,21 +355,33 @@ func checkNameFree(ctx context.Context, f *fleet.Fleet, name string) ([]*fleet.C
 	}
 	switch {
 	case len(holders) == len(f.Clusters):
-		return nil, nil, existsError(name, nil)
+		return nil, nil, existsError(name, nameFrom, nil)
 	case len(holders) > 0:
-		return nil, nil, existsError(name, holders)
+		return nil, nil, existsError(name, nameFrom, holders)
 	}
 	return targets, failed, nil
 }
 
 // existsError says that a secret exists, on the named clusters (nil: on
-// all), and how to go on.
-func existsError(name string, on []string) error {
+// all), and how to go on. nameFrom, when set, says what the name was
+// derived from: SECRET_STUFF, secret_stuff and Secret_Stuff all make
+// secret-stuff, and --name is then the way to keep both.
+func existsError(name, nameFrom string, on []string) error {
+	origin, rename := "", ""
+	if nameFrom != "" {
+		origin = " (the name comes from " + nameFrom + ")"
+		rename = ", or give this one another name with --name NAME"
+	}
 	if on == nil {
 		//lint:ignore ST1005 a sentence the user reads, as mcli prints it
-		return fmt.Errorf("Secret %s already exists. Secrets cannot be modified: delete it with `hush delete secret %s` and create it again.", name, name)
+		return fmt.Errorf("Secret %s already exists%s. Secrets cannot be modified: delete it with `hush delete secret %s` and create it again%s.",
+			name, origin, name, rename)
+	}
+	or := ", or"
+	if rename != "" {
+		or = ","
 	}
 	//lint:ignore ST1005 a sentence the user reads, as mcli prints it
-	return fmt.Errorf("Secret %s already exists on %s, so nothing was created. Copy it to the other clusters with `hush sync secrets`, or delete it with `hush delete secret %s` and create it again.",
-		name, strings.Join(on, ", "), name)
+	return fmt.Errorf("Secret %s already exists on %s, so nothing was created%s. Copy it to the other clusters with `hush sync secrets`%s delete it with `hush delete secret %s` and create it again%s.",
+		name, strings.Join(on, ", "), origin, or, name, rename)
 }

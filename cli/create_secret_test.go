@@ -106,7 +106,7 @@ func TestCreateRegisteredType(t *testing.T) {
 		},
 		"field check": {
 			args: []string{"throwaway-file", cert, "--mount-path", "etc"},
-			code: exitError, wantErr: `mount path "etc" is not absolute`,
+			code: exitUsage, wantErr: `mount path "etc" is not absolute`,
 		},
 		"no --from for several values": {
 			args: []string{"throwaway", "--from", "vault:x"},
@@ -141,6 +141,126 @@ func TestCreateRegisteredType(t *testing.T) {
 			}
 			if !reflect.DeepEqual(agent.requests, want) {
 				t.Errorf("got requests %+v, want %+v", agent.requests, want)
+			}
+		})
+	}
+}
+
+// TestCreateSecretNames checks how create secret names a secret from its
+// argument against a real agent: an argument that gives no name, and any
+// other mistake the command line shows, is a usage error (exit 2, nothing
+// created); a name taken by a secret made from another spelling of the
+// key says where the name came from and how to give another.
+func TestCreateSecretNames(t *testing.T) {
+	dir := t.TempDir()
+	underscores := filepath.Join(dir, "___")
+	if err := os.WriteFile(underscores, []byte("v"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		// before are commands that must succeed first.
+		before  [][]string
+		args    []string
+		code    int
+		wantErr []string
+		// created are the secrets the agent holds after it all.
+		created string
+	}{
+		"key of underscores": {
+			args: []string{"env", "__=x"}, code: exitUsage,
+			wantErr: []string{`✗  the key "__" gives no secret name (a name needs a letter or a digit): give one with --name NAME`,
+				"Run `hush create secret env --help` for usage."},
+		},
+		"key of one underscore and no value": {
+			args: []string{"env", "_"}, code: exitUsage,
+			wantErr: []string{`the key "_" gives no secret name`},
+		},
+		"key of underscores with --name": {
+			args: []string{"env", "__=x", "--name", "odd"}, created: "odd\n",
+		},
+		"file name of underscores": {
+			args: []string{"mounted", underscores}, code: exitUsage,
+			wantErr: []string{`the file name "___" gives no secret name`, "--name NAME"},
+		},
+		"key with a space": {
+			args: []string{"env", "FOO BAR=x"}, code: exitUsage,
+			wantErr: []string{`environment variable name "FOO BAR" is not valid`, "Run `hush create secret env --help` for usage."},
+		},
+		"invalid --name": {
+			args: []string{"env", "K=v", "--name", "MySecret"}, code: exitUsage,
+			wantErr: []string{`secret name "MySecret" is not valid`, "--help"},
+		},
+		"another spelling of a key": {
+			before: [][]string{{"env", "SECRET_STUFF=a"}},
+			args:   []string{"env", "Secret_Stuff=b"}, code: exitError, created: "secret-stuff\n",
+			wantErr: []string{"✗  Secret secret-stuff already exists (the name comes from the key \"Secret_Stuff\"). " +
+				"Secrets cannot be modified: delete it with `hush delete secret secret-stuff` and create it again, " +
+				"or give this one another name with --name NAME.\n"},
+		},
+		"a name given with --name": {
+			before: [][]string{{"env", "A=a", "--name", "taken"}},
+			args:   []string{"env", "B=b", "--name", "taken"}, code: exitError, created: "taken\n",
+			wantErr: []string{"✗  Secret taken already exists. Secrets cannot be modified: " +
+				"delete it with `hush delete secret taken` and create it again.\n"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			addr, token := testAgent(t, "c")
+			env := map[string]string{"HUSH_ADDR": addr, "HUSH_TOKEN": token}
+			for _, b := range tc.before {
+				if code, out, errw := hush(t, env, append([]string{"create", "secret"}, b...)...); code != 0 {
+					t.Fatalf("%v: got exit %d, stdout %q, stderr %q; want 0", b, code, out, errw)
+				}
+			}
+			code, _, errw := hush(t, env, append([]string{"create", "secret"}, tc.args...)...)
+			if code != tc.code {
+				t.Errorf("got exit %d, want %d; stderr %q", code, tc.code, errw)
+			}
+			for _, want := range tc.wantErr {
+				if !strings.Contains(errw, want) {
+					t.Errorf("got stderr %q, want it to hold %q", errw, want)
+				}
+			}
+			if _, out, _ := hush(t, env, "get", "secrets", "-o", "name"); out != tc.created {
+				t.Errorf("got secrets %q, want %q", out, tc.created)
+			}
+		})
+	}
+}
+
+// TestExistsError checks the refusal of a name that clusters hold, with
+// and without a name derived from the argument.
+func TestExistsError(t *testing.T) {
+	tests := map[string]struct {
+		nameFrom string
+		on       []string
+		want     string
+	}{
+		"on all, name given": {
+			want: "Secret db already exists. Secrets cannot be modified: delete it with `hush delete secret db` and create it again.",
+		},
+		"on all, name from a key": {
+			nameFrom: `the key "DB"`,
+			want: `Secret db already exists (the name comes from the key "DB"). Secrets cannot be modified: ` +
+				"delete it with `hush delete secret db` and create it again, or give this one another name with --name NAME.",
+		},
+		"on some, name given": {
+			on: []string{"a", "b"},
+			want: "Secret db already exists on a, b, so nothing was created. Copy it to the other clusters with `hush sync secrets`, " +
+				"or delete it with `hush delete secret db` and create it again.",
+		},
+		"on some, name from a key": {
+			nameFrom: `the key "Db"`, on: []string{"a"},
+			want: `Secret db already exists on a, so nothing was created (the name comes from the key "Db"). ` +
+				"Copy it to the other clusters with `hush sync secrets`, delete it with `hush delete secret db` and create it again, " +
+				"or give this one another name with --name NAME.",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := existsError("db", tc.nameFrom, tc.on).Error(); got != tc.want {
+				t.Errorf("got %q\nwant %q", got, tc.want)
 			}
 		})
 	}

@@ -226,6 +226,9 @@ func applyEach(ui *UI, yes bool, targets []string, a action, do func(string) err
 			if len(done) > 0 {
 				ui.Success("%s %s(s): %s", a.done, a.noun, strings.Join(done, ", "))
 			}
+			if whole := (*wholeError)(nil); errors.As(err, &whole) {
+				return whole.err
+			}
 			return fmt.Errorf("%s %s %s: %w", a.verb, a.noun, n, err)
 		}
 		done = append(done, n)
@@ -233,3 +236,13 @@ func applyEach(ui *UI, yes bool, targets []string, a action, do func(string) err
 	ui.Success("%s %s(s): %s", a.done, a.noun, strings.Join(done, ", "))
 	return nil
 }
+
+// wholeError is an error that names its target and says in full what
+// happened, such as the agent's "run x has already ended (COMPLETED):
+// nothing to stop": applyEach reports it as it is, without "stop run x:"
+// before it.
+type wholeError struct{ err error }
+
+func (e *wholeError) Error() string { return e.err.Error() }
+
+func (e *wholeError) Unwrap() error { return e.err }

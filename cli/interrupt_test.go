@@ -94,8 +94,13 @@ func TestConfirmInterrupted(t *testing.T) {
 	if ok, err := ui.Confirm("Delete?"); !ok || err != nil {
 		t.Errorf("answer yes: got %v, %v; want true, nil", ok, err)
 	}
-	ui = newUI(context.Background(), strings.NewReader(""), io.Discard, io.Discard, nil)
+	var stderr bytes.Buffer
+	ui = newUI(context.Background(), strings.NewReader(""), io.Discard, &stderr, nil)
 	if ok, err := ui.Confirm("Delete?"); ok || err != nil {
 		t.Errorf("no answer: got %v, %v; want false, nil", ok, err)
+	}
+	// What follows is not printed on the question's line.
+	if want := "?  Delete? [y/N] \n"; stderr.String() != want {
+		t.Errorf("no answer: got stderr %q, want %q", &stderr, want)
 	}
 }

@@ -75,8 +75,10 @@ func (u *UI) Hint(format string, args ...any) { fmt.Fprintf(u.err, "   "+format+
 func (u *UI) interactive() bool { return isTerminal(u.in) && isTerminal(u.err) }
 
 // Confirm asks a yes/no question on a terminal; anything but y or yes is
-// no. It fails when the command is interrupted while it waits, or when
-// stdin fails.
+// no, end of input (Ctrl+D) included. It fails when the command is
+// interrupted while it waits, or when stdin fails. What follows starts on
+// a line of its own: the terminal echoes the Enter of an answer, but not
+// a Ctrl+C or Ctrl+D.
 func (u *UI) Confirm(question string) (bool, error) {
 	fmt.Fprintf(u.err, "?  %s [y/N] ", question)
 	line, err := u.reader().ReadString('\n')
@@ -84,7 +86,9 @@ func (u *UI) Confirm(question string) (bool, error) {
 		fmt.Fprintln(u.err)
 		return false, err
 	}
-	if err != nil && err != io.EOF {
+	if err == io.EOF {
+		fmt.Fprintln(u.err)
+	} else if err != nil {
 		return false, fmt.Errorf("read answer: %w", err)
 	}
 	switch strings.ToLower(strings.TrimSpace(line)) {

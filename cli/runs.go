@@ -43,8 +43,28 @@ func getRunsCommand(ui *UI) *cli.Command {
 
 // clusterRun is a run and the cluster it is on.
 type clusterRun struct {
-	*api.Run `yaml:",inline"`
-	Cluster  string `json:"cluster" yaml:"cluster"`
+	runView
+	Cluster string `json:"cluster" yaml:"cluster"`
+}
+
+// runView is a run as -o json and -o yaml show it. The API's "secrets" is
+// null for a run given all of its owner's secrets (within its parent's,
+// for a run launched by a run), which reads as none: such a run shows
+// "all_secrets": true and no "secrets" instead. A run whose spec lists its
+// secrets shows the list, [] for none, as the API does. Programs that read
+// "secrets" see the same values as from the API.
+type runView struct {
+	*api.Run
+	Secrets    *[]string `json:"secrets,omitempty"`
+	AllSecrets bool      `json:"all_secrets,omitempty"`
+}
+
+func newRunView(r *api.Run) runView {
+	v := runView{Run: r, AllSecrets: r.Secrets == nil}
+	if r.Secrets != nil {
+		v.Secrets = &r.Secrets
+	}
+	return v
 }
 
 func getRuns(ctx context.Context, f *fleet.Fleet, output string, ui *UI) error {
@@ -57,7 +77,7 @@ func getRuns(ctx context.Context, f *fleet.Fleet, output string, ui *UI) error {
 	var runs []*clusterRun
 	for _, r := range results {
 		for _, run := range r.Value {
-			runs = append(runs, &clusterRun{Run: run, Cluster: r.Cluster.Name})
+			runs = append(runs, &clusterRun{runView: newRunView(run), Cluster: r.Cluster.Name})
 		}
 	}
 	slices.SortStableFunc(runs, func(a, b *clusterRun) int { return a.CreatedAt.Compare(b.CreatedAt) })
@@ -141,7 +161,7 @@ func describeCommand(ui *UI) *cli.Command {
 				}
 				switch c.String("output") {
 				case formatJSON, formatYAML:
-					return printStructured(ui.out, c.String("output"), run)
+					return printStructured(ui.out, c.String("output"), newRunView(run))
 				case formatName:
 					fmt.Fprintln(ui.out, run.Name)
 					return nil
@@ -285,6 +305,9 @@ func stopCommand(ui *UI) *cli.Command {
 				return runsAction(c, ui, "stop", func(r *api.Run) bool { return !r.Status.Done() },
 					func(ctx context.Context, client *api.Client, ref string) error {
 						_, err := client.StopRun(ctx, ref)
+						if apiErr := (*api.Error)(nil); errors.As(err, &apiErr) && apiErr.Code == api.CodeRunEnded {
+							return &wholeError{err}
+						}
 						return err
 					})
 			},

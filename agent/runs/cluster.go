@@ -179,7 +179,7 @@ func (m *Manager) elsewhere(run *store.Run, ar *activeRun) bool {
 func (m *Manager) stopScheduled(run *store.Run, reason string) (*store.Run, error) {
 	err := m.cfg.Store.RequestStop(run.ID, reason)
 	if errors.Is(err, store.ErrConflict) {
-		return run, fmt.Errorf("%w: run %s has ended", ErrEnded, run.Name)
+		return run, &endedError{name: run.Name}
 	}
 	return run, err
 }

@@ -686,6 +686,22 @@ func (m *Manager) List(owner string) ([]*store.Run, error) {
 	return runs, nil
 }
 
+// endedError is ErrEnded for a run that was asked to stop, in one
+// sentence: "run x has already ended (COMPLETED): nothing to stop".
+type endedError struct {
+	name   string
+	status string // "" when not known
+}
+
+func (e *endedError) Error() string {
+	if e.status == "" {
+		return "run " + e.name + " has already ended: nothing to stop"
+	}
+	return "run " + e.name + " has already ended (" + e.status + "): nothing to stop"
+}
+
+func (e *endedError) Unwrap() error { return ErrEnded }
+
 // Stop asks an active run to stop and returns at once; the run becomes
 // TERMINATING, then STOPPED.
 func (m *Manager) Stop(owner, ref string) (*store.Run, error) {
@@ -701,7 +717,7 @@ func (m *Manager) Stop(owner, ref string) (*store.Run, error) {
 		return run, ErrShuttingDown
 	}
 	if ar == nil || run.Status.Done() {
-		return run, fmt.Errorf("%w: run %s is %s", ErrEnded, run.Name, run.Status)
+		return run, &endedError{name: run.Name, status: string(run.Status)}
 	}
 	ar.requestStop("stopped by its owner")
 	return run, nil

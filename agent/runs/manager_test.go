@@ -350,8 +350,9 @@ func TestStopAndMaxDuration(t *testing.T) {
 	if out != "started\n" {
 		t.Errorf("got %q", out)
 	}
-	if _, err := h.m.Stop("alice", "sleeper"); !errors.Is(err, ErrEnded) {
-		t.Errorf("stopping an ended run: got %v, want ErrEnded", err)
+	want := "run sleeper has already ended (STOPPED): nothing to stop"
+	if _, err := h.m.Stop("alice", "sleeper"); !errors.Is(err, ErrEnded) || err.Error() != want {
+		t.Errorf("stopping an ended run: got %v, want ErrEnded saying %q", err, want)
 	}
 
 	// A command that ignores SIGTERM is killed after the grace period.

@@ -250,7 +250,7 @@ func deviceOpts(spec *Spec) []oci.SpecOpts {
 	opts := []oci.SpecOpts{func(context.Context, oci.Client, *containers.Container, *oci.Spec) error {
 		// Admission gives a run its GPUs before it starts.
 		if spec.GPUs != len(spec.Devices) {
-			return fmt.Errorf("the run asks for %d GPUs but was given %d", spec.GPUs, len(spec.Devices))
+			return fmt.Errorf("the run asks for %s but was given %d", gpuCount(spec.GPUs), len(spec.Devices))
 		}
 		return nil
 	}}
@@ -297,4 +297,12 @@ func visibleEnv(devices []Device) []string {
 		}
 	}
 	return []string{EnvNvidiaVisible + "=" + strings.Join(names, ","), EnvCUDAVisible + "=" + strings.Join(ordinals, ",")}
+}
+
+// gpuCount renders a number of GPUs: "1 GPU", "2 GPUs".
+func gpuCount(n int) string {
+	if n == 1 {
+		return "1 GPU"
+	}
+	return fmt.Sprintf("%d GPUs", n)
 }

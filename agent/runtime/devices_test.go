@@ -205,7 +205,7 @@ func TestDeviceOpts(t *testing.T) {
 
 	// A run whose devices do not match what it asked for does not start.
 	bad := deviceOpts(&Spec{GPUs: 1})
-	if err := bad[0](context.Background(), nil, &containers.Container{}, &oci.Spec{}); err == nil || err.Error() != "the run asks for 1 GPUs but was given 0" {
+	if err := bad[0](context.Background(), nil, &containers.Container{}, &oci.Spec{}); err == nil || err.Error() != "the run asks for 1 GPU but was given 0" {
 		t.Errorf("got %v, want the mismatch refused", err)
 	}
 }

@@ -157,7 +157,7 @@ func (r *Exec) supervisorDir(id string) (string, error) {
 // runs the command.
 func (r *Exec) Start(ctx context.Context, spec *Spec) (Task, error) {
 	if spec.GPUs > 0 {
-		return nil, fmt.Errorf("the run asks for %d GPUs, but the exec runtime cannot assign GPUs", spec.GPUs)
+		return nil, fmt.Errorf("the run asks for %s, but the exec runtime cannot assign GPUs", gpuCount(spec.GPUs))
 	}
 	if r.sandbox != nil && spec.User == nil {
 		return nil, errors.New("start run: no user assigned to it")

@@ -174,3 +174,23 @@ func TestUnescapeMountPath(t *testing.T) {
 		}
 	}
 }
+
+// TestExecRefusesGPUs checks that a run asking for GPUs is refused, in
+// words that count them right.
+func TestExecRefusesGPUs(t *testing.T) {
+	tests := map[string]struct {
+		gpus int
+		want string
+	}{
+		"one": {1, "the run asks for 1 GPU, but the exec runtime cannot assign GPUs"},
+		"two": {2, "the run asks for 2 GPUs, but the exec runtime cannot assign GPUs"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := NewExec(hclog.NewNullLogger()).Start(t.Context(), &Spec{GPUs: tc.gpus})
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

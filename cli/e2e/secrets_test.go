@@ -69,7 +69,8 @@ func TestSecretFlow(t *testing.T) {
 	}
 
 	r := a.hush(alice, "", "create", "secret", "env", "SECRET_STUFF=other")
-	wantDup := "✗  Secret secret-stuff already exists. Secrets cannot be modified: delete it with `hush delete secret secret-stuff` and create it again.\n"
+	wantDup := "✗  Secret secret-stuff already exists (the name comes from the key \"SECRET_STUFF\"). Secrets cannot be modified: " +
+		"delete it with `hush delete secret secret-stuff` and create it again, or give this one another name with --name NAME.\n"
 	if r.code != 1 || r.stderr != wantDup {
 		t.Errorf("duplicate: got %s\nwant exit 1 and stderr %q", r, wantDup)
 	}

@@ -259,7 +259,10 @@ func ValidateMountPath(p string) error {
 }
 
 // NameFromEnvKey derives a secret name from an environment variable name:
-// lowercased, with "_" as "-" (SECRET_STUFF becomes secret-stuff).
+// lowercased, with "_" as "-" and leading and trailing ones dropped
+// (SECRET_STUFF becomes secret-stuff, and so do secret_stuff and
+// _Secret_Stuff). It returns "" for a key with no letter or digit, such as
+// "__": the caller must then ask for a name rather than make one up.
 func NameFromEnvKey(key string) string {
 	return SanitizeName(key)
 }

@@ -12,6 +12,12 @@ func TestNameFromEnvKey(t *testing.T) {
 		"_PRIVATE_":    "private",
 		"a__b":         "a--b",
 		"X1":           "x1",
+		// Keys that differ only in case meet at one name.
+		"secret_stuff": "secret-stuff",
+		"Secret_Stuff": "secret-stuff",
+		// No letter or digit: no name, for the caller to ask for one.
+		"__": "",
+		"_":  "",
 	}
 	for key, want := range tests {
 		if got := NameFromEnvKey(key); got != want {
