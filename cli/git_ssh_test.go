@@ -31,7 +31,7 @@ func TestCreateGitSSHKnownHosts(t *testing.T) {
 	}{
 		"known_hosts after the file":  {args: []string{key, "--known-hosts", good}},
 		"known_hosts before the file": {args: []string{"--known-hosts", good, key}},
-		"bad known_hosts": {args: []string{key, "--known-hosts", bad}, wantCode: 1,
+		"bad known_hosts": {args: []string{key, "--known-hosts", bad}, wantCode: 2,
 			wantStderr: []string{"known_hosts: not a known_hosts file: line 2 (no host key on it)", "ssh-keyscan"}},
 		"missing known_hosts file": {args: []string{key, "--known-hosts", filepath.Join(dir, "nope")}, wantCode: 1,
 			wantStderr: []string{"does not exist"}},

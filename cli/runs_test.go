@@ -11,9 +11,9 @@ import (
 	"github.com/hush-sh/hush/sdk/api"
 )
 
-// runsAgent answers the run listing and reads with runs, and a stop with
+// fakeRunsAgent answers the run listing and reads with runs, and a stop with
 // the agent's refusal of an ended run.
-func runsAgent(t *testing.T, runs ...*api.Run) map[string]string {
+func fakeRunsAgent(t *testing.T, runs ...*api.Run) map[string]string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -42,7 +42,7 @@ func runsAgent(t *testing.T, runs ...*api.Run) map[string]string {
 // TestStopEndedRun checks that stopping a run that has ended says so in
 // one sentence, the agent's, without "stop run done:" before it.
 func TestStopEndedRun(t *testing.T) {
-	env := runsAgent(t, &api.Run{ID: "01", Name: "done", Status: api.RunCompleted})
+	env := fakeRunsAgent(t, &api.Run{ID: "01", Name: "done", Status: api.RunCompleted})
 	code, out, errw := hush(t, env, "stop", "run", "done", "-y")
 	if want := "✗  run done has already ended (COMPLETED): nothing to stop\n"; code != exitError || out != "" || errw != want {
 		t.Errorf("got exit %d, stdout %q, stderr %q; want 1, nothing, %q", code, out, errw, want)
@@ -54,7 +54,7 @@ func TestStopEndedRun(t *testing.T) {
 // list as it is, none as [].
 func TestRunSecretsOutput(t *testing.T) {
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	env := runsAgent(t,
+	env := fakeRunsAgent(t,
 		&api.Run{ID: "01", Name: "all", Status: api.RunCompleted, CreatedAt: created},
 		&api.Run{ID: "02", Name: "listed", Status: api.RunCompleted, Secrets: []string{"a"}, CreatedAt: created.Add(time.Second)},
 		&api.Run{ID: "03", Name: "none", Status: api.RunCompleted, Secrets: []string{}, CreatedAt: created.Add(2 * time.Second)})
