@@ -138,3 +138,38 @@ func TestFormatSize(t *testing.T) {
 		})
 	}
 }
+
+// TestPullProgressReport checks that a pull's progress is recorded as
+// image events no sooner than pullEventEvery apart, and only when it
+// changed.
+func TestPullProgressReport(t *testing.T) {
+	l1 := digest.FromString("l1")
+	cs := &fakeContent{writing: []content.Status{{Expected: l1, Offset: 3 << 20}}}
+	p := newPullProgress("example.com/app:1", cs)
+	if _, err := p.handler().Handle(context.Background(), ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: l1, Size: 8 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	type event struct {
+		at       time.Duration
+		typ, msg string
+	}
+	events := make(chan event, 10)
+	start := time.Now()
+	// Two and a half gaps: one event at the first gap, none at the second,
+	// since nothing moved.
+	ctx, cancel := context.WithTimeout(context.Background(), pullEventEvery*5/2)
+	defer cancel()
+	p.report(ctx, func(typ, msg string) { events <- event{time.Since(start), typ, msg} })
+	close(events)
+	var got []event
+	for e := range events {
+		got = append(got, e)
+	}
+	want := "pulling image example.com/app:1: 0 of 1 layers, 3 MiB of 8 MiB"
+	if len(got) != 1 || got[0].typ != "image" || got[0].msg != want {
+		t.Fatalf("got events %+v, want one image event %q", got, want)
+	}
+	if got[0].at < pullEventEvery {
+		t.Errorf("got the event %s after the start, want at least %s", got[0].at, pullEventEvery)
+	}
+}
