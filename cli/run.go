@@ -233,9 +233,10 @@ func (l *statusLine) show(msg string) {
 		l.ui.Info("%s", msg)
 		return
 	}
-	// A line longer than the terminal would wrap, and \r would then
-	// rewrite only its last row: cut it to fit.
-	line := "i  " + msg
+	// A line longer than the terminal would wrap, or one with a newline
+	// break, and \r would then rewrite only its last row: make it one
+	// row that fits.
+	line := "i  " + strings.ReplaceAll(msg, "\n", " ")
 	if l.width > 1 {
 		if r := []rune(line); len(r) > l.width-1 {
 			line = string(r[:l.width-2]) + "…"

@@ -104,15 +104,17 @@ func TestWaitForStartShowsProgress(t *testing.T) {
 }
 
 // TestStatusLineFitsTheTerminal checks that a status line longer than the
-// terminal is cut to fit, since a wrapped line could not be rewritten.
+// terminal is cut to fit, and one of several lines joined, since a line
+// that takes two rows could not be rewritten.
 func TestStatusLineFitsTheTerminal(t *testing.T) {
 	var out bytes.Buffer
 	ui := newUI(context.Background(), strings.NewReader(""), &out, &out, nil)
 	line := newStatusLine(ui, true)
 	line.width = 20
 	line.show("pulling image docker.io/library/python:3")
+	line.show("two\nrows")
 	line.end()
-	if got, want := out.String(), "\r\033[Ki  pulling image d…\n"; got != want {
+	if got, want := out.String(), "\r\033[Ki  pulling image d…\r\033[Ki  two rows\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
