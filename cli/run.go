@@ -7,12 +7,14 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/spec"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 )
 
 func runCommand(ui *UI) *cli.Command {
@@ -108,7 +110,7 @@ func submitRun(ctx context.Context, client *api.Client, opts *runOptions) error 
 	ui.Info("Run %s submitted. Waiting for it to start...", run.Name)
 	ui.Info("You can press Ctrl+C to quit and follow your run manually.")
 
-	run, err = waitForStart(ctx, client, run, ui)
+	run, err = waitForStart(ctx, client, run, newStatusLine(ui, isTerminal(ui.out)))
 	if ctx.Err() != nil {
 		return detach(ui, run.Name)
 	}
@@ -170,14 +172,20 @@ const watchWait = 30 * time.Second
 const untilEnded = math.MaxInt32
 
 // waitForStart watches the run until it runs or ends, showing its events
-// of progress, those the submit's answer already holds included.
-func waitForStart(ctx context.Context, client *api.Client, run *api.Run, ui *UI) (*api.Run, error) {
+// of progress (waits for room, image pulls), those the submit's answer
+// already holds included: on a terminal the latest on one status line,
+// elsewhere each as a line.
+func waitForStart(ctx context.Context, client *api.Client, run *api.Run, line *statusLine) (*api.Run, error) {
+	defer line.end()
 	shown := 0
 	for {
 		for _, e := range run.Events[min(shown, len(run.Events)):] {
-			// Waits for room and for an image are the long ones.
-			if e.Type == "image" || e.Type == "warning" || e.Type == "runtime" || e.Type == "waiting" || e.Type == "admitted" {
-				ui.Info("%s", capitalize(e.Message))
+			switch e.Type {
+			case "warning":
+				line.keep(capitalize(e.Message))
+			case "image", "runtime", "waiting", "admitted":
+				// Waits for room and for an image are the long ones.
+				line.show(capitalize(e.Message))
 			}
 		}
 		shown = len(run.Events)
@@ -189,6 +197,71 @@ func waitForStart(ctx context.Context, client *api.Client, run *api.Run, ui *UI)
 			return run, err
 		}
 		run = next
+	}
+}
+
+// statusLine shows what a wait is at. On a terminal each message rewrites
+// one line, so that a long pull's progress takes one line, not hundreds;
+// elsewhere (a log, a pipe) each message is a line of its own, as a
+// terminal's rewriting would be noise there. A message the same as the
+// last is not shown again.
+type statusLine struct {
+	ui    *UI
+	tty   bool
+	width int    // the terminal's width in columns, 0 if not known
+	open  bool   // a status line is on the screen, without its newline
+	last  string // the last message shown
+}
+
+func newStatusLine(ui *UI, tty bool) *statusLine {
+	l := &statusLine{ui: ui, tty: tty}
+	if f, ok := ui.out.(*os.File); ok && tty {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil {
+			l.width = w
+		}
+	}
+	return l
+}
+
+// show shows msg as the wait's latest status.
+func (l *statusLine) show(msg string) {
+	if msg == l.last {
+		return
+	}
+	l.last = msg
+	if !l.tty {
+		l.ui.Info("%s", msg)
+		return
+	}
+	// A line longer than the terminal would wrap, or one with a newline
+	// break, and \r would then rewrite only its last row: make it one
+	// row that fits.
+	line := "i  " + strings.ReplaceAll(msg, "\n", " ")
+	if l.width > 1 {
+		if r := []rune(line); len(r) > l.width-1 {
+			line = string(r[:l.width-2]) + "…"
+		}
+	}
+	if l.ui.color {
+		line = blue + "i" + reset + line[1:]
+	}
+	fmt.Fprintf(l.ui.out, "\r\033[K%s", line)
+	l.open = true
+}
+
+// keep shows msg as a line that stays (a warning), below which the status
+// line goes on.
+func (l *statusLine) keep(msg string) {
+	l.end()
+	l.last = ""
+	l.ui.Info("%s", msg)
+}
+
+// end leaves the status line shown on the screen, as a line of its own.
+func (l *statusLine) end() {
+	if l.open {
+		fmt.Fprintln(l.ui.out)
+		l.open = false
 	}
 }
 

@@ -206,11 +206,27 @@ func (r *Containerd) image(ctx context.Context, spec *Spec) (client.Image, error
 		}))))
 	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: hosts})
 	start := time.Now()
-	img, err = r.client.Pull(ctx, ref, client.WithPullUnpack, client.WithResolver(resolver))
+	// Progress goes into the run's events while the pull lasts, paced so
+	// that a long pull cannot flood the run's record.
+	progress := newPullProgress(ref, r.client.ContentStore())
+	pctx, stopProgress := context.WithCancel(ctx)
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		progress.report(pctx, spec.Event)
+	}()
+	img, err = r.client.Pull(ctx, ref, client.WithPullUnpack, client.WithResolver(resolver),
+		client.WithImageHandler(progress.handler()))
+	stopProgress()
+	<-reported
 	if err != nil {
 		return nil, fmt.Errorf("image %s is not on this node and pulling it failed: %w (import it with `hush image import`, or add a docker secret for its registry)", ref, err)
 	}
-	spec.Event("image", fmt.Sprintf("pulled image %s in %s", ref, time.Since(start).Round(time.Millisecond)))
+	done := ""
+	if s, err := progress.status(ctx); err == nil && s.Layers > 0 {
+		done = fmt.Sprintf(": %d layers, %s", s.Layers, formatSize(s.Bytes))
+	}
+	spec.Event("image", fmt.Sprintf("pulled image %s in %s%s", ref, time.Since(start).Round(time.Millisecond), done))
 	return img, nil
 }
 
