@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
+	"github.com/distribution/reference"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hush-sh/hush/agent/runlog"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -181,20 +182,21 @@ func (r *Containerd) Import(ctx context.Context, archive io.Reader) ([]string, e
 // image returns the image for ref, pulling it when it is not present.
 func (r *Containerd) image(ctx context.Context, spec *Spec) (client.Image, error) {
 	ref := normalizeRef(spec.Image)
+	name := imageName(spec.Image, ref)
 	img, err := r.client.GetImage(ctx, ref)
 	if err == nil {
 		if ok, _ := img.IsUnpacked(ctx, ""); !ok {
 			if err := img.Unpack(ctx, ""); err != nil {
-				return nil, fmt.Errorf("unpack image %s: %w", ref, err)
+				return nil, fmt.Errorf("unpack image %s: %w", name, err)
 			}
 		}
-		spec.Event("image", fmt.Sprintf("using image %s already present", ref))
+		spec.Event("image", fmt.Sprintf("using image %s already present", name))
 		return img, nil
 	}
 	if !errdefs.IsNotFound(err) {
-		return nil, fmt.Errorf("look up image %s: %w", ref, err)
+		return nil, fmt.Errorf("look up image %s: %w", name, err)
 	}
-	spec.Event("image", fmt.Sprintf("pulling image %s", ref))
+	spec.Event("image", fmt.Sprintf("pulling image %s", name))
 	hosts := docker.ConfigureDefaultRegistries(docker.WithAuthorizer(docker.NewDockerAuthorizer(
 		docker.WithAuthCreds(func(host string) (string, string, error) {
 			if spec.Registry != nil {
@@ -208,7 +210,7 @@ func (r *Containerd) image(ctx context.Context, spec *Spec) (client.Image, error
 	start := time.Now()
 	// Progress goes into the run's events while the pull lasts, paced so
 	// that a long pull cannot flood the run's record.
-	progress := newPullProgress(ref, r.client.ContentStore())
+	progress := newPullProgress(name, r.client.ContentStore())
 	pctx, stopProgress := context.WithCancel(ctx)
 	reported := make(chan struct{})
 	go func() {
@@ -220,36 +222,35 @@ func (r *Containerd) image(ctx context.Context, spec *Spec) (client.Image, error
 	stopProgress()
 	<-reported
 	if err != nil {
-		return nil, fmt.Errorf("image %s is not on this node and pulling it failed: %w (import it with `hush image import`, or add a docker secret for its registry)", ref, err)
+		return nil, fmt.Errorf("image %s is not on this node and pulling it failed: %w (import it with `hush image import`, or add a docker secret for its registry)", name, err)
 	}
 	done := ""
 	if s, err := progress.status(ctx); err == nil && s.Layers > 0 {
 		done = fmt.Sprintf(": %d layers, %s", s.Layers, formatSize(s.Bytes))
 	}
-	spec.Event("image", fmt.Sprintf("pulled image %s in %s%s", ref, time.Since(start).Round(time.Millisecond), done))
+	spec.Event("image", fmt.Sprintf("pulled image %s in %s%s", name, time.Since(start).Round(time.Millisecond), done))
 	return img, nil
 }
 
 // normalizeRef turns "busybox" into "docker.io/library/busybox:latest", as
-// docker and nerdctl do.
+// containerd names images, with the distribution grammar that docker uses.
+// A reference that does not parse, which the agent refuses at submit, is
+// left as it is.
 func normalizeRef(ref string) string {
-	name, tag := ref, ""
-	if i := strings.LastIndex(ref, "@"); i >= 0 {
-		name, tag = ref[:i], ref[i:]
-	} else if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		name, tag = ref[:i], ref[i:]
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
 	}
-	if tag == "" {
-		tag = ":latest"
+	return reference.TagNameOnly(named).String()
+}
+
+// imageName is how messages name the image of a run: as its spec gives it,
+// and the full reference when that differs.
+func imageName(given, ref string) string {
+	if given == ref {
+		return ref
 	}
-	first, _, hasSlash := strings.Cut(name, "/")
-	switch {
-	case !hasSlash:
-		name = "docker.io/library/" + name
-	case !strings.ContainsAny(first, ".:") && first != "localhost":
-		name = "docker.io/" + name
-	}
-	return name + tag
+	return given + " (" + ref + ")"
 }
 
 // Start creates the container and starts its task.
