@@ -57,15 +57,16 @@ func TestExitCodes(t *testing.T) {
 		code    int
 		wantErr string
 	}{
-		"unknown command":     {[]string{"hush", "frobnicate"}, exitUsage, `unknown command "frobnicate"`},
-		"unknown flag":        {[]string{"hush", "get", "secrets", "--bogus"}, exitUsage, "flag provided but not defined: -bogus"},
-		"unknown secret type": {[]string{"hush", "create", "secret", "magic"}, exitUsage, `unknown secret type "magic"`},
-		"bad output format":   {[]string{"hush", "get", "secrets", "-o", "xml"}, exitUsage, `unknown output format "xml"`},
-		"missing argument":    {[]string{"hush", "create", "secret", "env"}, exitUsage, "takes one KEY=VALUE argument"},
-		"missing flag":        {[]string{"hush", "create", "secret", "docker", "--server", "x"}, exitUsage, "missing --username"},
-		"bad env key":         {[]string{"hush", "create", "secret", "env", "1X=y"}, exitUsage, `environment variable name "1X" is not valid`},
-		"missing file":        {[]string{"hush", "create", "secret", "mounted", "/nonexistent/file"}, exitError, "file /nonexistent/file does not exist"},
-		"version":             {[]string{"hush", "version"}, exitOK, ""},
+		"unknown command":      {[]string{"hush", "frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		"unknown flag":         {[]string{"hush", "get", "secrets", "--bogus"}, exitUsage, "flag provided but not defined: -bogus"},
+		"unknown secret type":  {[]string{"hush", "create", "secret", "magic"}, exitUsage, `unknown secret type "magic"`},
+		"misspelt secret type": {[]string{"hush", "create", "secret", "mountd", "f"}, exitUsage, `unknown secret type "mountd" (did you mean "mounted"?)`},
+		"bad output format":    {[]string{"hush", "get", "secrets", "-o", "xml"}, exitUsage, `unknown output format "xml"`},
+		"missing argument":     {[]string{"hush", "create", "secret", "env"}, exitUsage, "takes one KEY=VALUE argument"},
+		"missing flag":         {[]string{"hush", "create", "secret", "docker", "--server", "x"}, exitUsage, "missing --username"},
+		"bad env key":          {[]string{"hush", "create", "secret", "env", "1X=y"}, exitUsage, `environment variable name "1X" is not valid`},
+		"missing file":         {[]string{"hush", "create", "secret", "mounted", "/nonexistent/file"}, exitError, "file /nonexistent/file does not exist"},
+		"version":              {[]string{"hush", "version"}, exitOK, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -31,7 +31,11 @@ func createCommand(ui *UI) *cli.Command {
 	}
 	secret.Action = func(c *cli.Context) error {
 		if c.Args().Present() {
-			return usageErrorf(c, "unknown secret type %q: use one of %s", c.Args().First(), strings.Join(api.TypeNames(), ", "))
+			msg := fmt.Sprintf("unknown secret type %q", c.Args().First())
+			if s := suggestCommand(c.Command.Subcommands, c.Args().First()); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			return usageErrorf(c, "%s: use one of %s", msg, strings.Join(api.TypeNames(), ", "))
 		}
 		return usageErrorf(c, "give a secret type: one of %s", strings.Join(api.TypeNames(), ", "))
 	}
