@@ -280,3 +280,33 @@ printf '[%s]' "${COMPREPLY[@]}"`
 		t.Errorf("bash: got %q (%v), want %q", out, err, want)
 	}
 }
+
+// The zsh script parses, and fish's asks hush for the words typed so far.
+// The CI scripts install both shells.
+func TestCompletionScriptsZshFish(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	zsh := filepath.Join(dir, "_hush")
+	if err := os.WriteFile(zsh, []byte(completionScripts["zsh"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.CommandContext(ctx, "zsh", "-n", zsh).CombinedOutput(); err != nil {
+		t.Errorf("zsh -n: %v\n%s", err, out)
+	}
+	fish := filepath.Join(dir, "hush.fish")
+	if err := os.WriteFile(fish, []byte(completionScripts["fish"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// hush here is a stand-in that answers with the words it was given,
+	// which fish offers as the completions, sorted.
+	probe := `source $argv[1]
+function hush; printf '%s\n' $argv; end
+complete -C 'hush delete secret '`
+	out, err := exec.CommandContext(ctx, "fish", "-c", probe, fish).CombinedOutput()
+	got := strings.Fields(string(out))
+	slices.Sort(got)
+	if want := []string{completeName, "delete", "hush", "secret"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("fish: got %q (%v), want the candidates %q", out, err, want)
+	}
+}
