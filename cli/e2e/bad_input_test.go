@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,10 @@ func TestBadInput(t *testing.T) {
 			if r.code != tc.code {
 				t.Errorf("got exit %d, want %d\n%s", r.code, tc.code, r)
 			}
-			if !strings.HasPrefix(r.stderr, "✗  ") || !strings.Contains(r.stderr, tc.want) {
+			// A command given no subcommand prints its help first.
+			if !slices.ContainsFunc(strings.Split(r.stderr, "\n"), func(l string) bool {
+				return strings.HasPrefix(l, "✗  ") && strings.Contains(l, tc.want)
+			}) {
 				t.Errorf("stderr %q, want a ✗ line containing %q", r.stderr, tc.want)
 			}
 			if after := a.secretIDs(user); !maps.Equal(before, after) {
