@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/hush-sh/hush/sdk/api"
 )
@@ -15,13 +16,13 @@ const MaxRetries = 10
 // constraintRe is "KEY OP VALUE": a key without spaces or operator
 // characters, "=" or "!=", and a value that holds no "=", so that "a == b"
 // is refused rather than read as the value "= b".
-var constraintRe = regexp.MustCompile(`^([^\s=!]+)\s*(!=|=)\s*([^=]*)$`)
+var constraintRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([^\s=!]+)\s*(!=|=)\s*([^=]*)$`) })
 
 // ParseConstraint parses a constraint as run specs write it: "KEY = VALUE"
 // or "KEY != VALUE", such as "node_class = gpu" or "rack != r2". Spaces
 // around the operator are optional.
 func ParseConstraint(s string) (api.Constraint, error) {
-	m := constraintRe.FindStringSubmatch(strings.TrimSpace(s))
+	m := constraintRe().FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
 		return api.Constraint{}, fmt.Errorf("%q: use KEY = VALUE or KEY != VALUE, such as \"node_class = gpu\"", s)
 	}

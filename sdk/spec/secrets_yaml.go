@@ -42,7 +42,7 @@ func (p *secretsParser) secretsYAML(src []byte) {
 	}
 	root := resolve(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
-		p.errorf(p.pos(root), "secrets file must be a mapping such as secrets: [%s], got %s", secretItemExample, withoutValue(describe(root)))
+		p.errorf(p.pos(root), "secrets file must be a mapping such as secrets: [%s], got %s", secretItemExample, yamlKind(root))
 		return
 	}
 	var list *yaml.Node
@@ -51,7 +51,7 @@ func (p *secretsParser) secretsYAML(src []byte) {
 		k, v := resolve(root.Content[i]), resolve(root.Content[i+1])
 		switch {
 		case k.Kind != yaml.ScalarNode:
-			p.errorf(p.pos(k), "field names must be words such as secrets, got %s", withoutValue(describe(k)))
+			p.errorf(p.pos(k), "field names must be words such as secrets, got %s", yamlKind(k))
 		case k.Value != "secrets":
 			hint := ""
 			if s := suggest(k.Value, []string{"secrets"}); s != "" {
@@ -70,7 +70,7 @@ func (p *secretsParser) secretsYAML(src []byte) {
 	case list.Kind == yaml.ScalarNode && list.ShortTag() == tagNull:
 		p.errorf(listPos, `field "secrets" has no value: %s`, noSecretsHint)
 	case list.Kind != yaml.SequenceNode:
-		p.errorf(p.pos(list), "secrets must be a list such as [%s], got %s", secretItemExample, withoutValue(describe(list)))
+		p.errorf(p.pos(list), "secrets must be a list such as [%s], got %s", secretItemExample, yamlKind(list))
 	default:
 		for i, item := range list.Content {
 			p.yamlSecret(i, resolve(item))
@@ -82,7 +82,7 @@ func (p *secretsParser) secretsYAML(src []byte) {
 func (p *secretsParser) yamlSecret(i int, item *yaml.Node) {
 	label := fmt.Sprintf("secrets[%d]", i)
 	if item.Kind != yaml.MappingNode {
-		p.errorf(p.pos(item), "%s must be a mapping such as %s, got %s", label, secretItemExample, withoutValue(describe(item)))
+		p.errorf(p.pos(item), "%s must be a mapping such as %s, got %s", label, secretItemExample, yamlKind(item))
 		return
 	}
 	d := p.begin(p.pos(item), label)
@@ -93,7 +93,7 @@ func (p *secretsParser) yamlSecret(i int, item *yaml.Node) {
 	for j := 0; j+1 < len(item.Content); j += 2 {
 		k, v := resolve(item.Content[j]), resolve(item.Content[j+1])
 		if k.Kind != yaml.ScalarNode {
-			p.errorf(p.pos(k), "%s: field names must be words such as type, got %s", label, withoutValue(describe(k)))
+			p.errorf(p.pos(k), "%s: field names must be words such as type, got %s", label, yamlKind(k))
 			continue
 		}
 		keys, values = append(keys, k), append(values, v)
@@ -142,7 +142,7 @@ func (p *secretsParser) yamlValue(d *secretDecl, k secretKey, key, v *yaml.Node)
 		if v.Kind == yaml.ScalarNode {
 			hint = "; put it in quotes to use it as text"
 		}
-		d.errorf(p.pos(v), "%s must be a string, got %s%s", k.name, withoutValue(describe(v)), hint)
+		d.errorf(p.pos(v), "%s must be a string, got %s%s", k.name, yamlKind(v), hint)
 	default:
 		p.yamlString(v, d.label+": "+k.name)
 	}
@@ -154,4 +154,13 @@ func (p *secretsParser) yamlValue(d *secretDecl, k secretKey, key, v *yaml.Node)
 func withoutValue(description string) string {
 	kind, _, _ := strings.Cut(description, " (")
 	return kind
+}
+
+// yamlKind describes a node of a secrets file without its value or a tag
+// of the file's own, which may be the start of a value ("!Passw0rd").
+func yamlKind(v *yaml.Node) string {
+	if v.Kind == yaml.ScalarNode && v.Tag != "" && !strings.HasPrefix(v.Tag, "!!") {
+		return "a value with a YAML tag (a value that starts with ! must be in quotes)"
+	}
+	return withoutValue(describe(v))
 }

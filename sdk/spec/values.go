@@ -6,11 +6,12 @@ import (
 	"math/big"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // memoryRe allows a "B" after a binary suffix ("64MiB") but not after a
 // decimal one, where "4GB" leaves unclear which of 4G and 4Gi was meant.
-var memoryRe = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)(?:([KMGT]i)B?|([KMGT]))?$`)
+var memoryRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)(?:([KMGT]i)B?|([KMGT]))?$`) })
 
 var memoryUnits = map[string]int64{
 	"":   1,
@@ -33,7 +34,7 @@ func ParseSize(s string) (int64, error) { return parseMemory(s) }
 // "1048576" as bytes, rounding a fraction of a byte down; a binary suffix
 // may end in "B" ("64MiB").
 func parseMemory(s string) (int64, error) {
-	m := memoryRe.FindStringSubmatch(s)
+	m := memoryRe().FindStringSubmatch(s)
 	if num, unit, ok := strings.Cut(s, "B"); m == nil && ok && unit == "" && len(num) > 1 && strings.ContainsAny(num[len(num)-1:], "KMGT") {
 		return 0, fmt.Errorf(`it is ambiguous: write %q (powers of 1024) or %q (powers of 1000)`, num+"iB", num)
 	}

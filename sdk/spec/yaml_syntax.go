@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -15,7 +16,7 @@ import (
 
 // yamlErrRe splits a yaml.v3 syntax error into its line, when it has one,
 // and its message.
-var yamlErrRe = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+var yamlErrRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`) })
 
 // msgMappingValues is yaml.v3's message for a ": " where no key may start.
 const msgMappingValues = "mapping values are not allowed in this context"
@@ -37,20 +38,36 @@ const yamlLocateBudget = 32 << 20
 // message. What the message means then picks the column and the hint.
 // Hints never quote text from a secrets file, which may hold values.
 func (r *reporter) yamlSyntaxError(src []byte, err error) {
-	m := yamlErrRe.FindStringSubmatch(err.Error())
+	m := yamlErrRe().FindStringSubmatch(err.Error())
 	if m == nil {
-		r.errorf(Pos{Filename: r.filename}, "invalid YAML: %v", err)
+		r.errorf(Pos{Filename: r.filename}, "invalid YAML: %s", r.unquoted(err.Error()))
 		return
 	}
 	reported, _ := strconv.Atoi(m[1])
 	msg := m[2]
-	l := &yamlLocator{src: src, msg: msg, budget: yamlLocateBudget, sensitive: r.sensitive}
+	// The search costs a few decodes of the file, not more.
+	budget := min(yamlLocateBudget, 4*len(src)+64<<10)
+	l := &yamlLocator{src: src, msg: msg, budget: budget, sensitive: r.sensitive}
 	pos, hint := l.locate(reported)
 	pos.Filename = r.filename
+	msg = r.unquoted(msg)
 	if hint != "" {
 		msg += ": " + hint
 	}
 	r.errorf(pos, "invalid YAML: %s", msg)
+}
+
+// quotedText is text that yaml.v3 quotes from the file in its messages,
+// such as an anchor's name.
+var quotedText = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`'[^']*'|"[^"]*"`) })
+
+// unquoted leaves out of a secrets file's message the text yaml.v3 quotes
+// from it: a value that starts with * or & reads as an anchor's name.
+func (r *reporter) unquoted(msg string) string {
+	if !r.sensitive || !quotedText().MatchString(msg) {
+		return msg
+	}
+	return quotedText().ReplaceAllString(msg, "(text not shown)") + " (a value that starts with *, &, ! or @ must be in quotes)"
 }
 
 // yamlLocator finds where in src yaml.v3 fails with msg.
@@ -121,7 +138,7 @@ func (l *yamlLocator) failsAt(n int) bool {
 		case errors.Is(err, io.EOF):
 			return false
 		case err != nil:
-			m := yamlErrRe.FindStringSubmatch(err.Error())
+			m := yamlErrRe().FindStringSubmatch(err.Error())
 			return m != nil && m[2] == l.msg
 		}
 	}
