@@ -310,11 +310,16 @@ func createSecret(ctx context.Context, f *fleet.Fleet, opts *createSecretOptions
 	if len(results) == 1 && errors.As(results[0].Err, &apiErr) && apiErr.Code == api.CodeSecretExists {
 		return existsError(req.Name, opts.NameFrom, nil)
 	}
-	if slices.ContainsFunc(results, func(r fleet.Result[*api.Secret]) bool { return r.Err == nil }) {
+	created := slices.ContainsFunc(results, func(r fleet.Result[*api.Secret]) bool { return r.Err == nil })
+	if created {
 		opts.UI.Success("Created %s secret: %s", spec.Label, req.Name)
+	}
+	err := reportFanOut(opts.UI, append(results, failed...), syncRepairs)
+	if created {
+		// Last, where it is not lost between the lines of the result.
 		absentHints(opts.UI, spec, &req)
 	}
-	return reportFanOut(opts.UI, append(results, failed...), syncRepairs)
+	return err
 }
 
 // absentHints tells what the secret does without each optional value that

@@ -36,7 +36,7 @@ func TestCreateGitSSHKnownHosts(t *testing.T) {
 		"missing known_hosts file": {args: []string{key, "--known-hosts", filepath.Join(dir, "nope")}, wantCode: 1,
 			wantStderr: []string{"does not exist"}},
 		"no known_hosts": {args: []string{key},
-			wantStderr: []string{"!  Secret id-git has no known_hosts: runs accept an SSH host's key the first time", "StrictHostKeyChecking=accept-new",
+			wantStderr: []string{"!  Secret id-git has no known_hosts: each run accepts an SSH host's key the first time", "StrictHostKeyChecking=accept-new",
 				"create it again with --known-hosts FILE"}},
 	}
 	for name, tc := range tests {

@@ -36,8 +36,8 @@ var builtinTypes = []*TypeSpec{
 		Fields: []FieldSpec{{Name: FieldMountPath, Check: ValidateMountPath}},
 		Data: []DataSpec{
 			{Name: FieldValue, Check: checkPrivateKey},
-			{Name: FieldKnownHosts, Optional: true, Check: checkKnownHosts, Absent: "runs accept an SSH host's key " +
-				"the first time they connect to it and refuse it if it later changes (StrictHostKeyChecking=accept-new); " +
+			{Name: FieldKnownHosts, Optional: true, Check: checkKnownHosts, Absent: "each run accepts an SSH host's key " +
+				"the first time it connects to it, and refuses it if it changes within the run; nothing is kept from one run to the next (StrictHostKeyChecking=accept-new); " +
 				"to check hosts from the first connection, give a known_hosts file whose keys you have verified, such as one that " +
 				"`ssh-keyscan github.com` writes"},
 		},
@@ -45,7 +45,7 @@ var builtinTypes = []*TypeSpec{
 			Inputs: []InputSpec{
 				mountPathInput,
 				{Flag: "known-hosts", Target: FieldKnownHosts, File: true, Usage: "known_hosts `FILE` holding the host keys " +
-					"git may connect to (without it, a host's key is accepted the first time, then pinned)"},
+					"git may connect to (without it, each run accepts a host's key the first time it connects)"},
 			}},
 		// The key is mounted as one file, with known_hosts beside it. A
 		// secret without known_hosts, such as one stored before secrets

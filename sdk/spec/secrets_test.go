@@ -153,7 +153,7 @@ func TestParseSecretsKnownHosts(t *testing.T) {
   known_hosts = env("KNOWN_HOSTS")
 }`, wantHosts: true},
 		"hcl without": {filename: "s.hcl", src: `secret "git-ssh" "git" { value = env("KEY") }`,
-			wantWarning: `s.hcl:1:1: secret "git": no known_hosts: runs accept an SSH host's key the first time`},
+			wantWarning: `s.hcl:1:1: secret "git": no known_hosts: each run accepts an SSH host's key the first time`},
 		"yaml without": {filename: "s.yaml", src: "secrets: [{type: git-ssh, name: git, value_from_env: KEY}]",
 			wantWarning: "; set known_hosts_from_file: PATH"},
 		"hcl bad": {filename: "s.hcl", src: `secret "git-ssh" "git" {
