@@ -284,6 +284,11 @@ printf '[%s]' "${COMPREPLY[@]}"`
 // The zsh script parses, and fish's asks hush for the words typed so far.
 // The CI scripts install both shells.
 func TestCompletionScriptsZshFish(t *testing.T) {
+	for _, shell := range []string{"zsh", "fish"} {
+		if _, err := exec.LookPath(shell); err != nil {
+			t.Fatalf("this test runs %s, which is not installed: run it through `make test`, which installs it, or `apt-get install zsh fish`", shell)
+		}
+	}
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

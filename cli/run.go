@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/spec"
@@ -236,7 +237,12 @@ func (l *statusLine) show(msg string) {
 	// A line longer than the terminal would wrap, or one with a newline
 	// break, and \r would then rewrite only its last row: make it one
 	// row that fits.
-	line := "i  " + strings.ReplaceAll(msg, "\n", " ")
+	line := "i  " + strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' ' // a tab, \r or newline would break the one row
+		}
+		return r
+	}, msg)
 	if l.width > 1 {
 		if r := []rune(line); len(r) > l.width-1 {
 			line = string(r[:l.width-2]) + "…"

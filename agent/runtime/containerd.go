@@ -226,7 +226,7 @@ func (r *Containerd) image(ctx context.Context, spec *Spec) (client.Image, error
 	}
 	done := ""
 	if s, err := progress.status(ctx); err == nil && s.Layers > 0 {
-		done = fmt.Sprintf(": %d layers, %s", s.Layers, formatSize(s.Bytes))
+		done = fmt.Sprintf(": %s, %s", layers(s.Layers), formatSize(s.Bytes))
 	}
 	spec.Event("image", fmt.Sprintf("pulled image %s in %s%s", name, time.Since(start).Round(time.Millisecond), done))
 	return img, nil

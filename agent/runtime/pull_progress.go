@@ -120,7 +120,7 @@ func (p *pullProgress) status(ctx context.Context) (pullStatus, error) {
 
 // message says how far the pull has come, as an event of its run.
 func (p *pullProgress) message(s pullStatus) string {
-	return fmt.Sprintf("pulling image %s: %d of %d layers, %s of %s", p.ref, s.LayersDone, s.Layers, formatSize(s.BytesDone), formatSize(s.Bytes))
+	return fmt.Sprintf("pulling image %s: %d of %s, %s of %s", p.ref, s.LayersDone, layers(s.Layers), formatSize(s.BytesDone), formatSize(s.Bytes))
 }
 
 // report records the pull's progress through event, paced by an
@@ -162,4 +162,12 @@ func formatSize(n int64) string {
 	default:
 		return fmt.Sprintf("%.1f GiB", float64(n)/gib)
 	}
+}
+
+// layers counts layers as people write it: "1 layer", "3 layers".
+func layers(n int) string {
+	if n == 1 {
+		return "1 layer"
+	}
+	return fmt.Sprintf("%d layers", n)
 }

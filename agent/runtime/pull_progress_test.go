@@ -165,7 +165,7 @@ func TestPullProgressReport(t *testing.T) {
 	for e := range events {
 		got = append(got, e)
 	}
-	want := "pulling image example.com/app:1: 0 of 1 layers, 3 MiB of 8 MiB"
+	want := "pulling image example.com/app:1: 0 of 1 layer, 3 MiB of 8 MiB"
 	if len(got) != 1 || got[0].typ != "image" || got[0].msg != want {
 		t.Fatalf("got events %+v, want one image event %q", got, want)
 	}

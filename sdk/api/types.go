@@ -87,6 +87,15 @@ func (r *CreateSecretRequest) Validate() error {
 		return errors.Join(errs...)
 	}
 	errs = append(errs, spec.validateFields(r.Fields)...)
+	if mp := r.Fields[FieldMountPath]; mp != "" && !spec.Inject.Dir {
+		// The files beside the one mounted go in its dir, under their
+		// own names.
+		for _, f := range spec.Inject.Files[min(1, len(spec.Inject.Files)):] {
+			if path.Base(mp) == f.Name {
+				errs = append(errs, fmt.Errorf("mount path %s ends in %s, the name of the secret's %s file, which goes beside it: give the file another name", mp, f.Name, f.Name))
+			}
+		}
+	}
 	if r.From != "" {
 		errs = append(errs, spec.validateFrom(r.From, r.Data)...)
 	}
@@ -308,6 +317,16 @@ func checkKnownHosts(b []byte) error {
 	var bad []string
 	keys := 0
 	for i, line := range strings.Split(string(b), "\n") {
+		// A comment after the key may have several words, which OpenSSH
+		// takes and the parser does not: it is left out.
+		fields := strings.Fields(line)
+		n := 3 // hosts, key type, key
+		if len(fields) > 0 && strings.HasPrefix(fields[0], "@") {
+			n++ // a marker, such as @cert-authority
+		}
+		if len(fields) > n {
+			line = strings.Join(fields[:n], " ")
+		}
 		_, _, _, _, _, err := ssh.ParseKnownHosts([]byte(line))
 		blank := strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#")
 		switch {
@@ -316,7 +335,8 @@ func checkKnownHosts(b []byte) error {
 			// ssh passes over a line of one word; it is a mistake all the same.
 			bad = append(bad, fmt.Sprintf("line %d (no host key on it)", i+1))
 		case err != nil:
-			bad = append(bad, fmt.Sprintf("line %d (%v)", i+1, err))
+			// The parser's message may quote the line's words.
+			bad = append(bad, fmt.Sprintf("line %d (not hosts, a key type and a key)", i+1))
 		default:
 			keys++
 		}

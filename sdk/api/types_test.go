@@ -94,6 +94,7 @@ func TestCheckKnownHosts(t *testing.T) {
 		"hashed and marked": {in: "|1|F1E1KeoE/eEWhi10WpGv4OdiO6Y=|3988QV0VE8wmZL7suNrYQLITLCg= " + testKnownHosts[len("github.com "):] +
 			"@cert-authority *.example.com " + testKnownHosts[len("github.com "):]},
 		"no line break at the end": {in: strings.TrimSuffix(testKnownHosts, "\n")},
+		"a comment of words":       {in: strings.TrimSuffix(testKnownHosts, "\n") + " my laptop, 2026\n"},
 		"every bad line": {in: "github.com\n" + testKnownHosts + "github.com ssh-ed25519 AAAA!!\n",
 			want: []string{"not a known_hosts file: line 1 (", "; line 3 (", "as `ssh-keyscan HOST` prints them"}},
 		"a public key alone": {in: testKnownHosts[len("github.com "):], want: []string{"line 1 ("}},
@@ -153,6 +154,10 @@ func TestCreateSecretRequestValidate(t *testing.T) {
 		},
 		"ssh key": {
 			req: CreateSecretRequest{Name: "a", Type: TypeGitSSH, Data: map[string][]byte{"value": []byte(testKey)}},
+		},
+		"git-ssh key mounted where its known_hosts goes": {
+			req:  CreateSecretRequest{Name: "a", Type: TypeGitSSH, Fields: map[string]string{"mount_path": "/root/.ssh/known_hosts"}, Data: map[string][]byte{"value": []byte(testKey)}},
+			want: "mount path /root/.ssh/known_hosts ends in known_hosts",
 		},
 		"ssh key with known_hosts": {
 			req: CreateSecretRequest{Name: "a", Type: TypeGitSSH, Data: map[string][]byte{"value": []byte(testKey), "known_hosts": []byte(testKnownHosts)}},
