@@ -148,6 +148,18 @@ func complete(ctx context.Context, ui *UI, app *cli.App, words []string) []strin
 			args = append(args, w)
 		}
 	}
+	if slices.Equal(path, []string{"help"}) {
+		// `hush help` takes a path of commands, as typed after hush.
+		cmds = app.Commands
+		for _, a := range args {
+			cmd := findCommand(cmds, a)
+			if cmd == nil {
+				return nil
+			}
+			cmds = cmd.Subcommands
+		}
+		args = nil
+	}
 	switch {
 	case strings.HasPrefix(current, "-"):
 		return matching(flagNames(flags), current)

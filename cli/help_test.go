@@ -225,6 +225,7 @@ func TestComplete(t *testing.T) {
 		"one run to describe":   {env, []string{"describe", "run", "eval", ""}, nil},
 		"agent down":            {down, []string{"delete", "secret", ""}, nil},
 		"no hidden commands":    {nil, []string{"__"}, nil},
+		"help takes commands":   {nil, []string{"help", "get", "r"}, []string{"runs"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
