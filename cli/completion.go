@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hush-sh/hush/sdk/fleet"
+	"github.com/hush-sh/hush/sdk/spec"
 	"github.com/urfave/cli/v2"
 )
 
@@ -267,7 +268,7 @@ func suggestCommand(cmds []*cli.Command, name string) string {
 			continue
 		}
 		for _, n := range c.Names() {
-			d := editDistance(name, n)
+			d := spec.EditDistance(name, n)
 			if name != "" && strings.HasPrefix(n, name) {
 				d = 0
 			}
@@ -277,26 +278,4 @@ func suggestCommand(cmds []*cli.Command, name string) string {
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

@@ -59,15 +59,15 @@ func suggest(name string, known []string) string {
 		bestDist = 2
 	}
 	for _, k := range known {
-		if d := editDistance(name, k); d < bestDist {
+		if d := EditDistance(name, k); d < bestDist {
 			best, bestDist = k, d
 		}
 	}
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, in bytes.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
