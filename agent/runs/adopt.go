@@ -46,6 +46,10 @@ func (m *Manager) recover(ctx context.Context) error {
 			m.adopt(newActiveRun(r), task)
 		case errors.Is(err, runtime.ErrNoWorkload) && !hadStarted(r.Status):
 			restart = append(restart, m.reset(newActiveRun(r)))
+		case errors.Is(err, runtime.ErrNoWorkload) && m.wasRestarting(r.ID):
+			if err := m.finishRestart(newActiveRun(r)); err != nil {
+				return err
+			}
 		case errors.Is(err, runtime.ErrNoWorkload):
 			if err := m.lose(r, m.lostMessage(err)); err != nil {
 				return err

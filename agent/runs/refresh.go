@@ -509,3 +509,32 @@ func (m *Manager) restart(ar *activeRun) (runtime.Task, error) {
 	spec.Event = func(typ, msg string) { m.event(ar, store.EventType(typ), msg) }
 	return m.cfg.Runtime.Start(context.Background(), spec)
 }
+
+// wasRestarting reports whether the agent stopped while it restarted run
+// id's workload for changed secrets: the change is pending, and it asks
+// for a restart.
+func (m *Manager) wasRestarting(id string) bool {
+	st, err := m.loadRunState(id)
+	return err == nil && st.Pending != nil && st.Pending.Restart
+}
+
+// finishRestart starts again the workload of a run whose restart the agent
+// left half done, and adopts it; a run whose workload does not start is
+// LOST, as one whose workload is gone.
+func (m *Manager) finishRestart(ar *activeRun) error {
+	id := ar.run.ID
+	task, err := m.restart(ar)
+	if err != nil {
+		return m.lose(ar.run, fmt.Sprintf("the agent stopped while it restarted the run's workload for changed secrets, and it could not start it again: %v", err))
+	}
+	if st, err := m.loadRunState(id); err == nil {
+		// Told now: the refresher must not restart it once more.
+		st.Pending = nil
+		if err := m.saveRunState(id, st); err != nil {
+			m.logger.Warn("could not record the run's refresh state", "run_id", id, "error", err)
+		}
+	}
+	m.event(ar, store.EventRestarted, "the agent stopped while it restarted the workload for changed secrets; it runs again with the new values")
+	m.adopt(ar, task)
+	return nil
+}

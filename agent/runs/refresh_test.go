@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+	"github.com/hush-sh/hush/agent/runtime"
 	"github.com/hush-sh/hush/agent/store"
 	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/provider"
@@ -348,4 +350,47 @@ func (h *harness) finishRestarted(run *store.Run) *store.Run {
 		h.t.Errorf("got output %q, want %q", out, want)
 	}
 	return got
+}
+
+// An agent that stopped in the middle of a restart for changed secrets,
+// after the old workload was removed and before the new one started,
+// leaves no workload: the next agent starts it, rather than find the run
+// LOST.
+func TestRestartLeftHalfDone(t *testing.T) {
+	h, _, run := leftRefreshingRun(t, time.Hour)
+	rt, err := runtime.NewExecIn(hclog.NewNullLogger(), h.state+"-supervisors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := rt.Adopt(context.Background(), run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Stop(context.Background(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Delete(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h.state, run.ID, envFile), []byte("TOKEN=after-restart"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.m.loadRunState(run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Pending = &pendingChange{Seq: 1, Names: []string{"token"}, Restart: true}
+	if err := h.m.saveRunState(run.ID, st); err != nil {
+		t.Fatal(err)
+	}
+
+	h.m = h.manager()
+	got := h.finishRestarted(run)
+	events := eventsOf(got)
+	if !strings.Contains(events, "restarted: the agent stopped while it restarted the workload") {
+		t.Errorf("got events\n%s\nwant one saying the restart was finished", events)
+	}
+	if n := strings.Count(events, "restarting the workload"); n != 0 {
+		t.Errorf("the workload was restarted %d more times:\n%s", n, events)
+	}
 }
