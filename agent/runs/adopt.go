@@ -46,12 +46,13 @@ func (m *Manager) recover(ctx context.Context) error {
 			m.adopt(newActiveRun(r), task)
 		case errors.Is(err, runtime.ErrNoWorkload) && !hadStarted(r.Status):
 			restart = append(restart, m.reset(newActiveRun(r)))
-		case errors.Is(err, runtime.ErrNoWorkload) && m.wasRestarting(r.ID):
-			if err := m.finishRestart(newActiveRun(r)); err != nil {
-				return err
-			}
 		case errors.Is(err, runtime.ErrNoWorkload):
-			if err := m.lose(r, m.lostMessage(err)); err != nil {
+			if st := m.halfRestarted(r.ID); st != nil {
+				err = m.finishRestart(newActiveRun(r), st)
+			} else {
+				err = m.lose(r, m.lostMessage(err))
+			}
+			if err != nil {
 				return err
 			}
 		case m.runtimeDown():

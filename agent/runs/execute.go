@@ -359,14 +359,9 @@ func (m *Manager) secretsFor(run *store.Run) ([]*store.Secret, []string, error) 
 		// to warn about them.
 		names = append([]string{}, run.SecretLimit...)
 	}
-	secrets, unreadable, err := m.cfg.Store.OpenSecrets(run.Owner, names)
-	var missing *store.MissingError
-	if errors.As(err, &missing) && !named {
-		names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(missing.Names, n) })
-		secrets, unreadable, err = m.cfg.Store.OpenSecrets(run.Owner, names)
-	}
-	if errors.As(err, &missing) {
-		return nil, nil, fmt.Errorf("the run asks for secret(s) %s, which do not exist: `hush get secrets` lists yours", strings.Join(missing.Names, ", "))
+	secrets, unreadable, missing, err := m.openExisting(run.Owner, names)
+	if named && len(missing) > 0 {
+		return nil, nil, fmt.Errorf("the run asks for secret(s) %s, which do not exist: `hush get secrets` lists yours", strings.Join(missing, ", "))
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read secrets: %w", err)
@@ -386,6 +381,19 @@ func (m *Manager) secretsFor(run *store.Run) ([]*store.Secret, []string, error) 
 	return secrets, warnings, nil
 }
 
+// openExisting opens owner's secrets names, leaving out those that do not
+// exist, which it returns by name.
+func (m *Manager) openExisting(owner string, names []string) ([]*store.Secret, []*store.RecordError, []string, error) {
+	secrets, unreadable, err := m.cfg.Store.OpenSecrets(owner, names)
+	var missing *store.MissingError
+	if !errors.As(err, &missing) {
+		return secrets, unreadable, nil, err
+	}
+	names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(missing.Names, n) })
+	secrets, unreadable, err = m.cfg.Store.OpenSecrets(owner, names)
+	return secrets, unreadable, missing.Names, err
+}
+
 // wait waits for the workload to exit, stopping it when asked or when it
 // outlives its max_duration, and returns the final status; or it returns
 // left when the agent leaves its runs first. It signals or restarts the
@@ -399,14 +407,14 @@ func (m *Manager) wait(ar *activeRun, task *runtime.Task, r *refresher) (status 
 	var exited chan struct{}
 	var exit int
 	var waitErr error
-	follow := func() {
+	watch := func() {
 		exited = make(chan struct{})
 		go func(t runtime.Task, exited chan struct{}) {
 			exit, waitErr = t.Wait(context.Background())
 			close(exited)
 		}(*task, exited)
 	}
-	follow()
+	watch()
 	var deadline <-chan time.Time
 	if d := time.Duration(ar.run.MaxDuration); d > 0 {
 		// A run adopted by a restarted agent has had some of its time.
@@ -443,12 +451,12 @@ func (m *Manager) wait(ar *activeRun, task *runtime.Task, r *refresher) (status 
 				continue
 			default:
 			}
-			if err := m.tell(ar, task, exited, c); err != nil {
+			if err := m.tell(ar, task, exited, c, r.workload()); err != nil {
 				return api.RunFailed, nil, err.Error(), false
 			}
 			r.told(c)
 			if c.Restart {
-				follow()
+				watch()
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package runs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -67,13 +66,8 @@ func (m *Manager) Refresh(ctx context.Context, run *store.Run, names []string) (
 	if len(names) == 0 {
 		return out, nil
 	}
-	secrets, unreadable, err := m.cfg.Store.OpenSecrets(run.Owner, names)
-	var missing *store.MissingError
-	if errors.As(err, &missing) {
-		out.Gone = missing.Names
-		names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(missing.Names, n) })
-		secrets, unreadable, err = m.cfg.Store.OpenSecrets(run.Owner, names)
-	}
+	secrets, unreadable, missing, err := m.openExisting(run.Owner, names)
+	out.Gone = missing
 	if err != nil {
 		return nil, fmt.Errorf("read secrets: %w", err)
 	}

@@ -309,12 +309,7 @@ func (m *materializer) write(rel string, data []byte, mode os.FileMode, inPlace 
 	mode = cmp.Or(mode, api.DefaultFileMode)
 	p := filepath.Join(m.runDir, filepath.FromSlash(name))
 	if inPlace {
-		f, err := m.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-		if err != nil {
-			return "", err
-		}
-		_, err = f.Write(data)
-		return p, errors.Join(err, f.Close())
+		return p, m.root.WriteFile(name, data, mode)
 	}
 	return p, replaceFile(m.root, name, data, mode, true)
 }

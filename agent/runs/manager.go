@@ -193,7 +193,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := os.RemoveAll(cfg.KeyDir); err != nil {
 		return nil, fmt.Errorf("clear log key dir: %w", err)
 	}
-	for _, dir := range []string{cfg.LogDir, cfg.StateDir, cfg.KeyDir} {
+	for _, dir := range []string{cfg.LogDir, cfg.StateDir, filepath.Join(cfg.StateDir, runStateDir), cfg.KeyDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}

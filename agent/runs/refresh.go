@@ -56,19 +56,10 @@ func (p *pendingChange) merge(c *pendingChange) *pendingChange {
 	if p == nil {
 		return c
 	}
-	out := &pendingChange{Seq: c.Seq, Restart: p.Restart || c.Restart}
-	for _, n := range append(slices.Clone(p.Names), c.Names...) {
-		if !slices.Contains(out.Names, n) {
-			out.Names = append(out.Names, n)
-		}
+	union := func(a, b []string) []string {
+		return slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(a), b...))))
 	}
-	for _, s := range append(slices.Clone(p.Signals), c.Signals...) {
-		if !slices.Contains(out.Signals, s) {
-			out.Signals = append(out.Signals, s)
-		}
-	}
-	slices.Sort(out.Names)
-	return out
+	return &pendingChange{Seq: c.Seq, Restart: p.Restart || c.Restart, Names: union(p.Names, c.Names), Signals: union(p.Signals, c.Signals)}
 }
 
 // refreshPlan returns the refresh settings of the secrets of run that are
@@ -108,9 +99,6 @@ func (m *Manager) saveRunState(id string, st *runState) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(m.cfg.StateDir, runStateDir), 0o700); err != nil {
-		return err
-	}
 	return store.WriteFileAtomic(m.runStatePath(id), b, 0o600)
 }
 
@@ -138,8 +126,10 @@ type refresher struct {
 	// changes goes to the run's wait, which calls told once it has acted
 	// on one.
 	changes chan *pendingChange
-	quit    chan struct{}
-	done    chan struct{}
+	// ctx ends when the refresher is told to stop, done once it has.
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
 
 	mu    sync.Mutex // guards state and seq
 	state *runState
@@ -157,6 +147,9 @@ func (m *Manager) refresher(ar *activeRun) *refresher {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	if err == nil && st.Workload == nil {
+		err = errors.New("the agent has no record of the run's workload spec")
+	}
 	if err != nil {
 		m.event(ar, store.EventWarning, fmt.Sprintf("the run's secrets are no longer refreshed: %v", err))
 		return nil
@@ -167,8 +160,9 @@ func (m *Manager) refresher(ar *activeRun) *refresher {
 	}
 	r := &refresher{
 		m: m, ar: ar, runDir: m.runDir(ar.run.ID), plan: plan, state: st,
-		changes: make(chan *pendingChange), quit: make(chan struct{}), done: make(chan struct{}),
+		changes: make(chan *pendingChange), done: make(chan struct{}),
 	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	go r.run()
 	return r
 }
@@ -179,7 +173,7 @@ func (r *refresher) stop() {
 	if r == nil {
 		return
 	}
-	close(r.quit)
+	r.cancel()
 	<-r.done
 }
 
@@ -215,7 +209,7 @@ func (r *refresher) run() {
 		t := time.NewTimer(time.Until(first))
 		select {
 		case <-t.C:
-		case <-r.quit:
+		case <-r.ctx.Done():
 			t.Stop()
 			return
 		}
@@ -238,23 +232,13 @@ func (r *refresher) run() {
 	}
 }
 
-// send hands c to the run's wait, unless the refresher is told to quit
+// send hands c to the run's wait, unless the refresher is told to stop
 // first.
 func (r *refresher) send(c *pendingChange) bool {
 	select {
 	case r.changes <- c:
 		return true
-	case <-r.quit:
-		return false
-	}
-}
-
-// quitting reports whether the refresher is told to quit.
-func (r *refresher) quitting() bool {
-	select {
-	case <-r.quit:
-		return true
-	default:
+	case <-r.ctx.Done():
 		return false
 	}
 }
@@ -264,20 +248,11 @@ func (r *refresher) quitting() bool {
 // secrets that are gone and no longer refreshed.
 func (r *refresher) once(names []string) (*pendingChange, []string) {
 	m, ar := r.m, r.ar
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-r.quit:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	m.mu.Lock()
 	run := ar.run.Clone()
 	m.mu.Unlock()
-	got, err := m.grants().Refresh(ctx, run, names)
-	if r.quitting() {
+	got, err := m.grants().Refresh(r.ctx, run, names)
+	if r.ctx.Err() != nil {
 		return nil, nil
 	}
 	if err != nil {
@@ -332,7 +307,7 @@ func (r *refresher) write(run *store.Run, changed []*store.Secret) (*pendingChan
 			return nil, err
 		}
 	}
-	if r.quitting() {
+	if r.ctx.Err() != nil {
 		return nil, nil
 	}
 	inj, err := rematerialize(root, r.runDir, m.cfg.Runtime.Isolated(), changed, run.Env)
@@ -447,9 +422,10 @@ func patchEnv(root *os.Root, vars []string) error {
 	return nil
 }
 
-// tell signals or restarts the workload as change c asks; *task is then the
-// workload that runs. An error fails the run.
-func (m *Manager) tell(ar *activeRun, task *runtime.Task, exited <-chan struct{}, c *pendingChange) error {
+// tell signals or restarts the workload as change c asks, a restart from
+// workload, the spec it started with; *task is then the workload that runs.
+// An error fails the run.
+func (m *Manager) tell(ar *activeRun, task *runtime.Task, exited <-chan struct{}, c *pendingChange, workload runtime.Spec) error {
 	if !c.Restart {
 		for _, name := range c.Signals {
 			sig := unix.SignalNum(name)
@@ -473,7 +449,7 @@ func (m *Manager) tell(ar *activeRun, task *runtime.Task, exited <-chan struct{}
 	if err := (*task).Delete(context.Background()); err != nil {
 		return fmt.Errorf("restart for changed secret(s) %s: remove the workload: %w", strings.Join(c.Names, ", "), err)
 	}
-	next, err := m.restart(ar)
+	next, err := m.restart(ar, workload)
 	if err != nil {
 		return fmt.Errorf("restart for changed secret(s) %s: %w", strings.Join(c.Names, ", "), err)
 	}
@@ -482,18 +458,10 @@ func (m *Manager) tell(ar *activeRun, task *runtime.Task, exited <-chan struct{}
 	return nil
 }
 
-// restart starts the run's workload again, from the spec its start
+// restart starts the run's workload again from spec, the one its start
 // recorded in the agent's state, its log going on from where it was.
-func (m *Manager) restart(ar *activeRun) (runtime.Task, error) {
+func (m *Manager) restart(ar *activeRun, spec runtime.Spec) (runtime.Task, error) {
 	id := ar.run.ID
-	st, err := m.loadRunState(id)
-	if err != nil {
-		return nil, err
-	}
-	if st.Workload == nil {
-		return nil, errors.New("the agent has no record of the run's workload spec")
-	}
-	spec := st.Workload
 	// What the workload runs is the agent's, whatever the record says.
 	spec.ID, spec.RunDir, spec.HushBinary = id, m.runDir(id), m.cfg.HushBinary
 	spec.Log.Dir, spec.Log.ID, spec.Log.Key = m.logDir(id), id, filepath.Join(m.cfg.KeyDir, id)
@@ -507,32 +475,40 @@ func (m *Manager) restart(ar *activeRun) (runtime.Task, error) {
 	defer os.Remove(spec.Log.Key)
 	spec.Log.Resume = true
 	spec.Event = func(typ, msg string) { m.event(ar, store.EventType(typ), msg) }
-	return m.cfg.Runtime.Start(context.Background(), spec)
+	return m.cfg.Runtime.Start(context.Background(), &spec)
 }
 
-// wasRestarting reports whether the agent stopped while it restarted run
-// id's workload for changed secrets: the change is pending, and it asks
-// for a restart.
-func (m *Manager) wasRestarting(id string) bool {
+// workload returns a copy of the spec the run's workload started with.
+func (r *refresher) workload() runtime.Spec {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return *r.state.Workload
+}
+
+// halfRestarted returns the refresh state of run id when the agent stopped
+// while it restarted the run's workload for changed secrets: the change is
+// pending, and it asks for a restart. It returns nil otherwise.
+func (m *Manager) halfRestarted(id string) *runState {
 	st, err := m.loadRunState(id)
-	return err == nil && st.Pending != nil && st.Pending.Restart
+	if err != nil || st.Pending == nil || !st.Pending.Restart || st.Workload == nil {
+		return nil
+	}
+	return st
 }
 
-// finishRestart starts again the workload of a run whose restart the agent
-// left half done, and adopts it; a run whose workload does not start is
-// LOST, as one whose workload is gone.
-func (m *Manager) finishRestart(ar *activeRun) error {
+// finishRestart starts again, from st, the workload of a run whose restart
+// the agent left half done, and adopts it; a run whose workload does not
+// start is LOST, as one whose workload is gone.
+func (m *Manager) finishRestart(ar *activeRun, st *runState) error {
 	id := ar.run.ID
-	task, err := m.restart(ar)
+	task, err := m.restart(ar, *st.Workload)
 	if err != nil {
 		return m.lose(ar.run, fmt.Sprintf("the agent stopped while it restarted the run's workload for changed secrets, and it could not start it again: %v", err))
 	}
-	if st, err := m.loadRunState(id); err == nil {
-		// Told now: the refresher must not restart it once more.
-		st.Pending = nil
-		if err := m.saveRunState(id, st); err != nil {
-			m.logger.Warn("could not record the run's refresh state", "run_id", id, "error", err)
-		}
+	// Told now: the refresher must not restart it once more.
+	st.Pending = nil
+	if err := m.saveRunState(id, st); err != nil {
+		m.logger.Warn("could not record the run's refresh state", "run_id", id, "error", err)
 	}
 	m.event(ar, store.EventRestarted, "the agent stopped while it restarted the workload for changed secrets; it runs again with the new values")
 	m.adopt(ar, task)
