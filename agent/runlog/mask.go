@@ -90,11 +90,6 @@ type maskFilter struct {
 	held []byte
 }
 
-// filter returns a maskFilter of m alone.
-func (m *Masks) filter(w io.Writer) *maskFilter {
-	return &maskFilter{m: func() *Masks { return m }, w: w}
-}
-
 // Write never fails for the workload's sake: what w does not take is
 // w's to account for.
 func (f *maskFilter) Write(p []byte) (int, error) {

@@ -2,6 +2,7 @@ package runlog
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 )
@@ -60,4 +61,9 @@ func TestMaskFilterHoldsBackNothingElse(t *testing.T) {
 	if out.String() != "progress 10%" {
 		t.Errorf("got %q before the next write, want all of it", out.String())
 	}
+}
+
+// filter returns a maskFilter of m alone.
+func (m *Masks) filter(w io.Writer) *maskFilter {
+	return &maskFilter{m: func() *Masks { return m }, w: w}
 }
