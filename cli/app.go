@@ -173,11 +173,17 @@ func helpCommand(version string, ui *UI) *cli.Command {
 // cmds, the commands of parent (such as "hush get"), with the likeliest
 // meant name when one is close.
 func unknownCommand(cmds []*cli.Command, name, parent string) error {
-	msg := fmt.Sprintf("unknown command %q for %q", name, parent)
-	if s := suggestCommand(cmds, name); s != "" {
-		msg += fmt.Sprintf(" (did you mean %q?)", s)
-	}
+	msg := fmt.Sprintf("unknown command %q for %q%s", name, parent, didYouMean(cmds, name))
 	return &usageError{msg: msg, help: parent}
+}
+
+// didYouMean is " (did you mean "NAME"?)" for the command of cmds that name
+// is likely a typo of (see suggestCommand), or "" when none is.
+func didYouMean(cmds []*cli.Command, name string) string {
+	if s := suggestCommand(cmds, name); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
 }
 
 // missingCommand prints the help of a command that groups others, given

@@ -31,11 +31,8 @@ func createCommand(ui *UI) *cli.Command {
 	}
 	secret.Action = func(c *cli.Context) error {
 		if c.Args().Present() {
-			msg := fmt.Sprintf("unknown secret type %q", c.Args().First())
-			if s := suggestCommand(c.Command.Subcommands, c.Args().First()); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			return usageErrorf(c, "%s: use one of %s", msg, strings.Join(api.TypeNames(), ", "))
+			typed := c.Args().First()
+			return usageErrorf(c, "unknown secret type %q%s: use one of %s", typed, didYouMean(c.Command.Subcommands, typed), strings.Join(api.TypeNames(), ", "))
 		}
 		return usageErrorf(c, "give a secret type: one of %s", strings.Join(api.TypeNames(), ", "))
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -152,16 +153,14 @@ func createCert(opts *createCertOptions) error {
 	if err != nil {
 		return fmt.Errorf("make certificate with CA %s: %w", opts.CA, err)
 	}
-	out, kind, def := opts.Out, "client", defaultClientName
+	kind, def := "client", defaultClientName
 	switch {
 	case opts.Node:
 		kind, def = "node", defaultNodeName
 	case opts.Server:
 		kind, def = "server", defaultServerName
 	}
-	if out == "" {
-		out = def
-	}
+	out := cmp.Or(opts.Out, def)
 	cert, key := out+".pem", out+"-key.pem"
 	if err := pki.WriteFiles(leaf, cert, key); err != nil {
 		return err

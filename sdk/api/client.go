@@ -267,7 +267,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 
 func decodeJSONBody(resp *http.Response, out any) error {
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
+		if mediaType(resp) != "application/json" {
 			return &Error{StatusCode: resp.StatusCode, Message: notAgent(resp), Foreign: true}
 		}
 		return fmt.Errorf("decode answer from %s: %w", resp.Request.URL.Host, err)
@@ -349,9 +349,16 @@ func (c *Client) sendTo(ctx context.Context, base *url.URL, hc *http.Client, met
 	return resp, nil
 }
 
+// mediaType is the media type of resp's body, without its parameters; ""
+// when it has none or it cannot be read.
+func mediaType(resp *http.Response) string {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return mt
+}
+
 // isHTML reports whether resp's body is a web page.
 func isHTML(resp *http.Response) bool {
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	mt := mediaType(resp)
 	return mt == "text/html" || mt == "application/xhtml+xml"
 }
 
@@ -361,7 +368,7 @@ func notAgent(resp *http.Response) string {
 	u := resp.Request.URL
 	addr := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
 	status := strings.TrimSpace(strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode))
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "" {
+	if mt := mediaType(resp); mt != "" {
 		status += " (" + mt + ")"
 	}
 	return fmt.Sprintf("%s answered %s to %s %s: is it a hush agent? check %s or your cluster's address (`hush cluster list`)",

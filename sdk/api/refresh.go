@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -48,8 +49,8 @@ func RefreshSignals() []string { return append([]string(nil), refreshSignals...)
 // Signal returns the signal that OnChange sends, such as "SIGHUP", or ""
 // when it sends none.
 func (r Refresh) Signal() string {
-	sig, _ := strings.CutPrefix(r.OnChange, OnChangeSignal)
-	if sig == r.OnChange {
+	sig, ok := strings.CutPrefix(r.OnChange, OnChangeSignal)
+	if !ok {
 		return ""
 	}
 	return sig
@@ -68,10 +69,8 @@ func NormalizeOnChange(s string) (string, error) {
 		if !strings.HasPrefix(name, "SIG") {
 			name = "SIG" + name
 		}
-		for _, known := range refreshSignals {
-			if name == known {
-				return OnChangeSignal + name, nil
-			}
+		if slices.Contains(refreshSignals, name) {
+			return OnChangeSignal + name, nil
 		}
 		return "", fmt.Errorf("on_change %q names a signal the agent does not send: give one of %s", s, strings.Join(refreshSignals, ", "))
 	}

@@ -317,6 +317,9 @@ func checkKnownHosts(b []byte) error {
 	var bad []string
 	keys := 0
 	for i, line := range strings.Split(string(b), "\n") {
+		if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
 		// A comment after the key may have several words, which OpenSSH
 		// takes and the parser does not: it is left out.
 		fields := strings.Fields(line)
@@ -328,9 +331,7 @@ func checkKnownHosts(b []byte) error {
 			line = strings.Join(fields[:n], " ")
 		}
 		_, _, _, _, _, err := ssh.ParseKnownHosts([]byte(line))
-		blank := strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#")
 		switch {
-		case blank:
 		case err == io.EOF:
 			// ssh passes over a line of one word; it is a mistake all the same.
 			bad = append(bad, fmt.Sprintf("line %d (no host key on it)", i+1))

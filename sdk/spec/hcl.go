@@ -240,19 +240,16 @@ func (p *parser) hclSecretItem(obj *hclsyntax.ObjectConsExpr, path string) {
 		}
 		seen[k] = kpos
 		full := path + "." + k
-		vpos := p.hclPos(item.ValueExpr.Range())
-		switch k {
-		case "name":
-			it.name = itemField{given: true, pos: vpos}
-			it.name.value, _, it.name.ok = p.hclString(item.ValueExpr, full)
-		case "refresh":
-			it.refresh = itemField{given: true, pos: vpos}
-			it.refresh.value, _, it.refresh.ok = p.hclRefresh(item.ValueExpr, full)
-		case "on_change":
-			it.onChange = itemField{given: true, pos: vpos}
-			it.onChange.value, _, it.onChange.ok = p.hclString(item.ValueExpr, full)
-		default:
+		f := it.field(k)
+		if f == nil {
 			p.unknownField(kpos, path, k, secretFields)
+			continue
+		}
+		*f = itemField{given: true, pos: p.hclPos(item.ValueExpr.Range())}
+		if k == "refresh" {
+			f.value, _, f.ok = p.hclRefresh(item.ValueExpr, full)
+		} else {
+			f.value, _, f.ok = p.hclString(item.ValueExpr, full)
 		}
 	}
 	p.addSecretItem(it)
@@ -270,20 +267,15 @@ func (p *parser) ctySecretItem(v cty.Value, pos Pos, path string) {
 		case val.IsNull():
 			p.errorf(pos, "%s has no value: give one or remove it", full)
 		case val.Type() != cty.String && k == "refresh":
-			p.errorf(pos, "%s must be a duration such as \"30s\" or \"5m\", got %s", full, describeCty(val))
+			p.durationTypeError(pos, full, describeCty(val))
 		case val.Type() != cty.String:
 			p.errorf(pos, "%s must be a string, got %s", full, describeCty(val))
 		default:
 			f.value, f.ok = val.AsString(), true
 		}
-		switch k {
-		case "name":
-			it.name = f
-		case "refresh":
-			it.refresh = f
-		case "on_change":
-			it.onChange = f
-		default:
+		if dst := it.field(k); dst != nil {
+			*dst = f
+		} else {
 			p.unknownField(pos, path, k, secretFields)
 		}
 	}
@@ -298,7 +290,7 @@ func (p *parser) hclRefresh(e hclsyntax.Expression, path string) (string, Pos, b
 		return "", pos, false
 	}
 	if v.Type() != cty.String {
-		p.errorf(pos, "%s must be a duration such as \"30s\" or \"5m\", got %s", path, describeCty(v))
+		p.durationTypeError(pos, path, describeCty(v))
 		return "", pos, false
 	}
 	return v.AsString(), pos, true

@@ -32,6 +32,26 @@ type secretItem struct {
 	name, refresh, onChange itemField
 }
 
+// field returns the field of the mapping named k, nil for one that is not
+// in secretFields.
+func (it *secretItem) field(k string) *itemField {
+	switch k {
+	case "name":
+		return &it.name
+	case "refresh":
+		return &it.refresh
+	case "on_change":
+		return &it.onChange
+	}
+	return nil
+}
+
+// durationTypeError reports a refresh duration given as something other
+// than a string: a bare number has no unit to go by.
+func (p *parser) durationTypeError(pos Pos, path, got string) {
+	p.errorf(pos, "%s must be a duration such as \"30s\" or \"5m\", got %s", path, got)
+}
+
 // refreshState is what finish needs to warn about an on_change that
 // nothing refreshes.
 type refreshState struct {

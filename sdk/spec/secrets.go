@@ -108,8 +108,10 @@ func ParseSecrets(filename string, src []byte, getenv func(string) (string, bool
 func fileKey(s *api.TypeSpec, d string) string {
 	// A flag named for its value (--known-hosts) gives no key of its own:
 	// the value's key, with file("PATH") or D_from_file, takes the file.
-	if in := s.FileInput(d); in != nil && strings.ReplaceAll(in.Flag, "-", "_") != d {
-		return strings.ReplaceAll(in.Flag, "-", "_")
+	if in := s.FileInput(d); in != nil {
+		if key := strings.ReplaceAll(in.Flag, "-", "_"); key != d {
+			return key
+		}
 	}
 	return ""
 }

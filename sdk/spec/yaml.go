@@ -119,7 +119,7 @@ func (p *parser) yamlRefresh(v *yaml.Node, path string) (string, bool) {
 	if v.Kind == yaml.ScalarNode && v.ShortTag() == tagStr {
 		return v.Value, true
 	}
-	p.errorf(p.pos(v), "%s must be a duration such as \"30s\" or \"5m\", got %s", path, describe(v))
+	p.durationTypeError(p.pos(v), path, describe(v))
 	return "", false
 }
 
@@ -284,24 +284,16 @@ func (p *parser) yamlSecretItem(m *yaml.Node, path string) {
 	// also reported missing.
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := resolve(m.Content[i]), resolve(m.Content[i+1])
-		switch k.Value {
-		case "name":
-			it.name.given, it.name.pos = true, p.pos(v)
-		case "refresh":
-			it.refresh.given, it.refresh.pos = true, p.pos(v)
-		case "on_change":
-			it.onChange.given, it.onChange.pos = true, p.pos(v)
+		if f := it.field(k.Value); f != nil {
+			f.given, f.pos = true, p.pos(v)
 		}
 	}
 	p.yamlFields(m, path, secretFields, func(name string, v *yaml.Node) {
-		full := path + "." + name
-		switch name {
-		case "name":
-			it.name.value, it.name.ok = p.yamlString(v, full)
-		case "refresh":
-			it.refresh.value, it.refresh.ok = p.yamlRefresh(v, full)
-		case "on_change":
-			it.onChange.value, it.onChange.ok = p.yamlString(v, full)
+		f, full := it.field(name), path+"."+name
+		if name == "refresh" {
+			f.value, f.ok = p.yamlRefresh(v, full)
+		} else {
+			f.value, f.ok = p.yamlString(v, full)
 		}
 	})
 	p.addSecretItem(it)
