@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -114,6 +116,14 @@ func (h *Host) get(name string) *plugin {
 	return h.plugins[name]
 }
 
+// Providers returns the names of the agent's provider plugins, sorted,
+// whether they run now or not.
+func (h *Host) Providers() []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return slices.Sorted(maps.Keys(h.plugins))
+}
+
 // all returns every plugin, by name.
 func (h *Host) all() []*plugin {
 	h.mu.RLock()
@@ -204,9 +214,9 @@ func (h *Host) Reload(ctx context.Context, cfg *config.Config) (added, changed, 
 
 // Resolve asks the named provider for the values of refs, in one call.
 func (h *Host) Resolve(ctx context.Context, name string, refs []string) ([]provider.Result, error) {
-	p := h.get(name)
-	if p == nil {
-		return nil, fmt.Errorf("%w %q on this agent (it has: %s)", ErrUnknownProvider, name, strings.Join(h.names(), ", "))
+	p, err := h.find(name)
+	if err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	results, err := p.resolve(ctx, refs)
@@ -217,12 +227,17 @@ func (h *Host) Resolve(ctx context.Context, name string, refs []string) ([]provi
 	return results, err
 }
 
-func (h *Host) names() []string {
+// find returns the named plugin, or an ErrUnknownProvider error that lists
+// the plugins the agent has.
+func (h *Host) find(name string) (*plugin, error) {
+	if p := h.get(name); p != nil {
+		return p, nil
+	}
 	names := h.Providers()
 	if len(names) == 0 {
-		return []string{"none"}
+		names = []string{"none"}
 	}
-	return names
+	return nil, fmt.Errorf("%w %q on this agent (it has: %s)", ErrUnknownProvider, name, strings.Join(names, ", "))
 }
 
 // Status reports every plugin, by name.

@@ -1,7 +1,6 @@
 package plugins
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"github.com/hush-sh/hush/agent/config"
 	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/provider"
+	"github.com/hush-sh/hush/sdk/providertest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -68,6 +67,16 @@ func newHost(t *testing.T, dev bool, hcl string) *Host {
 // loadHost loads an agent config into a host, launching nothing.
 func loadHost(t *testing.T, dev bool, hcl string) *Host {
 	t.Helper()
+	h, err := New(loadConfig(t, hcl), dev, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// loadConfig loads an agent config, as the agent reads it at start and on SIGHUP.
+func loadConfig(t *testing.T, hcl string) *config.Config {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "agent.hcl")
 	if err := os.WriteFile(p, []byte(hcl), 0o600); err != nil {
 		t.Fatal(err)
@@ -76,11 +85,7 @@ func loadHost(t *testing.T, dev bool, hcl string) *Host {
 	if diags.HasErrors() {
 		t.Fatal(config.FormatDiagnostics(diags))
 	}
-	h, err := New(cfg, dev, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
+	return cfg
 }
 
 func goodBlock(t *testing.T, name string) string {
@@ -351,20 +356,6 @@ func TestStatusDuringSlowLaunch(t *testing.T) {
 	}
 }
 
-// loadConfig loads an agent config, as SIGHUP reads it again.
-func loadConfig(t *testing.T, hcl string) *config.Config {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "agent.hcl")
-	if err := os.WriteFile(p, []byte(hcl), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := config.LoadFiles(p)
-	if diags.HasErrors() {
-		t.Fatal(config.FormatDiagnostics(diags))
-	}
-	return cfg
-}
-
 func pidOf(t *testing.T, h *Host, name string) int {
 	t.Helper()
 	res, err := h.Resolve(context.Background(), name, []string{"pid"})
@@ -430,17 +421,9 @@ func TestReload(t *testing.T) {
 // agent's log at INFO, under the plugin's name: before it serves, and
 // while it serves (go-plugin then carries its stderr over gRPC).
 func TestPlainStderrIsLogged(t *testing.T) {
-	var out syncBuf
-	p := filepath.Join(t.TempDir(), "agent.hcl")
+	var out providertest.Log
 	block := fmt.Sprintf("plugin \"chatty\" {\n  path = %q\n  sha256 = %q\n  args = [\"-mode\", \"chatty\"]\n  config { greeting = \"hi\" }\n}\n", testPlugin, sum(t, testPlugin))
-	if err := os.WriteFile(p, []byte(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, diags := config.LoadFiles(p)
-	if diags.HasErrors() {
-		t.Fatal(config.FormatDiagnostics(diags))
-	}
-	h, err := New(cfg, false, hclog.New(&hclog.LoggerOptions{Name: "plugins", Level: hclog.Info, Output: &out}))
+	h, err := New(loadConfig(t, block), false, hclog.New(&hclog.LoggerOptions{Name: "plugins", Level: hclog.Info, Output: &out}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,22 +441,4 @@ func TestPlainStderrIsLogged(t *testing.T) {
 			t.Errorf("the log lacks %q at INFO under plugins.chatty:\n%s", want, out.String())
 		}
 	}
-}
-
-// syncBuf is a bytes.Buffer safe for the plugin's log writers.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

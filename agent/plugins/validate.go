@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/hush-sh/hush/sdk/api"
 	"github.com/hush-sh/hush/sdk/provider"
@@ -16,9 +15,9 @@ import (
 // plugin that is not running now, takes any: the reference is checked
 // again when a run resolves it.
 func (h *Host) Validate(ctx context.Context, name, ref string) (string, error) {
-	p := h.get(name)
-	if p == nil {
-		return "", fmt.Errorf("%w %q on this agent (it has: %s)", ErrUnknownProvider, name, strings.Join(h.names(), ", "))
+	p, err := h.find(name)
+	if err != nil {
+		return "", err
 	}
 	p.mu.Lock()
 	prov, running := p.prov, p.state == api.PluginRunning

@@ -81,23 +81,8 @@ func TestConformance(t *testing.T) {
 	providertest.RunProcessConformance(t, plugin, suite)
 }
 
-// launch starts the plugin and returns its provider, not yet configured.
-func launch(t *testing.T) provider.Provider {
-	t.Helper()
-	client, _ := providertest.LaunchClient(t, plugin())
-	rpc, err := client.Client()
-	if err != nil {
-		t.Fatalf("start plugin: got error %v, want none", err)
-	}
-	raw, err := rpc.Dispense(provider.PluginName)
-	if err != nil {
-		t.Fatalf("dispense: got error %v, want none", err)
-	}
-	return raw.(provider.Provider)
-}
-
 func TestConfigureDiagnostics(t *testing.T) {
-	p := launch(t)
+	p := providertest.LaunchProcess(t, plugin())
 	tests := map[string]struct {
 		version int
 		config  string
@@ -136,7 +121,7 @@ func TestConfigureDiagnostics(t *testing.T) {
 }
 
 func TestCallsOutOfTurn(t *testing.T) {
-	p := launch(t)
+	p := providertest.LaunchProcess(t, plugin())
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	_, err := p.Resolve(ctx, &provider.ResolveRequest{References: []string{"A"}})

@@ -67,6 +67,23 @@ func TestGetInfoRoundTrip(t *testing.T) {
 	}
 }
 
+// providerCalls make one call of each Provider method, by name, with a
+// throwaway request.
+var providerCalls = map[string]func(provider.Provider) error{
+	"GetInfo": func(p provider.Provider) error {
+		_, err := p.GetInfo(context.Background(), &provider.GetInfoRequest{})
+		return err
+	},
+	"Configure": func(p provider.Provider) error {
+		_, err := p.Configure(context.Background(), &provider.ConfigureRequest{})
+		return err
+	},
+	"Resolve": func(p provider.Provider) error {
+		_, err := p.Resolve(context.Background(), &provider.ResolveRequest{References: []string{"a"}})
+		return err
+	},
+}
+
 func TestWholeCallErrors(t *testing.T) {
 	tests := map[string]struct {
 		err      error
@@ -115,24 +132,10 @@ func TestWholeCallErrors(t *testing.T) {
 			wantMsg:  "rpc error: code = Unavailable desc = backend down",
 		},
 	}
-	calls := map[string]func(provider.Provider) error{
-		"GetInfo": func(p provider.Provider) error {
-			_, err := p.GetInfo(context.Background(), &provider.GetInfoRequest{})
-			return err
-		},
-		"Configure": func(p provider.Provider) error {
-			_, err := p.Configure(context.Background(), &provider.ConfigureRequest{})
-			return err
-		},
-		"Resolve": func(p provider.Provider) error {
-			_, err := p.Resolve(context.Background(), &provider.ResolveRequest{References: []string{"a"}})
-			return err
-		},
-	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			p := providertest.Serve(t, &fake{err: tt.err})
-			for call, do := range calls {
+			for call, do := range providerCalls {
 				err := do(p)
 				if err == nil {
 					t.Fatalf("%s: got no error, want %q", call, tt.wantMsg)

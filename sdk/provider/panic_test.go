@@ -3,8 +3,8 @@ package provider_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hush-sh/hush/sdk/provider"
+	"github.com/hush-sh/hush/sdk/providertest"
 )
 
 // panicker panics with value in every method while armed, and answers
@@ -63,24 +64,6 @@ func (p *panicker) Delete(context.Context, *provider.DeleteRequest) (*provider.D
 	return &provider.DeleteResponse{}, nil
 }
 
-// logSink collects what a logger writes from the gRPC server's goroutines.
-type logSink struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // runtimeError returns the runtime.Error of an index out of range.
 func runtimeError() error { return indexPast(5) }
 
@@ -93,9 +76,9 @@ func indexPast(i int) (err error) {
 
 // serveLogged serves p over real gRPC in this process, as providertest.Serve
 // does, with the plugin side's panics logged to the returned sink.
-func serveLogged(t *testing.T, p provider.Provider) (provider.Provider, *logSink) {
+func serveLogged(t *testing.T, p provider.Provider) (provider.Provider, *providertest.Log) {
 	t.Helper()
-	logs := &logSink{}
+	logs := &providertest.Log{}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "provider", Output: logs, JSONFormat: true})
 	set := plugin.PluginSet{provider.PluginName: &provider.GRPCPlugin{Factory: func() provider.Provider { return p }, Logger: logger}}
 	client, server := plugin.TestPluginGRPCConn(t, false, set)
@@ -138,27 +121,14 @@ func TestPanicBecomesError(t *testing.T) {
 			wantMsg: long[:1024] + "...",
 		},
 	}
-	calls := map[string]func(provider.Provider) error{
-		"GetInfo": func(p provider.Provider) error {
-			_, err := p.GetInfo(context.Background(), &provider.GetInfoRequest{})
-			return err
-		},
-		"Configure": func(p provider.Provider) error {
-			_, err := p.Configure(context.Background(), &provider.ConfigureRequest{})
-			return err
-		},
-		"Resolve": func(p provider.Provider) error {
-			_, err := p.Resolve(context.Background(), &provider.ResolveRequest{References: []string{"a"}})
-			return err
-		},
-		"Put": func(p provider.Provider) error {
-			_, err := p.(provider.Storer).Put(context.Background(), &provider.PutRequest{Reference: "a", Value: []byte("1")})
-			return err
-		},
-		"Delete": func(p provider.Provider) error {
-			_, err := p.(provider.Storer).Delete(context.Background(), &provider.DeleteRequest{Reference: "a"})
-			return err
-		},
+	calls := maps.Clone(providerCalls)
+	calls["Put"] = func(p provider.Provider) error {
+		_, err := p.(provider.Storer).Put(context.Background(), &provider.PutRequest{Reference: "a", Value: []byte("1")})
+		return err
+	}
+	calls["Delete"] = func(p provider.Provider) error {
+		_, err := p.(provider.Storer).Delete(context.Background(), &provider.DeleteRequest{Reference: "a"})
+		return err
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -140,23 +140,25 @@ func Serve(factory func(hclog.Logger) Provider, opts ...ServeOption) error {
 			return plugin.DefaultGRPCServer(append(opts, grpc.MaxRecvMsgSize(o.maxMsg), grpc.MaxSendMsgSize(o.maxMsg)))
 		}
 	}
+	provLogger := logger.Named("provider")
 	cfg := &plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins: plugin.PluginSet{PluginName: &GRPCPlugin{
-			Factory: func() Provider { return factory(logger.Named("provider")) },
-			Logger:  logger.Named("provider"),
+			Factory: func() Provider { return factory(provLogger) },
+			Logger:  provLogger,
 		}},
 		GRPCServer: server,
 		Logger:     logger,
 	}
+	var closed chan struct{}
 	if o.debug != nil {
-		closed := make(chan struct{})
+		closed = make(chan struct{})
 		cfg.Test = &plugin.ServeTestConfig{Context: o.debug, ReattachConfigCh: o.reattach, CloseCh: closed}
-		plugin.Serve(cfg)
-		<-closed
-		return nil
 	}
 	plugin.Serve(cfg)
+	if closed != nil {
+		<-closed
+	}
 	return nil
 }
 
