@@ -121,7 +121,14 @@ func copyDataDir(t *testing.T, version string) (data, cfg, alice string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg = writeFile(t, dir, "agent.hcl", fmt.Sprintf("state_dir = %q\n", filepath.Join(dir, "state")))
+	conf := fmt.Sprintf("state_dir = %q\n", filepath.Join(dir, "state"))
+	// A sealed data dir comes with its seal's key, which the agent takes
+	// only from outside the data dir.
+	if err := os.Rename(filepath.Join(data, "seal.key"), filepath.Join(dir, "seal.key")); err == nil {
+		os.Chmod(filepath.Join(dir, "seal.key"), 0o400)
+		conf += fmt.Sprintf("seal \"file\" {\n  path = %q\n}\n", filepath.Join(dir, "seal.key"))
+	}
+	cfg = writeFile(t, dir, "agent.hcl", conf)
 	return data, cfg, strings.TrimSpace(string(b))
 }
 
@@ -202,6 +209,37 @@ func TestUpgradeFrom03(t *testing.T) {
 		t.Errorf("alice's secrets after a restart: got %q", r.stdout)
 	}
 	for _, canary := range []string{"canary-env-value-53", "after-upgrade-61"} {
+		if hits := grepTree(t, data, []byte(canary)); len(hits) > 0 {
+			t.Errorf("canary %q in clear in %v", canary, hits)
+		}
+	}
+}
+
+// TestUpgradeFrom04 opens a data dir written by the release before issues
+// 16 and 17: its secrets, a git-ssh key stored before known_hosts (runs get
+// accept-new), an ended run's log, and a run left RUNNING, now LOST; and a
+// run of the new release refreshes one of the old secrets.
+func TestUpgradeFrom04(t *testing.T) {
+	t.Parallel()
+	data, cfg, alice := copyDataDir(t, "0.4")
+	a := startAgent(t, data, "-config", cfg)
+	if r := a.mustHush(alice, "", "get", "secrets", "-o", "name"); r.stdout != "gitkey\nm\nsecret-stuff\n" {
+		t.Errorf("alice's secrets: got %q", r.stdout)
+	}
+	r := a.mustHush(alice, "", "run", "-f", writeSpec(t, "after-upgrade", "x",
+		`echo "[$SECRET_STUFF]"; cat "$SECRET_PATH_M"; echo; echo "$GIT_SSH_COMMAND" | grep -o StrictHostKeyChecking=accept-new`,
+		"refresh: 1s\non_change: none"))
+	wantContains(t, "run after upgrade", r.stdout, "[canary-env-value-71]\ncanary-mounted-73\nStrictHostKeyChecking=accept-new\n")
+	wantContains(t, "the ended run's log", a.mustHush(alice, "", "logs", "done-run").stdout, "line 0\nline 1\n")
+	if st := runStatus(t, a, alice, "left-run"); st["status"] != "LOST" {
+		t.Errorf("the run that was RUNNING when the old agent died: got %v, want LOST", st["status"])
+	}
+	a.stop()
+	b := startAgent(t, data, "-config", cfg)
+	if r := b.mustHush(alice, "", "get", "secrets", "-o", "name"); r.stdout != "gitkey\nm\nsecret-stuff\n" {
+		t.Errorf("alice's secrets after a restart: got %q", r.stdout)
+	}
+	for _, canary := range []string{"canary-env-value-71", "canary-mounted-73"} {
 		if hits := grepTree(t, data, []byte(canary)); len(hits) > 0 {
 			t.Errorf("canary %q in clear in %v", canary, hits)
 		}
